@@ -1,0 +1,49 @@
+/* comm.h - the rank context, and the only module that calls MPI (DESIGN §3). */
+#ifndef DPTRAIN_COMM_H
+#define DPTRAIN_COMM_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <mpi.h>
+#include "dptrain/error.h"
+
+typedef struct dp_comm {
+    int rank;
+    int size;
+    MPI_Comm comm;
+} dp_comm;
+
+/* MPI_Init and a private duplicate of COMM_WORLD, with errors returned rather
+ * than fatal so they reach comm_agree. Returns 0 or -1. */
+int comm_init(dp_comm *c, int *argc, char ***argv);
+
+/* MPI_Finalize. */
+void comm_finalize(dp_comm *c);
+
+/* Collective. Every rank passes its own err (set or not). Returns 1 on every rank
+ * if any rank had an error, 0 otherwise. On return rank 0's err holds the message
+ * of the lowest failing rank, prefixed "on rank N: " when N != 0. */
+int comm_agree(const dp_comm *c, dp_error *err);
+
+/* Collective. Logical OR of flag over all ranks. */
+int comm_any(const dp_comm *c, int flag);
+
+/* Broadcasts n bytes from root. */
+void comm_bcast(const dp_comm *c, void *buf, size_t n, int root);
+
+/* In-place sums and maxima over all ranks. */
+void comm_sum_f32(const dp_comm *c, float *buf, size_t n);
+void comm_sum_i64(const dp_comm *c, int64_t *buf, size_t n);
+void comm_sum_f64(const dp_comm *c, double *buf, size_t n);
+void comm_max_f64(const dp_comm *c, double *buf, size_t n);
+
+/* Gathers n bytes from every rank into out[size * n], in rank order, on all ranks. */
+void comm_allgather(const dp_comm *c, const void *in, void *out, size_t n);
+
+/* Terminates every rank (used only when agreement is impossible). */
+void comm_abort(const dp_comm *c, int code);
+
+/* Seconds since an arbitrary origin (MPI_Wtime). */
+double comm_time(void);
+
+#endif

@@ -1,0 +1,111 @@
+/* config.h - the YAML run configuration: parse, override with --set, validate.
+ *
+ * The file is read with libyaml into a small tree that keeps every node's
+ * file:line:column, `--set a.b.c=value` overrides are applied to the tree, and the
+ * tree is then checked against the schema below and turned into dp_config.
+ * Every error names its place: "seed.yaml:12:7" for file nodes, "--set train.epochs"
+ * for overrides. */
+#ifndef DPTRAIN_CONFIG_H
+#define DPTRAIN_CONFIG_H
+
+#include "dptrain/error.h"
+#include "dptrain/tensor.h"
+
+#define DP_MAX_LAYERS 64
+#define DP_PATH_MAX 1024
+
+typedef enum dp_act {
+    DP_ACT_LINEAR = 0,
+    DP_ACT_RELU,
+    DP_ACT_SIGMOID,
+    DP_ACT_TANH,
+    DP_ACT_SOFTMAX,
+} dp_act;
+
+typedef enum dp_loss_kind {
+    DP_LOSS_MSE = 0,
+    DP_LOSS_BCE,        /* binary_crossentropy */
+    DP_LOSS_CE,         /* categorical_crossentropy (one-hot or class-id targets) */
+    DP_LOSS_SPARSE_CE,  /* sparse_categorical_crossentropy (class-id targets) */
+} dp_loss_kind;
+
+typedef enum dp_optim_kind {
+    DP_OPTIM_SGD = 0,
+    DP_OPTIM_ADAM,
+    DP_OPTIM_RMSPROP,
+} dp_optim_kind;
+
+typedef enum dp_reduction {
+    DP_REDUCE_EXACT = 0, /* order-independent fixed-point sum (default) */
+    DP_REDUCE_FAST,      /* plain float32 MPI_Allreduce */
+} dp_reduction;
+
+/* One entry of model.layers. Fields not used by `type` keep their defaults. */
+typedef struct dp_layer_cfg {
+    char type[32];     /* "dense", ... */
+    char where[300];   /* file:line:col of the entry, for errors found later */
+    int units;         /* dense */
+    dp_act activation; /* dense; default linear */
+} dp_layer_cfg;
+
+/* Optimizer settings. The parser leaves absent keys negative and optim_init
+ * replaces them with Keras's defaults for `kind`:
+ * sgd lr 0.01 momentum 0 nesterov false; adam lr 0.001 beta1 0.9 beta2 0.999
+ * epsilon 1e-7; rmsprop lr 0.001 rho 0.9 momentum 0 epsilon 1e-7. */
+typedef struct dp_optim_cfg {
+    dp_optim_kind kind;
+    double learning_rate;
+    double beta1, beta2, epsilon;
+    double rho, momentum;
+    int nesterov;
+} dp_optim_cfg;
+
+typedef struct dp_config {
+    /* data */
+    char data_path[DP_PATH_MAX];
+    int standardize;            /* default 1 */
+    double validation_split;    /* [0,1), default 0 */
+    int shards;                 /* data.shards; 0 = number of ranks */
+    /* model */
+    dp_shape input;
+    int n_layers;
+    dp_layer_cfg layers[DP_MAX_LAYERS];
+    /* loss, optimizer, metrics */
+    dp_loss_kind loss;
+    dp_optim_cfg optim;
+    int metric_accuracy;        /* metrics: [accuracy] */
+    /* train */
+    int epochs;                 /* >= 0 */
+    int batch_size;             /* global batch, >= 1 */
+    unsigned long long seed;    /* default 42 */
+    dp_reduction reduction;     /* default exact */
+    int check_every_steps;      /* replica hash check period; default 200 */
+    /* checkpoint */
+    int ckpt_keep;              /* default 3 */
+    int ckpt_every_steps;       /* 0 = only at epoch ends */
+    /* where the config came from, and its effective text (file + overrides)
+     * stored in every checkpoint */
+    char source[DP_PATH_MAX];
+    char *text;                 /* owned, NUL-terminated */
+} dp_config;
+
+/* Parses `path`, applies the n_set overrides ("dotted.key=value", the value read
+ * as YAML, so "[28, 28]" is a list), validates, and fills cfg with defaults for
+ * absent optional keys. Returns 0, or -1 with err set. Unknown keys get a
+ * "did you mean" suggestion. cfg must be released with config_free either way. */
+int config_load_file(dp_config *cfg, const char *path, char *const *sets, int n_set,
+                     dp_error *err);
+
+/* As config_load_file, but from text in memory; `name` is used in error places. */
+int config_load_text(dp_config *cfg, const char *name, const char *text, size_t len,
+                     char *const *sets, int n_set, dp_error *err);
+
+/* Releases what config_load_* allocated. Safe on a zeroed struct. */
+void config_free(dp_config *cfg);
+
+/* Canonical names, as written in YAML ("relu", "binary_crossentropy", "adam"). */
+const char *config_name_act(dp_act a);
+const char *config_name_loss(dp_loss_kind l);
+const char *config_name_optim(dp_optim_kind o);
+
+#endif

@@ -1,0 +1,49 @@
+/* model.h - a sequential model over flat parameter and gradient arenas. */
+#ifndef DPTRAIN_MODEL_H
+#define DPTRAIN_MODEL_H
+
+#include <stdint.h>
+#include "dptrain/config.h"
+#include "dptrain/error.h"
+#include "dptrain/layer.h"
+
+typedef struct dp_model {
+    int n_layers;
+    dp_layer layers[DP_MAX_LAYERS];
+    dp_shape in_shape, out_shape;
+    int max_batch;
+    size_t n_params;
+    float *params;        /* [n_params] every layer's weights, one after another */
+    float *grads;         /* [n_params] same layout */
+    float *acts[DP_MAX_LAYERS]; /* acts[i]: output of layer i [max_batch, numel(out_i)] */
+    float *dbuf[2];       /* [max_batch, widest activation] backward ping-pong */
+    dp_loss_kind loss;
+    int fused;            /* last activation folded into the loss */
+} dp_model;
+
+/* Builds the layers of cfg->model for batches of up to max_batch rows, checks
+ * every shape and the loss against the output layer, and allocates the arenas
+ * (zeroed). Returns 0 or -1 with err set (where = the layer's config place). */
+int model_build(dp_model *m, const dp_config *cfg, int max_batch, dp_error *err);
+
+/* Initializes every layer's parameters from seed (key = seed, layer index). */
+void model_init_params(dp_model *m, uint64_t seed);
+
+/* Runs the layers on x[B, in]; returns the output [B, out] (logits when fused),
+ * which stays valid until the next forward. B <= max_batch. */
+const float *model_forward(dp_model *m, const float *x, int B, int training);
+
+/* Back-propagates dout[B, out] through the activations of the last forward and
+ * adds the parameter gradients into m->grads. */
+void model_backward(dp_model *m, const float *x, const float *dout, int B);
+
+/* Number of output values per row. */
+int model_output_width(const dp_model *m);
+
+/* 64-bit FNV-1a hash of the parameter bytes, for replica checks. */
+uint64_t model_hash_params(const dp_model *m);
+
+/* Frees everything model_build allocated. Safe on a zeroed struct. */
+void model_free(dp_model *m);
+
+#endif

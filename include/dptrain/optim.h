@@ -1,0 +1,35 @@
+/* optim.h - sgd (momentum, nesterov), adam and rmsprop with Keras's formulas.
+ *
+ * One loop over the flat parameter arena per step. State arrays (m, v, ...) use
+ * the same layout as the parameters, so they checkpoint like the parameters. */
+#ifndef DPTRAIN_OPTIM_H
+#define DPTRAIN_OPTIM_H
+
+#include <stddef.h>
+#include "dptrain/config.h"
+#include "dptrain/error.h"
+
+#define DP_OPTIM_MAX_SLOTS 2
+
+typedef struct dp_optim {
+    dp_optim_cfg cfg;       /* with defaults filled in */
+    size_t n;               /* number of parameters */
+    long long step;         /* steps taken so far (Keras "iterations") */
+    int n_slots;
+    const char *slot_names[DP_OPTIM_MAX_SLOTS]; /* "m","v" / "momentum" / "velocity","momentum" */
+    float *slots[DP_OPTIM_MAX_SLOTS];           /* each [n], zero-initialized */
+} dp_optim;
+
+/* Allocates zeroed state for n parameters. Returns 0 or -1 with err set. */
+int optim_init(dp_optim *o, const dp_optim_cfg *cfg, size_t n, dp_error *err);
+
+/* Applies one step: params[n] -= update(grads[n]); increments o->step. */
+void optim_step(dp_optim *o, float *params, const float *grads);
+
+/* Frees the state. Safe on a zeroed struct. */
+void optim_free(dp_optim *o);
+
+/* Fills unset (negative) fields of cfg with Keras's defaults for cfg->kind. */
+void optim_fill_defaults(dp_optim_cfg *cfg);
+
+#endif

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Quick start, part 2: install, build, and run the whole test suite, first in the
+# normal build and then under AddressSanitizer + UndefinedBehaviorSanitizer.
+# The exit status is non-zero if any test failed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh
+scripts/build.sh build
+(cd build && ctest --output-on-failure -j 2)
+scripts/build.sh build-asan -DDPTRAIN_SANITIZE=ON -DDPTRAIN_NATIVE=OFF
+# Open MPI's own allocations are not ours to fix: the suppressions file names them.
+export LSAN_OPTIONS="suppressions=$PWD/tests/lsan.supp:print_suppressions=0"
+export ASAN_OPTIONS="abort_on_error=0:detect_odr_violation=0"
+export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
+(cd build-asan && ctest --output-on-failure -j 2)

@@ -1,0 +1,91 @@
+/* comm.c - every MPI call in dptrain lives here. */
+#include "dptrain/comm.h"
+
+#include <stdio.h>
+#include <string.h>
+
+int comm_init(dp_comm *c, int *argc, char ***argv) {
+    int provided;
+    if (MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided) != MPI_SUCCESS) return -1;
+    /* A private communicator keeps our collectives apart from any a host
+     * program might run on COMM_WORLD. */
+    MPI_Comm_dup(MPI_COMM_WORLD, &c->comm);
+    MPI_Comm_set_errhandler(c->comm, MPI_ERRORS_ARE_FATAL);
+    MPI_Comm_rank(c->comm, &c->rank);
+    MPI_Comm_size(c->comm, &c->size);
+    return 0;
+}
+
+void comm_finalize(dp_comm *c) {
+    MPI_Comm_free(&c->comm);
+    MPI_Finalize();
+}
+
+int comm_agree(const dp_comm *c, dp_error *err) {
+    int mine = err->set ? c->rank : c->size, first;
+    MPI_Allreduce(&mine, &first, 1, MPI_INT, MPI_MIN, c->comm);
+    if (first == c->size) return 0;
+    if (first != 0) {
+        /* Only rank 0 prints, so the first failing rank's message travels there. */
+        dp_error msg;
+        if (c->rank == first) msg = *err;
+        MPI_Bcast(&msg, (int)sizeof msg, MPI_BYTE, first, c->comm);
+        if (c->rank == 0) {
+            *err = msg;
+            char what[sizeof err->what];
+            snprintf(what, sizeof what, "on rank %d: %.700s", first, msg.what);
+            memcpy(err->what, what, sizeof what);
+        }
+    }
+    return 1;
+}
+
+int comm_any(const dp_comm *c, int flag) {
+    int any;
+    MPI_Allreduce(&flag, &any, 1, MPI_INT, MPI_LOR, c->comm);
+    return any;
+}
+
+/* MPI counts are int: split large buffers into chunks that fit. */
+#define COMM_CHUNK ((size_t)1 << 30)
+
+void comm_bcast(const dp_comm *c, void *buf, size_t n, int root) {
+    for (size_t off = 0; off < n; off += COMM_CHUNK) {
+        size_t len = n - off < COMM_CHUNK ? n - off : COMM_CHUNK;
+        MPI_Bcast((char *)buf + off, (int)len, MPI_BYTE, root, c->comm);
+    }
+}
+
+void comm_sum_f32(const dp_comm *c, float *buf, size_t n) {
+    for (size_t off = 0; off < n; off += COMM_CHUNK / 4) {
+        size_t len = n - off < COMM_CHUNK / 4 ? n - off : COMM_CHUNK / 4;
+        MPI_Allreduce(MPI_IN_PLACE, buf + off, (int)len, MPI_FLOAT, MPI_SUM, c->comm);
+    }
+}
+
+void comm_sum_i64(const dp_comm *c, int64_t *buf, size_t n) {
+    for (size_t off = 0; off < n; off += COMM_CHUNK / 8) {
+        size_t len = n - off < COMM_CHUNK / 8 ? n - off : COMM_CHUNK / 8;
+        MPI_Allreduce(MPI_IN_PLACE, buf + off, (int)len, MPI_INT64_T, MPI_SUM, c->comm);
+    }
+}
+
+void comm_sum_f64(const dp_comm *c, double *buf, size_t n) {
+    MPI_Allreduce(MPI_IN_PLACE, buf, (int)n, MPI_DOUBLE, MPI_SUM, c->comm);
+}
+
+void comm_max_f64(const dp_comm *c, double *buf, size_t n) {
+    MPI_Allreduce(MPI_IN_PLACE, buf, (int)n, MPI_DOUBLE, MPI_MAX, c->comm);
+}
+
+void comm_allgather(const dp_comm *c, const void *in, void *out, size_t n) {
+    MPI_Allgather(in, (int)n, MPI_BYTE, out, (int)n, MPI_BYTE, c->comm);
+}
+
+void comm_abort(const dp_comm *c, int code) {
+    MPI_Abort(c->comm, code);
+}
+
+double comm_time(void) {
+    return MPI_Wtime();
+}

@@ -1,0 +1,137 @@
+/* dense.c - fully connected layer: y = act(x W + b), Keras layout.
+ *
+ * Parameters in the layer's slice: kernel [in, out] at 0, then bias [out]. */
+#include "dptrain/activation.h"
+#include "dptrain/layer.h"
+#include "dptrain/rng.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct dense_state {
+    float *dz; /* [cap, out] scratch for dL/d(x W + b) */
+    int cap;
+} dense_state;
+
+static void set_param(dp_param_view *v, const char *name, size_t offset, int ndim, int d0,
+                      int d1) {
+    memset(v, 0, sizeof *v);
+    snprintf(v->name, sizeof v->name, "%s", name);
+    v->shape.ndim = ndim;
+    v->shape.dim[0] = d0;
+    v->shape.dim[1] = d1;
+    v->offset = offset;
+    v->numel = tensor_numel_shape(&v->shape);
+}
+
+static int dense_create(dp_layer *l, const dp_layer_cfg *cfg, const dp_shape *in,
+                        int max_batch, dp_error *err) {
+    if (in->ndim != 1) {
+        char buf[96];
+        return dp_error_set(err, cfg->where,
+                            "dense expects a 1-D input [features], got %s; "
+                            "add a flatten layer before it",
+                            tensor_format_shape(in, buf, sizeof buf));
+    }
+    if (cfg->units <= 0)
+        return dp_error_set(err, cfg->where, "dense units must be a positive integer, got %d",
+                            cfg->units);
+    if (max_batch <= 0)
+        return dp_error_set(err, cfg->where, "dense needs a batch size >= 1, got %d", max_batch);
+    int nin = in->dim[0], nout = cfg->units;
+    l->in_shape = *in;
+    l->out_shape.ndim = 1;
+    l->out_shape.dim[0] = nout;
+    l->activation = cfg->activation;
+    l->n_params = 2;
+    set_param(&l->params[0], "kernel", 0, 2, nin, nout);
+    set_param(&l->params[1], "bias", l->params[0].numel, 1, nout, 0);
+    l->param_count = l->params[0].numel + l->params[1].numel;
+    dense_state *st = DP_CALLOC(1, sizeof *st);
+    st->cap = max_batch;
+    st->dz = DP_MALLOC((size_t)max_batch * nout * sizeof(float));
+    l->state = st;
+    return 0;
+}
+
+/* Glorot uniform: U(-limit, limit), limit = sqrt(6 / (in + out)); bias 0. */
+static void dense_init_params(dp_layer *l, float *params, uint64_t key) {
+    int nin = l->params[0].shape.dim[0], nout = l->params[0].shape.dim[1];
+    float limit = (float)sqrt(6.0 / (nin + nout));
+    float *w = params + l->params[0].offset; /* [in, out] */
+    float *b = params + l->params[1].offset; /* [out] */
+    for (size_t i = 0; i < l->params[0].numel; i++)
+        w[i] = (2.0f * rng_uniform(key, i) - 1.0f) * limit;
+    memset(b, 0, l->params[1].numel * sizeof *b);
+}
+
+/* The kernels, llm.c style: raw pointers, shapes in the comments. */
+
+/* y[B, out] = x[B, in] w[in, out] + b[out] */
+static void dense_forward_kernel(float *y, const float *x, const float *w, const float *b,
+                                 int B, int nin, int nout) {
+    tensor_gemm(0, 0, B, nout, nin, 1.0f, x, nin, w, nout, 0.0f, y, nout);
+    for (int r = 0; r < B; r++) {
+        float *yr = y + (size_t)r * nout;
+        for (int j = 0; j < nout; j++) yr[j] += b[j];
+    }
+}
+
+/* dw[in, out] += x^T dz; db[out] += column sums of dz[B, out];
+ * dx[B, in] = dz w^T unless dx is NULL. */
+static void dense_backward_kernel(float *dx, float *dw, float *db, const float *dz,
+                                  const float *x, const float *w, int B, int nin, int nout) {
+    tensor_gemm(1, 0, nin, nout, B, 1.0f, x, nin, dz, nout, 1.0f, dw, nout);
+    for (int r = 0; r < B; r++) {
+        const float *dzr = dz + (size_t)r * nout;
+        for (int j = 0; j < nout; j++) db[j] += dzr[j];
+    }
+    if (dx) tensor_gemm(0, 1, B, nin, nout, 1.0f, dz, nout, w, nout, 0.0f, dx, nin);
+}
+
+static void dense_forward(dp_layer *l, const float *params, const float *x, float *y, int B,
+                          int training) {
+    (void)training;
+    int nin = l->params[0].shape.dim[0], nout = l->params[0].shape.dim[1];
+    dense_forward_kernel(y, x, params + l->params[0].offset, params + l->params[1].offset, B,
+                         nin, nout);
+    activation_forward(l->activation, y, (size_t)B, (size_t)nout);
+}
+
+static void dense_backward(dp_layer *l, const float *params, const float *x, const float *y,
+                           const float *dy, float *dx, float *grads, int B) {
+    if (B <= 0) return;
+    int nin = l->params[0].shape.dim[0], nout = l->params[0].shape.dim[1];
+    const float *dz = dy; /* [B, out]; dL/dy is dL/dz when the activation is linear */
+    if (l->activation != DP_ACT_LINEAR) {
+        dense_state *st = l->state;
+        if (B > st->cap) {
+            /* Callers promise B <= max_batch; growing keeps a broken promise safe. */
+            free(st->dz);
+            st->dz = DP_MALLOC((size_t)B * nout * sizeof(float));
+            st->cap = B;
+        }
+        activation_backward(l->activation, y, dy, st->dz, (size_t)B, (size_t)nout);
+        dz = st->dz;
+    }
+    dense_backward_kernel(dx, grads + l->params[0].offset, grads + l->params[1].offset, dz, x,
+                          params + l->params[0].offset, B, nin, nout);
+}
+
+static void dense_free(dp_layer *l) {
+    dense_state *st = l->state;
+    if (st) free(st->dz);
+    free(st);
+    l->state = NULL;
+}
+
+const dp_layer_ops layer_dense_ops = {
+    .type = "dense",
+    .create = dense_create,
+    .init_params = dense_init_params,
+    .forward = dense_forward,
+    .backward = dense_backward,
+    .free = dense_free,
+};

@@ -1,0 +1,131 @@
+/* main.c - the dptrain command line. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "dptrain/comm.h"
+#include "dptrain/config.h"
+#include "dptrain/tensor.h"
+#include "dptrain/train.h"
+#include "dptrain_version.h"
+
+#define MAIN_MAX_SETS 256
+
+static const char *main_usage =
+    "usage: dptrain train CONFIG [--set KEY=VALUE]... [--run-dir DIR] [--resume]\n"
+    "                            [--stop-after STEPS]\n"
+    "       dptrain --help | --version\n"
+    "\n"
+    "Trains the model described by the YAML file CONFIG, data-parallel over the MPI\n"
+    "ranks it is started on (mpirun -np N dptrain train CONFIG).\n"
+    "\n"
+    "  --set KEY=VALUE    override a config key by its dotted path, e.g.\n"
+    "                     --set train.epochs=2 --set model.input=[20]\n"
+    "  --run-dir DIR      where checkpoints and metrics.jsonl go\n"
+    "                     (default: runs/<config name>)\n"
+    "  --resume           continue from the newest valid checkpoint in DIR\n"
+    "  --stop-after STEPS stop after STEPS steps of this run, writing a checkpoint\n"
+    "  -h, --help         show this help\n"
+    "  -V, --version      show the version\n"
+    "\n"
+    "Exit status: 0 done, 1 error, 2 bad command line, 3 stopped early (--stop-after).\n";
+
+typedef struct main_args {
+    const char *config;
+    char *sets[MAIN_MAX_SETS];
+    int n_set;
+    char run_dir[DP_PATH_MAX];
+    dp_train_opts opts;
+    int help, version;
+} main_args;
+
+/* Parses argv; returns 0 or -1 with a message in err. */
+static int main_parse_args(int argc, char **argv, main_args *a, dp_error *err) {
+    static const struct option longopts[] = {
+        {"set", required_argument, NULL, 's'},     {"run-dir", required_argument, NULL, 'd'},
+        {"resume", no_argument, NULL, 'r'},        {"stop-after", required_argument, NULL, 'S'},
+        {"help", no_argument, NULL, 'h'},          {"version", no_argument, NULL, 'V'},
+        {NULL, 0, NULL, 0}};
+    opterr = 0;
+    int ch;
+    while ((ch = getopt_long(argc, argv, "hV", longopts, NULL)) != -1) {
+        switch (ch) {
+        case 's':
+            if (a->n_set == MAIN_MAX_SETS)
+                return dp_error_set(err, "--set", "more than %d overrides", MAIN_MAX_SETS);
+            a->sets[a->n_set++] = optarg;
+            break;
+        case 'd': snprintf(a->run_dir, sizeof a->run_dir, "%s", optarg); break;
+        case 'r': a->opts.resume = 1; break;
+        case 'S': {
+            char *end;
+            a->opts.stop_after = strtoll(optarg, &end, 10);
+            if (*end || a->opts.stop_after < 1)
+                return dp_error_set(err, "--stop-after", "expected a positive step count, got '%s'",
+                                    optarg);
+            break;
+        }
+        case 'h': a->help = 1; return 0;
+        case 'V': a->version = 1; return 0;
+        default:
+            return dp_error_set(err, "usage", "unknown or incomplete option '%s' (see dptrain --help)",
+                                argv[optind - 1]);
+        }
+    }
+    /* getopt_long permutes argv, so options may come before or after CONFIG. */
+    if (optind >= argc) return dp_error_set(err, "usage", "missing command (see dptrain --help)");
+    if (strcmp(argv[optind], "train") != 0)
+        return dp_error_set(err, "usage", "unknown command '%s' (known: train)", argv[optind]);
+    if (optind + 1 >= argc) return dp_error_set(err, "usage", "train needs a CONFIG file");
+    if (optind + 2 < argc)
+        return dp_error_set(err, "usage", "unexpected argument '%s'", argv[optind + 2]);
+    a->config = argv[optind + 1];
+    if (!a->run_dir[0]) {
+        const char *base = strrchr(a->config, '/');
+        base = base ? base + 1 : a->config;
+        size_t len = strcspn(base, ".");
+        snprintf(a->run_dir, sizeof a->run_dir, "runs/%.*s", (int)len, base);
+    }
+    a->opts.run_dir = a->run_dir;
+    return 0;
+}
+
+/* Restarts the program with OPENBLAS_CORETYPE set when OpenBLAS would otherwise
+ * run its generic kernels on a CPU with AVX2 or AVX-512 (several times slower).
+ * Done before MPI_Init, so the launcher never sees the first image. */
+static void main_fix_blas_core(char **argv) {
+    const char *core = tensor_pick_blas_core();
+    if (!core || setenv("OPENBLAS_CORETYPE", core, 1) != 0) return;
+    execv("/proc/self/exe", argv);
+    /* If exec fails we simply go on with the generic kernels. */
+}
+
+int main(int argc, char **argv) {
+    main_fix_blas_core(argv);
+    dp_comm c;
+    if (comm_init(&c, &argc, &argv)) {
+        fprintf(stderr, "dptrain: error: MPI: initialization failed\n");
+        return DP_EXIT_ERROR;
+    }
+    /* One rank per core: BLAS threads would compete with the other ranks. */
+    if (!getenv("OPENBLAS_NUM_THREADS")) tensor_set_blas_threads(1);
+    main_args a = {0};
+    dp_error err = {0};
+    int rc = DP_EXIT_OK;
+    if (main_parse_args(argc, argv, &a, &err)) {
+        rc = DP_EXIT_USAGE;
+    } else if (a.help || a.version) {
+        if (c.rank == 0) fputs(a.help ? main_usage : "dptrain " DPTRAIN_VERSION "\n", stdout);
+    } else {
+        dp_config cfg = {0};
+        config_load_file(&cfg, a.config, a.sets, a.n_set, &err);
+        if (!comm_agree(&c, &err)) rc = train_run(&c, &cfg, &a.opts);
+        else rc = DP_EXIT_ERROR;
+        config_free(&cfg);
+    }
+    if (err.set && c.rank == 0) dp_error_print(&err);
+    comm_finalize(&c);
+    return rc;
+}

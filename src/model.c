@@ -1,0 +1,141 @@
+/* model.c - builds the layer stack over the flat arenas and runs it. */
+#include "dptrain/model.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dptrain/activation.h"
+#include "dptrain/rng.h"
+
+/* The loss folds the final sigmoid/softmax into a stable cross-entropy; any other
+ * pairing of a cross-entropy with the output layer is a config mistake. */
+static int model_check_loss(dp_model *m, const dp_config *cfg, dp_error *err) {
+    dp_layer *last = &m->layers[m->n_layers - 1];
+    const char *where = cfg->layers[m->n_layers - 1].where;
+    int k = (int)tensor_numel_shape(&m->out_shape);
+    m->loss = cfg->loss;
+    m->fused = 0;
+    switch (cfg->loss) {
+    case DP_LOSS_MSE:
+        return 0;
+    case DP_LOSS_BCE:
+        if (last->activation != DP_ACT_SIGMOID)
+            return dp_error_set(err, where,
+                                "loss binary_crossentropy needs a sigmoid output layer, got "
+                                "activation %s", config_name_act(last->activation));
+        break;
+    case DP_LOSS_CE:
+    case DP_LOSS_SPARSE_CE:
+        if (last->activation != DP_ACT_SOFTMAX)
+            return dp_error_set(err, where, "loss %s needs a softmax output layer, got activation %s",
+                                config_name_loss(cfg->loss), config_name_act(last->activation));
+        if (k < 2)
+            return dp_error_set(err, where,
+                                "loss %s needs at least 2 output units (one per class), got %d",
+                                config_name_loss(cfg->loss), k);
+        break;
+    }
+    m->fused = 1;
+    last->activation = DP_ACT_LINEAR;
+    return 0;
+}
+
+int model_build(dp_model *m, const dp_config *cfg, int max_batch, dp_error *err) {
+    memset(m, 0, sizeof *m);
+    if (cfg->n_layers < 1) return dp_error_set(err, cfg->source, "model.layers is empty");
+    m->in_shape = cfg->input;
+    m->max_batch = max_batch;
+    dp_shape cur = cfg->input;
+    size_t widest = tensor_numel_shape(&cur);
+    for (int i = 0; i < cfg->n_layers; i++) {
+        const dp_layer_cfg *lc = &cfg->layers[i];
+        dp_layer *l = &m->layers[i];
+        l->ops = layer_find_ops(lc->type);
+        if (!l->ops) {
+            model_free(m);
+            return dp_error_set(err, lc->where, "unknown layer type '%s' (known: %s)", lc->type,
+                                layer_list_types());
+        }
+        snprintf(l->name, sizeof l->name, "%d_%s", i, lc->type);
+        l->in_shape = cur;
+        l->param_offset = m->n_params;
+        m->n_layers = i + 1; /* so model_free releases what create allocated */
+        if (l->ops->create(l, lc, &cur, max_batch, err)) {
+            model_free(m);
+            return -1;
+        }
+        m->n_params += l->param_count;
+        cur = l->out_shape;
+        size_t w = tensor_numel_shape(&cur);
+        if (w > widest) widest = w;
+    }
+    m->out_shape = cur;
+    if (model_check_loss(m, cfg, err)) {
+        model_free(m);
+        return -1;
+    }
+    m->params = DP_CALLOC(m->n_params, sizeof(float));
+    m->grads = DP_CALLOC(m->n_params, sizeof(float));
+    for (int i = 0; i < m->n_layers; i++)
+        m->acts[i] = DP_MALLOC((size_t)max_batch * tensor_numel_shape(&m->layers[i].out_shape) *
+                               sizeof(float));
+    for (int k = 0; k < 2; k++) m->dbuf[k] = DP_MALLOC((size_t)max_batch * widest * sizeof(float));
+    return 0;
+}
+
+void model_init_params(dp_model *m, uint64_t seed) {
+    for (int i = 0; i < m->n_layers; i++) {
+        dp_layer *l = &m->layers[i];
+        l->ops->init_params(l, m->params + l->param_offset, rng_make_key(seed, 0x1417, (uint64_t)i, 0));
+    }
+}
+
+const float *model_forward(dp_model *m, const float *x, int B, int training) {
+    const float *in = x;
+    for (int i = 0; i < m->n_layers; i++) {
+        dp_layer *l = &m->layers[i];
+        l->ops->forward(l, m->params + l->param_offset, in, m->acts[i], B, training);
+        in = m->acts[i];
+    }
+    return in;
+}
+
+void model_backward(dp_model *m, const float *x, const float *dout, int B) {
+    const float *dy = dout;
+    for (int i = m->n_layers - 1; i >= 0; i--) {
+        dp_layer *l = &m->layers[i];
+        const float *in = i ? m->acts[i - 1] : x;
+        /* Alternate scratch buffers so dx of one layer is dy of the next. */
+        float *dx = i ? m->dbuf[i & 1] : NULL;
+        l->ops->backward(l, m->params + l->param_offset, in, m->acts[i], dy, dx,
+                         m->grads + l->param_offset, B);
+        dy = dx;
+    }
+}
+
+int model_output_width(const dp_model *m) {
+    return (int)tensor_numel_shape(&m->out_shape);
+}
+
+uint64_t model_hash_params(const dp_model *m) {
+    const unsigned char *p = (const unsigned char *)m->params;
+    uint64_t h = 0xcbf29ce484222325ULL;
+    for (size_t i = 0; i < m->n_params * sizeof(float); i++) {
+        h ^= p[i];
+        h *= 0x100000001b3ULL;
+    }
+    return h;
+}
+
+void model_free(dp_model *m) {
+    for (int i = 0; i < m->n_layers; i++) {
+        if (m->layers[i].ops && m->layers[i].ops->free) m->layers[i].ops->free(&m->layers[i]);
+        free(m->acts[i]);
+    }
+    free(m->params);
+    free(m->grads);
+    free(m->dbuf[0]);
+    free(m->dbuf[1]);
+    memset(m, 0, sizeof *m);
+}

@@ -1,0 +1,197 @@
+/* optim.c - sgd, adam and rmsprop with the update rules of Keras 3
+ * (keras/src/optimizers/{sgd,adam,rmsprop}.py).
+ *
+ * Per-step scalars (bias corrections, the learning rate) are computed once in
+ * double; each update is then one branch-free float loop over the flat arena,
+ * with restrict pointers so the compiler can vectorize it. The learning rate is
+ * read from o->cfg on every step, so a schedule may change it between steps. */
+#include "dptrain/optim.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+void optim_fill_defaults(dp_optim_cfg *cfg) {
+    /* Fields the kind does not use are set to 0 so a stored config reads cleanly. */
+    double lr = 0.001, beta1 = 0, beta2 = 0, eps = 0, rho = 0, momentum = 0;
+    switch (cfg->kind) {
+    case DP_OPTIM_SGD:
+        lr = 0.01;
+        break;
+    case DP_OPTIM_ADAM:
+        beta1 = 0.9, beta2 = 0.999, eps = 1e-7;
+        break;
+    case DP_OPTIM_RMSPROP:
+        rho = 0.9, eps = 1e-7;
+        break;
+    }
+    if (cfg->learning_rate < 0) cfg->learning_rate = lr;
+    if (cfg->beta1 < 0) cfg->beta1 = beta1;
+    if (cfg->beta2 < 0) cfg->beta2 = beta2;
+    if (cfg->epsilon < 0) cfg->epsilon = eps;
+    if (cfg->rho < 0) cfg->rho = rho;
+    if (cfg->momentum < 0) cfg->momentum = momentum;
+    if (cfg->nesterov < 0) cfg->nesterov = 0;
+}
+
+/* lo <= v < hi (hi_open) or lo <= v <= hi; false for NaN. */
+static int in_range(double v, double lo, double hi, int hi_open) {
+    return v >= lo && (hi_open ? v < hi : v <= hi);
+}
+
+static int validate(const dp_optim_cfg *c, dp_error *err) {
+    const char *where = "optimizer";
+    if (!(c->learning_rate > 0) || !isfinite(c->learning_rate))
+        return dp_error_set(err, where, "learning_rate must be a finite number > 0, got %g",
+                            c->learning_rate);
+    switch (c->kind) {
+    case DP_OPTIM_SGD:
+        if (!in_range(c->momentum, 0, 1, 0))
+            return dp_error_set(err, where, "sgd momentum must be in [0, 1], got %g", c->momentum);
+        if (c->nesterov != 0 && c->nesterov != 1)
+            return dp_error_set(err, where, "sgd nesterov must be true or false, got %d",
+                                c->nesterov);
+        return 0;
+    case DP_OPTIM_ADAM:
+        if (!in_range(c->beta1, 0, 1, 1))
+            return dp_error_set(err, where, "adam beta1 must be in [0, 1), got %g", c->beta1);
+        if (!in_range(c->beta2, 0, 1, 1))
+            return dp_error_set(err, where, "adam beta2 must be in [0, 1), got %g", c->beta2);
+        if (!(c->epsilon > 0) || !isfinite(c->epsilon))
+            return dp_error_set(err, where, "adam epsilon must be a finite number > 0, got %g",
+                                c->epsilon);
+        return 0;
+    case DP_OPTIM_RMSPROP:
+        if (!in_range(c->rho, 0, 1, 1))
+            return dp_error_set(err, where, "rmsprop rho must be in [0, 1), got %g", c->rho);
+        if (!in_range(c->momentum, 0, 1, 0))
+            return dp_error_set(err, where, "rmsprop momentum must be in [0, 1], got %g",
+                                c->momentum);
+        if (!(c->epsilon > 0) || !isfinite(c->epsilon))
+            return dp_error_set(err, where, "rmsprop epsilon must be a finite number > 0, got %g",
+                                c->epsilon);
+        return 0;
+    }
+    return dp_error_set(err, where, "unknown optimizer kind %d", (int)c->kind);
+}
+
+int optim_init(dp_optim *o, const dp_optim_cfg *cfg, size_t n, dp_error *err) {
+    memset(o, 0, sizeof *o);
+    o->cfg = *cfg;
+    optim_fill_defaults(&o->cfg);
+    if (validate(&o->cfg, err)) return -1;
+    o->n = n;
+    switch (o->cfg.kind) {
+    case DP_OPTIM_SGD:
+        if (o->cfg.momentum > 0) o->slot_names[o->n_slots++] = "momentum";
+        break;
+    case DP_OPTIM_ADAM:
+        o->slot_names[o->n_slots++] = "m";
+        o->slot_names[o->n_slots++] = "v";
+        break;
+    case DP_OPTIM_RMSPROP:
+        o->slot_names[o->n_slots++] = "velocity";
+        if (o->cfg.momentum > 0) o->slot_names[o->n_slots++] = "momentum";
+        break;
+    }
+    for (int s = 0; s < o->n_slots; s++) o->slots[s] = DP_CALLOC(n, sizeof(float));
+    return 0;
+}
+
+void optim_free(dp_optim *o) {
+    for (int s = 0; s < DP_OPTIM_MAX_SLOTS; s++) {
+        free(o->slots[s]);
+        o->slots[s] = NULL;
+    }
+    o->n_slots = 0;
+}
+
+/* p[n] -= lr g[n] */
+static void sgd_plain(size_t n, float *restrict p, const float *restrict g, float lr) {
+    for (size_t i = 0; i < n; i++) p[i] -= lr * g[i];
+}
+
+/* m[n] = mu m - lr g; p += mu m - lr g (nesterov) or p += m. */
+static void sgd_momentum(size_t n, float *restrict p, const float *restrict g,
+                         float *restrict m, float lr, float mu, int nesterov) {
+    if (nesterov) {
+        for (size_t i = 0; i < n; i++) {
+            float mi = mu * m[i] - lr * g[i];
+            m[i] = mi;
+            p[i] += mu * mi - lr * g[i];
+        }
+    } else {
+        for (size_t i = 0; i < n; i++) {
+            float mi = mu * m[i] - lr * g[i];
+            m[i] = mi;
+            p[i] += mi;
+        }
+    }
+}
+
+/* m[n] += (g - m)(1 - b1); v[n] += (g^2 - v)(1 - b2); p -= lr_t m / (sqrt(v) + eps). */
+static void adam_update(size_t n, float *restrict p, const float *restrict g,
+                        float *restrict m, float *restrict v, float one_m_b1, float one_m_b2,
+                        float lr_t, float eps) {
+    for (size_t i = 0; i < n; i++) {
+        float gi = g[i];
+        float mi = m[i] + (gi - m[i]) * one_m_b1;
+        float vi = v[i] + (gi * gi - v[i]) * one_m_b2;
+        m[i] = mi;
+        v[i] = vi;
+        p[i] -= lr_t * mi / (sqrtf(vi) + eps);
+    }
+}
+
+/* v[n] = rho v + (1 - rho) g^2; inc = lr g / sqrt(v + eps); p -= inc. */
+static void rmsprop_plain(size_t n, float *restrict p, const float *restrict g,
+                          float *restrict v, float lr, float rho, float eps) {
+    for (size_t i = 0; i < n; i++) {
+        float gi = g[i];
+        float vi = rho * v[i] + (1.0f - rho) * (gi * gi);
+        v[i] = vi;
+        p[i] -= lr * gi / sqrtf(vi + eps);
+    }
+}
+
+/* As rmsprop_plain, then mom[n] = mu mom + inc; p -= mom. */
+static void rmsprop_momentum(size_t n, float *restrict p, const float *restrict g,
+                             float *restrict v, float *restrict mom, float lr, float rho,
+                             float eps, float mu) {
+    for (size_t i = 0; i < n; i++) {
+        float gi = g[i];
+        float vi = rho * v[i] + (1.0f - rho) * (gi * gi);
+        v[i] = vi;
+        float mi = mu * mom[i] + lr * gi / sqrtf(vi + eps);
+        mom[i] = mi;
+        p[i] -= mi;
+    }
+}
+
+void optim_step(dp_optim *o, float *params, const float *grads) {
+    const dp_optim_cfg *c = &o->cfg;
+    float lr = (float)c->learning_rate;
+    switch (c->kind) {
+    case DP_OPTIM_SGD:
+        if (c->momentum > 0)
+            sgd_momentum(o->n, params, grads, o->slots[0], lr, (float)c->momentum, c->nesterov);
+        else
+            sgd_plain(o->n, params, grads, lr);
+        break;
+    case DP_OPTIM_ADAM: {
+        double t = (double)(o->step + 1);
+        double lr_t = c->learning_rate * sqrt(1.0 - pow(c->beta2, t)) / (1.0 - pow(c->beta1, t));
+        adam_update(o->n, params, grads, o->slots[0], o->slots[1], (float)(1.0 - c->beta1),
+                    (float)(1.0 - c->beta2), (float)lr_t, (float)c->epsilon);
+        break;
+    }
+    case DP_OPTIM_RMSPROP:
+        if (c->momentum > 0)
+            rmsprop_momentum(o->n, params, grads, o->slots[0], o->slots[1], lr, (float)c->rho,
+                             (float)c->epsilon, (float)c->momentum);
+        else
+            rmsprop_plain(o->n, params, grads, o->slots[0], lr, (float)c->rho, (float)c->epsilon);
+        break;
+    }
+    o->step++;
+}

@@ -1,0 +1,44 @@
+/* step.h - (private) one global training step: micro-batches, reduction, update. */
+#ifndef DPTRAIN_STEP_H
+#define DPTRAIN_STEP_H
+
+#include <stdint.h>
+#include "dptrain/comm.h"
+#include "dptrain/loss.h"
+#include "dptrain/model.h"
+#include "dptrain/optim.h"
+#include "trainset.h"
+
+typedef struct dp_stepper {
+    dp_reduction mode;
+    int n_my;              /* micro-batches per step on this rank (its shards) */
+    size_t *shard_row;     /* [n_my] first local row of each of this rank's shards */
+    uint32_t **perm;       /* [n_my][shard rows] this epoch's order of each shard */
+    float *xb, *yb;        /* [max mb, width], [max mb, ycols] gathered micro-batch */
+    float *dout;           /* [max mb, k] dL/dout */
+    float *gstore;         /* [n_my, n_params] per micro-batch gradients (exact mode) */
+    int64_t *acc;          /* [n_params + 2] fixed-point gradient, loss, correct */
+    int n_tensors;
+    size_t *t_off, *t_len; /* [n_tensors] parameter tensors in arena order */
+    double *maxabs;        /* [n_tensors + 1] per-tensor max |g|, then |loss| */
+    dp_loss_sums *mb;      /* [n_my] loss sums of each owned micro-batch */
+} dp_stepper;
+
+void step_init(dp_stepper *st, const dp_trainset *ts, const dp_model *m, dp_reduction mode);
+
+/* Orders every owned shard's rows for `epoch` by a permutation keyed by
+ * (seed, epoch, global shard index). */
+void step_shuffle(dp_stepper *st, const dp_trainset *ts, unsigned long long seed, int epoch);
+
+/* Collective. Runs global step t of the epoch: forward/backward on each owned
+ * micro-batch, reduces the gradient (exactly, or by float allreduce in fast
+ * mode), averages it over the step's rows and applies the optimizer. Fills
+ * sums with the step's loss and accuracy totals over all ranks and returns 0, or
+ * returns -1 on every rank, parameters untouched, if the loss or the gradient is
+ * NaN or Inf. */
+int step_run(dp_stepper *st, const dp_comm *c, const dp_trainset *ts, dp_model *m,
+             dp_optim *o, int t, dp_loss_sums *sums);
+
+void step_free(dp_stepper *st);
+
+#endif

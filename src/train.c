@@ -1,0 +1,284 @@
+/* train.c - the training run: set-up, resume, the epoch loop, evaluation, checkpoints. */
+#include "dptrain/train.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "dptrain/checkpoint.h"
+#include "dptrain/eval.h"
+#include "dptrain/model.h"
+#include "dptrain/optim.h"
+#include "dptrain/progress.h"
+#include "step.h"
+#include "trainset.h"
+
+/* Evaluation batches are larger than training micro-batches: inference needs
+ * no gradients, and bigger products run faster. */
+#define TRAIN_EVAL_BATCH 256
+
+typedef struct dp_run {
+    const dp_comm *c;
+    const dp_config *cfg;
+    const dp_train_opts *opts;
+    dp_trainset ts;
+    dp_model model;
+    dp_optim optim;
+    dp_stepper step;
+    dp_progress prog;
+    dp_ckpt_state ck;   /* position and history; mean/std point into ts */
+    size_t metrics_cap;
+    double *metrics;    /* [metrics_cap, DP_METRICS_COLS] rank 0's epoch history */
+} dp_run;
+
+static int train_make_dir(const char *dir, dp_error *err) {
+    char path[DP_PATH_MAX];
+    snprintf(path, sizeof path, "%s", dir);
+    for (char *p = path + 1;; p++) {
+        int end = *p == 0;
+        if (*p == '/' || end) {
+            *p = 0;
+            if (mkdir(path, 0777) != 0 && errno != EEXIST)
+                return dp_error_set(err, dir, "cannot create run directory: %s", strerror(errno));
+            if (end) break;
+            *p = '/';
+        }
+    }
+    struct stat sb;
+    if (stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode))
+        return dp_error_set(err, dir, "run directory is not a directory");
+    return 0;
+}
+
+/* Rank 0 finds the newest checkpoint it can read; unreadable ones are skipped
+ * with a warning so one torn file never costs the whole run. Returns 1 when
+ * resumed, 0 when starting fresh, -1 on error. */
+static int train_load_checkpoint(dp_run *r, dp_error *err) {
+    char **paths = NULL;
+    int n = ckpt_list(r->opts->run_dir, &paths, err);
+    if (n < 0) return -1;
+    if (n == 0) {
+        printf("dptrain: no checkpoint in %s; starting fresh\n", r->opts->run_dir);
+        return 0;
+    }
+    int found = -1;
+    dp_error first = {0};
+    for (int i = 0; i < n && found < 0; i++) {
+        dp_error e = {0};
+        dp_ckpt_state st = {0};
+        if (ckpt_read(paths[i], &r->model, &r->optim, &st, &e) == 0) {
+            found = i;
+            r->ck.epoch = st.epoch;
+            r->ck.step_in_epoch = st.step_in_epoch;
+            r->ck.global_step = st.global_step;
+            free(r->metrics);
+            r->metrics = st.metrics;
+            r->ck.n_metrics = st.n_metrics;
+            r->metrics_cap = st.n_metrics;
+            st.metrics = NULL;
+            ckpt_state_free(&st);
+            printf("dptrain: resuming from %s (epoch %d, step %lld)\n", paths[i], r->ck.epoch,
+                   r->ck.global_step);
+        } else {
+            if (!first.set) first = e;
+            fprintf(stderr, "dptrain: warning: %s: %s; trying an older checkpoint\n", e.where,
+                    e.what);
+        }
+    }
+    ckpt_free_list(paths, n);
+    if (found < 0) {
+        *err = first;
+        snprintf(err->what, sizeof err->what, "%s", first.what);
+        return -1;
+    }
+    return 1;
+}
+
+/* Makes every replica start from rank 0's parameters, optimizer state and position. */
+static void train_share_state(dp_run *r) {
+    const dp_comm *c = r->c;
+    comm_bcast(c, r->model.params, r->model.n_params * sizeof(float), 0);
+    for (int k = 0; k < r->optim.n_slots; k++)
+        comm_bcast(c, r->optim.slots[k], r->optim.n * sizeof(float), 0);
+    long long pos[4] = {r->optim.step, r->ck.epoch, r->ck.step_in_epoch, r->ck.global_step};
+    comm_bcast(c, pos, sizeof pos, 0);
+    r->optim.step = pos[0];
+    r->ck.epoch = (int)pos[1];
+    r->ck.step_in_epoch = (int)pos[2];
+    r->ck.global_step = pos[3];
+}
+
+/* Collective. Compares every replica's parameter hash with rank 0's. */
+static int train_check_replicas(dp_run *r, dp_error *err) {
+    const dp_comm *c = r->c;
+    uint64_t mine = model_hash_params(&r->model);
+    uint64_t *all = DP_MALLOC((size_t)c->size * sizeof(uint64_t));
+    comm_allgather(c, &mine, all, sizeof mine);
+    int bad = -1;
+    for (int i = 1; i < c->size && bad < 0; i++)
+        if (all[i] != all[0]) bad = i;
+    if (bad >= 0)
+        dp_error_set(err, "replica check",
+                     "rank %d's parameters diverged from rank 0's at step %lld (hash %016llx vs "
+                     "%016llx); stopping, the last checkpoint is kept",
+                     bad, r->ck.global_step, (unsigned long long)all[bad],
+                     (unsigned long long)all[0]);
+    free(all);
+    return bad >= 0 ? -1 : 0;
+}
+
+/* Collective. Rank 0 writes a checkpoint of the current position; all agree on
+ * its success. */
+static int train_write_checkpoint(dp_run *r, dp_error *err) {
+    if (r->c->rank == 0) {
+        r->ck.metrics = r->metrics;
+        ckpt_write(r->opts->run_dir, &r->model, &r->optim, &r->ck, r->cfg->ckpt_keep, err);
+    }
+    return comm_agree(r->c, err) ? -1 : 0;
+}
+
+static void train_record_epoch(dp_run *r, const dp_epoch_stats *s) {
+    if (r->ck.n_metrics == r->metrics_cap) {
+        r->metrics_cap = r->metrics_cap ? 2 * r->metrics_cap : 64;
+        double *grown = DP_MALLOC(r->metrics_cap * DP_METRICS_COLS * sizeof(double));
+        if (r->ck.n_metrics)
+            memcpy(grown, r->metrics, r->ck.n_metrics * DP_METRICS_COLS * sizeof(double));
+        free(r->metrics);
+        r->metrics = grown;
+    }
+    double row[DP_METRICS_COLS] = {s->epoch, s->loss, s->accuracy, s->val_loss,
+                                   s->val_accuracy, s->samples_per_s, s->seconds};
+    memcpy(r->metrics + r->ck.n_metrics * DP_METRICS_COLS, row, sizeof row);
+    r->ck.n_metrics++;
+}
+
+/* Runs one epoch from step `start`. Returns 0, 1 when stopped on request, -1 on error. */
+static int train_epoch(dp_run *r, int epoch, int start, long long *budget, dp_error *err) {
+    const dp_config *cfg = r->cfg;
+    const dp_comm *c = r->c;
+    int steps = r->ts.plan.steps;
+    dp_loss_sums tot = {0};
+    double t0 = comm_time();
+    step_shuffle(&r->step, &r->ts, cfg->seed, epoch);
+    for (int t = start; t < steps; t++) {
+        dp_loss_sums s;
+        if (step_run(&r->step, c, &r->ts, &r->model, &r->optim, t, &s))
+            return dp_error_set(err, "training",
+                                "loss or gradient is NaN or Inf at step %lld (epoch %d, batch "
+                                "%d); stopping, the last checkpoint is kept",
+                                r->ck.global_step + 1, epoch + 1, t + 1);
+        tot.loss += s.loss;
+        tot.correct += s.correct;
+        tot.rows += s.rows;
+        r->ck.global_step++;
+        r->ck.step_in_epoch = t + 1;
+        if (c->rank == 0)
+            progress_update_step(&r->prog, epoch + 1, t + 1, tot.loss / (double)tot.rows,
+                                 (double)tot.correct / (double)tot.rows, comm_time());
+        if (r->ck.global_step % cfg->check_every_steps == 0 && train_check_replicas(r, err))
+            return -1;
+        int stop = *budget > 0 && --*budget == 0;
+        if (t + 1 < steps && (stop || (cfg->ckpt_every_steps &&
+                                       r->ck.global_step % cfg->ckpt_every_steps == 0))) {
+            if (train_write_checkpoint(r, err)) return -1;
+        }
+        if (stop && t + 1 < steps) return 1;
+    }
+    double seconds = comm_time() - t0;
+    r->ck.epoch = epoch + 1;
+    r->ck.step_in_epoch = 0;
+    if (c->rank == 0) {
+        dp_epoch_stats s = {epoch + 1, tot.loss / (double)tot.rows,
+                            (double)tot.correct / (double)tot.rows, NAN, NAN,
+                            (double)tot.rows / seconds, seconds};
+        if (r->ts.val.n) {
+            dp_loss_sums v = eval_run_rows(&r->model, &r->ts.val);
+            s.val_loss = v.loss / (double)v.rows;
+            s.val_accuracy = (double)v.correct / (double)v.rows;
+        }
+        progress_write_epoch(&r->prog, &s);
+        train_record_epoch(r, &s);
+    }
+    if (train_write_checkpoint(r, err)) return -1;
+    return *budget == 0 && r->opts->stop_after > 0 ? 1 : 0;
+}
+
+static int train_setup(dp_run *r, dp_error *err) {
+    const dp_config *cfg = r->cfg;
+    const dp_comm *c = r->c;
+    /* The model is built first (it knows the output width the data must match),
+     * sized for evaluation batches; training micro-batches are smaller. */
+    int max_batch = cfg->batch_size > TRAIN_EVAL_BATCH ? cfg->batch_size : TRAIN_EVAL_BATCH;
+    if (model_build(&r->model, cfg, max_batch, err) == 0)
+        optim_init(&r->optim, &cfg->optim, r->model.n_params, err);
+    if (c->rank == 0 && !err->set) train_make_dir(r->opts->run_dir, err);
+    if (comm_agree(c, err)) return -1;
+    if (trainset_load(&r->ts, c, cfg, model_output_width(&r->model), err)) return -1;
+    step_init(&r->step, &r->ts, &r->model, cfg->reduction);
+    r->ck.seed = cfg->seed;
+    r->ck.shards = r->ts.plan.shards;
+    r->ck.n_features = r->ts.mean ? r->ts.width : 0;
+    r->ck.mean = r->ts.mean;
+    r->ck.std = r->ts.std;
+    r->ck.config_text = cfg->text;
+    int resumed = 0;
+    if (c->rank == 0) {
+        model_init_params(&r->model, cfg->seed);
+        if (r->opts->resume) resumed = train_load_checkpoint(r, err);
+        if (resumed >= 0) {
+            char msg[256];
+            if (progress_open(&r->prog, r->opts->run_dir, resumed == 1, cfg->epochs,
+                              r->ts.plan.steps, msg, sizeof msg))
+                dp_error_set(err, r->opts->run_dir, "cannot write metrics.jsonl: %s", msg);
+        }
+    }
+    if (comm_agree(c, err)) return -1;
+    train_share_state(r);
+    return 0;
+}
+
+static void train_teardown(dp_run *r) {
+    if (r->c->rank == 0) progress_close(&r->prog);
+    step_free(&r->step);
+    optim_free(&r->optim);
+    model_free(&r->model);
+    trainset_free(&r->ts);
+    free(r->metrics);
+}
+
+int train_run(const dp_comm *c, const dp_config *cfg, const dp_train_opts *opts) {
+    dp_run r = {.c = c, .cfg = cfg, .opts = opts};
+    dp_error err = {0};
+    int rc = DP_EXIT_OK;
+    long long budget = opts->stop_after;
+    if (train_setup(&r, &err)) {
+        rc = DP_EXIT_ERROR;
+        goto done;
+    }
+    double t0 = comm_time();
+    for (int e = r.ck.epoch; e < cfg->epochs && rc == DP_EXIT_OK; e++) {
+        int s = train_epoch(&r, e, e == r.ck.epoch ? r.ck.step_in_epoch : 0, &budget, &err);
+        if (s < 0) rc = DP_EXIT_ERROR;
+        if (s > 0 && e + 1 < cfg->epochs) rc = DP_EXIT_STOPPED;
+    }
+    if (rc == DP_EXIT_OK && train_check_replicas(&r, &err) == 0 && c->rank == 0) {
+        printf("replicas: %d rank(s) agree on parameter hash %016llx\n", c->size,
+               (unsigned long long)model_hash_params(&r.model));
+        if (r.ts.test.n) {
+            dp_loss_sums t = eval_run_rows(&r.model, &r.ts.test);
+            progress_write_test(&r.prog, r.ck.epoch, t.loss / (double)t.rows,
+                                (double)t.correct / (double)t.rows, comm_time() - t0);
+        }
+    }
+    if (err.set) rc = DP_EXIT_ERROR;
+    if (rc == DP_EXIT_STOPPED && c->rank == 0)
+        printf("dptrain: stopped at step %lld as asked; resume with --resume\n",
+               r.ck.global_step);
+done:
+    if (err.set && c->rank == 0) dp_error_print(&err);
+    train_teardown(&r);
+    return rc;
+}

@@ -1,0 +1,49 @@
+# common.sh - sourced by the MPI integration tests.
+# Provides: $DPTRAIN (the binary), $SRC (source tree), $TMP (fresh scratch dir,
+# removed on exit), run_np, fail, check, and a pass/fail tally printed at the end.
+set -uo pipefail
+SRC=${DPTRAIN_SOURCE_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
+DPTRAIN=${DPTRAIN:-$SRC/build/dptrain}
+TMP=$(mktemp -d /tmp/dptrain-mpi-XXXXXX)
+trap 'rm -rf "$TMP"' EXIT
+cd "$SRC"
+# Test scripts, not the library, allow Open MPI to run as root.
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+export OMPI_MCA_rmaps_base_oversubscribe=1 OPENBLAS_NUM_THREADS=1
+passed=0
+failed=0
+
+# run_np N LOG ARGS...: runs dptrain on N ranks with a hard time limit, output
+# to LOG; returns dptrain's exit status (124 on timeout).
+run_np() {
+  local np=$1 log=$2
+  shift 2
+  timeout -k 5 "${RUN_TIMEOUT:-120}" mpirun --oversubscribe -np "$np" "$DPTRAIN" "$@" >"$log" 2>&1
+}
+
+# check NAME CONDITION...: evaluates the condition, records and prints the result.
+check() {
+  local name=$1
+  shift
+  if "$@"; then
+    passed=$((passed + 1))
+    echo "ok: $name"
+  else
+    failed=$((failed + 1))
+    echo "FAILED: $name"
+  fi
+}
+
+# finish: prints the tally line and exits non-zero if anything failed.
+finish() {
+  echo "$passed passed, $failed failed"
+  [ "$failed" -eq 0 ]
+}
+
+# json_field FILE LINE KEY: the numeric value of KEY on line LINE of a JSONL file.
+json_field() {
+  sed -n "${2}p" "$1" | grep -o "\"$3\": [^,}]*" | sed 's/.*: //'
+}
+
+# fgt A B: true when A > B (floats).
+fgt() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a > b) }'; }

@@ -1,0 +1,425 @@
+/* test_config.c - YAML config parsing, --set overrides, and error places.
+ * Every expected line:col below is counted by hand from the YAML in the test. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dptrain/config.h"
+#include "testlib.h"
+
+#define NAME "t.yaml"
+
+/* A small valid config; line numbers are in the comments. */
+#define L01 "data:\n"
+#define L02 "  path: d.h5\n"
+#define L03 "model:\n"
+#define L04 "  input: [4]\n"
+#define L05 "  layers:\n"
+#define L06 "    - dense: {units: 3, activation: relu}\n"
+#define L07 "    - dense: {units: 1}\n"
+#define L08 "loss: mse\n"
+#define L09 "optimizer: sgd\n"
+#define L10 "train:\n"
+#define L11 "  epochs: 5\n"
+#define L12 "  batch_size: 8\n"
+#define BASE L01 L02 L03 L04 L05 L06 L07 L08 L09 L10 L11 L12
+
+static int load(dp_config *cfg, const char *text, char *const *sets, int n_set, dp_error *err) {
+    dp_error_clear(err);
+    return config_load_text(cfg, NAME, text, strlen(text), sets, n_set, err);
+}
+
+/* Loads text, expects failure at `where` with `what` in the message. */
+static void expect_error_sets(const char *text, char *const *sets, int n_set, const char *where,
+                              const char *what) {
+    dp_config cfg;
+    dp_error err;
+    int rc = load(&cfg, text, sets, n_set, &err);
+    CU_ASSERT_EQUAL(rc, -1);
+    CU_ASSERT_EQUAL(err.set, 1);
+    CU_ASSERT_STRING_EQUAL(err.where, where);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err.what, what));
+    if (rc != -1 || strcmp(err.where, where) != 0 || !strstr(err.what, what))
+        fprintf(stderr, "\n  expected %s: ...%s...\n  got      %s: %s\n", where, what, err.where,
+                err.what);
+    config_free(&cfg);
+}
+
+static void expect_error(const char *text, const char *where, const char *what) {
+    expect_error_sets(text, NULL, 0, where, what);
+}
+
+static int load_ok(dp_config *cfg, const char *text, char *const *sets, int n_set) {
+    dp_error err;
+    int rc = load(cfg, text, sets, n_set, &err);
+    CU_ASSERT_EQUAL(rc, 0);
+    if (rc) fprintf(stderr, "\n  unexpected error %s: %s\n", err.where, err.what);
+    return rc;
+}
+
+/* ---- the seed config ---- */
+
+static char *read_all(const char *path) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    static char buf[1 << 16];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    return buf;
+}
+
+static void test_seed_file(void) {
+    const char *path = test_source_path("configs/seed.yaml");
+    char path_copy[4096];
+    snprintf(path_copy, sizeof path_copy, "%s", path);
+    char *text = read_all(path_copy);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(text);
+
+    dp_config cfg;
+    dp_error err = {0};
+    int rc = config_load_file(&cfg, path_copy, NULL, 0, &err);
+    if (rc) fprintf(stderr, "\n  %s: %s\n", err.where, err.what);
+    CU_ASSERT_EQUAL_FATAL(rc, 0);
+
+    CU_ASSERT_STRING_EQUAL(cfg.data_path, "datasets/seed_classification.h5");
+    CU_ASSERT_EQUAL(cfg.standardize, 1);
+    CU_ASSERT_EQUAL(cfg.validation_split, 0.2);
+    CU_ASSERT_EQUAL(cfg.shards, 0);
+    CU_ASSERT_EQUAL(cfg.input.ndim, 1);
+    CU_ASSERT_EQUAL(cfg.input.dim[0], 20);
+    CU_ASSERT_EQUAL_FATAL(cfg.n_layers, 3);
+    const int units[3] = {64, 32, 1};
+    const dp_act acts[3] = {DP_ACT_RELU, DP_ACT_RELU, DP_ACT_SIGMOID};
+    /* Each entry's place: the "dense" key after "    - ", found by scanning the file. */
+    int line = 1, k = 0;
+    for (const char *p = text; *p && k < 3; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : "", line++) {
+        if (strncmp(p, "    - dense:", 12) != 0) continue;
+        char where[4200];
+        snprintf(where, sizeof where, "%s:%d:7", path_copy, line);
+        CU_ASSERT_STRING_EQUAL(cfg.layers[k].where, where);
+        k++;
+    }
+    CU_ASSERT_EQUAL(k, 3);
+    for (int i = 0; i < 3; i++) {
+        CU_ASSERT_STRING_EQUAL(cfg.layers[i].type, "dense");
+        CU_ASSERT_EQUAL(cfg.layers[i].units, units[i]);
+        CU_ASSERT_EQUAL(cfg.layers[i].activation, acts[i]);
+    }
+    CU_ASSERT_EQUAL(cfg.loss, DP_LOSS_BCE);
+    CU_ASSERT_EQUAL(cfg.optim.kind, DP_OPTIM_ADAM);
+    CU_ASSERT_EQUAL(cfg.optim.learning_rate, 0.001);
+    CU_ASSERT_EQUAL(cfg.optim.beta1, -1);
+    CU_ASSERT_EQUAL(cfg.optim.beta2, -1);
+    CU_ASSERT_EQUAL(cfg.optim.epsilon, -1);
+    CU_ASSERT_EQUAL(cfg.optim.rho, -1);
+    CU_ASSERT_EQUAL(cfg.optim.momentum, -1);
+    CU_ASSERT_EQUAL(cfg.optim.nesterov, -1);
+    CU_ASSERT_EQUAL(cfg.metric_accuracy, 1);
+    CU_ASSERT_EQUAL(cfg.epochs, 50);
+    CU_ASSERT_EQUAL(cfg.batch_size, 10);
+    CU_ASSERT_EQUAL(cfg.seed, 42ULL);
+    CU_ASSERT_EQUAL(cfg.reduction, DP_REDUCE_EXACT);
+    CU_ASSERT_EQUAL(cfg.check_every_steps, 200);
+    CU_ASSERT_EQUAL(cfg.ckpt_keep, 3);
+    CU_ASSERT_EQUAL(cfg.ckpt_every_steps, 0);
+    CU_ASSERT_STRING_EQUAL(cfg.source, path_copy);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(cfg.text);
+    CU_ASSERT_STRING_EQUAL(cfg.text, text);
+    config_free(&cfg);
+    CU_ASSERT_PTR_NULL(cfg.text);
+}
+
+static void test_missing_file(void) {
+    dp_config cfg;
+    dp_error err = {0};
+    CU_ASSERT_EQUAL(config_load_file(&cfg, "/nonexistent/dir/x.yaml", NULL, 0, &err), -1);
+    CU_ASSERT_STRING_EQUAL(err.where, "/nonexistent/dir/x.yaml");
+    CU_ASSERT_PTR_NOT_NULL(strstr(err.what, "cannot open"));
+    config_free(&cfg);
+}
+
+/* ---- defaults and values ---- */
+
+static void test_defaults(void) {
+    dp_config cfg;
+    if (load_ok(&cfg, BASE, NULL, 0)) return;
+    CU_ASSERT_STRING_EQUAL(cfg.data_path, "d.h5");
+    CU_ASSERT_EQUAL(cfg.standardize, 1);
+    CU_ASSERT_EQUAL(cfg.validation_split, 0);
+    CU_ASSERT_EQUAL(cfg.shards, 0);
+    CU_ASSERT_EQUAL(cfg.n_layers, 2);
+    CU_ASSERT_EQUAL(cfg.layers[0].activation, DP_ACT_RELU);
+    CU_ASSERT_EQUAL(cfg.layers[1].activation, DP_ACT_LINEAR);
+    CU_ASSERT_STRING_EQUAL(cfg.layers[1].where, NAME ":7:7");
+    CU_ASSERT_EQUAL(cfg.loss, DP_LOSS_MSE);
+    CU_ASSERT_EQUAL(cfg.optim.kind, DP_OPTIM_SGD);
+    CU_ASSERT_EQUAL(cfg.optim.learning_rate, -1);
+    CU_ASSERT_EQUAL(cfg.optim.momentum, -1);
+    CU_ASSERT_EQUAL(cfg.optim.nesterov, -1);
+    CU_ASSERT_EQUAL(cfg.metric_accuracy, 0);
+    CU_ASSERT_EQUAL(cfg.epochs, 5);
+    CU_ASSERT_EQUAL(cfg.batch_size, 8);
+    CU_ASSERT_EQUAL(cfg.seed, 42ULL);
+    CU_ASSERT_EQUAL(cfg.reduction, DP_REDUCE_EXACT);
+    CU_ASSERT_EQUAL(cfg.check_every_steps, 200);
+    CU_ASSERT_EQUAL(cfg.ckpt_keep, 3);
+    CU_ASSERT_EQUAL(cfg.ckpt_every_steps, 0);
+    CU_ASSERT_STRING_EQUAL(cfg.source, NAME);
+    CU_ASSERT_STRING_EQUAL(cfg.text, BASE);
+    config_free(&cfg);
+}
+
+static void test_all_fields(void) {
+    const char *text =
+        "data: {path: 'a b.h5', standardize: no, validation_split: 0, shards: 4}\n"
+        "model:\n"
+        "  input: [3, 28, 28]\n"
+        "  layers: [{dense: {units: 10, activation: softmax}}]\n"
+        "loss: sparse_categorical_crossentropy\n"
+        "optimizer: {name: rmsprop, learning_rate: 1e-3, rho: 0.8, momentum: 0.5, epsilon: 2}\n"
+        "metrics: [accuracy]\n"
+        "train: {epochs: 0, batch_size: 1, seed: 9007199254740993, reduction: fast,\n"
+        "        check_every_steps: 7}\n"
+        "checkpoint: {keep: 1, every_steps: 250}\n";
+    dp_config cfg;
+    if (load_ok(&cfg, text, NULL, 0)) return;
+    CU_ASSERT_STRING_EQUAL(cfg.data_path, "a b.h5");
+    CU_ASSERT_EQUAL(cfg.standardize, 0);
+    CU_ASSERT_EQUAL(cfg.shards, 4);
+    CU_ASSERT_EQUAL(cfg.input.ndim, 3);
+    CU_ASSERT_EQUAL(cfg.input.dim[0], 3);
+    CU_ASSERT_EQUAL(cfg.input.dim[2], 28);
+    CU_ASSERT_EQUAL(cfg.layers[0].activation, DP_ACT_SOFTMAX);
+    CU_ASSERT_EQUAL(cfg.loss, DP_LOSS_SPARSE_CE);
+    CU_ASSERT_EQUAL(cfg.optim.kind, DP_OPTIM_RMSPROP);
+    CU_ASSERT_EQUAL(cfg.optim.learning_rate, 1e-3);
+    CU_ASSERT_EQUAL(cfg.optim.rho, 0.8);
+    CU_ASSERT_EQUAL(cfg.optim.momentum, 0.5);
+    CU_ASSERT_EQUAL(cfg.optim.epsilon, 2.0);
+    CU_ASSERT_EQUAL(cfg.optim.beta1, -1);
+    CU_ASSERT_EQUAL(cfg.epochs, 0);
+    CU_ASSERT_EQUAL(cfg.batch_size, 1);
+    /* 2^53 + 1: only exact integer parsing keeps the last bit. */
+    CU_ASSERT_EQUAL(cfg.seed, 9007199254740993ULL);
+    CU_ASSERT_EQUAL(cfg.reduction, DP_REDUCE_FAST);
+    CU_ASSERT_EQUAL(cfg.check_every_steps, 7);
+    CU_ASSERT_EQUAL(cfg.ckpt_keep, 1);
+    CU_ASSERT_EQUAL(cfg.ckpt_every_steps, 250);
+    config_free(&cfg);
+
+    const char *sgd = "data: {path: x}\nmodel: {input: [1], layers: [{dense: {units: 1}}]}\n"
+                      "loss: mse\noptimizer: {name: sgd, momentum: 0.9, nesterov: yes}\n"
+                      "train: {epochs: 1, batch_size: 1}\n";
+    if (load_ok(&cfg, sgd, NULL, 0)) return;
+    CU_ASSERT_EQUAL(cfg.optim.momentum, 0.9);
+    CU_ASSERT_EQUAL(cfg.optim.nesterov, 1);
+    CU_ASSERT_EQUAL(cfg.optim.learning_rate, -1);
+    config_free(&cfg);
+}
+
+/* Every canonical name must read back as the value it names. */
+static void test_names_round_trip(void) {
+    char text[512];
+    dp_config cfg;
+    for (int l = DP_LOSS_MSE; l <= DP_LOSS_SPARSE_CE; l++) {
+        snprintf(text, sizeof text, L01 L02 L03 L04 L05 L06 L07 "loss: %s\n" L09 L10 L11 L12,
+                 config_name_loss((dp_loss_kind)l));
+        if (load_ok(&cfg, text, NULL, 0) == 0) CU_ASSERT_EQUAL(cfg.loss, l);
+        config_free(&cfg);
+    }
+    for (int o = DP_OPTIM_SGD; o <= DP_OPTIM_RMSPROP; o++) {
+        snprintf(text, sizeof text, L01 L02 L03 L04 L05 L06 L07 L08 "optimizer: %s\n" L10 L11 L12,
+                 config_name_optim((dp_optim_kind)o));
+        if (load_ok(&cfg, text, NULL, 0) == 0) CU_ASSERT_EQUAL(cfg.optim.kind, o);
+        config_free(&cfg);
+    }
+    for (int a = DP_ACT_LINEAR; a <= DP_ACT_SOFTMAX; a++) {
+        snprintf(text, sizeof text,
+                 L01 L02 L03 L04 L05 "    - dense: {units: 3, activation: %s}\n" L07 L08 L09 L10 L11 L12,
+                 config_name_act((dp_act)a));
+        if (load_ok(&cfg, text, NULL, 0) == 0) CU_ASSERT_EQUAL(cfg.layers[0].activation, a);
+        config_free(&cfg);
+    }
+    CU_ASSERT_STRING_EQUAL(config_name_loss(DP_LOSS_BCE), "binary_crossentropy");
+    CU_ASSERT_STRING_EQUAL(config_name_act(DP_ACT_RELU), "relu");
+    CU_ASSERT_STRING_EQUAL(config_name_optim(DP_OPTIM_ADAM), "adam");
+}
+
+/* ---- overrides ---- */
+
+static void test_set_values(void) {
+    char *sets[] = {"train.epochs=2", "model.input=[28, 28]", "train.reduction=fast",
+                    "checkpoint.every_steps=100", "model.layers.1.dense.units=7",
+                    "optimizer.learning_rate=0.5", "train.epochs=3"};
+    dp_config cfg;
+    if (load_ok(&cfg, BASE, sets, 7)) return;
+    CU_ASSERT_EQUAL(cfg.epochs, 3); /* the later --set wins */
+    CU_ASSERT_EQUAL(cfg.input.ndim, 2);
+    CU_ASSERT_EQUAL(cfg.input.dim[0], 28);
+    CU_ASSERT_EQUAL(cfg.input.dim[1], 28);
+    CU_ASSERT_EQUAL(cfg.reduction, DP_REDUCE_FAST);
+    CU_ASSERT_EQUAL(cfg.ckpt_every_steps, 100);
+    CU_ASSERT_EQUAL(cfg.ckpt_keep, 3);
+    CU_ASSERT_EQUAL(cfg.layers[1].units, 7);
+    CU_ASSERT_EQUAL(cfg.layers[0].units, 3);
+    /* "optimizer: sgd" was widened to {name: sgd, learning_rate: 0.5}. */
+    CU_ASSERT_EQUAL(cfg.optim.kind, DP_OPTIM_SGD);
+    CU_ASSERT_EQUAL(cfg.optim.learning_rate, 0.5);
+    const char *tail = "# --set train.epochs=2\n# --set model.input=[28, 28]\n";
+    CU_ASSERT_EQUAL(strncmp(cfg.text, BASE, strlen(BASE)), 0);
+    CU_ASSERT_EQUAL(strncmp(cfg.text + strlen(BASE), tail, strlen(tail)), 0);
+    config_free(&cfg);
+
+    /* A whole layer replaced by a mapping given inline. */
+    char *layer[] = {"model.layers.0={dense: {units: 9, activation: tanh}}", "loss=mse"};
+    if (load_ok(&cfg, BASE, layer, 2)) return;
+    CU_ASSERT_EQUAL(cfg.layers[0].units, 9);
+    CU_ASSERT_EQUAL(cfg.layers[0].activation, DP_ACT_TANH);
+    CU_ASSERT_STRING_EQUAL(cfg.layers[0].where, "--set model.layers.0");
+    config_free(&cfg);
+}
+
+static void test_set_errors(void) {
+    char *bad_key[] = {"train.reducton=fast"};
+    expect_error_sets(BASE, bad_key, 1, "--set train.reducton", "did you mean 'reduction'?");
+    char *bad_top[] = {"trian.epochs=3"};
+    expect_error_sets(BASE, bad_top, 1, "--set trian.epochs", "did you mean 'train'?");
+    char *far_key[] = {"train.zzzzzz=1"};
+    expect_error_sets(BASE, far_key, 1, "--set train.zzzzzz", "valid keys: epochs, batch_size");
+    char *no_eq[] = {"train.epochs"};
+    expect_error_sets(BASE, no_eq, 1, "--set train.epochs", "expected key=value");
+    char *empty_key[] = {"=5"};
+    expect_error_sets(BASE, empty_key, 1, "--set =5", "empty key");
+    char *empty_part[] = {"train..epochs=5"};
+    expect_error_sets(BASE, empty_part, 1, "--set train..epochs", "empty part");
+    char *no_value[] = {"train.epochs="};
+    expect_error_sets(BASE, no_value, 1, "--set train.epochs", "missing value");
+    char *bad_yaml[] = {"model.input=[28, 28"};
+    expect_error_sets(BASE, bad_yaml, 1, "--set model.input", "not valid YAML");
+    char *bad_type[] = {"train.epochs=abc"};
+    expect_error_sets(BASE, bad_type, 1, "--set train.epochs", "train.epochs: expected an integer, got 'abc'");
+    char *bad_index[] = {"model.layers.2.dense.units=3"};
+    expect_error_sets(BASE, bad_index, 1, "--set model.layers.2.dense.units", "out of range");
+    char *leaf[] = {"train.epochs.x=3"};
+    expect_error_sets(BASE, leaf, 1, "--set train.epochs.x", "takes a single value");
+    char *wrong_optim[] = {"optimizer.rho=0.9"};
+    expect_error_sets(BASE, wrong_optim, 1, "--set optimizer.rho", "does not apply to sgd");
+}
+
+/* ---- errors in the file ---- */
+
+static void test_errors_structure(void) {
+    /* libyaml stops at the second ':' on line 1, column 10. */
+    expect_error("loss: mse: x\n", NAME ":1:10", "mapping values are not allowed");
+    expect_error("", NAME, "config is empty");
+    expect_error("# nothing here\n", NAME, "config is empty");
+    expect_error("---\n", NAME, "config is empty");
+    expect_error("- a\n- b\n", NAME ":1:1", "top level must be a mapping");
+    expect_error("loss: mse\n---\nloss: mse\n", NAME ":2:1", "more than one YAML document");
+    expect_error(BASE "loss: mse\n", NAME ":13:1", "duplicate key 'loss' (already set at " NAME ":8:1)");
+    expect_error(L01 "  path: &p d.h5\n" L03, NAME ":2:9", "anchors");
+    expect_error(L01 L02 L03 L04 L05 L06 L07 L08 L09 "trian:\n" L11 L12, NAME ":10:1",
+                 "unknown top-level key 'trian' (did you mean 'train'?)");
+    expect_error(L01 L02 L03 L04 L05 L06 L07 L08 L09, NAME, "missing required key 'train'");
+    /* train's mapping starts at its first key, line 11 column 3. */
+    expect_error(BASE "  seed: x\n" "  zzz: 1\n", NAME ":14:3", "unknown key 'zzz' in 'train'; valid keys");
+    expect_error(L01 L02 L03 L04 L05 L06 L07 L08 L09 L10 L12, NAME ":11:3",
+                 "missing required key 'train.epochs'");
+    expect_error(L01 L03 L04 L05 L06 L07 L08 L09 L10 L11 L12, NAME ":1:6", "data: expected a mapping");
+}
+
+static void test_errors_layers(void) {
+    expect_error(L01 L02 L03 L04 L05 L06 "    - dense: {units: 1, activaton: relu}\n" L08 L09 L10 L11 L12,
+                 NAME ":7:25", "unknown key 'activaton' in 'model.layers.1.dense' (did you mean 'activation'?)");
+    expect_error(L01 L02 L03 L04 L05 L06 "    - conv: {units: 1}\n" L08 L09 L10 L11 L12, NAME ":7:7",
+                 "unknown layer type 'conv'");
+    expect_error(L01 L02 L03 L04 L05 L06 "    - conv: {units: 1}\n" L08 L09 L10 L11 L12, NAME ":7:7",
+                 "valid layer types: dense");
+    expect_error(L01 L02 L03 L04 L05 "    - dense: {units: 3, activation: rleu}\n" L07 L08 L09 L10 L11 L12,
+                 NAME ":6:37", "unknown activation 'rleu' (did you mean 'relu'?); valid activations: linear, relu");
+    expect_error(L01 L02 L03 L04 L05 L06 "    - dense: {units: abc}\n" L08 L09 L10 L11 L12, NAME ":7:22",
+                 "model.layers.1.dense.units: expected an integer, got 'abc'");
+    expect_error(L01 L02 L03 L04 L05 L06 "    - dense: {units: 0}\n" L08 L09 L10 L11 L12, NAME ":7:22",
+                 "must be >= 1, got 0");
+    expect_error(L01 L02 L03 L04 L05 L06 "    - dense: {units: -2}\n" L08 L09 L10 L11 L12, NAME ":7:22",
+                 "must be >= 1, got -2");
+    expect_error(L01 L02 L03 L04 L05 L06 "    - dense: {activation: relu}\n" L08 L09 L10 L11 L12,
+                 NAME ":7:14", "missing required key 'model.layers.1.dense.units'");
+    expect_error(L01 L02 L03 L04 L05 L06 "    - dense: {units: 1}\n      conv: {}\n" L08 L09 L10 L11 L12,
+                 NAME ":7:7", "expected one layer");
+    expect_error(L01 L02 L03 L04 "  layers: []\n" L08 L09 L10 L11 L12, NAME ":5:11", "non-empty list");
+    expect_error(L01 L02 L03 "  input: [4, 0]\n" L05 L06 L07 L08 L09 L10 L11 L12, NAME ":4:14",
+                 "model.input.1: must be >= 1");
+    expect_error(L01 L02 L03 "  input: [1, 1, 1, 1, 1, 1, 1]\n" L05 L06 L07 L08 L09 L10 L11 L12, NAME ":4:10",
+                 "1 to 6 positive integers");
+    expect_error(L01 L02 L03 "  input: 4\n" L05 L06 L07 L08 L09 L10 L11 L12, NAME ":4:10",
+                 "model.input: expected a list");
+}
+
+static void test_errors_values(void) {
+    expect_error(L01 L02 L03 L04 L05 L06 L07 "loss: binary_crossentropi\n" L09 L10 L11 L12, NAME ":8:7",
+                 "unknown loss 'binary_crossentropi' (did you mean 'binary_crossentropy'?)");
+    expect_error(L01 L02 L03 L04 L05 L06 L07 L08 "optimizer: adamm\n" L10 L11 L12, NAME ":9:12",
+                 "unknown optimizer 'adamm' (did you mean 'adam'?); valid optimizers: sgd, adam, rmsprop");
+    expect_error(L01 L02 L03 L04 L05 L06 L07 L08 "optimizer: {name: adam, learning_rate: -0.1}\n" L10 L11 L12,
+                 NAME ":9:40", "optimizer.learning_rate: must be > 0, got -0.1");
+    expect_error(L01 L02 L03 L04 L05 L06 L07 L08 "optimizer: {name: adam, learning_rate: 0}\n" L10 L11 L12,
+                 NAME ":9:40", "must be > 0");
+    expect_error(L01 L02 L03 L04 L05 L06 L07 L08 "optimizer: {name: adam, rho: 0.9}\n" L10 L11 L12,
+                 NAME ":9:25", "optimizer.rho does not apply to adam");
+    expect_error(L01 L02 L03 L04 L05 L06 L07 L08 "optimizer: {name: adam, beta_1: 1}\n" L10 L11 L12,
+                 NAME ":9:33", "optimizer.beta_1: must be in [0, 1)");
+    expect_error(L01 L02 L03 L04 L05 L06 L07 L08 "optimizer: {learning_rate: 0.1}\n" L10 L11 L12,
+                 NAME ":9:12", "missing required key 'optimizer.name'");
+    expect_error(L01 L02 L03 L04 L05 L06 L07 L08 L09 L10 "  epochs: -1\n" L12, NAME ":11:11",
+                 "train.epochs: must be >= 0, got -1");
+    expect_error(L01 L02 L03 L04 L05 L06 L07 L08 L09 L10 L11 "  batch_size: 0\n", NAME ":12:15",
+                 "train.batch_size: must be >= 1, got 0");
+    expect_error(L01 L02 L03 L04 L05 L06 L07 L08 L09 L10 L11 "  batch_size: 3.5\n", NAME ":12:15",
+                 "train.batch_size: expected an integer, got '3.5'");
+    expect_error(L01 L02 L03 L04 L05 L06 L07 L08 L09 L10 L11 "  batch_size: [8]\n", NAME ":12:15",
+                 "train.batch_size: expected an integer, got a list");
+    expect_error(L01 L02 L03 L04 L05 L06 L07 L08 L09 L10 "  epochs: \"5\"\n" L12, NAME ":11:11",
+                 "quoted string '5'");
+    /* 2^31 and a value past 2^63 (strtoll's ERANGE). */
+    expect_error(L01 L02 L03 L04 L05 L06 L07 L08 L09 L10 "  epochs: 2147483648\n" L12, NAME ":11:11",
+                 "too large");
+    expect_error(L01 L02 L03 L04 L05 L06 L07 L08 L09 L10 "  epochs: 99999999999999999999999\n" L12,
+                 NAME ":11:11", "too large");
+    expect_error(BASE "  seed: -99999999999999999999999\n", NAME ":13:9", "must be >= 0");
+    expect_error(L01 L02 "  validation_split: 1.0\n" L03 L04 L05 L06 L07 L08 L09 L10 L11 L12, NAME ":3:21",
+                 "data.validation_split: must be in [0, 1), got 1.0");
+    expect_error(L01 L02 "  validation_split: .nan\n" L03 L04 L05 L06 L07 L08 L09 L10 L11 L12, NAME ":3:21",
+                 "expected a number");
+    expect_error(L01 L02 "  standardize: maybe\n" L03 L04 L05 L06 L07 L08 L09 L10 L11 L12, NAME ":3:16",
+                 "expected true or false, got 'maybe'");
+    expect_error(BASE "metrics: [acuracy]\n", NAME ":13:11", "unknown metric 'acuracy' (did you mean 'accuracy'?)");
+    expect_error(BASE "checkpoint: {keep: 0}\n", NAME ":13:20", "checkpoint.keep: must be >= 1");
+}
+
+/* A zeroed config (never loaded) must be safe to free. */
+static void test_free_zeroed(void) {
+    dp_config cfg;
+    memset(&cfg, 0, sizeof cfg);
+    config_free(&cfg);
+    CU_ASSERT_PTR_NULL(cfg.text);
+}
+
+int main(void) {
+    static const test_case cases[] = {
+        {"seed file", test_seed_file},
+        {"missing file", test_missing_file},
+        {"defaults", test_defaults},
+        {"all fields", test_all_fields},
+        {"names round trip", test_names_round_trip},
+        {"set values", test_set_values},
+        {"set errors", test_set_errors},
+        {"errors: structure", test_errors_structure},
+        {"errors: layers", test_errors_layers},
+        {"errors: values", test_errors_values},
+        {"free zeroed", test_free_zeroed},
+        {NULL, NULL},
+    };
+    return test_run_suite("config", cases);
+}

@@ -1,0 +1,716 @@
+/* test_data.c - HDF5 dataset validation, hyperslab reads and column statistics.
+ * Every file is written here with the HDF5 C API, so the expected rows are known. */
+#include "dptrain/data.h"
+#include "testlib.h"
+
+#include <dirent.h>
+#include <hdf5.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static char g_dir[256];
+
+static const char *tmp_file(char *buf, size_t n, const char *name) {
+    snprintf(buf, n, "%s/%s", g_dir, name);
+    return buf;
+}
+
+/* Value of x at (row, flat column) in split number s: distinct and exact in float32. */
+static float x_value(int s, size_t row, size_t col) {
+    return (float)(s * 100000 + (int)row * 64 + (int)col) * 0.25f - 7.0f;
+}
+
+static int label_value(size_t row) { return (int)(row % 3); }
+
+static float target_value(size_t row, int k) { return (float)row * 0.5f + (float)k; }
+
+static hid_t file_create(const char *path) {
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    CU_ASSERT_FATAL(f >= 0);
+    return f;
+}
+
+/* Writes dataset `name` (intermediate groups created) of file type ftype from a buffer of
+ * memory type mtype. */
+static void write_ds(hid_t f, const char *name, hid_t ftype, hid_t mtype, int rank,
+                     const hsize_t *dims, const void *buf) {
+    hid_t lcpl = H5Pcreate(H5P_LINK_CREATE);
+    H5Pset_create_intermediate_group(lcpl, 1);
+    hid_t sp = H5Screate_simple(rank, dims, NULL);
+    hid_t d = H5Dcreate2(f, name, ftype, sp, lcpl, H5P_DEFAULT, H5P_DEFAULT);
+    CU_ASSERT_FATAL(d >= 0);
+    size_t n = 1;
+    for (int i = 0; i < rank; i++) n *= dims[i];
+    if (n > 0) CU_ASSERT_FATAL(H5Dwrite(d, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) >= 0);
+    H5Dclose(d);
+    H5Sclose(sp);
+    H5Pclose(lcpl);
+}
+
+/* Writes /split/x float32 [n, row...] from x_value(s, ...) into file f. */
+static void put_x(hid_t f, const char *split, int s, size_t n, int row_rank, const int *row,
+                  hid_t ftype) {
+    hsize_t dims[1 + DP_MAX_DIMS] = {n};
+    size_t w = 1;
+    for (int i = 0; i < row_rank; i++) w *= (size_t)row[i], dims[1 + i] = (hsize_t)row[i];
+    float *x = malloc((n * w + 1) * sizeof *x);
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = 0; j < w; j++) x[i * w + j] = x_value(s, i, j);
+    char name[64];
+    snprintf(name, sizeof name, "/%s/x", split);
+    write_ds(f, name, ftype, H5T_NATIVE_FLOAT, 1 + row_rank, dims, x);
+    free(x);
+}
+
+/* Writes /split/y: int32 label_value [n] when ycols == 0, else float32 target_value [n, ycols]. */
+static void put_y(hid_t f, const char *split, size_t n, int ycols, hid_t ftype) {
+    char name[64];
+    snprintf(name, sizeof name, "/%s/y", split);
+    if (ycols == 0) {
+        int *y = malloc((n + 1) * sizeof *y);
+        for (size_t i = 0; i < n; i++) y[i] = label_value(i);
+        hsize_t dims[1] = {n};
+        write_ds(f, name, ftype ? ftype : H5T_STD_I32LE, H5T_NATIVE_INT, 1, dims, y);
+        free(y);
+    } else {
+        float *y = malloc((n * (size_t)ycols + 1) * sizeof *y);
+        for (size_t i = 0; i < n; i++)
+            for (int k = 0; k < ycols; k++) y[i * (size_t)ycols + (size_t)k] = target_value(i, k);
+        hsize_t dims[2] = {n, (hsize_t)ycols};
+        write_ds(f, name, ftype ? ftype : H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 2, dims, y);
+        free(y);
+    }
+}
+
+static const char *const SPLITS[3] = {"train", "val", "test"};
+
+/* A valid file: rows per split in n[3] (0 = split absent except train), x rows [4, 3],
+ * int labels. */
+static const char *make_good(char *buf, size_t bn, const char *name, const size_t n[3]) {
+    tmp_file(buf, bn, name);
+    hid_t f = file_create(buf);
+    static const int row[2] = {4, 3};
+    for (int s = 0; s < 3; s++) {
+        if (s > 0 && n[s] == 0) continue;
+        put_x(f, SPLITS[s], s, n[s], 2, row, H5T_IEEE_F32LE);
+        put_y(f, SPLITS[s], n[s], 0, 0);
+    }
+    H5Fclose(f);
+    return buf;
+}
+
+static const size_t GOOD_N[3] = {50, 7, 9};
+
+static void test_info_int_labels(void) {
+    char p[512];
+    make_good(p, sizeof p, "good.h5", GOOD_N);
+    dp_data_info info;
+    dp_error err = {0};
+    CU_ASSERT_EQUAL_FATAL(data_read_info(p, &info, &err), 0);
+    CU_ASSERT_FALSE(err.set);
+    CU_ASSERT_STRING_EQUAL(info.path, p);
+    CU_ASSERT_EQUAL(info.x_shape.ndim, 2);
+    CU_ASSERT_EQUAL(info.x_shape.dim[0], 4);
+    CU_ASSERT_EQUAL(info.x_shape.dim[1], 3);
+    CU_ASSERT_EQUAL(info.y_cols, 1);
+    CU_ASSERT_EQUAL(info.y_is_int, 1);
+    CU_ASSERT_EQUAL(info.n_train, 50);
+    CU_ASSERT_EQUAL(info.has_val, 1);
+    CU_ASSERT_EQUAL(info.n_val, 7);
+    CU_ASSERT_EQUAL(info.has_test, 1);
+    CU_ASSERT_EQUAL(info.n_test, 9);
+}
+
+/* Float targets, stored big-endian to check that only class and size matter. */
+static const char *make_float_targets(char *p, size_t n) {
+    tmp_file(p, n, "float_y.h5");
+    hid_t f = file_create(p);
+    static const int row[1] = {5};
+    put_x(f, "train", 0, 20, 1, row, H5T_IEEE_F32BE);
+    put_y(f, "train", 20, 3, H5T_IEEE_F32BE);
+    H5Fclose(f);
+    return p;
+}
+
+static void test_info_float_targets(void) {
+    char p[512];
+    make_float_targets(p, sizeof p);
+    dp_data_info info;
+    dp_error err = {0};
+    CU_ASSERT_EQUAL_FATAL(data_read_info(p, &info, &err), 0);
+    CU_ASSERT_EQUAL(info.x_shape.ndim, 1);
+    CU_ASSERT_EQUAL(info.x_shape.dim[0], 5);
+    CU_ASSERT_EQUAL(info.y_cols, 3);
+    CU_ASSERT_EQUAL(info.y_is_int, 0);
+    CU_ASSERT_EQUAL(info.n_train, 20);
+    CU_ASSERT_EQUAL(info.has_val, 0);
+    CU_ASSERT_EQUAL(info.has_test, 0);
+
+    dp_rows r;
+    CU_ASSERT_EQUAL_FATAL(data_read_rows(&info, "train", 3, 11, 2, &r, &err), 0);
+    CU_ASSERT_EQUAL(r.n, 11);
+    CU_ASSERT_EQUAL(r.x_width, 5);
+    CU_ASSERT_EQUAL(r.y_cols, 3);
+    int bad = 0;
+    for (size_t i = 0; i < 11; i++) {
+        for (size_t j = 0; j < 5; j++) bad += r.x[i * 5 + j] != x_value(0, 3 + i, j);
+        for (int k = 0; k < 3; k++) bad += r.y[i * 3 + (size_t)k] != target_value(3 + i, k);
+    }
+    CU_ASSERT_EQUAL(bad, 0);
+    data_rows_free(&r);
+}
+
+/* Reads [first, first+count) of split s and compares with what make_good wrote. */
+static void check_range(const dp_data_info *info, int s, size_t first, size_t count) {
+    dp_rows r;
+    dp_error err = {0};
+    CU_ASSERT_EQUAL_FATAL(data_read_rows(info, SPLITS[s], first, count, 3, &r, &err), 0);
+    CU_ASSERT_EQUAL(r.n, count);
+    CU_ASSERT_EQUAL(r.x_width, 12);
+    CU_ASSERT_EQUAL(r.y_cols, 1);
+    CU_ASSERT_PTR_NOT_NULL(r.x);
+    CU_ASSERT_PTR_NOT_NULL(r.y);
+    int bad = 0;
+    for (size_t i = 0; i < count; i++) {
+        for (size_t j = 0; j < 12; j++) bad += r.x[i * 12 + j] != x_value(s, first + i, j);
+        bad += r.y[i] != (float)label_value(first + i);
+    }
+    CU_ASSERT_EQUAL(bad, 0);
+    data_rows_free(&r);
+    CU_ASSERT_PTR_NULL(r.x);
+}
+
+static void test_read_ranges(void) {
+    char p[512];
+    make_good(p, sizeof p, "good.h5", GOOD_N);
+    dp_data_info info;
+    dp_error err = {0};
+    CU_ASSERT_EQUAL_FATAL(data_read_info(p, &info, &err), 0);
+    static const size_t ranges[][2] = {{0, 50}, {0, 1}, {13, 20}, {49, 1}, {0, 0}, {50, 0}, {7, 0}};
+    for (size_t k = 0; k < sizeof ranges / sizeof ranges[0]; k++)
+        check_range(&info, 0, ranges[k][0], ranges[k][1]);
+    check_range(&info, 1, 0, 7);
+    check_range(&info, 1, 6, 1);
+    check_range(&info, 2, 2, 7);
+    check_range(&info, 2, 8, 1);
+}
+
+/* Labels are class ids 0..2: n_classes 0 skips the check, 3 passes, 2 fails at row 2. */
+static void test_label_range(void) {
+    char p[512];
+    make_good(p, sizeof p, "good.h5", GOOD_N);
+    dp_data_info info;
+    dp_error err = {0};
+    dp_rows r;
+    CU_ASSERT_EQUAL_FATAL(data_read_info(p, &info, &err), 0);
+    CU_ASSERT_EQUAL(data_read_rows(&info, "train", 0, 50, 0, &r, &err), 0);
+    data_rows_free(&r);
+    CU_ASSERT_EQUAL(data_read_rows(&info, "train", 0, 50, 3, &r, &err), 0);
+    data_rows_free(&r);
+    CU_ASSERT_EQUAL(data_read_rows(&info, "train", 0, 2, 2, &r, &err), 0);
+    data_rows_free(&r);
+    CU_ASSERT_FALSE(err.set);
+    CU_ASSERT_EQUAL(data_read_rows(&info, "train", 0, 50, 2, &r, &err), -1);
+    CU_ASSERT_PTR_NULL(r.x);
+    CU_ASSERT_EQUAL(r.n, 0);
+    char where[600];
+    snprintf(where, sizeof where, "%s:/train/y", p);
+    CU_ASSERT_STRING_EQUAL(err.where, where);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err.what, "label 2 at row 2"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(err.what, "[0, 2)"));
+}
+
+static void test_negative_label(void) {
+    char p[512];
+    tmp_file(p, sizeof p, "neg_label.h5");
+    hid_t f = file_create(p);
+    static const int row[1] = {2};
+    put_x(f, "train", 0, 10, 1, row, H5T_IEEE_F32LE);
+    int y[10] = {0, 1, 0, 1, 1, -1, 0, 1, 0, 0};
+    hsize_t dims[1] = {10};
+    write_ds(f, "/train/y", H5T_STD_I32LE, H5T_NATIVE_INT, 1, dims, y);
+    H5Fclose(f);
+    dp_data_info info;
+    dp_error err = {0};
+    dp_rows r;
+    CU_ASSERT_EQUAL_FATAL(data_read_info(p, &info, &err), 0);
+    CU_ASSERT_EQUAL(data_read_rows(&info, "train", 0, 5, 2, &r, &err), 0);
+    CU_ASSERT_EQUAL(r.y[3], 1.0f);
+    data_rows_free(&r);
+    CU_ASSERT_EQUAL(data_read_rows(&info, "train", 3, 7, 2, &r, &err), -1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err.what, "label -1 at row 5"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(err.where, ":/train/y"));
+}
+
+/* x with one bad value at (17, 3); a range that excludes row 17 reads cleanly. */
+static void check_nonfinite(const char *name, float bad, const char *word) {
+    char p[512];
+    tmp_file(p, sizeof p, name);
+    hid_t f = file_create(p);
+    float x[30 * 5];
+    for (size_t i = 0; i < 30 * 5; i++) x[i] = (float)i;
+    x[17 * 5 + 3] = bad;
+    hsize_t dims[2] = {30, 5};
+    write_ds(f, "/train/x", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 2, dims, x);
+    put_y(f, "train", 30, 0, 0);
+    H5Fclose(f);
+
+    dp_data_info info;
+    dp_error err = {0};
+    dp_rows r;
+    CU_ASSERT_EQUAL_FATAL(data_read_info(p, &info, &err), 0);
+    CU_ASSERT_EQUAL(data_read_rows(&info, "train", 10, 7, 0, &r, &err), 0);
+    data_rows_free(&r);
+    CU_ASSERT_EQUAL(data_read_rows(&info, "train", 18, 12, 0, &r, &err), 0);
+    data_rows_free(&r);
+    CU_ASSERT_EQUAL(data_read_rows(&info, "train", 15, 5, 0, &r, &err), -1);
+    CU_ASSERT_PTR_NULL(r.x);
+    char where[600], what[128];
+    snprintf(where, sizeof where, "%s:/train/x", p);
+    snprintf(what, sizeof what, "non-finite value (%s) at row 17, column 3", word);
+    CU_ASSERT_STRING_EQUAL(err.where, where);
+    CU_ASSERT_STRING_EQUAL(err.what, what);
+}
+
+static void test_nan_in_x(void) { check_nonfinite("nan.h5", NAN, "nan"); }
+
+static void test_inf_in_x(void) {
+    check_nonfinite("inf.h5", INFINITY, "inf");
+    check_nonfinite("ninf.h5", -INFINITY, "-inf");
+}
+
+static void test_bad_ranges(void) {
+    char p[512];
+    make_good(p, sizeof p, "good.h5", (const size_t[3]){50, 0, 9});
+    dp_data_info info;
+    dp_error err = {0};
+    dp_rows r;
+    CU_ASSERT_EQUAL_FATAL(data_read_info(p, &info, &err), 0);
+    CU_ASSERT_EQUAL(info.has_val, 0);
+    CU_ASSERT_EQUAL(data_read_rows(&info, "train", 45, 10, 0, &r, &err), -1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err.what, "out of range"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(err.what, "50 rows"));
+    dp_error_clear(&err);
+    CU_ASSERT_EQUAL(data_read_rows(&info, "train", 51, 0, 0, &r, &err), -1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err.what, "out of range"));
+    dp_error_clear(&err);
+    CU_ASSERT_EQUAL(data_read_rows(&info, "test", 0, 10, 0, &r, &err), -1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err.what, "9 rows"));
+    dp_error_clear(&err);
+    CU_ASSERT_EQUAL(data_read_rows(&info, "val", 0, 1, 0, &r, &err), -1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err.what, "no /val"));
+    dp_error_clear(&err);
+    CU_ASSERT_EQUAL(data_read_rows(&info, "training", 0, 1, 0, &r, &err), -1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err.what, "training"));
+    CU_ASSERT_PTR_NULL(r.x);
+}
+
+/* data_read_info must fail with exactly `where` (NULL: path:/<ds>) and `what` containing
+ * the substring. */
+static void expect_info_error(const char *path, const char *ds, const char *what) {
+    dp_data_info info;
+    dp_error err = {0};
+    CU_ASSERT_EQUAL(data_read_info(path, &info, &err), -1);
+    CU_ASSERT_TRUE(err.set);
+    char where[600];
+    if (ds) snprintf(where, sizeof where, "%s:%s", path, ds);
+    else snprintf(where, sizeof where, "%s", path);
+    CU_ASSERT_STRING_EQUAL(err.where, where);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err.what, what));
+    if (!strstr(err.what, what)) fprintf(stderr, "\n  got: %s: %s\n", err.where, err.what);
+}
+
+static void test_missing_file(void) {
+    char p[512];
+    expect_info_error(tmp_file(p, sizeof p, "does_not_exist.h5"), NULL, "no such file");
+}
+
+static void test_not_hdf5(void) {
+    char p[512];
+    tmp_file(p, sizeof p, "text.h5");
+    FILE *fp = fopen(p, "w");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(fp);
+    fputs("x,y\n1,2\n3,4\n", fp);
+    fclose(fp);
+    expect_info_error(p, NULL, "not a readable HDF5 file");
+    tmp_file(p, sizeof p, "empty.h5");
+    fclose(fopen(p, "w"));
+    expect_info_error(p, NULL, "not a readable HDF5 file");
+}
+
+/* Copies the first half of file src to dst. */
+static void copy_half(const char *src, const char *dst) {
+    FILE *in = fopen(src, "rb"), *out = fopen(dst, "wb");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(in);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(out);
+    fseek(in, 0, SEEK_END);
+    long size = ftell(in);
+    fseek(in, 0, SEEK_SET);
+    char *buf = malloc((size_t)size);
+    CU_ASSERT_EQUAL_FATAL(fread(buf, 1, (size_t)size, in), (size_t)size);
+    fwrite(buf, 1, (size_t)size / 2, out);
+    free(buf);
+    fclose(in);
+    fclose(out);
+}
+
+static void test_truncated(void) {
+    char good[512], cut[512];
+    make_good(good, sizeof good, "good.h5", GOOD_N);
+    copy_half(good, tmp_file(cut, sizeof cut, "truncated.h5"));
+    expect_info_error(cut, NULL, "not a readable HDF5 file");
+    /* The HDF5 signature and nothing after it. */
+    FILE *fp = fopen(tmp_file(cut, sizeof cut, "signature.h5"), "wb");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(fp);
+    fwrite("\x89HDF\r\n\x1a\n", 1, 8, fp);
+    fclose(fp);
+    expect_info_error(cut, NULL, "not a readable HDF5 file");
+}
+
+static const int ROW5[1] = {5};
+
+static void test_missing_datasets(void) {
+    char p[512];
+    hid_t f = file_create(tmp_file(p, sizeof p, "no_x.h5"));
+    put_y(f, "train", 10, 0, 0);
+    H5Fclose(f);
+    expect_info_error(p, "/train/x", "missing dataset");
+
+    f = file_create(tmp_file(p, sizeof p, "no_y.h5"));
+    put_x(f, "train", 0, 10, 1, ROW5, H5T_IEEE_F32LE);
+    H5Fclose(f);
+    expect_info_error(p, "/train/y", "missing dataset");
+
+    f = file_create(tmp_file(p, sizeof p, "no_train.h5"));
+    put_x(f, "test", 0, 10, 1, ROW5, H5T_IEEE_F32LE);
+    put_y(f, "test", 10, 0, 0);
+    H5Fclose(f);
+    expect_info_error(p, "/train/x", "missing dataset");
+
+    /* An optional split that is present must be complete. */
+    f = file_create(tmp_file(p, sizeof p, "val_no_y.h5"));
+    put_x(f, "train", 0, 10, 1, ROW5, H5T_IEEE_F32LE);
+    put_y(f, "train", 10, 0, 0);
+    put_x(f, "val", 1, 4, 1, ROW5, H5T_IEEE_F32LE);
+    H5Fclose(f);
+    expect_info_error(p, "/val/y", "missing dataset");
+}
+
+static void test_row_count_mismatch(void) {
+    char p[512];
+    hid_t f = file_create(tmp_file(p, sizeof p, "mismatch.h5"));
+    put_x(f, "train", 0, 700, 1, ROW5, H5T_IEEE_F32LE);
+    put_y(f, "train", 699, 0, 0);
+    H5Fclose(f);
+    expect_info_error(p, "/train/y", "x has 700 rows but y has 699");
+}
+
+static void test_bad_x_layout(void) {
+    char p[512];
+    hid_t f = file_create(tmp_file(p, sizeof p, "x_int.h5"));
+    put_x(f, "train", 0, 10, 1, ROW5, H5T_STD_I32LE);
+    put_y(f, "train", 10, 0, 0);
+    H5Fclose(f);
+    expect_info_error(p, "/train/x", "expected float32, got int32");
+
+    f = file_create(tmp_file(p, sizeof p, "x_f64.h5"));
+    put_x(f, "train", 0, 10, 1, ROW5, H5T_IEEE_F64LE);
+    put_y(f, "train", 10, 0, 0);
+    H5Fclose(f);
+    expect_info_error(p, "/train/x", "got float64");
+
+    f = file_create(tmp_file(p, sizeof p, "x_rank1.h5"));
+    put_x(f, "train", 0, 10, 0, NULL, H5T_IEEE_F32LE);
+    put_y(f, "train", 10, 0, 0);
+    H5Fclose(f);
+    expect_info_error(p, "/train/x", "rank 1");
+}
+
+static void test_bad_y_layout(void) {
+    char p[512];
+    hid_t f = file_create(tmp_file(p, sizeof p, "y_f32_rank1.h5"));
+    put_x(f, "train", 0, 10, 1, ROW5, H5T_IEEE_F32LE);
+    float y[10] = {0};
+    hsize_t dims[1] = {10};
+    write_ds(f, "/train/y", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 1, dims, y);
+    H5Fclose(f);
+    expect_info_error(p, "/train/y", "rank 2");
+
+    f = file_create(tmp_file(p, sizeof p, "y_i64.h5"));
+    put_x(f, "train", 0, 10, 1, ROW5, H5T_IEEE_F32LE);
+    put_y(f, "train", 10, 0, H5T_STD_I64LE);
+    H5Fclose(f);
+    expect_info_error(p, "/train/y", "got int64");
+}
+
+static void test_zero_rows(void) {
+    char p[512];
+    hid_t f = file_create(tmp_file(p, sizeof p, "zero_rows.h5"));
+    put_x(f, "train", 0, 0, 1, ROW5, H5T_IEEE_F32LE);
+    put_y(f, "train", 0, 0, 0);
+    H5Fclose(f);
+    expect_info_error(p, "/train/x", "empty dataset");
+}
+
+static void test_split_shape_mismatch(void) {
+    char p[512];
+    static const int row6[1] = {6};
+    hid_t f = file_create(tmp_file(p, sizeof p, "test_shape.h5"));
+    put_x(f, "train", 0, 10, 1, ROW5, H5T_IEEE_F32LE);
+    put_y(f, "train", 10, 0, 0);
+    put_x(f, "test", 2, 4, 1, row6, H5T_IEEE_F32LE);
+    put_y(f, "test", 4, 0, 0);
+    H5Fclose(f);
+    expect_info_error(p, "/test/x", "row shape [6] differs from /train/x row shape [5]");
+
+    f = file_create(tmp_file(p, sizeof p, "val_y_layout.h5"));
+    put_x(f, "train", 0, 10, 1, ROW5, H5T_IEEE_F32LE);
+    put_y(f, "train", 10, 0, 0);
+    put_x(f, "val", 1, 4, 1, ROW5, H5T_IEEE_F32LE);
+    put_y(f, "val", 4, 2, 0);
+    H5Fclose(f);
+    expect_info_error(p, "/val/y", "float32");
+}
+
+/* Open files, groups, datasets and attributes. (Datatypes are left to the probes below:
+ * over all files H5Fget_obj_count also counts every transient datatype.) */
+static long open_file_objects(void) {
+    return (long)H5Fget_obj_count(H5F_OBJ_ALL,
+                                  H5F_OBJ_FILE | H5F_OBJ_GROUP | H5F_OBJ_DATASET | H5F_OBJ_ATTR);
+}
+
+/* HDF5 1.10 numbers the ids of one type consecutively, so the dataspaces and datatypes
+ * still open between two probes are the valid ids between them. (H5Inmembers refuses
+ * library types.) */
+static hid_t probe(int type) {
+    hsize_t one = 1;
+    return type ? H5Tcopy(H5T_NATIVE_INT) : H5Screate_simple(1, &one, NULL);
+}
+
+static long open_between(hid_t a, hid_t b) {
+    long n = 0;
+    for (hid_t id = a + 1; id < b; id++) n += H5Iis_valid(id) > 0;
+    return n;
+}
+
+static void exercise_reader(const char *good, const char *mis, const char *cut) {
+    dp_data_info info;
+    dp_error err = {0};
+    dp_rows r;
+    CU_ASSERT_EQUAL(data_read_info(good, &info, &err), 0);
+    CU_ASSERT_EQUAL(data_read_rows(&info, "train", 5, 20, 3, &r, &err), 0);
+    data_rows_free(&r);
+    CU_ASSERT_EQUAL(data_read_rows(&info, "train", 0, 20, 2, &r, &err), -1);
+    dp_error_clear(&err);
+    CU_ASSERT_EQUAL(data_read_info(mis, &info, &err), -1);
+    dp_error_clear(&err);
+    CU_ASSERT_EQUAL(data_read_info(cut, &info, &err), -1);
+}
+
+/* Successful and failing calls alike leave no HDF5 id open. */
+static void test_no_leaks(void) {
+    char good[512], cut[512], mis[512];
+    make_good(good, sizeof good, "good.h5", GOOD_N);
+    tmp_file(mis, sizeof mis, "mismatch.h5");
+    hid_t f = file_create(mis);
+    put_x(f, "train", 0, 70, 1, ROW5, H5T_IEEE_F32LE);
+    put_y(f, "train", 69, 0, 0);
+    H5Fclose(f);
+    copy_half(good, tmp_file(cut, sizeof cut, "half.h5"));
+
+    CU_ASSERT_EQUAL(open_file_objects(), 0);
+    hid_t s0 = probe(0), t0 = probe(1);
+    /* The probes see a deliberate leak, so a zero below means something. */
+    hid_t planted = probe(0);
+    hid_t s1 = probe(0);
+    CU_ASSERT_EQUAL(open_between(s0, s1), 1);
+    H5Sclose(planted);
+    exercise_reader(good, mis, cut);
+    hid_t s2 = probe(0), t2 = probe(1);
+    CU_ASSERT_EQUAL(open_between(s0, s2), 1); /* s1 itself */
+    CU_ASSERT_EQUAL(open_between(t0, t2), 0);
+    CU_ASSERT_EQUAL(open_file_objects(), 0);
+    H5Sclose(s0), H5Sclose(s1), H5Sclose(s2), H5Tclose(t0), H5Tclose(t2);
+}
+
+/* --- statistics ------------------------------------------------------------------- */
+
+#define W 5
+
+/* Rows [n, W] of mixed scales. Column 3 is the constant 3.7, whose naive variance
+ * sumsq/n - mean^2 is rounding noise (about 8e-14 at n = 700), not zero; column 4
+ * alternates 1000 and 1000 + 1/64 (std 1/128), a real spread on a large mean. */
+static dp_rows make_stat_rows(size_t n) {
+    dp_rows r = {n, W, 1, malloc(n * W * sizeof(float)), calloc(n, sizeof(float))};
+    unsigned s = 12345u;
+    for (size_t i = 0; i < n; i++) {
+        float *row = r.x + i * W;
+        for (int j = 0; j < 3; j++) {
+            s = s * 1664525u + 1013904223u;
+            double u = (double)(s >> 8) / 16777216.0; /* [0, 1) */
+            row[j] = (float)(j == 0 ? u : j == 1 ? 1000.0 + 50.0 * u : -1e-3 * u);
+        }
+        row[3] = 3.7f;
+        row[4] = 1000.0f + (float)(i % 2) / 64.0f;
+    }
+    return r;
+}
+
+static void test_sum_columns(void) {
+    dp_rows r = make_stat_rows(37);
+    double whole[2 * W] = {0}, seq[2 * W] = {0}, a[2 * W] = {0}, b[2 * W] = {0};
+    data_sum_columns(&r, 0, 37, whole);
+    data_sum_columns(&r, 0, 18, seq);
+    data_sum_columns(&r, 18, 19, seq); /* same order into one buffer: bit-identical */
+    data_sum_columns(&r, 0, 18, a);
+    data_sum_columns(&r, 18, 19, b);
+    for (int j = 0; j < 2 * W; j++) {
+        CU_ASSERT_EQUAL(seq[j], whole[j]);
+        CU_ASSERT_DOUBLE_EQUAL(a[j] + b[j], whole[j], 1e-12 * fabs(whole[j]));
+    }
+    double direct = 0, direct2 = 0;
+    for (size_t i = 0; i < 37; i++) {
+        direct += r.x[i * W + 1];
+        direct2 += (double)r.x[i * W + 1] * r.x[i * W + 1];
+    }
+    CU_ASSERT_EQUAL(whole[1], direct);
+    CU_ASSERT_EQUAL(whole[W + 1], direct2);
+    data_sum_columns(&r, 10, 0, a); /* count 0 adds nothing */
+    CU_ASSERT_DOUBLE_EQUAL(a[0] + b[0], whole[0], 1e-12);
+    data_rows_free(&r);
+}
+
+/* Two-pass mean and population std of column j in double, the textbook way. */
+static void direct_stats(const dp_rows *r, size_t j, double *mean, double *sd) {
+    double m = 0, v = 0;
+    for (size_t i = 0; i < r->n; i++) m += r->x[i * r->x_width + j];
+    m /= (double)r->n;
+    for (size_t i = 0; i < r->n; i++) {
+        double d = r->x[i * r->x_width + j] - m;
+        v += d * d;
+    }
+    *mean = m;
+    *sd = sqrt(v / (double)r->n);
+}
+
+static void test_stats_from_sums(void) {
+    size_t n = 700;
+    dp_rows r = make_stat_rows(n);
+    double sums[2 * W] = {0};
+    float mean[W], std[W];
+    data_sum_columns(&r, 0, n, sums);
+    data_stats_from_sums(sums, n, W, mean, std);
+    for (size_t j = 0; j < W; j++) {
+        double m, sd;
+        direct_stats(&r, j, &m, &sd);
+        CU_ASSERT_DOUBLE_EQUAL(mean[j], m, 1e-6 * fmax(1.0, fabs(m)));
+        if (j != 3) CU_ASSERT_DOUBLE_EQUAL(std[j], sd, 1e-4 * sd);
+    }
+    CU_ASSERT_DOUBLE_EQUAL(std[4], 1.0 / 128.0, 1e-4 / 128.0);
+    CU_ASSERT_EQUAL(mean[3], 3.7f);
+    CU_ASSERT_EQUAL(std[3], 1.0f); /* constant column: std 0 becomes 1 */
+
+    /* Hand-computed: column 0 = {1, 3}: mean 2, std 1; column 1 = {0, 0}: std 0 -> 1. */
+    double h[4] = {4, 0, 10, 0};
+    data_stats_from_sums(h, 2, 2, mean, std);
+    CU_ASSERT_EQUAL(mean[0], 2.0f);
+    CU_ASSERT_EQUAL(std[0], 1.0f);
+    CU_ASSERT_EQUAL(mean[1], 0.0f);
+    CU_ASSERT_EQUAL(std[1], 1.0f);
+    data_rows_free(&r);
+}
+
+static void test_standardize(void) {
+    size_t n = 700;
+    dp_rows r = make_stat_rows(n);
+    double sums[2 * W] = {0};
+    float mean[W], std[W];
+    data_sum_columns(&r, 0, n, sums);
+    data_stats_from_sums(sums, n, W, mean, std);
+    data_standardize(&r, mean, std);
+    for (size_t j = 0; j < W; j++) {
+        double m, sd;
+        direct_stats(&r, j, &m, &sd);
+        CU_ASSERT_DOUBLE_EQUAL(m, 0.0, 1e-4);
+        CU_ASSERT_DOUBLE_EQUAL(sd, j == 3 ? 0.0 : 1.0, 1e-3);
+    }
+    data_rows_free(&r);
+
+    float x[4] = {1, 10, 3, 30}; /* [2, 2] */
+    dp_rows s = {2, 2, 1, x, NULL};
+    const float mu[2] = {2, 20}, sd[2] = {1, 10};
+    data_standardize(&s, mu, sd);
+    CU_ASSERT_EQUAL(x[0], -1.0f);
+    CU_ASSERT_EQUAL(x[1], -1.0f);
+    CU_ASSERT_EQUAL(x[2], 1.0f);
+    CU_ASSERT_EQUAL(x[3], 1.0f);
+}
+
+/* The shipped seed file (scripts/make_seed_data.py). */
+static void test_seed_file(void) {
+    dp_data_info info;
+    dp_error err = {0};
+    const char *p = test_source_path("datasets/seed_classification.h5");
+    CU_ASSERT_EQUAL_FATAL(data_read_info(p, &info, &err), 0);
+    CU_ASSERT_EQUAL(info.n_train, 700);
+    CU_ASSERT_EQUAL(info.has_test, 1);
+    CU_ASSERT_EQUAL(info.n_test, 300);
+    CU_ASSERT_EQUAL(info.has_val, 0);
+    CU_ASSERT_EQUAL(info.x_shape.ndim, 1);
+    CU_ASSERT_EQUAL(info.x_shape.dim[0], 20);
+    CU_ASSERT_EQUAL(info.y_is_int, 1);
+    CU_ASSERT_EQUAL(info.y_cols, 1);
+    for (int s = 0; s < 3; s += 2) {
+        dp_rows r;
+        size_t n = s == 0 ? 700 : 300;
+        CU_ASSERT_EQUAL_FATAL(data_read_rows(&info, SPLITS[s], 0, n, 2, &r, &err), 0);
+        size_t count[2] = {0, 0};
+        for (size_t i = 0; i < n; i++)
+            if (r.y[i] == 0.0f || r.y[i] == 1.0f) count[(int)r.y[i]]++;
+        CU_ASSERT_EQUAL(count[0] + count[1], n);
+        CU_ASSERT_TRUE(count[0] > n / 4 && count[1] > n / 4); /* both classes, roughly balanced */
+        data_rows_free(&r);
+    }
+}
+
+int main(void) {
+    snprintf(g_dir, sizeof g_dir, "%s", test_make_tmpdir());
+    static const test_case cases[] = {
+        {"info_int_labels", test_info_int_labels},
+        {"info_float_targets", test_info_float_targets},
+        {"read_ranges", test_read_ranges},
+        {"label_range", test_label_range},
+        {"negative_label", test_negative_label},
+        {"nan_in_x", test_nan_in_x},
+        {"inf_in_x", test_inf_in_x},
+        {"bad_ranges", test_bad_ranges},
+        {"missing_file", test_missing_file},
+        {"not_hdf5", test_not_hdf5},
+        {"truncated", test_truncated},
+        {"missing_datasets", test_missing_datasets},
+        {"row_count_mismatch", test_row_count_mismatch},
+        {"bad_x_layout", test_bad_x_layout},
+        {"bad_y_layout", test_bad_y_layout},
+        {"zero_rows", test_zero_rows},
+        {"split_shape_mismatch", test_split_shape_mismatch},
+        {"no_leaks", test_no_leaks},
+        {"sum_columns", test_sum_columns},
+        {"stats_from_sums", test_stats_from_sums},
+        {"standardize", test_standardize},
+        {"seed_file", test_seed_file},
+        {NULL, NULL},
+    };
+    int rc = test_run_suite("data", cases);
+    DIR *d = opendir(g_dir);
+    for (struct dirent *e; d && (e = readdir(d));) {
+        char p[600];
+        if (e->d_name[0] != '.') unlink(tmp_file(p, sizeof p, e->d_name));
+    }
+    if (d) closedir(d);
+    rmdir(g_dir);
+    return rc;
+}

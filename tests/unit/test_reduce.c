@@ -1,0 +1,116 @@
+/* test_reduce.c - the exact reduction: same bits in any order, float32-accurate. */
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dptrain/reduce.h"
+#include "dptrain/rng.h"
+#include "testlib.h"
+
+enum { TERMS = 16, N = 4096 };
+
+/* Gradient-like values: signs mixed, magnitudes over many decades. */
+static void fill_terms(float g[TERMS][N]) {
+    for (int k = 0; k < TERMS; k++)
+        for (int i = 0; i < N; i++) {
+            double u = rng_uniform(rng_make_key(7, (uint64_t)k, 0, 0), (uint64_t)i);
+            double e = rng_uniform(rng_make_key(8, (uint64_t)k, 0, 0), (uint64_t)i);
+            g[k][i] = (float)((u - 0.5) * pow(10.0, -6.0 * e));
+        }
+}
+
+static double max_abs_all(float g[TERMS][N]) {
+    double m = 0;
+    for (int k = 0; k < TERMS; k++) m = fmax(m, reduce_max_abs(g[k], N));
+    return m;
+}
+
+/* Sums the terms in the order given by perm, grouped into `groups` partial
+ * int64 sums that are then added, as ranks would. */
+static void sum_in_order(float g[TERMS][N], const uint32_t *perm, int groups, int e, float *out) {
+    int64_t *part = calloc((size_t)groups * N, sizeof(int64_t));
+    int64_t *acc = calloc(N, sizeof(int64_t));
+    for (int k = 0; k < TERMS; k++)
+        reduce_accumulate(part + (size_t)(k % groups) * N, g[perm[k]], N, e);
+    for (int gidx = groups - 1; gidx >= 0; gidx--)
+        for (int i = 0; i < N; i++) acc[i] += part[(size_t)gidx * N + i];
+    reduce_finish(out, acc, N, e, 1.0 / TERMS);
+    free(part);
+    free(acc);
+}
+
+static void test_order_independent(void) {
+    static float g[TERMS][N];
+    static float ref[N], got[N];
+    fill_terms(g);
+    int e = reduce_pick_exponent(max_abs_all(g), TERMS);
+    uint32_t perm[TERMS];
+    for (int k = 0; k < TERMS; k++) perm[k] = (uint32_t)k;
+    sum_in_order(g, perm, 1, e, ref);
+    static const int groupings[] = {1, 2, 4, 8, 16};
+    for (int trial = 0; trial < 10; trial++) {
+        rng_permute(rng_make_key(99, (uint64_t)trial, 0, 0), perm, TERMS);
+        sum_in_order(g, perm, groupings[trial % 5], e, got);
+        CU_ASSERT_EQUAL(memcmp(ref, got, sizeof ref), 0);
+    }
+    /* Plain float sums in two orders differ somewhere: the property is not free. */
+    int differ = 0;
+    for (int i = 0; i < N; i++) {
+        float a = 0, b = 0;
+        for (int k = 0; k < TERMS; k++) a += g[k][i];
+        for (int k = TERMS - 1; k >= 0; k--) b += g[k][i];
+        differ |= a != b;
+    }
+    CU_ASSERT(differ);
+}
+
+/* Error against a double sum stays within float32 rounding of the result, and
+ * is no worse than plain float32 summation's worst error. */
+static void test_accuracy_against_double(void) {
+    static float g[TERMS][N];
+    static float got[N];
+    fill_terms(g);
+    int e = reduce_pick_exponent(max_abs_all(g), TERMS);
+    uint32_t perm[TERMS];
+    for (int k = 0; k < TERMS; k++) perm[k] = (uint32_t)k;
+    sum_in_order(g, perm, 4, e, got);
+    double worst_exact = 0, worst_float = 0;
+    for (int i = 0; i < N; i++) {
+        double d = 0;
+        float f = 0;
+        for (int k = 0; k < TERMS; k++) {
+            d += g[k][i];
+            f += g[k][i];
+        }
+        d /= TERMS;
+        f /= TERMS;
+        double scale = fmax(fabs(d), 1e-30);
+        /* The fixed-point grid is 2^-e; relative to the tensor's max it is far
+         * below float32's epsilon, so only the final rounding to float shows. */
+        CU_ASSERT(fabs(got[i] - d) <= fabs(d) * 0x1p-24 + ldexp(1.0, -e));
+        worst_exact = fmax(worst_exact, fabs(got[i] - d) / scale);
+        worst_float = fmax(worst_float, fabs(f - d) / scale);
+    }
+    CU_ASSERT(worst_exact <= worst_float);
+}
+
+static void test_exponent_headroom(void) {
+    /* The largest possible total, TERMS * maxabs, must still fit in int64. */
+    double maxabs = 3.75;
+    int e = reduce_pick_exponent(maxabs, TERMS);
+    CU_ASSERT(ldexp(maxabs * TERMS, e) < 0x1p62);
+    CU_ASSERT(ldexp(maxabs * TERMS, e) >= 0x1p60);
+    CU_ASSERT_EQUAL(reduce_pick_exponent(0.0, TERMS), 0);
+    float nan_in[3] = {1.0f, NAN, 2.0f};
+    CU_ASSERT(isnan(reduce_max_abs(nan_in, 3)));
+}
+
+int main(void) {
+    static const test_case cases[] = {
+        {"same bits for any order and grouping", test_order_independent},
+        {"error within float32 rounding of a double sum", test_accuracy_against_double},
+        {"exponent leaves headroom and NaN propagates", test_exponent_headroom},
+        {NULL, NULL}};
+    return test_run_suite("reduce", cases);
+}
