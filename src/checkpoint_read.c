@@ -108,7 +108,8 @@ static hid_t open_dataset(reader *r, const char *path, size_t size, const char *
 }
 
 static int read_all(reader *r, hid_t d, hid_t mtype, void *buf, size_t n, const char *path) {
-    int rc = (n && H5Dread(d, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) < 0) ? damaged(r, path) : 0;
+    int rc = 0;
+    if (n && H5Dread(d, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) < 0) rc = damaged(r, path);
     H5Dclose(d);
     return rc;
 }
@@ -228,7 +229,8 @@ static int read_int_attr(reader *r, hid_t loc, const char *obj, const char *name
     H5Aclose(a);
     if (rc) return -1;
     if (v < lo || v > hi)
-        return dp_error_set(r->err, r->path, "attribute %s %s = %lld is out of range", obj, name, v);
+        return dp_error_set(r->err, r->path, "attribute %s %s = %lld is out of range", obj, name,
+                            v);
     *out = v;
     return 0;
 }
@@ -352,7 +354,8 @@ static int read_state(reader *r, dp_ckpt_state *st) {
     if (!rc) {
         /* Unsigned on its own: a seed above 2^63 must not be clipped by a signed read. */
         hid_t t, a = open_attr(r, g, "/train", "seed", H5T_INTEGER, &t);
-        rc = a < 0 ? -1 : H5Aread(a, H5T_NATIVE_ULLONG, &st->seed) < 0 ? damaged(r, "/train seed") : 0;
+        rc = a < 0 ? -1 : 0;
+        if (!rc && H5Aread(a, H5T_NATIVE_ULLONG, &st->seed) < 0) rc = damaged(r, "/train seed");
         if (a >= 0) {
             H5Tclose(t);
             H5Aclose(a);
@@ -389,7 +392,7 @@ static hid_t open_file(const char *path, dp_error *err) {
     ckpt_h5_detail(detail, sizeof detail);
     ckpt_h5_close_plist(fapl);
     if (f < 0)
-        return dp_error_set(err, path, "not a readable HDF5 checkpoint (truncated or damaged?)%s",
+        return dp_error_set(err, path, "not a readable HDF5 file: truncated or damaged%s",
                             detail);
     return f;
 }
@@ -401,10 +404,10 @@ int ckpt_read(const char *path, dp_model *m, dp_optim *o, dp_ckpt_state *st, dp_
     if (r.file < 0) return -1;
     /* Read into copies and commit only when everything checked out, so a caller
      * falling back to an older checkpoint never sees a half-loaded model. */
-    float *params = DP_MALLOC(m->n_params * sizeof *params);
+    float *params = DP_MALLOC(m->n_params * sizeof *params); /* [n_params] */
     if (m->n_params) memcpy(params, m->params, m->n_params * sizeof *params);
     size_t n_slot = o ? (size_t)o->n_slots * o->n : 0;
-    float *slots = DP_MALLOC(n_slot * sizeof *slots);
+    float *slots = DP_MALLOC(n_slot * sizeof *slots);        /* [n_slots, n] */
     for (int k = 0; o && k < o->n_slots && o->n; k++)
         memcpy(slots + (size_t)k * o->n, o->slots[k], o->n * sizeof *slots);
     long long step = 0;

@@ -91,10 +91,13 @@ static hid_t string_type(size_t len) {
     return t;
 }
 
+/* Variable-length, so h5py returns the attribute as str rather than bytes. */
 static int write_str_attr(writer *w, hid_t loc, const char *obj, const char *name,
                           const char *s) {
-    hid_t t = string_type(strlen(s));
-    int rc = t < 0 ? fail(w, "attribute %s %s", obj, name) : write_attr(w, loc, obj, name, t, t, s);
+    hid_t t = H5Tcopy(H5T_C_S1);
+    int rc = (t < 0 || H5Tset_size(t, H5T_VARIABLE) < 0 || H5Tset_cset(t, H5T_CSET_UTF8) < 0)
+                 ? fail(w, "attribute %s %s", obj, name)
+                 : write_attr(w, loc, obj, name, t, t, &s);
     if (t >= 0) H5Tclose(t);
     return rc;
 }

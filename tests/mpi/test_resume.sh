@@ -30,6 +30,15 @@ check "mid-epoch resume is bit-identical" same_model "$(newest "$TMP/whole")" "$
 run_np 1 "$TMP/c.log" train configs/seed.yaml --set train.epochs=1 --run-dir "$TMP/c" --resume
 check "resume without checkpoint starts fresh" grep -q "no checkpoint in .*; starting fresh" "$TMP/c.log"
 
+# A torn newest checkpoint: resume falls back to the previous one and says so.
+cp -r "$TMP/whole" "$TMP/d"
+torn=$(newest "$TMP/d")
+head -c 2000 "$torn" >"$torn.cut" && mv "$torn.cut" "$torn"
+run_np 2 "$TMP/d.log" train configs/seed.yaml --set train.epochs=5 --run-dir "$TMP/d" --resume
+check "resume past a torn checkpoint exits 0" test $? -eq 0
+check "torn checkpoint is reported" grep -q "warning: .*ckpt-000000000224.h5: .*trying an older checkpoint" "$TMP/d.log"
+check "resumed from the previous checkpoint" grep -q "resuming from .*ckpt-000000000168.h5" "$TMP/d.log"
+
 # The checkpoint is readable by name, with h5dump (as h5py users would).
 check "checkpoint holds /model/0_dense/kernel [20, 64]" \
   bash -c "h5dump -H -d /model/0_dense/kernel '$(newest "$TMP/whole")' | grep -q 'DATASPACE  SIMPLE { ( 20, 64 )'"

@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# Every bad input gives, at np 2: a non-zero exit within 20 s, exactly one
+# `dptrain: error: <where>: <what>` line naming the problem, no core dump, and
+# the run directory's existing checkpoints byte-identical afterwards.
+source "$(dirname "$0")/common.sh"
+
+"$MAKE_BAD_DATA" "$TMP" || { echo "make_bad_data failed"; exit 1; }
+cfg=configs/seed.yaml
+run=$TMP/run
+# A run directory holding good checkpoints, which no bad input may touch.
+run_np 2 "$TMP/setup.log" train "$cfg" --set train.epochs=2 --run-dir "$run"
+check "setup run exits 0" test $? -eq 0
+sums() { md5sum "$run"/ckpt-*.h5; }
+before=$(sums)
+ulimit -c unlimited 2>/dev/null || true
+
+# bad NAME EXPECTED-SUBSTRING ARGS...: one table row.
+bad() {
+  local name=$1 expect=$2
+  shift 2
+  local log=$TMP/case.log start=$SECONDS
+  (cd "$TMP" && RUN_TIMEOUT=20 run_np 2 "$log" "$@")
+  local rc=$? took=$((SECONDS - start))
+  local lines
+  lines=$(grep -c '^dptrain: error: ' "$log")
+  if [ "$rc" -ne 0 ] && [ "$rc" -ne 124 ] && [ "$rc" -lt 128 ] && [ "$lines" -eq 1 ] &&
+     grep '^dptrain: error: ' "$log" | grep -qF -- "$expect" && [ "$took" -lt 20 ] &&
+     [ "$(sums)" = "$before" ] && ! ls "$TMP"/core* >/dev/null 2>&1; then
+    check "$name" true; grep "^dptrain: error: " "$log"
+  else
+    echo "--- $name: rc=$rc, $lines error line(s), ${took}s; output:"
+    cat "$log"
+    check "$name" false
+  fi
+}
+
+# Config files with one defect each, written next to the data.
+yaml() { printf '%s\n' "$2" >"$TMP/$1.yaml"; }
+base=$(sed "s|datasets/seed_classification.h5|$SRC/datasets/seed_classification.h5|" "$cfg")
+yaml notyaml 'data: [unclosed'
+yaml empty ''
+yaml toplist '- a
+- b'
+yaml typo "$(echo "$base" | sed 's/^train:/trian:/')"
+yaml layerkey "$(echo "$base" | sed 's/units: 64/unit: 64/')"
+yaml layertype "$(echo "$base" | sed 's/- dense: {units: 32/- dense3d: {units: 32/')"
+yaml act "$(echo "$base" | sed 's/activation: relu}/activation: relux}/' )"
+yaml noloss "$(echo "$base" | grep -v '^loss:')"
+yaml dupkey "$base
+loss: mse"
+B="$TMP/base.yaml"
+echo "$base" >"$B"
+R=(--run-dir "$run")
+
+bad "config is not YAML" "notyaml.yaml:" train notyaml.yaml "${R[@]}"
+bad "config is empty" "empty" train empty.yaml "${R[@]}"
+bad "config top level is a list" "toplist.yaml:1:1" train toplist.yaml "${R[@]}"
+bad "unknown top-level key suggests" "did you mean 'train'" train typo.yaml "${R[@]}"
+bad "unknown layer key suggests" "did you mean 'units'" train layerkey.yaml "${R[@]}"
+bad "unknown layer type" "dense3d" train layertype.yaml "${R[@]}"
+bad "unknown activation" "relux" train act.yaml "${R[@]}"
+bad "missing required key" "loss" train noloss.yaml "${R[@]}"
+bad "duplicate key" "duplicate" train dupkey.yaml "${R[@]}"
+bad "missing config file" "nosuch.yaml" train nosuch.yaml "${R[@]}"
+bad "unknown loss" "hinge" train "$B" --set loss=hinge "${R[@]}"
+bad "unknown optimizer" "adamw" train "$B" --set optimizer.name=adamw "${R[@]}"
+bad "string for units" "expected an integer" train "$B" --set model.layers.0.dense.units=abc "${R[@]}"
+bad "zero units" "units" train "$B" --set model.layers.0.dense.units=0 "${R[@]}"
+bad "batch_size 0" "batch_size" train "$B" --set train.batch_size=0 "${R[@]}"
+bad "negative learning rate" "learning_rate" train "$B" --set optimizer.learning_rate=-0.1 "${R[@]}"
+bad "negative epochs" "epochs" train "$B" --set train.epochs=-1 "${R[@]}"
+bad "validation_split 1" "validation_split" train "$B" --set data.validation_split=1.0 "${R[@]}"
+bad "sparse CE on a sigmoid unit" "softmax" train "$B" --set loss=sparse_categorical_crossentropy "${R[@]}"
+bad "input shape does not match data" "model.input is [21]" train "$B" --set "model.input=[21]" "${R[@]}"
+bad "--set of an unknown key" "--set train.epoks" train "$B" --set train.epoks=3 "${R[@]}"
+bad "--set without a value" "--set" train "$B" --set train.epochs "${R[@]}"
+bad "missing data file" "no such file" train "$B" --set data.path=nosuch.h5 "${R[@]}"
+printf 'not hdf5\n' >"$TMP/text.h5"
+bad "data file is not HDF5" "not a readable HDF5 file" train "$B" --set data.path=text.h5 "${R[@]}"
+head -c 3000 "$SRC/datasets/seed_classification.h5" >"$TMP/trunc.h5"
+bad "truncated HDF5 file" "trunc.h5" train "$B" --set data.path=trunc.h5 "${R[@]}"
+bad "missing /train/x" "/train/x" train "$B" --set data.path=no_x.h5 "${R[@]}"
+bad "missing /train/y" "/train/y" train "$B" --set data.path=no_y.h5 "${R[@]}"
+bad "x and y row counts differ" "rows" train "$B" --set data.path=mismatch.h5 "${R[@]}"
+bad "x of the wrong dtype" "/train/x" train "$B" --set data.path=int_x.h5 "${R[@]}"
+bad "x of the wrong rank" "/train/x" train "$B" --set data.path=rank1_x.h5 "${R[@]}"
+bad "NaN in x" "nan" train "$B" --set data.path=nan.h5 "${R[@]}"
+bad "Inf in x" "inf" train "$B" --set data.path=inf.h5 "${R[@]}"
+bad "label outside [0, classes)" "label" train "$B" --set data.path=label2.h5 "${R[@]}"
+bad "negative label" "label" train "$B" --set data.path=labelneg.h5 "${R[@]}"
+bad "empty dataset" "empty" train "$B" --set data.path=empty.h5 "${R[@]}"
+bad "fewer rows than one batch" "fewer than one global batch" train "$B" --set data.path=norows.h5 "${R[@]}"
+bad "shards not a multiple of ranks" "data.shards 3" train "$B" --set data.shards=3 "${R[@]}"
+bad "batch smaller than shards" "smaller than data.shards" train "$B" --set data.shards=4 --set train.batch_size=2 "${R[@]}"
+bad "resume a different model" "different model" train "$B" --set model.layers.0.dense.units=16 --resume "${R[@]}"
+bad "resume with another optimizer" "optimizer" train "$B" --set optimizer.name=sgd --resume "${R[@]}"
+touch "$TMP/afile"
+bad "run directory not writable" "afile" train "$B" --run-dir "$TMP/afile/sub"
+bad "unknown command line option" "--frobnicate" train "$B" --frobnicate "${R[@]}"
+finish
