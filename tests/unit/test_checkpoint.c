@@ -171,6 +171,7 @@ static int is_file(const char *path) {
 
 /* Whole file into a new buffer; *n its size. */
 static unsigned char *slurp(const char *path, size_t *n) {
+    *n = 0;
     FILE *f = fopen(path, "rb");
     if (!f) return NULL;
     fseek(f, 0, SEEK_END);
@@ -624,7 +625,7 @@ static void test_damaged_files_are_rejected(void) {
     char dir[256], p[512];
     snprintf(dir, sizeof dir, "%s", test_make_tmpdir());
     CU_ASSERT_EQUAL_FATAL(write_base(dir, 100, 3), 0);
-    size_t n;
+    size_t n = 0;
     unsigned char *bytes = slurp(ckpt_path(dir, 100), &n);
     CU_ASSERT_PTR_NOT_NULL_FATAL(bytes);
     CU_ASSERT_FATAL(n > 1000);
