@@ -8,8 +8,11 @@ scripts/setup.sh
 scripts/build.sh build
 (cd build && ctest --output-on-failure -j 2)
 scripts/build.sh build-asan -DDPTRAIN_SANITIZE=ON -DDPTRAIN_NATIVE=OFF
-# Open MPI's own allocations are not ours to fix: the suppressions file names them.
+# Open MPI's own allocations are not ours to fix: the suppressions file names
+# them. Matching needs whole stacks (slow unwinding through libraries built
+# without frame pointers) and Open MPI's plugins kept loaded until exit.
 export LSAN_OPTIONS="suppressions=$PWD/tests/lsan.supp:print_suppressions=0"
-export ASAN_OPTIONS="abort_on_error=0:detect_odr_violation=0"
+export ASAN_OPTIONS="fast_unwind_on_malloc=0:detect_odr_violation=0"
+export OMPI_MCA_mca_base_component_disable_dlclose=1
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
 (cd build-asan && ctest --output-on-failure -j 2)
