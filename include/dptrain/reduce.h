@@ -14,7 +14,7 @@
  * the scale to use when `terms` values of magnitude up to maxabs are summed. */
 int reduce_pick_exponent(double maxabs, long terms);
 
-/* acc[n] += round(g[n] * 2^e). */
+/* acc[n] += trunc(g[n] * 2^e). */
 void reduce_accumulate(int64_t *acc, const float *g, size_t n, int e);
 
 /* out[n] = acc[n] * 2^-e * scale, rounded once to float. */
