@@ -58,6 +58,7 @@ int model_build(dp_model *m, const dp_config *cfg, int max_batch, dp_error *err)
                                 layer_list_types());
         }
         snprintf(l->name, sizeof l->name, "%d_%s", i, lc->type);
+        l->index = i;
         l->in_shape = cur;
         l->param_offset = m->n_params;
         m->n_layers = i + 1; /* so model_free releases what create allocated */
@@ -91,11 +92,13 @@ void model_init_params(dp_model *m, uint64_t seed) {
     }
 }
 
-const float *model_forward(dp_model *m, const float *x, int B, int training) {
+const float *model_forward(dp_model *m, const float *x, int B, const dp_fwd_ctx *ctx) {
+    static const dp_fwd_ctx inference = {0};
     const float *in = x;
+    if (!ctx) ctx = &inference;
     for (int i = 0; i < m->n_layers; i++) {
         dp_layer *l = &m->layers[i];
-        l->ops->forward(l, m->params + l->param_offset, in, m->acts[i], B, training);
+        l->ops->forward(l, m->params + l->param_offset, in, m->acts[i], B, ctx);
         in = m->acts[i];
     }
     return in;

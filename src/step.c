@@ -8,9 +8,11 @@
 #include "dptrain/reduce.h"
 #include "dptrain/rng.h"
 
-void step_init(dp_stepper *st, const dp_trainset *ts, const dp_model *m, dp_reduction mode) {
+void step_init(dp_stepper *st, const dp_trainset *ts, const dp_model *m, dp_reduction mode,
+               unsigned long long seed) {
     memset(st, 0, sizeof *st);
     st->mode = mode;
+    st->seed = seed;
     st->n_my = ts->n_shards;
     st->shard_row = DP_CALLOC((size_t)st->n_my, sizeof *st->shard_row);
     st->perm = DP_CALLOC((size_t)st->n_my, sizeof *st->perm);
@@ -26,6 +28,7 @@ void step_init(dp_stepper *st, const dp_trainset *ts, const dp_model *m, dp_redu
     }
     st->xb = DP_MALLOC((size_t)max_mb * ts->width * sizeof(float));
     st->yb = DP_MALLOC((size_t)max_mb * (size_t)ts->train.y_cols * sizeof(float));
+    st->row_ids = DP_MALLOC((size_t)max_mb * sizeof(uint64_t));
     st->dout = DP_MALLOC((size_t)max_mb * (size_t)model_output_width(m) * sizeof(float));
     if (mode == DP_REDUCE_EXACT) {
         if (st->n_my > 1) st->gstore = DP_MALLOC((size_t)st->n_my * m->n_params * sizeof(float));
@@ -43,17 +46,18 @@ void step_init(dp_stepper *st, const dp_trainset *ts, const dp_model *m, dp_redu
         }
 }
 
-void step_shuffle(dp_stepper *st, const dp_trainset *ts, unsigned long long seed, int epoch) {
+void step_shuffle(dp_stepper *st, const dp_trainset *ts, int epoch) {
     for (int k = 0; k < st->n_my; k++) {
         int s = ts->first_shard + k;
-        rng_permute(rng_make_key(seed, 0x5eed, (uint64_t)epoch, (uint64_t)s), st->perm[k],
+        rng_permute(rng_make_key(st->seed, 0x5eed, (uint64_t)epoch, (uint64_t)s), st->perm[k],
                     ts->plan.count[s]);
     }
 }
 
 /* Forward and backward of owned micro-batch k of step t; gradients are added
  * into m->grads. Returns the micro-batch's loss sums (rows 0 when empty). */
-static dp_loss_sums step_micro(dp_stepper *st, const dp_trainset *ts, dp_model *m, int k, int t) {
+static dp_loss_sums step_micro(dp_stepper *st, const dp_trainset *ts, dp_model *m, int k, int t,
+                               long long gstep) {
     dp_loss_sums none = {0};
     size_t b, e;
     shard_plan_step(&ts->plan, ts->first_shard + k, t, &b, &e);
@@ -61,14 +65,18 @@ static dp_loss_sums step_micro(dp_stepper *st, const dp_trainset *ts, dp_model *
     if (rows == 0) return none;
     const dp_rows *tr = &ts->train;
     size_t yc = (size_t)tr->y_cols;
+    int shard = ts->first_shard + k;
     for (int r = 0; r < rows; r++) {
-        size_t src = st->shard_row[k] + st->perm[k][b + (size_t)r];
+        size_t in_shard = st->perm[k][b + (size_t)r];
+        size_t src = st->shard_row[k] + in_shard;
+        st->row_ids[r] = ts->plan.offset[shard] + in_shard;
         memcpy(st->xb + (size_t)r * tr->x_width, tr->x + src * tr->x_width,
                tr->x_width * sizeof(float));
         memcpy(st->yb + (size_t)r * yc, tr->y + src * yc, yc * sizeof(float));
     }
     int kout = model_output_width(m);
-    const float *out = model_forward(m, st->xb, rows, 1);
+    dp_fwd_ctx ctx = {.training = 1, .seed = st->seed, .step = gstep, .row_ids = st->row_ids};
+    const float *out = model_forward(m, st->xb, rows, &ctx);
     dp_loss_sums s = loss_forward_backward(m->loss, m->fused, out, st->yb, rows, kout,
                                            tr->y_cols, st->dout);
     model_backward(m, st->xb, st->dout, rows);
@@ -140,14 +148,14 @@ static int step_reduce_fast(const dp_comm *c, dp_model *m, const dp_loss_sums *m
 }
 
 int step_run(dp_stepper *st, const dp_comm *c, const dp_trainset *ts, dp_model *m,
-             dp_optim *o, int t, dp_loss_sums *sums) {
+             dp_optim *o, int t, long long gstep, dp_loss_sums *sums) {
     size_t n = m->n_params;
     dp_loss_sums mine = {0};
     dp_loss_sums *mb = st->mb;
     memset(m->grads, 0, n * sizeof(float));
     for (int k = 0; k < st->n_my; k++) {
         if (st->gstore) memset(m->grads, 0, n * sizeof(float));
-        mb[k] = step_micro(st, ts, m, k, t);
+        mb[k] = step_micro(st, ts, m, k, t, gstep);
         if (st->gstore) memcpy(st->gstore + (size_t)k * n, m->grads, n * sizeof(float));
         mine.loss += mb[k].loss;
         mine.correct += mb[k].correct;
@@ -166,6 +174,7 @@ void step_free(dp_stepper *st) {
     free(st->shard_row);
     free(st->xb);
     free(st->yb);
+    free(st->row_ids);
     free(st->dout);
     free(st->gstore);
     free(st->acc);

@@ -15,6 +15,8 @@ typedef struct dp_stepper {
     size_t *shard_row;     /* [n_my] first local row of each of this rank's shards */
     uint32_t **perm;       /* [n_my][shard rows] this epoch's order of each shard */
     float *xb, *yb;        /* [max mb, width], [max mb, ycols] gathered micro-batch */
+    uint64_t *row_ids;     /* [max mb] training-set index of each gathered row */
+    unsigned long long seed;
     float *dout;           /* [max mb, k] dL/dout */
     float *gstore;         /* [n_my, n_params] per micro-batch gradients (exact mode) */
     int64_t *acc;          /* [n_params + 2] fixed-point gradient, loss, correct */
@@ -24,20 +26,22 @@ typedef struct dp_stepper {
     dp_loss_sums *mb;      /* [n_my] loss sums of each owned micro-batch */
 } dp_stepper;
 
-void step_init(dp_stepper *st, const dp_trainset *ts, const dp_model *m, dp_reduction mode);
+void step_init(dp_stepper *st, const dp_trainset *ts, const dp_model *m, dp_reduction mode,
+               unsigned long long seed);
 
 /* Orders every owned shard's rows for `epoch` by a permutation keyed by
  * (seed, epoch, global shard index). */
-void step_shuffle(dp_stepper *st, const dp_trainset *ts, unsigned long long seed, int epoch);
+void step_shuffle(dp_stepper *st, const dp_trainset *ts, int epoch);
 
-/* Collective. Runs global step t of the epoch: forward/backward on each owned
+/* Collective. Runs step t of the epoch (global step number gstep, which keys
+ * dropout): forward/backward on each owned
  * micro-batch, reduces the gradient (exactly, or by float allreduce in fast
  * mode), averages it over the step's rows and applies the optimizer. Fills
  * sums with the step's loss and accuracy totals over all ranks and returns 0, or
  * returns -1 on every rank, parameters untouched, if the loss or the gradient is
  * NaN or Inf. */
 int step_run(dp_stepper *st, const dp_comm *c, const dp_trainset *ts, dp_model *m,
-             dp_optim *o, int t, dp_loss_sums *sums);
+             dp_optim *o, int t, long long gstep, dp_loss_sums *sums);
 
 void step_free(dp_stepper *st);
 

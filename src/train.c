@@ -162,10 +162,10 @@ static int train_epoch(dp_run *r, int epoch, int start, long long *budget, dp_er
     int steps = r->ts.plan.steps;
     dp_loss_sums tot = {0};
     double t0 = comm_time();
-    step_shuffle(&r->step, &r->ts, cfg->seed, epoch);
+    step_shuffle(&r->step, &r->ts, epoch);
     for (int t = start; t < steps; t++) {
         dp_loss_sums s;
-        if (step_run(&r->step, c, &r->ts, &r->model, &r->optim, t, &s))
+        if (step_run(&r->step, c, &r->ts, &r->model, &r->optim, t, r->ck.global_step, &s))
             return dp_error_set(err, "training",
                                 "loss or gradient is NaN or Inf at step %lld (epoch %d, batch "
                                 "%d); stopping, the last checkpoint is kept",
@@ -217,7 +217,7 @@ static int train_setup(dp_run *r, dp_error *err) {
     if (c->rank == 0 && !err->set) train_make_dir(r->opts->run_dir, err);
     if (comm_agree(c, err)) return -1;
     if (trainset_load(&r->ts, c, cfg, model_output_width(&r->model), err)) return -1;
-    step_init(&r->step, &r->ts, &r->model, cfg->reduction);
+    step_init(&r->step, &r->ts, &r->model, cfg->reduction, cfg->seed);
     r->ck.seed = cfg->seed;
     r->ck.shards = r->ts.plan.shards;
     r->ck.n_features = r->ts.mean ? r->ts.width : 0;

@@ -45,7 +45,13 @@ typedef struct dp_layer_cfg {
     char type[32];     /* "dense", ... */
     char where[300];   /* file:line:col of the entry, for errors found later */
     int units;         /* dense */
-    dp_act activation; /* dense; default linear */
+    dp_act activation; /* dense, conv2d; default linear */
+    int filters;       /* conv2d */
+    int kernel[2];     /* conv2d kernel_size (height, width); an int means square */
+    int strides[2];    /* conv2d (default 1), maxpool2d (default = pool_size) */
+    int padding_same;  /* conv2d padding: 0 'valid' (default), 1 'same' */
+    int pool[2];       /* maxpool2d pool_size (default 2) */
+    double rate;       /* dropout: fraction of inputs dropped, in [0, 1) */
 } dp_layer_cfg;
 
 /* Optimizer settings. The parser leaves absent keys negative and optim_init

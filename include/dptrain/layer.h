@@ -25,6 +25,16 @@ typedef struct dp_param_view {
 
 typedef struct dp_layer dp_layer;
 
+/* What a forward pass may depend on besides its input. Randomness (dropout) is
+ * keyed by (seed, layer, step, row id), never drawn from a stream, so a row gets
+ * the same mask whichever rank computes it. */
+typedef struct dp_fwd_ctx {
+    int training;             /* 1 during training steps: dropout active */
+    uint64_t seed;            /* train.seed */
+    long long step;           /* global step being computed */
+    const uint64_t *row_ids;  /* [B] each row's index in the training set, or NULL */
+} dp_fwd_ctx;
+
 typedef struct dp_layer_ops {
     const char *type;
     /* Checks cfg against the input shape, sets l->out_shape, l->params[], l->n_params
@@ -34,9 +44,9 @@ typedef struct dp_layer_ops {
     /* Writes initial values into the layer's parameter slice (Keras defaults:
      * Glorot-uniform kernels, zero biases), drawing from rng key `key`. */
     void (*init_params)(dp_layer *l, float *params, uint64_t key);
-    /* y[B, out] = f(x[B, in]). `training` enables dropout-like behaviour. */
+    /* y[B, out] = f(x[B, in]). ctx->training enables dropout-like behaviour. */
     void (*forward)(dp_layer *l, const float *params, const float *x, float *y, int B,
-                    int training);
+                    const dp_fwd_ctx *ctx);
     /* Given x, y from forward and dy = dL/dy, adds dL/dparams into grads and writes
      * dx = dL/dx (dx may be NULL for the first layer: then it is not computed). */
     void (*backward)(dp_layer *l, const float *params, const float *x, const float *y,
@@ -48,6 +58,7 @@ typedef struct dp_layer_ops {
 struct dp_layer {
     const dp_layer_ops *ops;
     char name[48];        /* "<index>_<type>", the checkpoint group name */
+    int index;            /* position in the model, part of random keys */
     dp_shape in_shape, out_shape;
     dp_act activation;    /* applied at the end of forward; the model may set it to
                              linear when the loss fuses it (sigmoid/softmax + CE) */

@@ -30,8 +30,9 @@ int model_build(dp_model *m, const dp_config *cfg, int max_batch, dp_error *err)
 void model_init_params(dp_model *m, uint64_t seed);
 
 /* Runs the layers on x[B, in]; returns the output [B, out] (logits when fused),
- * which stays valid until the next forward. B <= max_batch. */
-const float *model_forward(dp_model *m, const float *x, int B, int training);
+ * which stays valid until the next forward. B <= max_batch. ctx NULL means
+ * inference. */
+const float *model_forward(dp_model *m, const float *x, int B, const dp_fwd_ctx *ctx);
 
 /* Back-propagates dout[B, out] through the activations of the last forward and
  * adds the parameter gradients into m->grads. */

@@ -92,8 +92,8 @@ static void dense_backward_kernel(float *dx, float *dw, float *db, const float *
 }
 
 static void dense_forward(dp_layer *l, const float *params, const float *x, float *y, int B,
-                          int training) {
-    (void)training;
+                          const dp_fwd_ctx *ctx) {
+    (void)ctx;
     int nin = l->params[0].shape.dim[0], nout = l->params[0].shape.dim[1];
     dense_forward_kernel(y, x, params + l->params[0].offset, params + l->params[1].offset, B,
                          nin, nout);

@@ -12,6 +12,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+static const dp_fwd_ctx train_ctx = {.training = 1, .seed = 1, .step = 0, .row_ids = NULL};
+static const dp_fwd_ctx infer_ctx = {0};
+
 /* Test inputs come from the project's counter RNG so every run is identical. */
 static float uniform_in(uint64_t key, uint64_t i, float lo, float hi) {
     return lo + (hi - lo) * rng_uniform(key, i);
@@ -65,7 +68,7 @@ static void dense_teardown(dense_fixture *f) {
 /* The scalar objective J = sum(dy .* y): its gradient w.r.t. anything is exactly
  * what backward computes when handed dy. */
 static double dense_objective(dense_fixture *f) {
-    f->l.ops->forward(&f->l, f->params, f->x, f->y, f->B, 1);
+    f->l.ops->forward(&f->l, f->params, f->x, f->y, f->B, &train_ctx);
     double j = 0.0;
     for (int i = 0; i < f->B * f->nout; i++) j += (double)f->dy[i] * f->y[i];
     return j;
@@ -88,7 +91,7 @@ static double dense_numeric(dense_fixture *f, float *v, float h) {
 static double dense_min_abs_preact(dense_fixture *f) {
     dp_act saved = f->l.activation;
     f->l.activation = DP_ACT_LINEAR;
-    f->l.ops->forward(&f->l, f->params, f->x, f->y, f->B, 1);
+    f->l.ops->forward(&f->l, f->params, f->x, f->y, f->B, &train_ctx);
     f->l.activation = saved;
     double m = INFINITY;
     for (int i = 0; i < f->B * f->nout; i++) m = fmin(m, fabs(f->y[i]));
@@ -183,7 +186,7 @@ static void test_dense_forward_values(void) {
     for (size_t a = 0; a < sizeof acts / sizeof acts[0]; a++) {
         dense_fixture f;
         CU_ASSERT_FATAL(dense_setup(&f, 3, 6, 4, acts[a], 7) == 0);
-        f.l.ops->forward(&f.l, f.params, f.x, f.y, f.B, 0);
+        f.l.ops->forward(&f.l, f.params, f.x, f.y, f.B, &infer_ctx);
         const float *w = f.params + f.l.params[0].offset, *b = f.params + f.l.params[1].offset;
         for (int r = 0; r < f.B; r++) {
             double ref[4];
