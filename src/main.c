@@ -7,6 +7,7 @@
 
 #include "dptrain/comm.h"
 #include "dptrain/config.h"
+#include "dptrain/signals.h"
 #include "dptrain/tensor.h"
 #include "dptrain/train.h"
 #include "dptrain_version.h"
@@ -30,7 +31,8 @@ static const char *main_usage =
     "  -h, --help         show this help\n"
     "  -V, --version      show the version\n"
     "\n"
-    "Exit status: 0 done, 1 error, 2 bad command line, 3 stopped early (--stop-after).\n";
+    "Exit status: 0 done, 1 error, 2 bad command line, 3 stopped early (--stop-after),\n"
+    "4 stopped by SIGUSR1 or SIGTERM after writing a checkpoint (resume with --resume).\n";
 
 typedef struct main_args {
     const char *config;
@@ -121,6 +123,7 @@ int main(int argc, char **argv) {
     } else {
         dp_config cfg = {0};
         config_load_file(&cfg, a.config, a.sets, a.n_set, &err);
+        signals_install();
         if (!comm_agree(&c, &err)) rc = train_run(&c, &cfg, &a.opts);
         else rc = DP_EXIT_ERROR;
         config_free(&cfg);

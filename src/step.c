@@ -37,7 +37,7 @@ void step_init(dp_stepper *st, const dp_trainset *ts, const dp_model *m, dp_redu
     for (int i = 0; i < m->n_layers; i++) st->n_tensors += m->layers[i].n_params;
     st->t_off = DP_MALLOC((size_t)st->n_tensors * sizeof(size_t));
     st->t_len = DP_MALLOC((size_t)st->n_tensors * sizeof(size_t));
-    st->maxabs = DP_MALLOC(((size_t)st->n_tensors + 1) * sizeof(double));
+    st->maxabs = DP_MALLOC(((size_t)st->n_tensors + 2) * sizeof(double));
     int j = 0;
     for (int i = 0; i < m->n_layers; i++)
         for (int p = 0; p < m->layers[i].n_params; p++, j++) {
@@ -89,7 +89,7 @@ static dp_loss_sums step_micro(dp_stepper *st, const dp_trainset *ts, dp_model *
  * gstore + k * n_params (or m->grads when there is one). */
 static int step_reduce_exact(dp_stepper *st, const dp_comm *c, const dp_trainset *ts,
                              dp_model *m, const dp_loss_sums *mb, size_t rows,
-                             dp_loss_sums *out) {
+                             dp_loss_sums *out, int *stop) {
     size_t n = m->n_params;
     const float *g0 = st->n_my > 1 ? st->gstore : m->grads;
     int nt = st->n_tensors;
@@ -103,7 +103,9 @@ static int step_reduce_exact(dp_stepper *st, const dp_comm *c, const dp_trainset
         double l = fabs(mb[k].loss);
         if (!(l <= st->maxabs[nt])) st->maxabs[nt] = l;
     }
-    comm_max_f64(c, st->maxabs, (size_t)nt + 1);
+    st->maxabs[nt + 1] = *stop ? 1.0 : 0.0;
+    comm_max_f64(c, st->maxabs, (size_t)nt + 2);
+    *stop = st->maxabs[nt + 1] > 0;
     for (int j = 0; j <= nt; j++)
         if (!isfinite(st->maxabs[j])) return -1;
     /* Every shard adds one term, so S bounds the number of terms of each sum. */
@@ -130,10 +132,11 @@ static int step_reduce_exact(dp_stepper *st, const dp_comm *c, const dp_trainset
 
 /* Fast mode: one float allreduce of the rank's summed gradient. */
 static int step_reduce_fast(const dp_comm *c, dp_model *m, const dp_loss_sums *mine,
-                            size_t rows, dp_loss_sums *out) {
-    double tot[2] = {mine->loss, (double)mine->correct};
+                            size_t rows, dp_loss_sums *out, int *stop) {
+    double tot[3] = {mine->loss, (double)mine->correct, *stop ? 1.0 : 0.0};
     comm_sum_f32(c, m->grads, m->n_params);
-    comm_sum_f64(c, tot, 2);
+    comm_sum_f64(c, tot, 3);
+    *stop = tot[2] > 0;
     if (!isfinite(tot[0])) return -1;
     const float inv = (float)(1.0 / (double)rows);
     int bad = 0;
@@ -148,7 +151,7 @@ static int step_reduce_fast(const dp_comm *c, dp_model *m, const dp_loss_sums *m
 }
 
 int step_run(dp_stepper *st, const dp_comm *c, const dp_trainset *ts, dp_model *m,
-             dp_optim *o, int t, long long gstep, dp_loss_sums *sums) {
+             dp_optim *o, int t, long long gstep, dp_loss_sums *sums, int *stop) {
     size_t n = m->n_params;
     dp_loss_sums mine = {0};
     dp_loss_sums *mb = st->mb;
@@ -161,8 +164,8 @@ int step_run(dp_stepper *st, const dp_comm *c, const dp_trainset *ts, dp_model *
         mine.correct += mb[k].correct;
     }
     size_t rows = shard_plan_step_rows(&ts->plan, t);
-    int rc = st->mode == DP_REDUCE_EXACT ? step_reduce_exact(st, c, ts, m, mb, rows, sums)
-                                         : step_reduce_fast(c, m, &mine, rows, sums);
+    int rc = st->mode == DP_REDUCE_EXACT ? step_reduce_exact(st, c, ts, m, mb, rows, sums, stop)
+                                         : step_reduce_fast(c, m, &mine, rows, sums, stop);
     if (rc) return -1;
     optim_step(o, m->params, m->grads);
     return 0;

@@ -22,7 +22,7 @@ typedef struct dp_stepper {
     int64_t *acc;          /* [n_params + 2] fixed-point gradient, loss, correct */
     int n_tensors;
     size_t *t_off, *t_len; /* [n_tensors] parameter tensors in arena order */
-    double *maxabs;        /* [n_tensors + 1] per-tensor max |g|, then |loss| */
+    double *maxabs;        /* [n_tensors + 2] per-tensor max |g|, |loss|, stop flag */
     dp_loss_sums *mb;      /* [n_my] loss sums of each owned micro-batch */
 } dp_stepper;
 
@@ -39,9 +39,10 @@ void step_shuffle(dp_stepper *st, const dp_trainset *ts, int epoch);
  * mode), averages it over the step's rows and applies the optimizer. Fills
  * sums with the step's loss and accuracy totals over all ranks and returns 0, or
  * returns -1 on every rank, parameters untouched, if the loss or the gradient is
- * NaN or Inf. */
+ * NaN or Inf. *stop carries this rank's stop request in and the OR over all ranks
+ * out, agreed inside the step's own collectives at no extra latency. */
 int step_run(dp_stepper *st, const dp_comm *c, const dp_trainset *ts, dp_model *m,
-             dp_optim *o, int t, long long gstep, dp_loss_sums *sums);
+             dp_optim *o, int t, long long gstep, dp_loss_sums *sums, int *stop);
 
 void step_free(dp_stepper *st);
 

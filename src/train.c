@@ -13,6 +13,7 @@
 #include "dptrain/model.h"
 #include "dptrain/optim.h"
 #include "dptrain/progress.h"
+#include "dptrain/signals.h"
 #include "step.h"
 #include "trainset.h"
 
@@ -30,6 +31,7 @@ typedef struct dp_run {
     dp_stepper step;
     dp_progress prog;
     dp_ckpt_state ck;   /* position and history; mean/std point into ts */
+    int stop;           /* DP_EXIT_STOPPED or DP_EXIT_SIGNALED once agreed, else 0 */
     size_t metrics_cap;
     double *metrics;    /* [metrics_cap, DP_METRICS_COLS] rank 0's epoch history */
 } dp_run;
@@ -165,7 +167,8 @@ static int train_epoch(dp_run *r, int epoch, int start, long long *budget, dp_er
     step_shuffle(&r->step, &r->ts, epoch);
     for (int t = start; t < steps; t++) {
         dp_loss_sums s;
-        if (step_run(&r->step, c, &r->ts, &r->model, &r->optim, t, r->ck.global_step, &s))
+        int sig = signals_pending() != 0;
+        if (step_run(&r->step, c, &r->ts, &r->model, &r->optim, t, r->ck.global_step, &s, &sig))
             return dp_error_set(err, "training",
                                 "loss or gradient is NaN or Inf at step %lld (epoch %d, batch "
                                 "%d); stopping, the last checkpoint is kept",
@@ -180,12 +183,15 @@ static int train_epoch(dp_run *r, int epoch, int start, long long *budget, dp_er
                                  (double)tot.correct / (double)tot.rows, comm_time());
         if (r->ck.global_step % cfg->check_every_steps == 0 && train_check_replicas(r, err))
             return -1;
-        int stop = *budget > 0 && --*budget == 0;
-        if (t + 1 < steps && (stop || (cfg->ckpt_every_steps &&
-                                       r->ck.global_step % cfg->ckpt_every_steps == 0))) {
+        /* The budget counts the same on every rank and the signal flag was agreed
+         * in the step, so all ranks stop after the same step. */
+        if (*budget > 0 && --*budget == 0) r->stop = DP_EXIT_STOPPED;
+        if (sig) r->stop = DP_EXIT_SIGNALED;
+        if (t + 1 < steps && (r->stop || (cfg->ckpt_every_steps &&
+                                          r->ck.global_step % cfg->ckpt_every_steps == 0))) {
             if (train_write_checkpoint(r, err)) return -1;
         }
-        if (stop && t + 1 < steps) return 1;
+        if (r->stop && t + 1 < steps) return 1;
     }
     double seconds = comm_time() - t0;
     r->ck.epoch = epoch + 1;
@@ -203,7 +209,7 @@ static int train_epoch(dp_run *r, int epoch, int start, long long *budget, dp_er
         train_record_epoch(r, &s);
     }
     if (train_write_checkpoint(r, err)) return -1;
-    return *budget == 0 && r->opts->stop_after > 0 ? 1 : 0;
+    return r->stop ? 1 : 0;
 }
 
 static int train_setup(dp_run *r, dp_error *err) {
@@ -262,7 +268,7 @@ int train_run(const dp_comm *c, const dp_config *cfg, const dp_train_opts *opts)
     for (int e = r.ck.epoch; e < cfg->epochs && rc == DP_EXIT_OK; e++) {
         int s = train_epoch(&r, e, e == r.ck.epoch ? r.ck.step_in_epoch : 0, &budget, &err);
         if (s < 0) rc = DP_EXIT_ERROR;
-        if (s > 0 && e + 1 < cfg->epochs) rc = DP_EXIT_STOPPED;
+        if (s > 0 && e + 1 < cfg->epochs) rc = r.stop;
     }
     if (rc == DP_EXIT_OK && train_check_replicas(&r, &err) == 0 && c->rank == 0) {
         printf("replicas: %d rank(s) agree on parameter hash %016llx\n", c->size,
@@ -274,8 +280,9 @@ int train_run(const dp_comm *c, const dp_config *cfg, const dp_train_opts *opts)
         }
     }
     if (err.set) rc = DP_EXIT_ERROR;
-    if (rc == DP_EXIT_STOPPED && c->rank == 0)
-        printf("dptrain: stopped at step %lld as asked; resume with --resume\n",
+    if ((rc == DP_EXIT_STOPPED || rc == DP_EXIT_SIGNALED) && c->rank == 0)
+        printf("dptrain: %s; checkpoint written at step %lld; resume with --resume\n",
+               rc == DP_EXIT_STOPPED ? "stopped as asked" : "stop signal received",
                r.ck.global_step);
 done:
     if (err.set && c->rank == 0) dp_error_print(&err);

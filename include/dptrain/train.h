@@ -11,6 +11,8 @@ enum {
     DP_EXIT_ERROR = 1,   /* bad input or a failure; one error line printed by rank 0 */
     DP_EXIT_USAGE = 2,   /* bad command line */
     DP_EXIT_STOPPED = 3, /* stopped early on request (--stop-after), checkpoint written */
+    DP_EXIT_SIGNALED = 4, /* SIGUSR1 or SIGTERM: stopped at a step boundary, checkpoint
+                             written; resume with --resume */
 };
 
 typedef struct dp_train_opts {

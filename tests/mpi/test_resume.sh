@@ -12,7 +12,7 @@ check "uninterrupted run exits 0" test $? -eq 0
 # Stopped at an epoch boundary (2 epochs of 56 steps), resumed.
 run_np 2 "$TMP/a1.log" train configs/seed.yaml --set train.epochs=4 --run-dir "$TMP/a" --stop-after 112
 check "stopped run exits 3" test $? -eq 3
-check "stopped run says how to resume" grep -q "resume with --resume" "$TMP/a1.log"
+check "stopped run says how to resume" grep -q "stopped as asked; checkpoint written at step 112; resume with --resume" "$TMP/a1.log"
 run_np 2 "$TMP/a2.log" train configs/seed.yaml --set train.epochs=4 --run-dir "$TMP/a" --resume
 check "resumed run exits 0" test $? -eq 0
 check "resumed run names its checkpoint" grep -q "resuming from .*ckpt-000000000112.h5" "$TMP/a2.log"

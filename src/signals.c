@@ -1,0 +1,26 @@
+/* signals.c - record stop requests; everything else happens at a step boundary. */
+#include "dptrain/signals.h"
+
+#include <signal.h>
+#include <string.h>
+
+static volatile sig_atomic_t signals_first;
+
+static void signals_record(int sig) {
+    if (!signals_first) signals_first = sig;
+}
+
+void signals_install(void) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = signals_record;
+    sigemptyset(&sa.sa_mask);
+    /* Restart interrupted reads and writes: the flag is polled, nothing needs EINTR. */
+    sa.sa_flags = SA_RESTART;
+    sigaction(SIGUSR1, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+}
+
+int signals_pending(void) {
+    return signals_first;
+}
