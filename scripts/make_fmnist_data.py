@@ -159,7 +159,7 @@ def write_atomic(out, splits):
         finally:
             os.close(dfd)
     except (OSError, ValueError, RuntimeError) as e:
-        raise ConvertError(out, f"cannot write: {e}") from None
+        raise ConvertError(out, f"cannot write: {getattr(e, 'strerror', None) or e}") from None
     finally:
         if tmp is not None:
             try:

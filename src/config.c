@@ -27,6 +27,7 @@ static const char *const loss_names[] = {"mse", "binary_crossentropy", "categori
 static const char *const optim_names[] = {"sgd", "adam", "rmsprop", NULL};
 static const char *const reduction_names[] = {"exact", "fast", NULL};
 static const char *const metric_names[] = {"accuracy", NULL};
+static const char *const padding_names[] = {"valid", "same", NULL}; /* index = padding_same */
 
 const char *config_name_act(dp_act a) {
     return a >= DP_ACT_LINEAR && a <= DP_ACT_SOFTMAX ? act_names[a] : "?";
@@ -45,9 +46,16 @@ const char *config_name_optim(dp_optim_kind o) {
 static const ck_spec data_keys[] = {LEAF("path"), LEAF("standardize"), LEAF("validation_split"),
                                     LEAF("shards"), END};
 static const ck_spec dense_keys[] = {LEAF("units"), LEAF("activation"), END};
-/* One entry per layer type; a new type adds a key list here and a parser in
- * layer_parsers below. */
-static const ck_spec layer_types[] = {MAP("dense", dense_keys), END};
+static const ck_spec conv2d_keys[] = {LEAF("filters"), LEAF("kernel_size"), LEAF("strides"),
+                                      LEAF("padding"), LEAF("activation"), END};
+static const ck_spec maxpool2d_keys[] = {LEAF("pool_size"), LEAF("strides"), END};
+static const ck_spec flatten_keys[] = {END};
+static const ck_spec dropout_keys[] = {LEAF("rate"), END};
+/* One entry per layer type; a new type adds a key list here and a parser and an
+ * example in layer_parsers below. */
+static const ck_spec layer_types[] = {MAP("dense", dense_keys),     MAP("conv2d", conv2d_keys),
+                                      MAP("maxpool2d", maxpool2d_keys), MAP("flatten", flatten_keys),
+                                      MAP("dropout", dropout_keys), END};
 static const ck_spec layer_entry[] = {{"layer", CK_MAP, layer_types, NULL, "layer type"}};
 static const ck_spec dim_entry[] = {LEAF("dim")};
 static const ck_spec model_keys[] = {LIST("input", dim_entry), LIST("layers", layer_entry), END};
@@ -195,7 +203,8 @@ static int check_map(ctx *c, const ct_node *n, const char *path, const ck_spec *
         if (ck_find(spec, key)) continue;
         if (path[0]) snprintf(msg, sizeof msg, "unknown key '%.200s' in '%s'", key, path);
         else snprintf(msg, sizeof msg, "unknown top-level key '%.200s'", key);
-        cfg_hint(msg, sizeof msg, key, names, "keys", 0);
+        if (names[0]) cfg_hint(msg, sizeof msg, key, names, "keys", 0);
+        else snprintf(msg + strlen(msg), sizeof msg - strlen(msg), "; it takes no keys");
         return dp_error_set(c->err, n->pairs[i].key_where, "%s", msg);
     }
     return 0;
@@ -249,10 +258,101 @@ static int parse_dense(ctx *c, const ct_node *params, const char *path, dp_layer
     return 0;
 }
 
+/* An integer for both entries, or a list [height, width] of two; each >= lo. */
+static int read_int_pair(ctx *c, const ct_node *n, const char *path, int lo, int out[2]) {
+    char key[160];
+    if (n->kind != CT_SEQ) {
+        if (read_int(c, n, path, lo, &out[0])) return -1;
+        out[1] = out[0];
+        return 0;
+    }
+    if (n->n != 2)
+        return dp_error_set(c->err, n->where,
+                            "%s: expected an integer or a list of 2 integers [height, width], "
+                            "got a list of %zu",
+                            path, n->n);
+    for (size_t i = 0; i < 2; i++) {
+        snprintf(key, sizeof key, "%s.%zu", path, i);
+        if (read_int(c, n->items[i], key, lo, &out[i])) return -1;
+    }
+    return 0;
+}
+
+static int parse_conv2d(ctx *c, const ct_node *params, const char *path, dp_layer_cfg *out) {
+    char key[128];
+    const ct_node *n;
+    if ((n = get(params, "filters")) == NULL)
+        return dp_error_set(c->err, params->where, "missing required key '%s.filters'", path);
+    snprintf(key, sizeof key, "%s.filters", path);
+    if (read_int(c, n, key, 1, &out->filters)) return -1;
+    if ((n = get(params, "kernel_size")) == NULL)
+        return dp_error_set(c->err, params->where, "missing required key '%s.kernel_size'", path);
+    snprintf(key, sizeof key, "%s.kernel_size", path);
+    if (read_int_pair(c, n, key, 1, out->kernel)) return -1;
+    out->strides[0] = out->strides[1] = 1;
+    snprintf(key, sizeof key, "%s.strides", path);
+    if ((n = get(params, "strides")) && read_int_pair(c, n, key, 1, out->strides)) return -1;
+    if ((n = get(params, "padding"))) {
+        snprintf(key, sizeof key, "%s.padding", path);
+        if (read_enum(c, n, key, "padding", padding_names, &out->padding_same)) return -1;
+    }
+    if ((n = get(params, "activation"))) {
+        int a;
+        snprintf(key, sizeof key, "%s.activation", path);
+        if (read_enum(c, n, key, "activation", act_names, &a)) return -1;
+        out->activation = (dp_act)a;
+    }
+    return 0;
+}
+
+/* Keras: pool_size 2, strides default to pool_size, 'valid' padding. */
+static int parse_maxpool2d(ctx *c, const ct_node *params, const char *path, dp_layer_cfg *out) {
+    char key[128];
+    const ct_node *n;
+    out->pool[0] = out->pool[1] = 2;
+    snprintf(key, sizeof key, "%s.pool_size", path);
+    if ((n = get(params, "pool_size")) && read_int_pair(c, n, key, 1, out->pool)) return -1;
+    out->strides[0] = out->pool[0];
+    out->strides[1] = out->pool[1];
+    snprintf(key, sizeof key, "%s.strides", path);
+    if ((n = get(params, "strides")) && read_int_pair(c, n, key, 1, out->strides)) return -1;
+    return 0;
+}
+
+static int parse_flatten(ctx *c, const ct_node *params, const char *path, dp_layer_cfg *out) {
+    (void)c, (void)params, (void)path, (void)out;
+    return 0;
+}
+
+static int parse_dropout(ctx *c, const ct_node *params, const char *path, dp_layer_cfg *out) {
+    char key[128];
+    const ct_node *n;
+    if ((n = get(params, "rate")) == NULL)
+        return dp_error_set(c->err, params->where, "missing required key '%s.rate'", path);
+    snprintf(key, sizeof key, "%s.rate", path);
+    if (read_double(c, n, key, &out->rate)) return -1;
+    /* rate 1 would drop everything and scale by 1/0. */
+    if (out->rate < 0 || out->rate >= 1)
+        return dp_error_set(c->err, n->where, "%s: must be in [0, 1), got %.200s", key, n->value);
+    return 0;
+}
+
 typedef int (*layer_parse_fn)(ctx *c, const ct_node *params, const char *path, dp_layer_cfg *out);
 
-/* Indexed like layer_types. */
-static const layer_parse_fn layer_parsers[] = {parse_dense};
+/* Indexed like layer_types: the parser and an example for "expected a mapping". */
+static const struct {
+    layer_parse_fn parse;
+    const char *example;
+} layer_parsers[] = {
+    {parse_dense, "{units: 64}"},
+    {parse_conv2d, "{filters: 32, kernel_size: 3}"},
+    {parse_maxpool2d, "{pool_size: 2}"},
+    {parse_flatten, "{}"},
+    {parse_dropout, "{rate: 0.5}"},
+};
+_Static_assert(sizeof layer_parsers / sizeof layer_parsers[0] ==
+                   sizeof layer_types / sizeof layer_types[0] - 1,
+               "one parser per layer type");
 
 static int parse_layer(ctx *c, const ct_node *entry, int i, dp_layer_cfg *out) {
     char path[64], got[256], msg[700];
@@ -282,8 +382,9 @@ static int parse_layer(ctx *c, const ct_node *entry, int i, dp_layer_cfg *out) {
     const ct_node *params = ct_is_null(p->val) ? &empty : p->val;
     size_t len = strlen(path);
     snprintf(path + len, sizeof path - len, ".%s", type->name);
-    if (check_map(c, params, path, type, "{units: 64}")) return -1;
-    return layer_parsers[type - layer_types](c, params, path, out);
+    size_t t = (size_t)(type - layer_types);
+    if (check_map(c, params, path, type, layer_parsers[t].example)) return -1;
+    return layer_parsers[t].parse(c, params, path, out);
 }
 
 static int parse_model(ctx *c, const ct_node *sec, dp_config *cfg) {

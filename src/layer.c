@@ -7,6 +7,10 @@
 /* Adding a layer type is one line here plus its ops table in src/layers/. */
 static const dp_layer_ops *const layer_table[] = {
     &layer_dense_ops,
+    &layer_conv2d_ops,
+    &layer_maxpool2d_ops,
+    &layer_flatten_ops,
+    &layer_dropout_ops,
 };
 
 #define N_LAYER_TYPES (sizeof layer_table / sizeof layer_table[0])

@@ -66,6 +66,7 @@ static dp_loss_sums step_micro(dp_stepper *st, const dp_trainset *ts, dp_model *
     const dp_rows *tr = &ts->train;
     size_t yc = (size_t)tr->y_cols;
     int shard = ts->first_shard + k;
+    double t0 = comm_time();
     for (int r = 0; r < rows; r++) {
         size_t in_shard = st->perm[k][b + (size_t)r];
         size_t src = st->shard_row[k] + in_shard;
@@ -74,12 +75,15 @@ static dp_loss_sums step_micro(dp_stepper *st, const dp_trainset *ts, dp_model *
                tr->x_width * sizeof(float));
         memcpy(st->yb + (size_t)r * yc, tr->y + src * yc, yc * sizeof(float));
     }
+    double t1 = comm_time();
     int kout = model_output_width(m);
     dp_fwd_ctx ctx = {.training = 1, .seed = st->seed, .step = gstep, .row_ids = st->row_ids};
     const float *out = model_forward(m, st->xb, rows, &ctx);
     dp_loss_sums s = loss_forward_backward(m->loss, m->fused, out, st->yb, rows, kout,
                                            tr->y_cols, st->dout);
     model_backward(m, st->xb, st->dout, rows);
+    st->seconds[DP_TIME_DATA] += t1 - t0;
+    st->seconds[DP_TIME_COMPUTE] += comm_time() - t1;
     return s;
 }
 
@@ -93,6 +97,7 @@ static int step_reduce_exact(dp_stepper *st, const dp_comm *c, const dp_trainset
     size_t n = m->n_params;
     const float *g0 = st->n_my > 1 ? st->gstore : m->grads;
     int nt = st->n_tensors;
+    double tr = comm_time();
     for (int j = 0; j <= nt; j++) st->maxabs[j] = 0;
     for (int k = 0; k < st->n_my; k++) {
         const float *g = g0 + (size_t)k * n;
@@ -104,12 +109,16 @@ static int step_reduce_exact(dp_stepper *st, const dp_comm *c, const dp_trainset
         if (!(l <= st->maxabs[nt])) st->maxabs[nt] = l;
     }
     st->maxabs[nt + 1] = *stop ? 1.0 : 0.0;
+    double t0 = comm_time();
+    st->seconds[DP_TIME_REDUCE] += t0 - tr;
     comm_max_f64(c, st->maxabs, (size_t)nt + 2);
+    st->seconds[DP_TIME_COMM] += comm_time() - t0;
     *stop = st->maxabs[nt + 1] > 0;
     for (int j = 0; j <= nt; j++)
         if (!isfinite(st->maxabs[j])) return -1;
     /* Every shard adds one term, so S bounds the number of terms of each sum. */
     long terms = ts->plan.shards;
+    tr = comm_time();
     memset(st->acc, 0, (n + 2) * sizeof(int64_t));
     int el = reduce_pick_exponent(st->maxabs[nt], terms);
     for (int k = 0; k < st->n_my; k++) {
@@ -120,10 +129,15 @@ static int step_reduce_exact(dp_stepper *st, const dp_comm *c, const dp_trainset
         st->acc[n] += (int64_t)llrint(ldexp(mb[k].loss, el));
         st->acc[n + 1] += mb[k].correct;
     }
+    double t1 = comm_time();
+    st->seconds[DP_TIME_REDUCE] += t1 - tr;
     comm_sum_i64(c, st->acc, n + 2);
+    double t2 = comm_time();
+    st->seconds[DP_TIME_COMM] += t2 - t1;
     for (int j = 0; j < nt; j++)
         reduce_finish(m->grads + st->t_off[j], st->acc + st->t_off[j], st->t_len[j],
                       reduce_pick_exponent(st->maxabs[j], terms), 1.0 / (double)rows);
+    st->seconds[DP_TIME_REDUCE] += comm_time() - t2;
     out->loss = ldexp((double)st->acc[n], -el);
     out->correct = st->acc[n + 1];
     out->rows = (long)rows;
@@ -131,11 +145,14 @@ static int step_reduce_exact(dp_stepper *st, const dp_comm *c, const dp_trainset
 }
 
 /* Fast mode: one float allreduce of the rank's summed gradient. */
-static int step_reduce_fast(const dp_comm *c, dp_model *m, const dp_loss_sums *mine,
-                            size_t rows, dp_loss_sums *out, int *stop) {
+static int step_reduce_fast(dp_stepper *st, const dp_comm *c, dp_model *m,
+                            const dp_loss_sums *mine, size_t rows, dp_loss_sums *out, int *stop) {
     double tot[3] = {mine->loss, (double)mine->correct, *stop ? 1.0 : 0.0};
+    double t0 = comm_time();
     comm_sum_f32(c, m->grads, m->n_params);
     comm_sum_f64(c, tot, 3);
+    double t1 = comm_time();
+    st->seconds[DP_TIME_COMM] += t1 - t0;
     *stop = tot[2] > 0;
     if (!isfinite(tot[0])) return -1;
     const float inv = (float)(1.0 / (double)rows);
@@ -144,6 +161,7 @@ static int step_reduce_fast(const dp_comm *c, dp_model *m, const dp_loss_sums *m
         m->grads[i] *= inv;
         bad |= !isfinite(m->grads[i]);
     }
+    st->seconds[DP_TIME_REDUCE] += comm_time() - t1;
     out->loss = tot[0];
     out->correct = (long)tot[1];
     out->rows = (long)rows;
@@ -165,9 +183,11 @@ int step_run(dp_stepper *st, const dp_comm *c, const dp_trainset *ts, dp_model *
     }
     size_t rows = shard_plan_step_rows(&ts->plan, t);
     int rc = st->mode == DP_REDUCE_EXACT ? step_reduce_exact(st, c, ts, m, mb, rows, sums, stop)
-                                         : step_reduce_fast(c, m, &mine, rows, sums, stop);
+                                         : step_reduce_fast(st, c, m, &mine, rows, sums, stop);
     if (rc) return -1;
+    double t0 = comm_time();
     optim_step(o, m->params, m->grads);
+    st->seconds[DP_TIME_OPTIM] += comm_time() - t0;
     return 0;
 }
 

@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 
 #include "dptrain/checkpoint.h"
+#include "dptrain/ckpt_writer.h"
 #include "dptrain/eval.h"
 #include "dptrain/model.h"
 #include "dptrain/optim.h"
@@ -30,6 +31,7 @@ typedef struct dp_run {
     dp_optim optim;
     dp_stepper step;
     dp_progress prog;
+    dp_ckpt_writer writer; /* rank 0 */
     dp_ckpt_state ck;   /* position and history; mean/std point into ts */
     int stop;           /* DP_EXIT_STOPPED or DP_EXIT_SIGNALED once agreed, else 0 */
     size_t metrics_cap;
@@ -132,14 +134,48 @@ static int train_check_replicas(dp_run *r, dp_error *err) {
     return bad >= 0 ? -1 : 0;
 }
 
-/* Collective. Rank 0 writes a checkpoint of the current position; all agree on
- * its success. */
+/* Collective. Rank 0 hands a copy of the current position to its writer thread;
+ * all ranks agree on the success of the previous write (a failure surfaces one
+ * checkpoint late, or at train_flush_checkpoints). */
 static int train_write_checkpoint(dp_run *r, dp_error *err) {
+    double t0 = comm_time();
     if (r->c->rank == 0) {
         r->ck.metrics = r->metrics;
-        ckpt_write(r->opts->run_dir, &r->model, &r->optim, &r->ck, r->cfg->ckpt_keep, err);
+        ckpt_writer_submit(&r->writer, &r->model, &r->optim, &r->ck, err);
     }
-    return comm_agree(r->c, err) ? -1 : 0;
+    int rc = comm_agree(r->c, err) ? -1 : 0;
+    r->step.seconds[DP_TIME_CKPT] += comm_time() - t0;
+    return rc;
+}
+
+/* Collective. Waits for rank 0's last checkpoint to be on disk; all agree on it. */
+static int train_flush_checkpoints(dp_run *r, dp_error *err) {
+    double t0 = comm_time();
+    if (r->c->rank == 0) ckpt_writer_wait(&r->writer, err);
+    int rc = comm_agree(r->c, err) ? -1 : 0;
+    r->step.seconds[DP_TIME_CKPT] += comm_time() - t0;
+    return rc;
+}
+
+/* Collective. Rank 0 prints where the ranks' time went, summed over ranks, and
+ * how long its evaluation and checkpoints held the others up. */
+static void train_report_time(dp_run *r, double wall) {
+    static const char *names[DP_TIME_PHASES] = {
+        "data", "forward/backward", "gradient reduction", "communication",
+        "optimizer", "evaluation", "checkpoints"};
+    double sum[DP_TIME_PHASES];
+    memcpy(sum, r->step.seconds, sizeof sum);
+    double stall = r->step.seconds[DP_TIME_EVAL] + r->step.seconds[DP_TIME_CKPT];
+    comm_sum_f64(r->c, sum, DP_TIME_PHASES);
+    if (r->c->rank != 0) return;
+    double total = 0;
+    for (int i = 0; i < DP_TIME_PHASES; i++) total += sum[i];
+    printf("time summed over %d rank(s), %.2fs:", r->c->size, total);
+    for (int i = 0; i < DP_TIME_PHASES; i++)
+        printf("%s %s %.3fs (%.1f%%)", i ? "," : "", names[i], sum[i],
+               total > 0 ? 100 * sum[i] / total : 0);
+    printf("\nevaluation and checkpoints on rank 0 held the other ranks %.1f%% of the run\n",
+           wall > 0 ? 100 * stall / wall : 0);
 }
 
 static void train_record_epoch(dp_run *r, const dp_epoch_stats *s) {
@@ -201,7 +237,9 @@ static int train_epoch(dp_run *r, int epoch, int start, long long *budget, dp_er
                             (double)tot.correct / (double)tot.rows, NAN, NAN,
                             (double)tot.rows / seconds, seconds};
         if (r->ts.val.n) {
+            double te = comm_time();
             dp_loss_sums v = eval_run_rows(&r->model, &r->ts.val);
+            r->step.seconds[DP_TIME_EVAL] += comm_time() - te;
             s.val_loss = v.loss / (double)v.rows;
             s.val_accuracy = (double)v.correct / (double)v.rows;
         }
@@ -234,7 +272,8 @@ static int train_setup(dp_run *r, dp_error *err) {
     if (c->rank == 0) {
         model_init_params(&r->model, cfg->seed);
         if (r->opts->resume) resumed = train_load_checkpoint(r, err);
-        if (resumed >= 0) {
+        if (resumed >= 0 && ckpt_writer_start(&r->writer, r->opts->run_dir, cfg->ckpt_keep,
+                                              &r->model, &r->optim, err) == 0) {
             char msg[256];
             if (progress_open(&r->prog, r->opts->run_dir, resumed == 1, cfg->epochs,
                               r->ts.plan.steps, msg, sizeof msg))
@@ -247,7 +286,11 @@ static int train_setup(dp_run *r, dp_error *err) {
 }
 
 static void train_teardown(dp_run *r) {
-    if (r->c->rank == 0) progress_close(&r->prog);
+    if (r->c->rank == 0) {
+        /* Lets a write in flight finish, so no torn temporary file is left. */
+        ckpt_writer_stop(&r->writer);
+        progress_close(&r->prog);
+    }
     step_free(&r->step);
     optim_free(&r->optim);
     model_free(&r->model);
@@ -270,14 +313,20 @@ int train_run(const dp_comm *c, const dp_config *cfg, const dp_train_opts *opts)
         if (s < 0) rc = DP_EXIT_ERROR;
         if (s > 0 && e + 1 < cfg->epochs) rc = r.stop;
     }
-    if (rc == DP_EXIT_OK && train_check_replicas(&r, &err) == 0 && c->rank == 0) {
-        printf("replicas: %d rank(s) agree on parameter hash %016llx\n", c->size,
-               (unsigned long long)model_hash_params(&r.model));
-        if (r.ts.test.n) {
-            dp_loss_sums t = eval_run_rows(&r.model, &r.ts.test);
-            progress_write_test(&r.prog, r.ck.epoch, t.loss / (double)t.rows,
-                                (double)t.correct / (double)t.rows, comm_time() - t0);
+    if (rc != DP_EXIT_ERROR && train_flush_checkpoints(&r, &err)) rc = DP_EXIT_ERROR;
+    if (rc == DP_EXIT_OK && train_check_replicas(&r, &err) == 0) {
+        if (c->rank == 0) {
+            printf("replicas: %d rank(s) agree on parameter hash %016llx\n", c->size,
+                   (unsigned long long)model_hash_params(&r.model));
+            if (r.ts.test.n) {
+                double te = comm_time();
+                dp_loss_sums t = eval_run_rows(&r.model, &r.ts.test);
+                r.step.seconds[DP_TIME_EVAL] += comm_time() - te;
+                progress_write_test(&r.prog, r.ck.epoch, t.loss / (double)t.rows,
+                                    (double)t.correct / (double)t.rows, comm_time() - t0);
+            }
         }
+        train_report_time(&r, comm_time() - t0);
     }
     if (err.set) rc = DP_EXIT_ERROR;
     if ((rc == DP_EXIT_STOPPED || rc == DP_EXIT_SIGNALED) && c->rank == 0)

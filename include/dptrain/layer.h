@@ -75,6 +75,10 @@ const dp_layer_ops *layer_find_ops(const char *type);
 /* Comma-separated list of the known layer types, for error messages. */
 const char *layer_list_types(void);
 
-extern const dp_layer_ops layer_dense_ops;
+extern const dp_layer_ops layer_dense_ops;     /* src/layers/dense.c */
+extern const dp_layer_ops layer_conv2d_ops;    /* src/layers/conv2d.c */
+extern const dp_layer_ops layer_maxpool2d_ops; /* src/layers/maxpool2d.c */
+extern const dp_layer_ops layer_flatten_ops;   /* src/layers/flatten.c */
+extern const dp_layer_ops layer_dropout_ops;   /* src/layers/dropout.c */
 
 #endif

@@ -32,6 +32,9 @@ static int maxpool2d_create(dp_layer *l, const dp_layer_cfg *cfg, const dp_shape
     if (in->dim[1] < cfg->pool[0] || in->dim[2] < cfg->pool[1])
         return dp_error_set(err, cfg->where, "maxpool2d pool_size [%d, %d] is larger than its input %s",
                             cfg->pool[0], cfg->pool[1], tensor_format_shape(in, buf, sizeof buf));
+    if (tensor_numel_shape(in) > INT32_MAX)
+        return dp_error_set(err, cfg->where, "maxpool2d input %s has more than 2^31 values",
+                            tensor_format_shape(in, buf, sizeof buf));
     if (max_batch <= 0)
         return dp_error_set(err, cfg->where, "maxpool2d needs a batch size >= 1, got %d", max_batch);
     maxpool2d_state *st = DP_CALLOC(1, sizeof *st);

@@ -12,10 +12,19 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <hdf5.h>
+
 #include "dptrain/data.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+const char *__lsan_default_suppressions(void);
+
+/* libhdf5 leaks metadata-cache entries on some corrupt files (an object header
+ * protected, then an error return that never unprotects it): its bug, not ours.
+ * Our own handle hygiene is checked exactly instead, by counting open HDF5
+ * objects after every input. */
+const char *__lsan_default_suppressions(void) { return "leak:libhdf5\n"; }
 
 static char tmp_path[256];
 
@@ -69,23 +78,37 @@ static void read_some(const dp_data_info *info, const char *split, size_t n, siz
     data_rows_free(&r);
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-    if (write_file(data, size)) return 0;
+/* Every file, dataset, type and space the reader opened must be closed again. */
+static void check_all_closed(void) {
+    if (H5Fget_obj_count(H5F_OBJ_ALL, H5F_OBJ_ALL) != 0) {
+        fprintf(stderr, "fuzz_data: %zd HDF5 objects left open\n",
+                H5Fget_obj_count(H5F_OBJ_ALL, H5F_OBJ_ALL));
+        abort();
+    }
+}
+
+static void run(void) {
     dp_data_info info;
     dp_error err = {0};
     if (data_read_info(tmp_path, &info, &err) != 0) {
         if (!err.set) abort();
-        return 0;
+        return;
     }
     if (info.n_train == 0) abort(); /* the contract promises at least one row */
     /* A file may declare rows of any size without storing them (chunked, never
      * written); DP_MALLOC aborting on a terabyte row is by design, so such files
      * stop here. The width is the library's own, so a wrapped product still reads. */
-    if (tensor_numel_shape(&info.x_shape) > ((size_t)1 << 20) || info.y_cols > (1 << 20)) return 0;
+    if (tensor_numel_shape(&info.x_shape) > ((size_t)1 << 20) || info.y_cols > (1 << 20)) return;
     /* The first and the last rows exercise both ends of the hyperslab. */
     read_some(&info, "train", info.n_train, 0, 3, info.y_is_int ? 2 : 0);
     if (info.n_train > 3) read_some(&info, "train", info.n_train, info.n_train - 2, 2, 0);
     if (info.has_val) read_some(&info, "val", info.n_val, 0, 2, 0);
     if (info.has_test) read_some(&info, "test", info.n_test, 0, 4, 0);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+    if (write_file(data, size)) return 0;
+    run();
+    check_all_closed();
     return 0;
 }
