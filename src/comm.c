@@ -82,6 +82,14 @@ void comm_allgather(const dp_comm *c, const void *in, void *out, size_t n) {
     MPI_Allgather(in, (int)n, MPI_BYTE, out, (int)n, MPI_BYTE, c->comm);
 }
 
+int comm_find_mismatch(const dp_comm *c, uint64_t value) {
+    uint64_t ref = value;
+    MPI_Bcast(&ref, 1, MPI_UINT64_T, 0, c->comm);
+    int mine = value == ref ? c->size : c->rank, first;
+    MPI_Allreduce(&mine, &first, 1, MPI_INT, MPI_MIN, c->comm);
+    return first == c->size ? -1 : first;
+}
+
 void comm_abort(const dp_comm *c, int code) {
     MPI_Abort(c->comm, code);
 }

@@ -118,19 +118,12 @@ static void train_share_state(dp_run *r) {
 /* Collective. Compares every replica's parameter hash with rank 0's. */
 static int train_check_replicas(dp_run *r, dp_error *err) {
     const dp_comm *c = r->c;
-    uint64_t mine = model_hash_params(&r->model);
-    uint64_t *all = DP_MALLOC((size_t)c->size * sizeof(uint64_t));
-    comm_allgather(c, &mine, all, sizeof mine);
-    int bad = -1;
-    for (int i = 1; i < c->size && bad < 0; i++)
-        if (all[i] != all[0]) bad = i;
+    int bad = comm_find_mismatch(c, model_hash_params(&r->model));
     if (bad >= 0)
         dp_error_set(err, "replica check",
-                     "rank %d's parameters diverged from rank 0's at step %lld (hash %016llx vs "
-                     "%016llx); stopping, the last checkpoint is kept",
-                     bad, r->ck.global_step, (unsigned long long)all[bad],
-                     (unsigned long long)all[0]);
-    free(all);
+                     "rank %d's parameters diverged from rank 0's at step %lld; stopping, the "
+                     "last checkpoint is kept",
+                     bad, r->ck.global_step);
     return bad >= 0 ? -1 : 0;
 }
 

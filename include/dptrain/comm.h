@@ -40,6 +40,10 @@ void comm_max_f64(const dp_comm *c, double *buf, size_t n);
 /* Gathers n bytes from every rank into out[size * n], in rank order, on all ranks. */
 void comm_allgather(const dp_comm *c, const void *in, void *out, size_t n);
 
+/* Collective. -1 when every rank passed the same value as rank 0, else the
+ * lowest rank whose value differs (replica checks). */
+int comm_find_mismatch(const dp_comm *c, uint64_t value);
+
 /* Terminates every rank (used only when agreement is impossible). */
 void comm_abort(const dp_comm *c, int code);
 

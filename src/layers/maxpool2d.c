@@ -67,11 +67,12 @@ static void maxpool2d_forward_sample(const maxpool2d_state *st, const float *x, 
     for (int c = 0; c < st->C; c++) {
         for (int oh = 0; oh < st->OH; oh++) {
             for (int ow = 0; ow < st->OW; ow++) {
-                int32_t best_at = (int32_t)(((size_t)c * st->H + (size_t)oh * st->sh) * st->W +
-                                            (size_t)ow * st->sw);
-                float best = x[best_at];
+                const int32_t corner = (int32_t)(((size_t)c * st->H + (size_t)oh * st->sh) *
+                                                     st->W + (size_t)ow * st->sw);
+                int32_t best_at = corner;
+                float best = x[corner];
                 for (int i = 0; i < st->ph; i++) {
-                    const int32_t row = best_at + i * st->W;
+                    const int32_t row = corner + i * st->W;
                     for (int j = 0; j < st->pw; j++) {
                         /* Strictly greater: the first maximum wins ties. */
                         if (x[row + j] > best) {

@@ -30,6 +30,13 @@ check "mid-epoch resume is bit-identical" same_model "$(newest "$TMP/whole")" "$
 run_np 1 "$TMP/c.log" train configs/seed.yaml --set train.epochs=1 --run-dir "$TMP/c" --resume
 check "resume without checkpoint starts fresh" grep -q "no checkpoint in .*; starting fresh" "$TMP/c.log"
 
+# checkpoint.every_steps adds step checkpoints between the epoch-end ones.
+run_np 2 "$TMP/e.log" train configs/seed.yaml --set train.epochs=1 --set checkpoint.every_steps=20 \
+  --set checkpoint.keep=10 --run-dir "$TMP/e"
+check "every_steps run exits 0" test $? -eq 0
+check "checkpoints at steps 20, 40 and 56" \
+  test "$(cd "$TMP/e" && echo ckpt-*.h5)" = "ckpt-000000000020.h5 ckpt-000000000040.h5 ckpt-000000000056.h5"
+
 # A torn newest checkpoint: resume falls back to the previous one and says so.
 cp -r "$TMP/whole" "$TMP/d"
 torn=$(newest "$TMP/d")

@@ -750,13 +750,20 @@ static void test_fmnist_cnn_model(void) {
     /* Glorot init and 10 classes: the loss starts near log(10) per row. */
     CU_ASSERT(s.loss / B > 1.5 && s.loss / B < 3.5);
     model_backward(&m, x, dout, B);
-    int nonfinite = 0, nonzero = 0;
-    for (size_t i = 0; i < m.n_params; i++) {
-        nonfinite += !isfinite(m.grads[i]);
-        nonzero += m.grads[i] != 0.0f;
-    }
+    int nonfinite = 0;
+    for (size_t i = 0; i < m.n_params; i++) nonfinite += !isfinite(m.grads[i]);
     CU_ASSERT_EQUAL(nonfinite, 0);
-    CU_ASSERT(nonzero > (int)(m.n_params / 2));
+    /* Every kernel and bias receives some gradient (relu and dropout zero a part). */
+    for (int i = 0; i < m.n_layers; i++)
+        for (int p = 0; p < m.layers[i].n_params; p++) {
+            const dp_param_view *v = &m.layers[i].params[p];
+            const float *g = m.grads + m.layers[i].param_offset + v->offset;
+            size_t nz = 0;
+            for (size_t k = 0; k < v->numel; k++) nz += g[k] != 0.0f;
+            CU_ASSERT(nz * 10 > v->numel);
+            if (nz * 10 <= v->numel)
+                printf("\n  %s/%s: %zu of %zu gradients non-zero", m.layers[i].name, v->name, nz, v->numel);
+        }
     free(x);
     model_free(&m);
     config_free(&cfg);
@@ -835,7 +842,8 @@ static void test_small_cnn_model_gradient(void) {
         for (size_t i = 0; i < m.n_params; i++) m.params[i] = uniform_in(seed, i, -1, 1);
         for (int i = 0; i < B * NX; i++) x[i] = uniform_in(seed + 7777, i, -1.5f, 1.5f);
         model_forward(&m, x, B, &ctx);
-        if (min_pool_gap(m.acts[0], B, 3, 6, 5, 2, 2, 2, 1) > 0.05) break;
+        /* A step h moves a tanh conv output by at most h * max(1, |x|) = 1.5e-3. */
+        if (min_pool_gap(m.acts[0], B, 3, 6, 5, 2, 2, 2, 1) > 0.006) break;
     }
     memset(m.grads, 0, m.n_params * sizeof(float));
     const float *out = model_forward(&m, x, B, &ctx);
