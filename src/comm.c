@@ -11,12 +11,14 @@ int comm_init(dp_comm *c, int *argc, char ***argv) {
      * program might run on COMM_WORLD. */
     MPI_Comm_dup(MPI_COMM_WORLD, &c->comm);
     MPI_Comm_set_errhandler(c->comm, MPI_ERRORS_ARE_FATAL);
+    for (int i = 0; i < 2; i++) MPI_Comm_dup(c->comm, &c->lanes[i]);
     MPI_Comm_rank(c->comm, &c->rank);
     MPI_Comm_size(c->comm, &c->size);
     return 0;
 }
 
 void comm_finalize(dp_comm *c) {
+    for (int i = 0; i < 2; i++) MPI_Comm_free(&c->lanes[i]);
     MPI_Comm_free(&c->comm);
     MPI_Finalize();
 }
@@ -76,6 +78,33 @@ void comm_sum_f64(const dp_comm *c, double *buf, size_t n) {
 
 void comm_max_f64(const dp_comm *c, double *buf, size_t n) {
     MPI_Allreduce(MPI_IN_PLACE, buf, (int)n, MPI_DOUBLE, MPI_MAX, c->comm);
+}
+
+/* Buckets are far below 2^31 elements; the int cast of n is safe for them. */
+void comm_isum_f32(const dp_comm *c, int lane, float *buf, size_t n, dp_comm_req *req) {
+    MPI_Iallreduce(MPI_IN_PLACE, buf, (int)n, MPI_FLOAT, MPI_SUM, c->lanes[lane], req);
+}
+
+void comm_isum_f64(const dp_comm *c, int lane, double *buf, size_t n, dp_comm_req *req) {
+    MPI_Iallreduce(MPI_IN_PLACE, buf, (int)n, MPI_DOUBLE, MPI_SUM, c->lanes[lane], req);
+}
+
+void comm_isum_i64(const dp_comm *c, int lane, int64_t *buf, size_t n, dp_comm_req *req) {
+    MPI_Iallreduce(MPI_IN_PLACE, buf, (int)n, MPI_INT64_T, MPI_SUM, c->lanes[lane], req);
+}
+
+void comm_imax_f64(const dp_comm *c, int lane, double *buf, size_t n, dp_comm_req *req) {
+    MPI_Iallreduce(MPI_IN_PLACE, buf, (int)n, MPI_DOUBLE, MPI_MAX, c->lanes[lane], req);
+}
+
+int comm_test(dp_comm_req *req) {
+    int done = 0;
+    MPI_Test(req, &done, MPI_STATUS_IGNORE);
+    return done;
+}
+
+void comm_wait(dp_comm_req *req) {
+    MPI_Wait(req, MPI_STATUS_IGNORE);
 }
 
 void comm_allgather(const dp_comm *c, const void *in, void *out, size_t n) {

@@ -106,6 +106,9 @@ static void main_fix_blas_core(char **argv) {
 
 int main(int argc, char **argv) {
     main_fix_blas_core(argv);
+    /* Before MPI_Init, which takes a while: a stop signal during set-up must not
+     * kill the rank (it is agreed at the first step). */
+    signals_install();
     dp_comm c;
     if (comm_init(&c, &argc, &argv)) {
         fprintf(stderr, "dptrain: error: MPI: initialization failed\n");
@@ -123,7 +126,6 @@ int main(int argc, char **argv) {
     } else {
         dp_config cfg = {0};
         config_load_file(&cfg, a.config, a.sets, a.n_set, &err);
-        signals_install();
         if (!comm_agree(&c, &err)) rc = train_run(&c, &cfg, &a.opts);
         else rc = DP_EXIT_ERROR;
         config_free(&cfg);

@@ -105,6 +105,11 @@ const float *model_forward(dp_model *m, const float *x, int B, const dp_fwd_ctx 
 }
 
 void model_backward(dp_model *m, const float *x, const float *dout, int B) {
+    model_backward_hooked(m, x, dout, B, NULL, NULL);
+}
+
+void model_backward_hooked(dp_model *m, const float *x, const float *dout, int B,
+                           void (*after)(void *ctx, int layer), void *ctx) {
     const float *dy = dout;
     for (int i = m->n_layers - 1; i >= 0; i--) {
         dp_layer *l = &m->layers[i];
@@ -113,6 +118,7 @@ void model_backward(dp_model *m, const float *x, const float *dout, int B) {
         float *dx = i ? m->dbuf[i & 1] : NULL;
         l->ops->backward(l, m->params + l->param_offset, in, m->acts[i], dy, dx,
                          m->grads + l->param_offset, B);
+        if (after) after(ctx, i);
         dy = dx;
     }
 }

@@ -21,9 +21,11 @@ enum {
     DP_TIME_PHASES
 };
 
+#include "reducer.h"
+
 typedef struct dp_stepper {
     double seconds[DP_TIME_PHASES];
-    dp_reduction mode;
+    dp_reducer red;
     int n_my;              /* micro-batches per step on this rank (its shards) */
     size_t *shard_row;     /* [n_my] first local row of each of this rank's shards */
     uint32_t **perm;       /* [n_my][shard rows] this epoch's order of each shard */
@@ -31,13 +33,14 @@ typedef struct dp_stepper {
     uint64_t *row_ids;     /* [max mb] training-set index of each gathered row */
     unsigned long long seed;
     float *dout;           /* [max mb, k] dL/dout */
-    float *gstore;         /* [n_my, n_params] per micro-batch gradients (exact mode) */
-    int64_t *acc;          /* [n_params + 2] fixed-point gradient, loss, correct */
-    int n_tensors;
-    size_t *t_off, *t_len; /* [n_tensors] parameter tensors in arena order */
-    double *maxabs;        /* [n_tensors + 2] per-tensor max |g|, |loss|, stop flag */
+    float *gstore;         /* [n_my - 1, n_params] exact mode: gradients of all but the
+                              last micro-batch, which stays in the model's arena */
+    const float **mbg;     /* [n_my] where each micro-batch's gradient is */
     dp_loss_sums *mb;      /* [n_my] loss sums of each owned micro-batch */
 } dp_stepper;
+
+/* Gradient buckets of about this many bytes travel while backward goes on. */
+#define DP_BUCKET_BYTES ((size_t)1 << 20)
 
 void step_init(dp_stepper *st, const dp_trainset *ts, const dp_model *m, dp_reduction mode,
                unsigned long long seed);
@@ -47,13 +50,13 @@ void step_init(dp_stepper *st, const dp_trainset *ts, const dp_model *m, dp_redu
 void step_shuffle(dp_stepper *st, const dp_trainset *ts, int epoch);
 
 /* Collective. Runs step t of the epoch (global step number gstep, which keys
- * dropout): forward/backward on each owned
- * micro-batch, reduces the gradient (exactly, or by float allreduce in fast
- * mode), averages it over the step's rows and applies the optimizer. Fills
- * sums with the step's loss and accuracy totals over all ranks and returns 0, or
- * returns -1 on every rank, parameters untouched, if the loss or the gradient is
- * NaN or Inf. *stop carries this rank's stop request in and the OR over all ranks
- * out, agreed inside the step's own collectives at no extra latency. */
+ * dropout): forward/backward on each owned micro-batch, reduces the gradient
+ * (exactly, or by float allreduce in fast mode) in buckets that start during
+ * the last micro-batch's backward, averages it over the step's rows and applies
+ * the optimizer. Fills sums with the step's loss and accuracy totals over all
+ * ranks and returns 0, or returns -1 on every rank, parameters untouched, if the
+ * loss or the gradient is NaN or Inf. *stop carries this rank's stop request in
+ * and the OR over all ranks out, agreed inside the step's own collectives. */
 int step_run(dp_stepper *st, const dp_comm *c, const dp_trainset *ts, dp_model *m,
              dp_optim *o, int t, long long gstep, dp_loss_sums *sums, int *stop);
 

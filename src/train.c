@@ -304,7 +304,8 @@ int train_run(const dp_comm *c, const dp_config *cfg, const dp_train_opts *opts)
     for (int e = r.ck.epoch; e < cfg->epochs && rc == DP_EXIT_OK; e++) {
         int s = train_epoch(&r, e, e == r.ck.epoch ? r.ck.step_in_epoch : 0, &budget, &err);
         if (s < 0) rc = DP_EXIT_ERROR;
-        if (s > 0 && e + 1 < cfg->epochs) rc = r.stop;
+        /* A stop inside the last epoch still leaves work to resume. */
+        if (s > 0 && r.ck.epoch < cfg->epochs) rc = r.stop;
     }
     if (rc != DP_EXIT_ERROR && train_flush_checkpoints(&r, &err)) rc = DP_EXIT_ERROR;
     if (rc == DP_EXIT_OK && train_check_replicas(&r, &err) == 0) {

@@ -11,6 +11,7 @@ typedef struct dp_comm {
     int rank;
     int size;
     MPI_Comm comm;
+    MPI_Comm lanes[2];  /* for nonblocking collectives: each lane keeps its own order */
 } dp_comm;
 
 /* MPI_Init and a private duplicate of COMM_WORLD, with errors returned rather
@@ -36,6 +37,21 @@ void comm_sum_f32(const dp_comm *c, float *buf, size_t n);
 void comm_sum_i64(const dp_comm *c, int64_t *buf, size_t n);
 void comm_sum_f64(const dp_comm *c, double *buf, size_t n);
 void comm_max_f64(const dp_comm *c, double *buf, size_t n);
+
+/* Nonblocking in-place sums and maxima, so gradient buckets can travel while
+ * backward goes on. Open MPI advances them only inside MPI calls: call
+ * comm_test between pieces of work, comm_wait when the result is needed.
+ * Collectives must start in the same order on every rank; `lane` (0 or 1)
+ * picks one of two private communicators, so two sequences whose relative
+ * timing differs between ranks can each keep their own order. */
+typedef MPI_Request dp_comm_req;
+void comm_isum_f32(const dp_comm *c, int lane, float *buf, size_t n, dp_comm_req *req);
+void comm_isum_f64(const dp_comm *c, int lane, double *buf, size_t n, dp_comm_req *req);
+void comm_isum_i64(const dp_comm *c, int lane, int64_t *buf, size_t n, dp_comm_req *req);
+void comm_imax_f64(const dp_comm *c, int lane, double *buf, size_t n, dp_comm_req *req);
+/* 1 when the operation has completed (and drives progress), else 0. */
+int comm_test(dp_comm_req *req);
+void comm_wait(dp_comm_req *req);
 
 /* Gathers n bytes from every rank into out[size * n], in rank order, on all ranks. */
 void comm_allgather(const dp_comm *c, const void *in, void *out, size_t n);

@@ -38,6 +38,12 @@ const float *model_forward(dp_model *m, const float *x, int B, const dp_fwd_ctx 
  * adds the parameter gradients into m->grads. */
 void model_backward(dp_model *m, const float *x, const float *dout, int B);
 
+/* As model_backward, calling after(ctx, i) as soon as layer i's parameter
+ * gradients are complete (layers run last to first), so their reduction can
+ * start while the earlier layers are still back-propagating. */
+void model_backward_hooked(dp_model *m, const float *x, const float *dout, int B,
+                           void (*after)(void *ctx, int layer), void *ctx);
+
 /* Number of output values per row. */
 int model_output_width(const dp_model *m);
 

@@ -17,13 +17,18 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Bytes of patch matrix per chunk: samples are grouped so that one sgemm
+ * covers several of them while col stays in the L2 cache. */
+#define CONV2D_CHUNK_BYTES (512 * 1024)
+#define CONV2D_CHUNK_MAX 16
+
 typedef struct conv2d_state {
     dp_conv_geom g;
     int F, K, P;  /* filters, C*kh*kw, OH*OW */
-    int direct;   /* 1x1 window, stride 1, no padding: x_b is its own patch matrix */
-    float *col;   /* [K, P] one sample's patch matrix */
-    float *dcol;  /* [K, P] its gradient */
-    float *dz;    /* [F, P] one sample's dL/d(pre-activation) */
+    int G;        /* samples per chunk */
+    float *col;   /* [K, G*P] patch matrices of a chunk, side by side */
+    float *dcol;  /* [K, G*P] their gradient */
+    float *z;     /* [F, G*P] a chunk's pre-activations, then their gradient */
 } conv2d_state;
 
 static void set_param(dp_param_view *v, const char *name, size_t offset, int ndim,
@@ -39,7 +44,6 @@ static void set_param(dp_param_view *v, const char *name, size_t offset, int ndi
 static int conv2d_create(dp_layer *l, const dp_layer_cfg *cfg, const dp_shape *in,
                          int max_batch, dp_error *err) {
     char buf[96];
-    (void)max_batch; /* scratch is per sample */
     if (in->ndim != 3)
         return dp_error_set(err, cfg->where,
                             "conv2d expects a 3-D input [channels, height, width], got %s",
@@ -84,12 +88,15 @@ static int conv2d_create(dp_layer *l, const dp_layer_cfg *cfg, const dp_shape *i
     conv2d_state *st = DP_CALLOC(1, sizeof *st);
     st->g = g;
     st->F = F, st->K = K, st->P = P;
-    st->direct = g.kh == 1 && g.kw == 1 && g.sh == 1 && g.sw == 1 && g.pt == 0 && g.pl == 0;
-    if (!st->direct) {
-        st->col = DP_MALLOC((size_t)K * P * sizeof(float));
-        st->dcol = DP_MALLOC((size_t)K * P * sizeof(float));
-    }
-    st->dz = DP_MALLOC((size_t)F * P * sizeof(float));
+    size_t per_sample = (size_t)K * P * sizeof(float);
+    st->G = per_sample >= CONV2D_CHUNK_BYTES ? 1 : (int)(CONV2D_CHUNK_BYTES / per_sample);
+    if (st->G > CONV2D_CHUNK_MAX) st->G = CONV2D_CHUNK_MAX;
+    if (st->G > max_batch && max_batch > 0) st->G = max_batch;
+    if (getenv("CONV_G")) st->G = atoi(getenv("CONV_G")); /* TEMP */
+    size_t cols = (size_t)st->G * P;
+    st->col = DP_MALLOC((size_t)K * cols * sizeof(float));
+    st->dcol = DP_MALLOC((size_t)K * cols * sizeof(float));
+    st->z = DP_MALLOC((size_t)F * cols * sizeof(float));
     l->state = st;
     return 0;
 }
@@ -107,78 +114,87 @@ static void conv2d_init_params(dp_layer *l, float *params, uint64_t key) {
     memset(b, 0, l->params[1].numel * sizeof *b);
 }
 
-/* y[F, P] = w[F, K] col[K, P] + b[F] for one sample. */
-static void conv2d_forward_sample(float *y, const float *col, const float *w, const float *b,
-                                  int F, int K, int P) {
-    tensor_gemm(0, 0, F, P, K, 1.0f, w, K, col, P, 0.0f, y, P);
-    for (int f = 0; f < F; f++) {
-        float *yf = y + (size_t)f * P, bf = b[f];
-        for (int p = 0; p < P; p++) yf[p] += bf;
-    }
+/* Sum of v[0..n) in 16 independent lanes, so the loop vectorizes. */
+static float sum_floats(const float *v, int n) {
+    float lane[16] = {0};
+    int i = 0;
+    for (; i + 16 <= n; i += 16)
+        for (int k = 0; k < 16; k++) lane[k] += v[i + k];
+    float s = 0.0f;
+    for (; i < n; i++) s += v[i];
+    for (int k = 0; k < 16; k++) s += lane[k];
+    return s;
+}
+
+/* Chunk of gs samples x[gs, C, H, W] -> y[gs, F, OH, OW]:
+ * col[K, gs*P] = patches, z[F, gs*P] = w[F, K] col, y_s[f] = act(z[f, s*P..] + b[f]). */
+static void conv2d_forward_chunk(dp_layer *l, conv2d_state *st, const float *w, const float *b,
+                                 const float *x, float *y, int gs) {
+    const dp_conv_geom *g = &st->g;
+    const int F = st->F, K = st->K, P = st->P, n = gs * P;
+    size_t in_n = (size_t)g->C * g->H * g->W, out_n = (size_t)F * P;
+    for (int s = 0; s < gs; s++) im2col_forward(g, x + s * in_n, st->col + (size_t)s * P, n);
+    tensor_gemm(0, 0, F, n, K, 1.0f, w, K, st->col, n, 0.0f, st->z, n);
+    /* Back to [sample, F, P] with the bias and activation on the way, one row of
+     * P values at a time while it is in L1. Softmax is refused at create, so the
+     * activation is element-wise and row pieces are enough. */
+    for (int s = 0; s < gs; s++)
+        for (int f = 0; f < F; f++) {
+            const float *zr = st->z + (size_t)f * n + (size_t)s * P;
+            float *yr = y + s * out_n + (size_t)f * P, bf = b[f];
+            for (int p = 0; p < P; p++) yr[p] = zr[p] + bf;
+            activation_forward(l->activation, yr, 1, (size_t)P);
+        }
 }
 
 static void conv2d_forward(dp_layer *l, const float *params, const float *x, float *y, int B,
                            const dp_fwd_ctx *ctx) {
     (void)ctx;
     conv2d_state *st = l->state;
-    const dp_conv_geom *g = &st->g;
     const float *w = params + l->params[0].offset, *b = params + l->params[1].offset;
-    size_t in_n = (size_t)g->C * g->H * g->W, out_n = (size_t)st->F * st->P;
-    for (int s = 0; s < B; s++) {
-        const float *xs = x + s * in_n; /* [C, H, W] */
-        float *ys = y + s * out_n;      /* [F, OH, OW] */
-        const float *col = xs;
-        if (!st->direct) {
-            im2col_forward(g, xs, st->col, st->P);
-            col = st->col;
-        }
-        conv2d_forward_sample(ys, col, w, b, st->F, st->K, st->P);
-        /* Element-wise (softmax is refused at create): per sample while y_s is hot. */
-        activation_forward(l->activation, ys, 1, out_n);
+    size_t in_n = (size_t)st->g.C * st->g.H * st->g.W, out_n = (size_t)st->F * st->P;
+    for (int s0 = 0; s0 < B; s0 += st->G) {
+        int gs = B - s0 < st->G ? B - s0 : st->G;
+        conv2d_forward_chunk(l, st, w, b, x + s0 * in_n, y + s0 * out_n, gs);
     }
+}
+
+/* One chunk of gs samples: dz[F, gs*P] from y, dy; db += row sums of dz;
+ * dw[F, K] += dz col^T with col rebuilt (it costs a fraction of the sgemm and
+ * keeps memory per chunk, not per batch); dx_s = col2im of (w^T dz)_s. */
+static void conv2d_backward_chunk(dp_layer *l, conv2d_state *st, const float *w, float *dw,
+                                  float *db, const float *x, const float *y, const float *dy,
+                                  float *dx, int gs) {
+    const dp_conv_geom *g = &st->g;
+    const int F = st->F, K = st->K, P = st->P, n = gs * P;
+    size_t in_n = (size_t)g->C * g->H * g->W, out_n = (size_t)F * P;
+    float *dz = st->z; /* [F, n] */
+    for (int s = 0; s < gs; s++)
+        for (int f = 0; f < F; f++) {
+            size_t at = s * out_n + (size_t)f * P;
+            activation_backward(l->activation, y + at, dy + at, dz + (size_t)f * n + (size_t)s * P, 1,
+                                (size_t)P);
+        }
+    for (int f = 0; f < F; f++) db[f] += sum_floats(dz + (size_t)f * n, n);
+    for (int s = 0; s < gs; s++) im2col_forward(g, x + s * in_n, st->col + (size_t)s * P, n);
+    tensor_gemm(0, 1, F, K, n, 1.0f, dz, n, st->col, n, 1.0f, dw, K);
+    if (!dx) return;
+    tensor_gemm(1, 0, K, n, F, 1.0f, w, K, dz, n, 0.0f, st->dcol, n);
+    memset(dx, 0, gs * in_n * sizeof *dx);
+    for (int s = 0; s < gs; s++) im2col_backward(g, st->dcol + (size_t)s * P, n, dx + s * in_n);
 }
 
 static void conv2d_backward(dp_layer *l, const float *params, const float *x, const float *y,
                             const float *dy, float *dx, float *grads, int B) {
     conv2d_state *st = l->state;
-    const dp_conv_geom *g = &st->g;
-    const int F = st->F, K = st->K, P = st->P;
     const float *w = params + l->params[0].offset; /* [F, K] */
     float *dw = grads + l->params[0].offset;       /* [F, K] */
     float *db = grads + l->params[1].offset;       /* [F] */
-    size_t in_n = (size_t)g->C * g->H * g->W, out_n = (size_t)F * P;
-    for (int s = 0; s < B; s++) {
-        const float *xs = x + s * in_n;
-        const float *dz = dy + s * out_n; /* [F, P] */
-        if (l->activation != DP_ACT_LINEAR) {
-            activation_backward(l->activation, y + s * out_n, dz, st->dz, 1, out_n);
-            dz = st->dz;
-        }
-        for (int f = 0; f < F; f++) {
-            const float *dzf = dz + (size_t)f * P;
-            float acc = 0.0f;
-            for (int p = 0; p < P; p++) acc += dzf[p];
-            db[f] += acc;
-        }
-        /* The patch matrix is rebuilt rather than kept from forward: it costs a
-         * fraction of the sgemm and keeps memory per sample, not per batch. */
-        const float *col = xs;
-        if (!st->direct) {
-            im2col_forward(g, xs, st->col, P);
-            col = st->col;
-        }
-        /* dw[F, K] += dz[F, P] col[K, P]^T */
-        tensor_gemm(0, 1, F, K, P, 1.0f, dz, P, col, P, 1.0f, dw, K);
-        if (!dx) continue;
-        float *dxs = dx + s * in_n;
-        if (st->direct) { /* dx_s[K, P] = w^T dz */
-            tensor_gemm(1, 0, K, P, F, 1.0f, w, K, dz, P, 0.0f, dxs, P);
-            continue;
-        }
-        /* dcol[K, P] = w[F, K]^T dz[F, P], then scattered back onto the input. */
-        tensor_gemm(1, 0, K, P, F, 1.0f, w, K, dz, P, 0.0f, st->dcol, P);
-        memset(dxs, 0, in_n * sizeof *dxs);
-        im2col_backward(g, st->dcol, P, dxs);
+    size_t in_n = (size_t)st->g.C * st->g.H * st->g.W, out_n = (size_t)st->F * st->P;
+    for (int s0 = 0; s0 < B; s0 += st->G) {
+        int gs = B - s0 < st->G ? B - s0 : st->G;
+        conv2d_backward_chunk(l, st, w, dw, db, x + s0 * in_n, y + s0 * out_n, dy + s0 * out_n,
+                              dx ? dx + s0 * in_n : NULL, gs);
     }
 }
 
@@ -187,7 +203,7 @@ static void conv2d_free(dp_layer *l) {
     if (st) {
         free(st->col);
         free(st->dcol);
-        free(st->dz);
+        free(st->z);
     }
     free(st);
     l->state = NULL;

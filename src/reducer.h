@@ -1,0 +1,74 @@
+/* reducer.h - (private) the gradient sum across micro-batches and ranks, in
+ * buckets that start while backward is still running (DESIGN §5, §8).
+ *
+ * Buckets are contiguous ranges of the gradient arena covering whole layers,
+ * formed from the last layer backwards, so the first bucket is complete as
+ * soon as the last layers' backward is done. In exact mode a bucket travels in
+ * two nonblocking collectives: a max of |g| per tensor, which fixes each
+ * tensor's fixed-point scale, then an int64 sum. In fast mode it is one float
+ * sum. The loss, accuracy count and stop flag ride with the last bucket. */
+#ifndef DPTRAIN_REDUCER_H
+#define DPTRAIN_REDUCER_H
+
+#include <stdint.h>
+#include "dptrain/comm.h"
+#include "dptrain/config.h"
+#include "dptrain/loss.h"
+#include "dptrain/model.h"
+
+typedef struct dp_bucket {
+    int low_layer;         /* complete once this layer's backward is done */
+    int t_first, t_count;  /* its tensors, in arena order */
+    size_t off, len;       /* its range of the arena */
+    int phase;             /* 0 waiting for backward, 1 max in flight, 2 sum in flight, 3 done */
+    dp_comm_req req;
+    double *mx;            /* [t_count + 2] max |g| per tensor; the last bucket adds
+                              |loss| and the stop flag */
+    int64_t *acc;          /* [len + 2] exact mode: fixed-point sums; the last bucket
+                              adds the loss and the correct count */
+} dp_bucket;
+
+typedef struct dp_reducer {
+    dp_reduction mode;
+    long terms;               /* S: micro-batches summed per step */
+    int n_buckets;
+    dp_bucket *buckets;       /* [n_buckets], first = last layers */
+    int n_tensors;
+    size_t *t_off, *t_len;    /* [n_tensors] */
+    double extra[3];          /* fast mode: loss, correct, stop */
+    dp_comm_req extra_req;
+    /* per step */
+    const dp_comm *c;
+    float *grads;             /* the model's arena: last micro-batch's gradient in,
+                                 the averaged sum out */
+    const float *const *mbg;  /* [n_mb] micro-batch gradients (exact mode); the last
+                                 is grads */
+    int n_mb;
+    const dp_loss_sums *mbl;  /* [n_mb] */
+    size_t rows;
+    int stop, bad;
+    double *seconds;          /* [DP_TIME_PHASES] where to add REDUCE and COMM time */
+} dp_reducer;
+
+/* Plans buckets of about bucket_bytes for model m. */
+void reducer_init(dp_reducer *r, const dp_model *m, dp_reduction mode, long shards,
+                  size_t bucket_bytes, double *seconds);
+
+/* Starts a step. mbg[n_mb] are this rank's micro-batch gradients (exact mode;
+ * the last must be m->grads, whose backward is about to run), mbl their loss
+ * sums, rows the step's rows over all ranks, stop this rank's stop request. */
+void reducer_begin(dp_reducer *r, const dp_comm *c, float *grads, const float *const *mbg,
+                   int n_mb, const dp_loss_sums *mbl, size_t rows, int stop);
+
+/* Backward hook: layer's gradients are final; starts the buckets it completes
+ * and advances the ones in flight. Matches model_backward_hooked's callback. */
+void reducer_layer_done(void *r, int layer);
+
+/* Completes every bucket. grads then holds the sum over all micro-batches of all
+ * ranks divided by rows. Returns 0 and fills out and *stop (OR over ranks), or
+ * -1 on every rank when the loss or a gradient is NaN or Inf. */
+int reducer_finish(dp_reducer *r, dp_loss_sums *out, int *stop);
+
+void reducer_free(dp_reducer *r);
+
+#endif
