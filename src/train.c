@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 
 #include "dptrain/checkpoint.h"
@@ -160,6 +161,10 @@ static void train_report_time(dp_run *r, double wall) {
     memcpy(sum, r->step.seconds, sizeof sum);
     double stall = r->step.seconds[DP_TIME_EVAL] + r->step.seconds[DP_TIME_CKPT];
     comm_sum_f64(r->c, sum, DP_TIME_PHASES);
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    double rss = (double)ru.ru_maxrss / 1024.0; /* KiB on Linux */
+    comm_max_f64(r->c, &rss, 1);
     if (r->c->rank != 0) return;
     double total = 0;
     for (int i = 0; i < DP_TIME_PHASES; i++) total += sum[i];
@@ -167,8 +172,9 @@ static void train_report_time(dp_run *r, double wall) {
     for (int i = 0; i < DP_TIME_PHASES; i++)
         printf("%s %s %.3fs (%.1f%%)", i ? "," : "", names[i], sum[i],
                total > 0 ? 100 * sum[i] / total : 0);
-    printf("\nevaluation and checkpoints on rank 0 held the other ranks %.1f%% of the run\n",
-           wall > 0 ? 100 * stall / wall : 0);
+    printf("\nevaluation and checkpoints on rank 0 held the other ranks %.1f%% of the run; "
+           "peak memory (RSS) of the largest rank %.1f MiB\n",
+           wall > 0 ? 100 * stall / wall : 0, rss);
 }
 
 static void train_record_epoch(dp_run *r, const dp_epoch_stats *s) {

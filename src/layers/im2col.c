@@ -1,8 +1,8 @@
 /* im2col.c - patch matrix kernels for conv2d (see include/dptrain/im2col.h).
  *
- * Both directions walk one col row (c, i, j) at a time: for a fixed j the output
- * columns whose input column lies inside x form one range [lo, hi), computed once,
- * so the inner loops have no bounds tests and vectorize when the stride is 1. */
+ * Both directions walk one col row (c, i, j) at a time. For a window offset
+ * (i, j) the output rows and columns whose input lies inside x (not in the
+ * padding) form ranges computed once, so the inner loops have no bounds tests. */
 #include "dptrain/im2col.h"
 
 #include <string.h>
@@ -32,6 +32,18 @@ static inline void copy_run(float *restrict dst, const float *restrict src, int 
  * measured slower here than the compiler's own vector code. */
 static inline void add_run(float *restrict dst, const float *restrict src, int n) {
     for (int k = 0; k < n; k++) dst[k] += src[k];
+}
+
+int im2col_out_size(int n, int k, int s, int same, int *pad_before) {
+    if (!same) {
+        *pad_before = 0;
+        return n < k ? 0 : (n - k) / s + 1;
+    }
+    int out = (n + s - 1) / s;
+    int total = (out - 1) * s + k - n;
+    if (total < 0) total = 0;
+    *pad_before = total / 2;
+    return out;
 }
 
 /* Output positions o in [*lo, *hi) read input index o*s + k - pad inside [0, n). */
