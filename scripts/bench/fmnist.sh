@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# Fashion-MNIST speed, dptrain against PyTorch side by side in one run (same
+# model, batch and thread count; dptrain and torch both pinned to one OpenBLAS
+# thread per process):
+#   1 rank:  MLP at batch 128 and CNN at batch 64 against torch on one core;
+#            the MLP's training GFLOP/s as a fraction of sgemm's on one thread
+#   2 ranks: MLP and CNN at global batch 128 and 512 against dptrain's own
+#            1-rank figure, against torch's best whole-machine setup (one
+#            process, OpenBLAS on 2 threads) and torch DDP on 2 processes
+# samples/s count training steps only (no evaluation or checkpoints), as the
+# torch scripts do; peak RSS per process is printed next to torch's.
+# Usage: scripts/bench/fmnist.sh [MLP_EPOCHS] [CNN_EPOCHS]
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+mlp_epochs=${1:-2}
+cnn_epochs=${2:-1}
+ref=${REFERENCE_DIR:-../shared/reference}
+scripts/bench/setup.sh >/dev/null
+scripts/build.sh >/dev/null
+[ -f datasets/fashion_mnist.h5 ] || scripts/make_fmnist.sh >/dev/null
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OPENBLAS_NUM_THREADS=1
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+cc -O2 -Iinclude scripts/bench/sgemm.c build/libdptrain.a -lopenblas -o "$tmp/sgemm"
+peak=$("$tmp/sgemm" 1024)
+
+# dptrain NP CONFIG BATCH EPOCHS -> "samples/s rss_mib"
+dptrain() {
+  local np=$1 cfg=$2 batch=$3 epochs=$4 dir=$tmp/d$RANDOM
+  mpirun -np "$np" build/dptrain train "$cfg" --set train.batch_size="$batch" \
+    --set train.epochs="$epochs" --set data.validation_split=0 --run-dir "$dir" >"$dir.log"
+  /usr/bin/python3 -c '
+import json, re, sys
+ep = [r for r in map(json.loads, open(sys.argv[1] + "/metrics.jsonl")) if r["loss"] is not None]
+rate = sum(r["samples_per_s"] * r["seconds"] for r in ep) / sum(r["seconds"] for r in ep)
+rss = re.search(r"peak memory \(RSS\) of the largest rank ([0-9.]+) MiB", open(sys.argv[1] + ".log").read())
+print(round(rate), rss.group(1) if rss else "?")
+' "$dir"
+}
+
+# torch KIND BATCH EPOCHS THREADS -> "samples/s rss_mib"
+torch_run() {
+  (cd "$ref" && /usr/bin/time -f "RSS %M" /usr/bin/python3 torch_fmnist.py "$1" "$3" "$2" "$4") >"$tmp/t.log" 2>&1
+  echo "$(tail -2 "$tmp/t.log" | sed -n 's/.*samples\/s=\([0-9]*\).*/\1/p') $(awk '/^RSS/ { printf "%.1f", $2 / 1024 }' "$tmp/t.log")"
+}
+
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
+
+echo "sgemm 1024^3, 1 thread: $peak GFLOP/s"
+# Training FLOPs per sample of 784-512-256-10: forward 2*sum(in*out); backward
+# the same twice (weight and input gradients) except the first layer's input.
+mlp_flops=$(( 2 * (784*512 + 512*256 + 256*10) * 3 - 2 * 784*512 ))
+
+read -r d1 drss < <(dptrain 1 configs/fmnist_mlp.yaml 128 "$mlp_epochs")
+read -r t1 trss < <(torch_run mlp 128 "$mlp_epochs" 1)
+echo "MLP b128 1 rank:  dptrain $d1/s (RSS ${drss} MiB)  torch $t1/s (RSS ${trss} MiB)  ratio $(ratio "$d1" "$t1")x" \
+  " | dptrain $(awk -v s="$d1" -v f="$mlp_flops" 'BEGIN { printf "%.1f", s * f / 1e9 }') GFLOP/s =" \
+  "$(awk -v s="$d1" -v f="$mlp_flops" -v p="$peak" 'BEGIN { printf "%.2f", s * f / 1e9 / p }') of sgemm"
+read -r c1 crss < <(dptrain 1 configs/fmnist_cnn.yaml 64 "$cnn_epochs")
+read -r tc1 tcrss < <(torch_run cnn 64 "$cnn_epochs" 1)
+echo "CNN b64 1 rank:   dptrain $c1/s (RSS ${crss} MiB)  torch $tc1/s (RSS ${tcrss} MiB)  ratio $(ratio "$c1" "$tc1")x"
+
+read -r tbest _ < <(torch_run mlp 128 "$mlp_epochs" 2)
+tddp=$(cd "$ref" && /usr/bin/python3 torch_ddp.py 2 "$mlp_epochs" 128 2>/dev/null | sed -n 's/.*samples\/s=\([0-9]*\).*/\1/p')
+echo "torch MLP b128: best whole machine (2 BLAS threads) $tbest/s, DDP 2 processes $tddp/s"
+for batch in 128 512; do
+  read -r m1 _ < <(dptrain 1 configs/fmnist_mlp.yaml "$batch" "$mlp_epochs")
+  read -r m2 mrss < <(dptrain 2 configs/fmnist_mlp.yaml "$batch" "$mlp_epochs")
+  echo "MLP b$batch 2 ranks: $m2/s = $(ratio "$m2" "$m1")x dptrain 1 rank ($m1/s), $(ratio "$m2" "$tbest")x torch best (RSS ${mrss} MiB per rank)"
+  read -r k1 _ < <(dptrain 1 configs/fmnist_cnn.yaml "$batch" "$cnn_epochs")
+  read -r k2 krss < <(dptrain 2 configs/fmnist_cnn.yaml "$batch" "$cnn_epochs")
+  echo "CNN b$batch 2 ranks: $k2/s = $(ratio "$k2" "$k1")x dptrain 1 rank ($k1/s) (RSS ${krss} MiB per rank)"
+done
