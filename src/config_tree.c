@@ -413,6 +413,11 @@ static int set_path(ct_node *root, const ck_spec *top, char **parts, int n_parts
             }
             node = p->val;
             spec = kid;
+        } else if (spec->kind == CK_LEAF) {
+            /* A list entry that is a single value ("model.input.0"), written as a
+             * list in the file: there is no schema below it to walk. */
+            dp_error_set(err, label, "'%s' takes a single value; it has no entry '%s'", path, part);
+            goto fail;
         } else { /* CK_LIST */
             if (!all_digits(part)) {
                 dp_error_set(err, label, "'%s' is a list; expected an entry number such as '%s.0', got '%s'",

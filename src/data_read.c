@@ -123,11 +123,17 @@ static int check_x(hid_t d, const char *where, split_meta *m, dp_error *err) {
         return dp_error_set(err, where, "expected rank >= 2 ([N, ...]), got rank %d", l.rank);
     m->rows = (size_t)l.dims[0];
     m->x_shape.ndim = l.rank - 1;
+    /* A chunked dataset can declare any extent without storing it; a row wider than
+     * an int would wrap the size_t width (and BLAS takes int sizes). */
+    hsize_t width = 1;
     for (int i = 1; i < l.rank; i++) {
         if (l.dims[i] == 0 || l.dims[i] > INT_MAX)
             return dp_error_set(err, where, "dimension %d of x has size %llu", i,
                                 (unsigned long long)l.dims[i]);
         m->x_shape.dim[i - 1] = (int)l.dims[i];
+        width *= l.dims[i]; /* both <= INT_MAX: no wrap */
+        if (width > INT_MAX)
+            return dp_error_set(err, where, "a row of x has more than %d values", INT_MAX);
     }
     return 0;
 }

@@ -15,7 +15,9 @@ enum { LANE_MAX = 0, LANE_SUM = 1 };
 void reducer_init(dp_reducer *r, const dp_model *m, dp_reduction mode, long shards,
                   size_t bucket_bytes, double *seconds) {
     memset(r, 0, sizeof *r);
-    r->mode = mode;
+    /* With one shard there is one term and one possible rank count: the plain
+     * sum is already exact and independent of P, so skip the fixed point. */
+    r->mode = shards == 1 ? DP_REDUCE_FAST : mode;
     r->terms = shards;
     r->seconds = seconds;
     for (int i = 0; i < m->n_layers; i++) r->n_tensors += m->layers[i].n_params;
@@ -50,7 +52,7 @@ void reducer_init(dp_reducer *r, const dp_model *m, dp_reduction mode, long shar
     if (r->n_buckets == 0) r->n_buckets = 1; /* a model without parameters still reduces its loss */
     for (int k = 0; k < r->n_buckets; k++) {
         r->buckets[k].mx = DP_CALLOC((size_t)r->buckets[k].t_count + 2, sizeof(double));
-        if (mode == DP_REDUCE_EXACT)
+        if (r->mode == DP_REDUCE_EXACT)
             r->buckets[k].acc = DP_CALLOC(r->buckets[k].len + 2, sizeof(int64_t));
     }
 }
@@ -96,17 +98,18 @@ static void reducer_start_sum(dp_reducer *r, int k) {
     for (int j = 0; j < n_mx; j++)
         if (!isfinite(b->mx[j])) r->bad = 1;
     size_t n = b->len;
-    memset(b->acc, 0, (n + 2) * sizeof(int64_t));
-    /* Identical on every rank after the max, so all ranks skip or run the sum alike. */
-    if (!r->bad) {
+    /* r->bad is identical on every rank after the max, so all ranks skip alike. */
+    if (r->bad) memset(b->acc, 0, (n + 2) * sizeof(int64_t));
+    else
         for (int j = 0; j < b->t_count; j++) {
             int t = b->t_first + j;
             int e = reduce_pick_exponent(b->mx[j], r->terms);
-            for (int q = 0; q < r->n_mb; q++)
-                reduce_accumulate(b->acc + (r->t_off[t] - b->off), r->mbg[q] + r->t_off[t],
-                                  r->t_len[t], e);
+            int64_t *acc = b->acc + (r->t_off[t] - b->off);
+            reduce_convert(acc, r->mbg[0] + r->t_off[t], r->t_len[t], e);
+            for (int q = 1; q < r->n_mb; q++)
+                reduce_accumulate(acc, r->mbg[q] + r->t_off[t], r->t_len[t], e);
         }
-    }
+    b->acc[n] = b->acc[n + 1] = 0;
     if (reducer_is_last(r, k)) {
         int el = reduce_pick_exponent(b->mx[b->t_count], r->terms);
         for (int q = 0; q < r->n_mb; q++) {
@@ -154,13 +157,8 @@ static void reducer_complete(dp_reducer *r, int k) {
                               1.0 / (double)r->rows);
             }
     } else {
-        float inv = (float)(1.0 / (double)r->rows), poison = 0;
-        float *g = r->grads + b->off;
-        for (size_t i = 0; i < b->len; i++) {
-            g[i] *= inv;
-            poison += g[i] * 0.0f;
-        }
-        if (poison != 0) r->bad = 1;
+        if (reduce_scale_check(r->grads + b->off, b->len, (float)(1.0 / (double)r->rows)))
+            r->bad = 1;
     }
     r->seconds[DP_TIME_REDUCE] += comm_time() - t0;
     b->phase = 3;

@@ -27,8 +27,9 @@ int im2col_out_size(int n, int k, int s, int same, int *pad_before);
  * lets several samples share one wide matrix. */
 void im2col_forward(const dp_conv_geom *g, const float *x, float *col, int ld);
 
-/* The adjoint of im2col_forward: dx[C, H, W] += the entries of col[C*kh*kw, ld]
- * added back at the input positions they were copied from (padding dropped). */
+/* The adjoint of im2col_forward: dx[C, H, W] = the sum of the entries of
+ * col[C*kh*kw, ld] that were copied from each input position (padding dropped).
+ * dx is overwritten. */
 void im2col_backward(const dp_conv_geom *g, const float *col, int ld, float *dx);
 
 #endif

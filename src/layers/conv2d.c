@@ -17,8 +17,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Bytes of patch matrix per chunk: samples are grouped so that one sgemm
- * covers several of them while col stays in the L2 cache. */
+/* Scratch bytes per chunk: samples are grouped so that one sgemm covers several
+ * of them while the chunk's col, dcol and z stay in the L2 cache. */
 #define CONV2D_CHUNK_BYTES (512 * 1024)
 #define CONV2D_CHUNK_MAX 16
 
@@ -88,7 +88,7 @@ static int conv2d_create(dp_layer *l, const dp_layer_cfg *cfg, const dp_shape *i
     conv2d_state *st = DP_CALLOC(1, sizeof *st);
     st->g = g;
     st->F = F, st->K = K, st->P = P;
-    size_t per_sample = (size_t)K * P * sizeof(float);
+    size_t per_sample = (size_t)(2 * K + F) * P * sizeof(float);
     st->G = per_sample >= CONV2D_CHUNK_BYTES ? 1 : (int)(CONV2D_CHUNK_BYTES / per_sample);
     if (st->G > CONV2D_CHUNK_MAX) st->G = CONV2D_CHUNK_MAX;
     if (st->G > max_batch && max_batch > 0) st->G = max_batch;
@@ -180,7 +180,6 @@ static void conv2d_backward_chunk(dp_layer *l, conv2d_state *st, const float *w,
     tensor_gemm(0, 1, F, K, n, 1.0f, dz, n, st->col, n, 1.0f, dw, K);
     if (!dx) return;
     tensor_gemm(1, 0, K, n, F, 1.0f, w, K, dz, n, 0.0f, st->dcol, n);
-    memset(dx, 0, gs * in_n * sizeof *dx);
     for (int s = 0; s < gs; s++) im2col_backward(g, st->dcol + (size_t)s * P, n, dx + s * in_n);
 }
 

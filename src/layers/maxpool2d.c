@@ -10,6 +10,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#ifdef __AVX512F__
+#include <immintrin.h>
+#endif
+
 typedef struct maxpool2d_state {
     int C, H, W, ph, pw, sh, sw, OH, OW;
     int32_t *arg; /* [cap, C*OH*OW] offset of each output's maximum in its sample's x */
@@ -88,6 +92,52 @@ static void maxpool2d_forward_sample(const maxpool2d_state *st, const float *x, 
     }
 }
 
+#ifdef __AVX512F__
+/* The common 2x2 window with stride 2, 16 windows per step: two masked loads per
+ * input row, de-interleaved into even and odd columns. Same result as
+ * maxpool2d_forward_sample: the first maximum in row-major order on ties, found
+ * as the first maximum of each row's pair, then the top pair unless the bottom
+ * one is strictly greater. Branch-free, because on real data the comparisons
+ * are unpredictable: 0.013 ms against 0.10 ms for the scalar loop on 4 x
+ * [32, 26, 26] in cache (scalar branch-free code was no faster). */
+static void maxpool2d_forward_2x2(const maxpool2d_state *st, const float *x, float *y,
+                                  int32_t *arg) {
+    const int W = st->W, OW = st->OW;
+    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
+    const __m512i one = _mm512_set1_epi32(1), wv = _mm512_set1_epi32(W);
+    for (int c = 0; c < st->C; c++) {
+        for (int oh = 0; oh < st->OH; oh++) {
+            const int32_t r0 = (int32_t)(((size_t)c * st->H + 2 * (size_t)oh) * W);
+            float *yo = y + ((size_t)c * st->OH + oh) * OW;
+            int32_t *ao = arg + ((size_t)c * st->OH + oh) * OW;
+            for (int ow0 = 0; ow0 < OW; ow0 += 16) {
+                const int n = OW - ow0 < 16 ? OW - ow0 : 16, len = 2 * n;
+                const __mmask16 mlo = len >= 16 ? 0xFFFF : (__mmask16)((1u << len) - 1u);
+                const __mmask16 mhi = len > 16 ? (__mmask16)((1u << (len - 16)) - 1u) : 0;
+                const __mmask16 mout = (__mmask16)((1u << n) - 1u);
+                const float *a = x + r0 + 2 * ow0, *b = a + W; /* top and bottom rows */
+                __m512 alo = _mm512_maskz_loadu_ps(mlo, a), ahi = _mm512_maskz_loadu_ps(mhi, a + 16);
+                __m512 blo = _mm512_maskz_loadu_ps(mlo, b), bhi = _mm512_maskz_loadu_ps(mhi, b + 16);
+                __m512 t0 = _mm512_permutex2var_ps(alo, even, ahi), t1 = _mm512_permutex2var_ps(alo, odd, ahi);
+                __m512 b0 = _mm512_permutex2var_ps(blo, even, bhi), b1 = _mm512_permutex2var_ps(blo, odd, bhi);
+                __mmask16 tr = _mm512_cmp_ps_mask(t1, t0, _CMP_GT_OQ);
+                __mmask16 br = _mm512_cmp_ps_mask(b1, b0, _CMP_GT_OQ);
+                __m512 tm = _mm512_mask_blend_ps(tr, t0, t1), bm = _mm512_mask_blend_ps(br, b0, b1);
+                __mmask16 down = _mm512_cmp_ps_mask(bm, tm, _CMP_GT_OQ);
+                __m512i base = _mm512_add_epi32(_mm512_set1_epi32(r0 + 2 * ow0), _mm512_slli_epi32(
+                    _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15), 1));
+                __m512i ta = _mm512_mask_add_epi32(base, tr, base, one);
+                __m512i ba = _mm512_add_epi32(base, wv);
+                ba = _mm512_mask_add_epi32(ba, br, ba, one);
+                _mm512_mask_storeu_ps(yo + ow0, mout, _mm512_mask_blend_ps(down, tm, bm));
+                _mm512_mask_storeu_epi32(ao + ow0, mout, _mm512_mask_blend_epi32(down, ta, ba));
+            }
+        }
+    }
+}
+#endif
+
 static void maxpool2d_forward(dp_layer *l, const float *params, const float *x, float *y, int B,
                               const dp_fwd_ctx *ctx) {
     (void)params, (void)ctx;
@@ -99,6 +149,13 @@ static void maxpool2d_forward(dp_layer *l, const float *params, const float *x, 
         st->arg = DP_MALLOC((size_t)B * out_n * sizeof(int32_t));
         st->cap = B;
     }
+#ifdef __AVX512F__
+    if (st->ph == 2 && st->pw == 2 && st->sh == 2 && st->sw == 2) {
+        for (int s = 0; s < B; s++)
+            maxpool2d_forward_2x2(st, x + s * in_n, y + s * out_n, st->arg + s * out_n);
+        return;
+    }
+#endif
     for (int s = 0; s < B; s++)
         maxpool2d_forward_sample(st, x + s * in_n, y + s * out_n, st->arg + s * out_n);
 }
@@ -110,11 +167,12 @@ static void maxpool2d_backward(dp_layer *l, const float *params, const float *x,
     if (!dx) return;
     maxpool2d_state *st = l->state;
     size_t in_n = (size_t)st->C * st->H * st->W, out_n = (size_t)st->C * st->OH * st->OW;
-    memset(dx, 0, (size_t)B * in_n * sizeof *dx);
     for (int s = 0; s < B; s++) {
         const int32_t *arg = st->arg + s * out_n;
         const float *dys = dy + s * out_n;
         float *dxs = dx + s * in_n;
+        /* Sample by sample, so the scatter lands in what the memset just cached. */
+        memset(dxs, 0, in_n * sizeof *dxs);
         for (size_t o = 0; o < out_n; o++) dxs[arg[o]] += dys[o];
     }
 }
