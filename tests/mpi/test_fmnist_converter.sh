@@ -110,8 +110,10 @@ EOF
 header() {
   local h
   h=$(h5dump -H -d "$2" "$1") || return 1
-  grep -qF "DATATYPE  $3" <<<"$h" && grep -qF "DATASPACE  SIMPLE { ( $4 ) / ( $4 ) }" <<<"$h" ||
-    { echo "$h"; return 1; }
+  if ! grep -qF "DATATYPE  $3" <<<"$h" || ! grep -qF "DATASPACE  SIMPLE { ( $4 ) / ( $4 ) }" <<<"$h"; then
+    echo "$h"
+    return 1
+  fi
 }
 
 # dump H5: the four datasets as raw little-endian files in $TMP/dump, then verify.
