@@ -119,8 +119,10 @@ static void maxpool2d_forward_2x2(const maxpool2d_state *st, const float *x, flo
                 const float *a = x + r0 + 2 * ow0, *b = a + W; /* top and bottom rows */
                 __m512 alo = _mm512_maskz_loadu_ps(mlo, a), ahi = _mm512_maskz_loadu_ps(mhi, a + 16);
                 __m512 blo = _mm512_maskz_loadu_ps(mlo, b), bhi = _mm512_maskz_loadu_ps(mhi, b + 16);
-                __m512 t0 = _mm512_permutex2var_ps(alo, even, ahi), t1 = _mm512_permutex2var_ps(alo, odd, ahi);
-                __m512 b0 = _mm512_permutex2var_ps(blo, even, bhi), b1 = _mm512_permutex2var_ps(blo, odd, bhi);
+                __m512 t0 = _mm512_permutex2var_ps(alo, even, ahi);
+                __m512 t1 = _mm512_permutex2var_ps(alo, odd, ahi);
+                __m512 b0 = _mm512_permutex2var_ps(blo, even, bhi);
+                __m512 b1 = _mm512_permutex2var_ps(blo, odd, bhi);
                 __mmask16 tr = _mm512_cmp_ps_mask(t1, t0, _CMP_GT_OQ);
                 __mmask16 br = _mm512_cmp_ps_mask(b1, b0, _CMP_GT_OQ);
                 __m512 tm = _mm512_mask_blend_ps(tr, t0, t1), bm = _mm512_mask_blend_ps(br, b0, b1);
@@ -160,6 +162,53 @@ static void maxpool2d_forward(dp_layer *l, const float *params, const float *x, 
         maxpool2d_forward_sample(st, x + s * in_n, y + s * out_n, st->arg + s * out_n);
 }
 
+#ifdef __AVX512F__
+/* Backward of the 2x2, stride 2 case for one sample: windows do not overlap, so
+ * every input row pair covered by windows is written whole, dy where the
+ * argmax is and 0 elsewhere, in one pass with no memset and no scattered
+ * read-modify-write; a last odd row or column, in no window, is zeroed. */
+static void maxpool2d_backward_2x2(const maxpool2d_state *st, const int32_t *arg,
+                                   const float *dy, float *dx) {
+    const int W = st->W, OW = st->OW;
+    const __m512i lo_idx = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+    const __m512i hi_idx = _mm512_add_epi32(lo_idx, _mm512_set1_epi32(8));
+    const __m512i one = _mm512_set1_epi32(1), wv = _mm512_set1_epi32(W);
+    const __m512i lane2 = _mm512_slli_epi32(
+        _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15), 1);
+    for (int c = 0; c < st->C; c++) {
+        float *dxc = dx + (size_t)c * st->H * W; /* [H, W] */
+        for (int oh = 0; oh < st->OH; oh++) {
+            const int32_t r0 = (int32_t)(((size_t)c * st->H + 2 * (size_t)oh) * W);
+            const float *g = dy + ((size_t)c * st->OH + oh) * OW;
+            const int32_t *ao = arg + ((size_t)c * st->OH + oh) * OW;
+            float *top = dxc + (size_t)2 * oh * W, *bot = top + W;
+            for (int ow0 = 0; ow0 < OW; ow0 += 16) {
+                const int n = OW - ow0 < 16 ? OW - ow0 : 16, len = 2 * n;
+                const __mmask16 mdy = (__mmask16)(n == 16 ? 0xFFFF : (1u << n) - 1u);
+                const __mmask16 mlo = len >= 16 ? 0xFFFF : (__mmask16)((1u << len) - 1u);
+                const __mmask16 mhi = len > 16 ? (__mmask16)((1u << (len - 16)) - 1u) : 0;
+                __m512 gv = _mm512_maskz_loadu_ps(mdy, g + ow0);
+                /* where in its window each maximum is: 0, 1, W or W + 1 */
+                __m512i at = _mm512_sub_epi32(_mm512_maskz_loadu_epi32(mdy, ao + ow0),
+                                              _mm512_add_epi32(_mm512_set1_epi32(r0 + 2 * ow0), lane2));
+                __m512 t0 = _mm512_maskz_mov_ps(_mm512_cmpeq_epi32_mask(at, _mm512_setzero_si512()), gv);
+                __m512 t1 = _mm512_maskz_mov_ps(_mm512_cmpeq_epi32_mask(at, one), gv);
+                __m512 b0 = _mm512_maskz_mov_ps(_mm512_cmpeq_epi32_mask(at, wv), gv);
+                __m512 b1 = _mm512_maskz_mov_ps(
+                    _mm512_cmpeq_epi32_mask(at, _mm512_add_epi32(wv, one)), gv);
+                float *tp = top + 2 * ow0, *bp = bot + 2 * ow0;
+                _mm512_mask_storeu_ps(tp, mlo, _mm512_permutex2var_ps(t0, lo_idx, t1));
+                _mm512_mask_storeu_ps(tp + 16, mhi, _mm512_permutex2var_ps(t0, hi_idx, t1));
+                _mm512_mask_storeu_ps(bp, mlo, _mm512_permutex2var_ps(b0, lo_idx, b1));
+                _mm512_mask_storeu_ps(bp + 16, mhi, _mm512_permutex2var_ps(b0, hi_idx, b1));
+            }
+            if (W > 2 * OW) top[W - 1] = bot[W - 1] = 0.0f;
+        }
+        if (st->H > 2 * st->OH) memset(dxc + (size_t)(st->H - 1) * W, 0, (size_t)W * sizeof *dxc);
+    }
+}
+#endif
+
 /* dx[C, H, W] = 0 except dy added at each output's argmax (windows may overlap). */
 static void maxpool2d_backward(dp_layer *l, const float *params, const float *x, const float *y,
                                const float *dy, float *dx, float *grads, int B) {
@@ -167,6 +216,13 @@ static void maxpool2d_backward(dp_layer *l, const float *params, const float *x,
     if (!dx) return;
     maxpool2d_state *st = l->state;
     size_t in_n = (size_t)st->C * st->H * st->W, out_n = (size_t)st->C * st->OH * st->OW;
+#ifdef __AVX512F__
+    if (st->ph == 2 && st->pw == 2 && st->sh == 2 && st->sw == 2) {
+        for (int s = 0; s < B; s++)
+            maxpool2d_backward_2x2(st, st->arg + s * out_n, dy + s * out_n, dx + s * in_n);
+        return;
+    }
+#endif
     for (int s = 0; s < B; s++) {
         const int32_t *arg = st->arg + s * out_n;
         const float *dys = dy + s * out_n;

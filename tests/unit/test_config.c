@@ -305,6 +305,14 @@ static void test_set_errors(void) {
     expect_error_sets(BASE, leaf, 1, "--set train.epochs.x", "takes a single value");
     char *wrong_optim[] = {"optimizer.rho=0.9"};
     expect_error_sets(BASE, wrong_optim, 1, "--set optimizer.rho", "does not apply to sgd");
+    /* Regression (fuzzing, issue 5): indexing below a single-value list entry walked
+     * off the schema (a NULL spec) and crashed when the file nests lists there. */
+    char *below_leaf[] = {"model.input.0.0.0=1"};
+    expect_error_sets(L01 L02 L03 "  input: [[[4]]]\n" L05 L06 L07 L08 L09 L10 L11 L12, below_leaf, 1,
+                      "--set model.input.0.0.0", "'model.input.0' takes a single value; it has no entry '0'");
+    char *below_metric[] = {"metrics.0.0=accuracy"};
+    expect_error_sets(BASE "metrics: [[accuracy]]\n", below_metric, 1, "--set metrics.0.0",
+                      "'metrics.0' takes a single value");
 }
 
 /* ---- errors in the file ---- */
@@ -398,6 +406,137 @@ static void test_errors_values(void) {
     expect_error(BASE "checkpoint: {keep: 0}\n", NAME ":13:20", "checkpoint.keep: must be >= 1");
 }
 
+/* ---- conv2d, maxpool2d, flatten, dropout ---- */
+
+static void test_cnn_layer_keys(void) {
+    const char *text =
+        L01 L02 L03
+        "  input: [1, 28, 28]\n"
+        L05
+        "    - conv2d: {filters: 8, kernel_size: 3}\n"
+        "    - conv2d: {filters: 4, kernel_size: [2, 3], strides: [2, 1], padding: same, activation: relu}\n"
+        "    - maxpool2d: {pool_size: [2, 3], strides: 1}\n"
+        "    - maxpool2d:\n"
+        "    - maxpool2d: {pool_size: 3}\n"
+        "    - flatten:\n"
+        "    - dropout: {rate: 0.25}\n"
+        "    - flatten: {}\n"
+        "    - dropout: {rate: 0}\n"
+        "    - conv2d: {filters: 2, kernel_size: [5, 1], strides: 3, padding: valid, activation: tanh}\n"
+        L07 L08 L09 L10 L11 L12;
+    dp_config cfg;
+    if (load_ok(&cfg, text, NULL, 0)) return;
+    CU_ASSERT_EQUAL_FATAL(cfg.n_layers, 11);
+    const dp_layer_cfg *l = cfg.layers;
+    /* conv2d defaults: strides 1, padding valid, activation linear; an int kernel is square */
+    CU_ASSERT_STRING_EQUAL(l[0].type, "conv2d");
+    CU_ASSERT_STRING_EQUAL(l[0].where, NAME ":6:7");
+    CU_ASSERT_EQUAL(l[0].filters, 8);
+    CU_ASSERT_EQUAL(l[0].kernel[0], 3);
+    CU_ASSERT_EQUAL(l[0].kernel[1], 3);
+    CU_ASSERT_EQUAL(l[0].strides[0], 1);
+    CU_ASSERT_EQUAL(l[0].strides[1], 1);
+    CU_ASSERT_EQUAL(l[0].padding_same, 0);
+    CU_ASSERT_EQUAL(l[0].activation, DP_ACT_LINEAR);
+    /* list forms are [height, width] */
+    CU_ASSERT_EQUAL(l[1].filters, 4);
+    CU_ASSERT_EQUAL(l[1].kernel[0], 2);
+    CU_ASSERT_EQUAL(l[1].kernel[1], 3);
+    CU_ASSERT_EQUAL(l[1].strides[0], 2);
+    CU_ASSERT_EQUAL(l[1].strides[1], 1);
+    CU_ASSERT_EQUAL(l[1].padding_same, 1);
+    CU_ASSERT_EQUAL(l[1].activation, DP_ACT_RELU);
+    /* maxpool2d: explicit strides; the Keras defaults pool 2, strides = pool */
+    CU_ASSERT_STRING_EQUAL(l[2].type, "maxpool2d");
+    CU_ASSERT_EQUAL(l[2].pool[0], 2);
+    CU_ASSERT_EQUAL(l[2].pool[1], 3);
+    CU_ASSERT_EQUAL(l[2].strides[0], 1);
+    CU_ASSERT_EQUAL(l[2].strides[1], 1);
+    CU_ASSERT_EQUAL(l[3].pool[0], 2);
+    CU_ASSERT_EQUAL(l[3].pool[1], 2);
+    CU_ASSERT_EQUAL(l[3].strides[0], 2);
+    CU_ASSERT_EQUAL(l[3].strides[1], 2);
+    CU_ASSERT_STRING_EQUAL(l[3].where, NAME ":9:7");
+    CU_ASSERT_EQUAL(l[4].pool[0], 3);
+    CU_ASSERT_EQUAL(l[4].pool[1], 3);
+    CU_ASSERT_EQUAL(l[4].strides[0], 3);
+    CU_ASSERT_EQUAL(l[4].strides[1], 3);
+    CU_ASSERT_STRING_EQUAL(l[5].type, "flatten");
+    CU_ASSERT_STRING_EQUAL(l[6].type, "dropout");
+    CU_ASSERT_EQUAL(l[6].rate, 0.25);
+    CU_ASSERT_STRING_EQUAL(l[7].type, "flatten");
+    CU_ASSERT_EQUAL(l[8].rate, 0.0);
+    CU_ASSERT_EQUAL(l[9].kernel[0], 5);
+    CU_ASSERT_EQUAL(l[9].kernel[1], 1);
+    CU_ASSERT_EQUAL(l[9].strides[0], 3);
+    CU_ASSERT_EQUAL(l[9].strides[1], 3);
+    CU_ASSERT_EQUAL(l[9].padding_same, 0);
+    CU_ASSERT_EQUAL(l[9].activation, DP_ACT_TANH);
+    CU_ASSERT_STRING_EQUAL(l[10].type, "dense");
+    config_free(&cfg);
+
+    /* --set reaches the new keys, in both forms. */
+    char *sets[] = {"model.layers.0.conv2d.kernel_size=[5, 4]", "model.layers.0.conv2d.padding=same",
+                    "model.layers.6.dropout.rate=0.5", "model.layers.3.maxpool2d.pool_size=4",
+                    "model.layers.1.conv2d.strides=2"};
+    if (load_ok(&cfg, text, sets, 5)) return;
+    CU_ASSERT_EQUAL(cfg.layers[0].kernel[0], 5);
+    CU_ASSERT_EQUAL(cfg.layers[0].kernel[1], 4);
+    CU_ASSERT_EQUAL(cfg.layers[0].padding_same, 1);
+    CU_ASSERT_EQUAL(cfg.layers[6].rate, 0.5);
+    CU_ASSERT_EQUAL(cfg.layers[3].pool[0], 4);
+    CU_ASSERT_EQUAL(cfg.layers[3].strides[1], 4); /* still follows pool_size */
+    CU_ASSERT_EQUAL(cfg.layers[1].strides[0], 2);
+    CU_ASSERT_EQUAL(cfg.layers[1].strides[1], 2);
+    config_free(&cfg);
+}
+
+/* Line 6 is the layer under test; columns counted from the 1-based start of line. */
+#define CNN(layer) L01 L02 L03 "  input: [1, 28, 28]\n" L05 layer "\n" L07 L08 L09 L10 L11 L12
+
+static void test_cnn_layer_errors(void) {
+    expect_error(CNN("    - conv2d: {filters: 8, kernel_size: 3, padding: full}"), NAME ":6:53",
+                 "model.layers.0.conv2d.padding: unknown padding 'full'; valid paddings: valid, same");
+    expect_error(CNN("    - conv2d: {filters: 8, kernel_size: 3, padding: smae}"), NAME ":6:53",
+                 "unknown padding 'smae' (did you mean 'same'?)");
+    expect_error(CNN("    - dropout: {rate: 1.0}"), NAME ":6:23",
+                 "model.layers.0.dropout.rate: must be in [0, 1), got 1.0");
+    expect_error(CNN("    - dropout: {rate: -0.1}"), NAME ":6:23", "must be in [0, 1), got -0.1");
+    expect_error(CNN("    - dropout: {}"), NAME ":6:16", "missing required key 'model.layers.0.dropout.rate'");
+    expect_error(CNN("    - conv2d: {filters: 0, kernel_size: 3}"), NAME ":6:25",
+                 "model.layers.0.conv2d.filters: must be >= 1, got 0");
+    expect_error(CNN("    - conv2d: {filters: 8, kernel_size: [3]}"), NAME ":6:41",
+                 "model.layers.0.conv2d.kernel_size: expected an integer or a list of 2 integers "
+                 "[height, width], got a list of 1");
+    expect_error(CNN("    - conv2d: {filters: 8, kernel_size: [3, 3, 3]}"), NAME ":6:41", "got a list of 3");
+    expect_error(CNN("    - conv2d: {filters: 8, kernel_size: three}"), NAME ":6:41",
+                 "model.layers.0.conv2d.kernel_size: expected an integer, got 'three'");
+    expect_error(CNN("    - conv2d: {filters: 8, kernel_size: {h: 3}}"), NAME ":6:41",
+                 "kernel_size: expected an integer, got a mapping");
+    expect_error(CNN("    - conv2d: {filters: \"8\", kernel_size: 3}"), NAME ":6:25",
+                 "model.layers.0.conv2d.filters: expected an integer, got the quoted string '8'");
+    expect_error(CNN("    - conv2d: {filters: 8, kernel_size: 3, strides: [1, x]}"), NAME ":6:57",
+                 "model.layers.0.conv2d.strides.1: expected an integer, got 'x'");
+    expect_error(CNN("    - conv2d: {filters: 8}"), NAME ":6:15",
+                 "missing required key 'model.layers.0.conv2d.kernel_size'");
+    expect_error(CNN("    - maxpool2d: {pool_size: [2, 0]}"), NAME ":6:34",
+                 "model.layers.0.maxpool2d.pool_size.1: must be >= 1, got 0");
+    expect_error(CNN("    - maxpool2d: {pool: 2}"), NAME ":6:19",
+                 "unknown key 'pool' in 'model.layers.0.maxpool2d' (did you mean 'pool_size'?)");
+    expect_error(CNN("    - flatten: {units: 3}"), NAME ":6:17",
+                 "unknown key 'units' in 'model.layers.0.flatten'; it takes no keys");
+    expect_error(CNN("    - flatten: 3"), NAME ":6:16", "model.layers.0.flatten: expected a mapping such as {}");
+    expect_error(CNN("    - dropout: 0.5"), NAME ":6:16", "expected a mapping such as {rate: 0.5}");
+    expect_error(CNN("    - conv2d: {filters: 8, kernel_size: 3, activation: softmx}"), NAME ":6:56",
+                 "unknown activation 'softmx' (did you mean 'softmax'?)");
+    expect_error(CNN("    - conv2dd: {filters: 8}"), NAME ":6:7",
+                 "unknown layer type 'conv2dd' (did you mean 'conv2d'?); valid layer types: dense, "
+                 "conv2d, maxpool2d, flatten, dropout");
+    char *bad_set[] = {"model.layers.0.dropout.rate=1"};
+    expect_error_sets(CNN("    - dropout: {rate: 0.5}"), bad_set, 1, "--set model.layers.0.dropout.rate",
+                      "must be in [0, 1), got 1");
+}
+
 /* A zeroed config (never loaded) must be safe to free. */
 static void test_free_zeroed(void) {
     dp_config cfg;
@@ -418,6 +557,8 @@ int main(void) {
         {"errors: structure", test_errors_structure},
         {"errors: layers", test_errors_layers},
         {"errors: values", test_errors_values},
+        {"cnn layer keys, defaults, --set", test_cnn_layer_keys},
+        {"errors: cnn layers", test_cnn_layer_errors},
         {"free zeroed", test_free_zeroed},
         {NULL, NULL},
     };

@@ -430,6 +430,45 @@ static void test_bad_x_layout(void) {
     expect_info_error(p, "/train/x", "rank 1");
 }
 
+/* A chunked /train/x declaring [1, dims...] with nothing stored, and /train/y [1]. */
+static void make_wide_x(const char *path, int rank, const hsize_t *dims) {
+    hid_t f = file_create(path);
+    hsize_t chunk[1 + DP_MAX_DIMS];
+    for (int i = 0; i < rank; i++) chunk[i] = 1;
+    hid_t lcpl = H5Pcreate(H5P_LINK_CREATE), dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    H5Pset_create_intermediate_group(lcpl, 1);
+    H5Pset_chunk(dcpl, rank, chunk);
+    hid_t sp = H5Screate_simple(rank, dims, NULL);
+    hid_t d = H5Dcreate2(f, "/train/x", H5T_IEEE_F32LE, sp, lcpl, dcpl, H5P_DEFAULT);
+    CU_ASSERT_FATAL(d >= 0);
+    H5Dclose(d);
+    H5Sclose(sp);
+    H5Pclose(dcpl);
+    H5Pclose(lcpl);
+    put_y(f, "train", 1, 0, 0);
+    H5Fclose(f);
+}
+
+/* Regression (fuzzing, issue 5): a row of 65536^4 values wrapped the size_t row
+ * width to 0, and the file was accepted with rows of no values. */
+static void test_row_width_overflow(void) {
+    char p[512];
+    const hsize_t wrap[5] = {1, 65536, 65536, 65536, 65536};
+    make_wide_x(tmp_file(p, sizeof p, "x_wrap.h5"), 5, wrap);
+    expect_info_error(p, "/train/x", "a row of x has more than 2147483647 values");
+    /* 2^32 values: no wrap, but more than BLAS's int sizes take. */
+    const hsize_t wide[3] = {1, 65536, 65536};
+    make_wide_x(tmp_file(p, sizeof p, "x_wide.h5"), 3, wide);
+    expect_info_error(p, "/train/x", "more than 2147483647 values");
+    /* The largest row that fits is still accepted. */
+    const hsize_t edge[3] = {1, 2, 1073741823};
+    make_wide_x(tmp_file(p, sizeof p, "x_edge.h5"), 3, edge);
+    dp_data_info info;
+    dp_error err = {0};
+    CU_ASSERT_EQUAL(data_read_info(p, &info, &err), 0);
+    CU_ASSERT_EQUAL(tensor_numel_shape(&info.x_shape), (size_t)2147483646);
+}
+
 static void test_bad_y_layout(void) {
     char p[512];
     hid_t f = file_create(tmp_file(p, sizeof p, "y_f32_rank1.h5"));
@@ -694,6 +733,7 @@ int main(void) {
         {"missing_datasets", test_missing_datasets},
         {"row_count_mismatch", test_row_count_mismatch},
         {"bad_x_layout", test_bad_x_layout},
+        {"row_width_overflow", test_row_width_overflow},
         {"bad_y_layout", test_bad_y_layout},
         {"zero_rows", test_zero_rows},
         {"split_shape_mismatch", test_split_shape_mismatch},

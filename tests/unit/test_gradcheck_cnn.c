@@ -144,6 +144,8 @@ static int fx_check(fixture *f, const char *label) {
     const double rel = 1e-2, abs_tol = 2e-3;
     int bad = 0, skipped = 0, checked = 0;
     fx_objective(f);
+    /* dx is overwritten, whatever it held: start from garbage. */
+    for (size_t i = 0; i < f->B * f->nin; i++) f->dx[i] = 777.0f;
     f->l.ops->backward(&f->l, f->params, f->x, f->y, f->dy, f->dx, f->grads, f->B);
     for (size_t i = 0; i < f->l.param_count; i++) {
         double num;
@@ -264,6 +266,13 @@ static const conv_case conv_cases[] = {
     {"1x1 valid", 3, 3, 4, 5, 2, 1, 1, 1, 1, 0, 4, 5, 0, 0},
     /* 1x1 with stride 2 still needs the patch matrix: (5-1)/2+1 = 3 */
     {"1x1 stride 2", 2, 2, 5, 5, 2, 1, 1, 2, 2, 0, 3, 3, 0, 0},
+    /* same, stride 1: padding on every side, ceil(5/1) = 5, pad 2 -> 1; W likewise */
+    {"3x3 same stride 1", 2, 2, 5, 6, 3, 3, 3, 1, 1, 1, 5, 6, 1, 1},
+    /* window larger than the image, same: H out 3, pad (3-1)+5-3 = 4 -> 2 on top;
+     * W out 4, pad (4-1)+5-4 = 4 -> 2 on the left */
+    {"5x5 same on 3x4", 2, 2, 3, 4, 2, 5, 5, 1, 1, 1, 3, 4, 2, 2},
+    /* rows longer than 16 values: valid 3x3 on 4x20 -> 2x18 */
+    {"3x3 valid on a wide 4x20", 2, 2, 4, 20, 2, 3, 3, 1, 1, 0, 2, 18, 0, 0},
     /* the first Fashion-MNIST layer, one channel, smaller image */
     {"3x3 one channel", 2, 1, 9, 8, 4, 3, 3, 1, 1, 0, 7, 6, 0, 0},
 };
@@ -273,7 +282,8 @@ static void check_conv_case(const conv_case *cc, dp_act act) {
     dp_layer_cfg cfg = conv_cfg(cc->F, cc->kh, cc->kw, cc->sh, cc->sw, cc->same, act);
     dp_shape in = shape3(cc->C, cc->H, cc->W);
     fixture f;
-    CU_ASSERT_FATAL(fx_setup(&f, &layer_conv2d_ops, &cfg, &in, cc->B, 500 + cc->F * 7 + cc->H, NULL) == 0);
+    uint64_t seed = 500 + (uint64_t)cc->F * 7 + (uint64_t)cc->H;
+    CU_ASSERT_FATAL(fx_setup(&f, &layer_conv2d_ops, &cfg, &in, cc->B, seed, NULL) == 0);
     CU_ASSERT_EQUAL(f.l.out_shape.ndim, 3);
     CU_ASSERT_EQUAL(f.l.out_shape.dim[0], cc->F);
     CU_ASSERT_EQUAL(f.l.out_shape.dim[1], cc->OH);
@@ -729,7 +739,8 @@ static void test_fmnist_cnn_model(void) {
                    tensor_format_shape(&want[i], exp, sizeof exp));
     }
     /* conv 1*9*32 + 32; conv 32*9*64 + 64; dense 1600*128 + 128; dense 128*10 + 10. */
-    const size_t counts[8] = {9 * 32 + 32, 0, 32 * 9 * 64 + 64, 0, 0, 1600 * 128 + 128, 0, 128 * 10 + 10};
+    const size_t counts[8] = {9 * 32 + 32,       0, 32 * 9 * 64 + 64, 0, 0,
+                              1600 * 128 + 128, 0, 128 * 10 + 10};
     for (int i = 0; i < 8; i++) CU_ASSERT_EQUAL(m.layers[i].param_count, counts[i]);
     CU_ASSERT_EQUAL(m.n_params, 320 + 18496 + 204928 + 1290);
     CU_ASSERT_EQUAL(m.n_params, 225034);
@@ -762,7 +773,8 @@ static void test_fmnist_cnn_model(void) {
             for (size_t k = 0; k < v->numel; k++) nz += g[k] != 0.0f;
             CU_ASSERT(nz * 10 > v->numel);
             if (nz * 10 <= v->numel)
-                printf("\n  %s/%s: %zu of %zu gradients non-zero", m.layers[i].name, v->name, nz, v->numel);
+                printf("\n  %s/%s: %zu of %zu gradients non-zero", m.layers[i].name, v->name,
+                       nz, v->numel);
         }
     free(x);
     model_free(&m);
