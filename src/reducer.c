@@ -15,9 +15,11 @@ enum { LANE_MAX = 0, LANE_SUM = 1 };
 void reducer_init(dp_reducer *r, const dp_model *m, dp_reduction mode, long shards,
                   size_t bucket_bytes, double *seconds) {
     memset(r, 0, sizeof *r);
-    /* With one shard there is one term and one possible rank count: the plain
-     * sum is already exact and independent of P, so skip the fixed point. */
-    r->mode = shards == 1 ? DP_REDUCE_FAST : mode;
+    /* With at most two shards the sum is one IEEE addition per element, and
+     * a + b == b + a bit for bit: whichever rank adds, and whatever MPI's
+     * algorithm, the float sum is already order-independent. The fixed point
+     * is needed from three terms on, where grouping changes the rounding. */
+    r->mode = shards <= 2 ? DP_REDUCE_FAST : mode;
     r->terms = shards;
     r->seconds = seconds;
     for (int i = 0; i < m->n_layers; i++) r->n_tensors += m->layers[i].n_params;
@@ -130,6 +132,16 @@ static void reducer_start_sum(dp_reducer *r, int k) {
 static void reducer_start_fast(dp_reducer *r, int k) {
     dp_bucket *b = &r->buckets[k];
     double t0 = comm_time();
+    /* Separately kept micro-batch gradients (exact mode, two shards on one rank)
+     * are added here, one addition per element like the 2-rank sum. */
+    if (r->mbg[0] != r->grads)
+        for (int q = 0; q + 1 < r->n_mb; q++) {
+            const float *g = r->mbg[q] + b->off;
+            float *out = r->grads + b->off;
+            for (size_t i = 0; i < b->len; i++) out[i] = g[i] + out[i];
+        }
+    r->seconds[DP_TIME_REDUCE] += comm_time() - t0;
+    t0 = comm_time();
     comm_isum_f32(r->c, LANE_SUM, r->grads + b->off, b->len, &b->req);
     if (reducer_is_last(r, k)) {
         r->extra[0] = r->extra[1] = 0;

@@ -22,6 +22,12 @@ check "optimizer state bit-identical too" \
 check "np 1 and np 4 print the same losses" \
   test "$(grep -o 'loss: [0-9.]*' "$TMP/p1.log")" = "$(grep -o 'loss: [0-9.]*' "$TMP/p4.log")"
 
+# Two shards (the default on 2 ranks) take the float path: one addition per
+# element, commutative, so 1 and 2 ranks still agree bit for bit.
+run_np 1 "$TMP/s2p1.log" train configs/seed.yaml --set train.epochs=3 --set data.shards=2 --run-dir "$TMP/s2p1"
+run_np 2 "$TMP/s2p2.log" train configs/seed.yaml --set train.epochs=3 --run-dir "$TMP/s2p2"
+check "shards 2: np 1 and np 2 bit-identical" same_model "$(newest "$TMP/s2p1")" "$(newest "$TMP/s2p2")"
+
 # The comparison can fail: a different seed gives different bits.
 run_np 1 "$TMP/seed7.log" "${args[@]}" --set train.seed=7 --run-dir "$TMP/seed7"
 check "a different seed differs" bash -c "! h5diff -d 0 '$(newest "$TMP/p1")' '$(newest "$TMP/seed7")' /model /model >/dev/null 2>&1"
