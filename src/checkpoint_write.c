@@ -42,9 +42,9 @@ static int join_path(char *out, size_t n, const char *dir, const char *name) {
     return (w < 0 || (size_t)w >= n) ? -1 : 0;
 }
 
-/* mkdir -p; an existing component that is not a directory is reported by the
- * next mkdir as ENOTDIR, which names the real problem. */
-static int make_dirs(const char *dir, dp_error *err) {
+/* An existing component that is not a directory is reported by the next mkdir
+ * as ENOTDIR, which names the real problem. */
+int ckpt_make_dir(const char *dir, dp_error *err) {
     char path[DP_PATH_MAX];
     size_t len = strlen(dir);
     if (len == 0 || len >= sizeof path)
@@ -237,6 +237,18 @@ static int fsync_path(const char *path, int flags) {
 
 /* Keeps the `keep` newest checkpoints, counting the one just written (which is
  * never deleted, even when older runs left files with larger steps). */
+void ckpt_remove_temp(const char *dir) {
+    DIR *d = opendir(dir);
+    if (!d) return;
+    struct dirent *e;
+    char path[DP_PATH_MAX + 300];
+    while ((e = readdir(d)) != NULL)
+        if (!strncmp(e->d_name, ".ckpt-", 6) && strstr(e->d_name, ".h5.tmp-") &&
+            join_path(path, sizeof path, dir, e->d_name) == 0)
+            unlink(path);
+    closedir(d);
+}
+
 static void prune(const char *dir, const char *written, int keep) {
     if (keep <= 0) return;
     char **paths;
@@ -261,7 +273,7 @@ int ckpt_write(const char *dir, const dp_model *m, const dp_optim *o, const dp_c
     if ((st->n_features > 0 && (!st->mean || !st->std)) || (st->n_metrics > 0 && !st->metrics))
         return dp_error_set(err, dir, "checkpoint state lacks its mean/std or metrics arrays");
     if (ckpt_check_layout(m, o, dir, err)) return -1;
-    if (make_dirs(dir, err)) return -1;
+    if (ckpt_make_dir(dir, err)) return -1;
 
     char name[64], final[DP_PATH_MAX + 64], tmp[DP_PATH_MAX + 96];
     snprintf(name, sizeof name, "ckpt-%012lld.h5", st->global_step);

@@ -105,6 +105,7 @@ static void main_fix_blas_core(char **argv) {
 }
 
 int main(int argc, char **argv) {
+    signals_block();
     main_fix_blas_core(argv);
     /* Before MPI_Init, which takes a while: a stop signal during set-up must not
      * kill the rank (it is agreed at the first step). */

@@ -10,6 +10,18 @@ static void signals_record(int sig) {
     if (!signals_first) signals_first = sig;
 }
 
+static void signals_mask(int how) {
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGUSR1);
+    sigaddset(&set, SIGTERM);
+    sigprocmask(how, &set, NULL);
+}
+
+void signals_block(void) {
+    signals_mask(SIG_BLOCK);
+}
+
 void signals_install(void) {
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
@@ -19,6 +31,7 @@ void signals_install(void) {
     sa.sa_flags = SA_RESTART;
     sigaction(SIGUSR1, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
+    signals_mask(SIG_UNBLOCK);
 }
 
 int signals_pending(void) {

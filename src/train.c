@@ -1,13 +1,11 @@
 /* train.c - the training run: set-up, resume, the epoch loop, evaluation, checkpoints. */
 #include "dptrain/train.h"
 
-#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
-#include <sys/stat.h>
 
 #include "dptrain/checkpoint.h"
 #include "dptrain/ckpt_writer.h"
@@ -39,25 +37,6 @@ typedef struct dp_run {
     double *metrics;    /* [metrics_cap, DP_METRICS_COLS] rank 0's epoch history */
 } dp_run;
 
-static int train_make_dir(const char *dir, dp_error *err) {
-    char path[DP_PATH_MAX];
-    snprintf(path, sizeof path, "%s", dir);
-    for (char *p = path + 1;; p++) {
-        int end = *p == 0;
-        if (*p == '/' || end) {
-            *p = 0;
-            if (mkdir(path, 0777) != 0 && errno != EEXIST)
-                return dp_error_set(err, dir, "cannot create run directory: %s", strerror(errno));
-            if (end) break;
-            *p = '/';
-        }
-    }
-    struct stat sb;
-    if (stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode))
-        return dp_error_set(err, dir, "run directory is not a directory");
-    return 0;
-}
-
 /* Rank 0 finds the newest checkpoint it can read; unreadable ones are skipped
  * with a warning so one torn file never costs the whole run. Returns 1 when
  * resumed, 0 when starting fresh, -1 on error. */
@@ -67,6 +46,7 @@ static int train_load_checkpoint(dp_run *r, dp_error *err) {
     if (n < 0) return -1;
     if (n == 0) {
         printf("dptrain: no checkpoint in %s; starting fresh\n", r->opts->run_dir);
+        fflush(stdout);
         return 0;
     }
     int found = -1;
@@ -75,6 +55,19 @@ static int train_load_checkpoint(dp_run *r, dp_error *err) {
         dp_error e = {0};
         dp_ckpt_state st = {0};
         if (ckpt_read(paths[i], &r->model, &r->optim, &st, &e) == 0) {
+            /* Another shard count or seed would silently change which rows and
+             * masks each step sees: the continuation would not be exact. */
+            if (st.shards != r->ck.shards || st.seed != r->cfg->seed) {
+                dp_error_set(err, paths[i],
+                             "checkpoint was written with data.shards %d and train.seed %llu, "
+                             "this run has %d and %llu; resume with --set data.shards=%d "
+                             "--set train.seed=%llu",
+                             st.shards, (unsigned long long)st.seed, r->ck.shards,
+                             (unsigned long long)r->cfg->seed, st.shards,
+                             (unsigned long long)st.seed);
+                ckpt_state_free(&st);
+                break;
+            }
             found = i;
             r->ck.epoch = st.epoch;
             r->ck.step_in_epoch = st.step_in_epoch;
@@ -87,6 +80,7 @@ static int train_load_checkpoint(dp_run *r, dp_error *err) {
             ckpt_state_free(&st);
             printf("dptrain: resuming from %s (epoch %d, step %lld)\n", paths[i], r->ck.epoch,
                    r->ck.global_step);
+            fflush(stdout);
         } else {
             if (!first.set) first = e;
             fprintf(stderr, "dptrain: warning: %s: %s; trying an older checkpoint\n", e.where,
@@ -94,6 +88,7 @@ static int train_load_checkpoint(dp_run *r, dp_error *err) {
         }
     }
     ckpt_free_list(paths, n);
+    if (err->set) return -1;
     if (found < 0) {
         *err = first;
         snprintf(err->what, sizeof err->what, "%s", first.what);
@@ -257,7 +252,8 @@ static int train_setup(dp_run *r, dp_error *err) {
     int max_batch = cfg->batch_size > TRAIN_EVAL_BATCH ? cfg->batch_size : TRAIN_EVAL_BATCH;
     if (model_build(&r->model, cfg, max_batch, err) == 0)
         optim_init(&r->optim, &cfg->optim, r->model.n_params, err);
-    if (c->rank == 0 && !err->set) train_make_dir(r->opts->run_dir, err);
+    if (c->rank == 0 && !err->set && ckpt_make_dir(r->opts->run_dir, err) == 0)
+        ckpt_remove_temp(r->opts->run_dir); /* left by a writer killed mid-write */
     if (comm_agree(c, err)) return -1;
     if (trainset_load(&r->ts, c, cfg, model_output_width(&r->model), err)) return -1;
     step_init(&r->step, &r->ts, &r->model, cfg->reduction, cfg->seed);
@@ -333,6 +329,7 @@ int train_run(const dp_comm *c, const dp_config *cfg, const dp_train_opts *opts)
         printf("dptrain: %s; checkpoint written at step %lld; resume with --resume\n",
                rc == DP_EXIT_STOPPED ? "stopped as asked" : "stop signal received",
                r.ck.global_step);
+    fflush(stdout);
 done:
     if (err.set && c->rank == 0) dp_error_print(&err);
     train_teardown(&r);

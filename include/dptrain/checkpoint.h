@@ -56,6 +56,13 @@ int ckpt_read(const char *path, dp_model *m, dp_optim *o, dp_ckpt_state *st,
  * free() it). Returns 0 or -1. */
 int ckpt_read_config(const char *path, char **text, dp_error *err);
 
+/* mkdir -p dir. Returns 0 or -1 with err set (naming the component at fault). */
+int ckpt_make_dir(const char *dir, dp_error *err);
+
+/* Deletes the temporary files of writes that never finished (a writer killed
+ * mid-write) from dir. Call only where no other writer uses dir. */
+void ckpt_remove_temp(const char *dir);
+
 /* Lists dir's checkpoints, newest first, into paths (allocated; free with
  * ckpt_free_list). Returns the count (0 when none or no dir), or -1. */
 int ckpt_list(const char *dir, char ***paths, dp_error *err);

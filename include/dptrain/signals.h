@@ -5,7 +5,12 @@
 #ifndef DPTRAIN_SIGNALS_H
 #define DPTRAIN_SIGNALS_H
 
-/* Installs the handlers for SIGUSR1 and SIGTERM. */
+/* Holds SIGUSR1 and SIGTERM back until signals_install, so a stop request that
+ * arrives while the program is still starting (the mask survives exec) is
+ * delivered later instead of killing the process. */
+void signals_block(void);
+
+/* Installs the handlers for SIGUSR1 and SIGTERM and releases held signals. */
 void signals_install(void);
 
 /* The first stop signal received since start (SIGUSR1 or SIGTERM), or 0. */

@@ -30,6 +30,10 @@ static void write_case(const char *dir, const char *defect) {
     hsize_t xd[2] = {ROWS, COLS}, yd[1] = {ROWS};
     if (!strcmp(defect, "nan")) x[5 * COLS + 3] = NAN;
     if (!strcmp(defect, "inf")) x[9 * COLS] = INFINITY;
+    /* The last training row: with validation_split 0.2, rows [51, 64) are held
+     * out, and at np 2 rank 1's shard is rows [26, 51) (51 rows, batch 10:
+     * shard 0 takes 5 * 5 + 1 rows), so only rank 1 reads it. */
+    if (!strcmp(defect, "nan_rank1")) x[50 * COLS + 7] = NAN;
     if (!strcmp(defect, "label2")) y[7] = 2;
     if (!strcmp(defect, "labelneg")) y[3] = -1;
     if (!strcmp(defect, "mismatch")) yd[0] = ROWS - 1;
@@ -50,8 +54,9 @@ int main(int argc, char **argv) {
         fprintf(stderr, "usage: make_bad_data DIR\n");
         return 2;
     }
-    static const char *defects[] = {"good",  "nan",   "inf",     "label2", "labelneg", "mismatch",
-                                    "empty", "norows", "int_x",  "rank1_x", "no_x",    "no_y"};
+    static const char *defects[] = {"good",    "nan",    "inf",     "label2", "labelneg",
+                                    "mismatch", "empty", "norows",  "int_x",  "rank1_x",
+                                    "no_x",     "no_y",  "nan_rank1"};
     for (size_t i = 0; i < sizeof defects / sizeof *defects; i++) write_case(argv[1], defects[i]);
     return 0;
 }

@@ -86,6 +86,9 @@ bad "x of the wrong dtype" "/train/x" train "$B" --set data.path=int_x.h5 "${R[@
 bad "x of the wrong rank" "/train/x" train "$B" --set data.path=rank1_x.h5 "${R[@]}"
 bad "NaN in x" "nan" train "$B" --set data.path=nan.h5 "${R[@]}"
 bad "Inf in x" "inf" train "$B" --set data.path=inf.h5 "${R[@]}"
+# Only rank 1 reads row 50; its error must reach rank 0's one line.
+bad "NaN in rank 1's rows only" "on rank 1: non-finite value (nan) at row 50" \
+  train "$B" --set data.path=nan_rank1.h5 "${R[@]}"
 bad "label outside [0, classes)" "label" train "$B" --set data.path=label2.h5 "${R[@]}"
 bad "negative label" "label" train "$B" --set data.path=labelneg.h5 "${R[@]}"
 bad "empty dataset" "empty" train "$B" --set data.path=empty.h5 "${R[@]}"
@@ -93,6 +96,8 @@ bad "fewer rows than one batch" "fewer than one global batch" train "$B" --set d
 bad "shards not a multiple of ranks" "data.shards 3" train "$B" --set data.shards=3 "${R[@]}"
 bad "batch smaller than shards" "smaller than data.shards" train "$B" --set data.shards=4 --set train.batch_size=2 "${R[@]}"
 bad "resume a different model" "different model" train "$B" --set model.layers.0.dense.units=16 --resume "${R[@]}"
+bad "resume with another shard count" "resume with --set data.shards=2" train "$B" --set data.shards=4 --resume "${R[@]}"
+bad "resume with another seed" "train.seed 42" train "$B" --set train.seed=5 --resume "${R[@]}"
 bad "resume with another optimizer" "optimizer" train "$B" --set optimizer.name=sgd --resume "${R[@]}"
 touch "$TMP/afile"
 bad "run directory not writable" "afile" train "$B" --run-dir "$TMP/afile/sub"

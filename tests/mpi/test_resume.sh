@@ -37,6 +37,13 @@ check "every_steps run exits 0" test $? -eq 0
 check "checkpoints at steps 20, 40 and 56" \
   test "$(cd "$TMP/e" && echo ckpt-*.h5)" = "ckpt-000000000020.h5 ckpt-000000000040.h5 ckpt-000000000056.h5"
 
+# The temporary file of a write that was killed is removed at the next start.
+touch "$TMP/e/.ckpt-000000000041.h5.tmp-99999"
+run_np 1 "$TMP/e2.log" train configs/seed.yaml --set train.epochs=1 --set data.shards=2 \
+  --set checkpoint.every_steps=20 --set checkpoint.keep=10 --run-dir "$TMP/e" --resume
+check "resume after a killed write exits 0" test $? -eq 0
+check "the dead write's temporary file is gone" test ! -e "$TMP/e/.ckpt-000000000041.h5.tmp-99999"
+
 # A torn newest checkpoint: resume falls back to the previous one and says so.
 cp -r "$TMP/whole" "$TMP/d"
 torn=$(newest "$TMP/d")
