@@ -64,7 +64,8 @@ static const ck_spec optim_keys[] = {LEAF("name"),    LEAF("learning_rate"), LEA
                                      LEAF("momentum"), LEAF("nesterov"),     END};
 static const ck_spec metric_entry[] = {LEAF("metric")};
 static const ck_spec train_keys[] = {LEAF("epochs"),    LEAF("batch_size"),        LEAF("seed"),
-                                     LEAF("reduction"), LEAF("check_every_steps"), END};
+                                     LEAF("reduction"), LEAF("check_every_steps"),
+                                     LEAF("bucket_kib"), END};
 static const ck_spec ckpt_keys[] = {LEAF("keep"), LEAF("every_steps"), END};
 static const ck_spec top_keys[] = {MAP("data", data_keys),
                                    MAP("model", model_keys),
@@ -519,6 +520,8 @@ static int parse_train(ctx *c, const ct_node *sec, dp_config *cfg) {
         if (read_enum(c, n, "train.reduction", "reduction", reduction_names, &r)) return -1;
         cfg->reduction = (dp_reduction)r;
     }
+    if ((n = get(sec, "bucket_kib")) && read_int(c, n, "train.bucket_kib", 1, &cfg->bucket_kib))
+        return -1;
     if ((n = get(sec, "check_every_steps")) &&
         read_int(c, n, "train.check_every_steps", 1, &cfg->check_every_steps))
         return -1;
@@ -601,6 +604,7 @@ static void set_defaults(dp_config *cfg) {
     cfg->seed = 42;
     cfg->reduction = DP_REDUCE_EXACT;
     cfg->check_every_steps = 200;
+    cfg->bucket_kib = 1024;
     cfg->ckpt_keep = 3;
     cfg->ckpt_every_steps = 0;
 }

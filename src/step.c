@@ -7,7 +7,7 @@
 #include "dptrain/rng.h"
 
 void step_init(dp_stepper *st, const dp_trainset *ts, const dp_model *m, dp_reduction mode,
-               unsigned long long seed) {
+               unsigned long long seed, size_t bucket_bytes) {
     memset(st, 0, sizeof *st);
     st->seed = seed;
     st->n_my = ts->n_shards;
@@ -35,7 +35,7 @@ void step_init(dp_stepper *st, const dp_trainset *ts, const dp_model *m, dp_redu
     for (int k = 0; k < st->n_my; k++)
         st->mbg[k] = k + 1 < st->n_my && st->gstore ? st->gstore + (size_t)k * m->n_params
                                                      : m->grads;
-    reducer_init(&st->red, m, mode, ts->plan.shards, DP_BUCKET_BYTES, st->seconds);
+    reducer_init(&st->red, m, mode, ts->plan.shards, bucket_bytes, st->seconds);
 }
 
 void step_shuffle(dp_stepper *st, const dp_trainset *ts, int epoch) {

@@ -39,11 +39,9 @@ typedef struct dp_stepper {
     dp_loss_sums *mb;      /* [n_my] loss sums of each owned micro-batch */
 } dp_stepper;
 
-/* Gradient buckets of about this many bytes travel while backward goes on. */
-#define DP_BUCKET_BYTES ((size_t)1 << 20)
-
+/* bucket_bytes: gradient buckets of about this size travel while backward goes on. */
 void step_init(dp_stepper *st, const dp_trainset *ts, const dp_model *m, dp_reduction mode,
-               unsigned long long seed);
+               unsigned long long seed, size_t bucket_bytes);
 
 /* Orders every owned shard's rows for `epoch` by a permutation keyed by
  * (seed, epoch, global shard index). */

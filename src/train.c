@@ -90,8 +90,7 @@ static int train_load_checkpoint(dp_run *r, dp_error *err) {
     ckpt_free_list(paths, n);
     if (err->set) return -1;
     if (found < 0) {
-        *err = first;
-        snprintf(err->what, sizeof err->what, "%s", first.what);
+        *err = first; /* the newest one's reason */
         return -1;
     }
     return 1;
@@ -256,7 +255,8 @@ static int train_setup(dp_run *r, dp_error *err) {
         ckpt_remove_temp(r->opts->run_dir); /* left by a writer killed mid-write */
     if (comm_agree(c, err)) return -1;
     if (trainset_load(&r->ts, c, cfg, model_output_width(&r->model), err)) return -1;
-    step_init(&r->step, &r->ts, &r->model, cfg->reduction, cfg->seed);
+    step_init(&r->step, &r->ts, &r->model, cfg->reduction, cfg->seed,
+              (size_t)cfg->bucket_kib * 1024);
     r->ck.seed = cfg->seed;
     r->ck.shards = r->ts.plan.shards;
     r->ck.n_features = r->ts.mean ? r->ts.width : 0;

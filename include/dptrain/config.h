@@ -86,6 +86,7 @@ typedef struct dp_config {
     unsigned long long seed;    /* default 42 */
     dp_reduction reduction;     /* default exact */
     int check_every_steps;      /* replica hash check period; default 200 */
+    int bucket_kib;             /* gradient bucket size for overlapped reduction; 1024 */
     /* checkpoint */
     int ckpt_keep;              /* default 3 */
     int ckpt_every_steps;       /* 0 = only at epoch ends */

@@ -28,6 +28,14 @@ run_np 1 "$TMP/s2p1.log" train configs/seed.yaml --set train.epochs=3 --set data
 run_np 2 "$TMP/s2p2.log" train configs/seed.yaml --set train.epochs=3 --run-dir "$TMP/s2p2"
 check "shards 2: np 1 and np 2 bit-identical" same_model "$(newest "$TMP/s2p1")" "$(newest "$TMP/s2p2")"
 
+# Buckets of 1 KiB split the seed model's gradient into several reductions that
+# start during backward; the bits do not change.
+run_np 2 "$TMP/bk.log" "${args[@]}" --set train.bucket_kib=1 --run-dir "$TMP/bk"
+check "1 KiB buckets bit-identical to one bucket" same_model "$(newest "$TMP/p1")" "$(newest "$TMP/bk")"
+run_np 2 "$TMP/bkf.log" "${args[@]}" --set train.bucket_kib=1 --set data.shards=2 --run-dir "$TMP/bkf"
+run_np 1 "$TMP/bkf1.log" "${args[@]}" --set data.shards=2 --run-dir "$TMP/bkf1"
+check "1 KiB buckets on the float path bit-identical too" same_model "$(newest "$TMP/bkf1")" "$(newest "$TMP/bkf")"
+
 # The comparison can fail: a different seed gives different bits.
 run_np 1 "$TMP/seed7.log" "${args[@]}" --set train.seed=7 --run-dir "$TMP/seed7"
 check "a different seed differs" bash -c "! h5diff -d 0 '$(newest "$TMP/p1")' '$(newest "$TMP/seed7")' /model /model >/dev/null 2>&1"
