@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer harnesses (tests/fuzz) with clang in build-fuzz/ and runs
-# each for SECONDS (default 30) over a copy of its seed corpus, so the
-# repository's corpus never changes. Every crash, leak, timeout or OOM is re-run
-# alone and attributed by the first stack frame that is neither libc nor the
-# sanitizers: dptrain's code, or a library (libhdf5's own parsers crash on some
-# corrupt files; those are HDF5 bugs, listed but not failed on).
+# each for SECONDS (default 30) with its dictionary (tests/fuzz/*.dict) over a
+# copy of its seed corpus, so the repository's corpus never changes. Every
+# crash, leak, timeout or OOM is re-run alone and attributed by the first stack
+# frame that is neither libc nor the sanitizers: dptrain's code, or a library
+# (libhdf5's own parsers crash on some corrupt files; those are HDF5 bugs,
+# listed but not failed on).
 #
 # Usage: scripts/fuzz.sh [SECONDS]
 # Env:   FUZZ_BUILD (build dir, default build-fuzz), FUZZ_WORK (working dir,
@@ -66,8 +67,11 @@ for t in $TARGETS; do
     mkdir -p "$dir/corpus" "$dir/artifacts" "$dir/logs"
     cp "$corpus_src"/* "$dir/corpus/"
     seeds=$(ls "$dir/corpus" | wc -l)
+    dict=tests/fuzz/${t#fuzz_}.dict
     # Fork mode keeps going after a crash, so one HDF5 bug does not end the run.
-    "$BUILD/tests/fuzz/$t" -fork=1 -ignore_crashes=1 -ignore_ooms=1 -ignore_timeouts=1 \
+    mkdir -p "$dir/tmp"
+    TMPDIR=$dir/tmp "$BUILD/tests/fuzz/$t" -dict="$dict" \
+        -fork=1 -ignore_crashes=1 -ignore_ooms=1 -ignore_timeouts=1 \
         -max_total_time="$SECONDS_EACH" -rss_limit_mb="$RSS" -malloc_limit_mb=1000000 \
         -timeout=25 -print_final_stats=1 -artifact_prefix="$dir/artifacts/" "$dir/corpus" \
         > "$dir/fuzz.log" 2>&1 || true
@@ -80,7 +84,7 @@ for t in $TARGETS; do
     declare -A sigs=()
     for a in "$dir"/artifacts/*; do
         [[ -e $a ]] || continue
-        out=$(UBSAN_OPTIONS=print_stacktrace=1 ASAN_OPTIONS=fast_unwind_on_malloc=0 \
+        out=$(TMPDIR=$dir/tmp UBSAN_OPTIONS=print_stacktrace=1 ASAN_OPTIONS=fast_unwind_on_malloc=0 \
               "$BUILD/tests/fuzz/$t" -timeout=25 -rss_limit_mb="$RSS" -malloc_limit_mb=1000000 \
               "$a" 2>&1 || true)
         printf '%s\n' "$out" > "$dir/logs/$(basename "$a").log"

@@ -1,10 +1,11 @@
 /* fuzz_data.c - libFuzzer harness for the HDF5 dataset opener and reader.
  *
  * data_read_info takes a path, so each input is written to one temporary file
- * per process (in /dev/shm when it exists), reused across inputs. When the file
- * passes validation, a few rows of every split are read and standardized the way
- * the trainer does it. Crashes inside libhdf5's own parsers are HDF5 bugs, not
+ * per process (in $TMPDIR, else /dev/shm when it exists). When the file passes
+ * validation, a few rows of every split are read and standardized the way the
+ * trainer does it. Crashes inside libhdf5's own parsers are HDF5 bugs, not
  * ours: the stack trace tells them apart. */
+#include <limits.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -41,7 +42,8 @@ static void remove_tmp(void) {
 int LLVMFuzzerInitialize(int *argc, char ***argv) {
     (void)argc;
     (void)argv;
-    const char *dir = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
+    const char *dir = getenv("TMPDIR");
+    if (!dir || !dir[0]) dir = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
     snprintf(tmp_path, sizeof tmp_path, "%s/dptrain-fuzz-%ld.h5", dir, (long)getpid());
     atexit(remove_tmp);
     /* No flock() per open: nothing else touches the file. */
@@ -101,9 +103,15 @@ static void run(void) {
         return;
     }
     if (info.n_train == 0) abort(); /* the contract promises at least one row */
+    /* An accepted row shape must have a width that size_t (and BLAS's int) holds. */
+    size_t width = 1;
+    for (int i = 0; i < info.x_shape.ndim; i++)
+        if (info.x_shape.dim[i] < 1 || __builtin_mul_overflow(width, (size_t)info.x_shape.dim[i], &width))
+            abort();
+    if (width > INT_MAX) abort();
     /* A file may declare rows of any size without storing them (chunked, never
      * written); DP_MALLOC aborting on a terabyte row is by design, so such files
-     * stop here. The width is the library's own, so a wrapped product still reads. */
+     * stop here. */
     if (tensor_numel_shape(&info.x_shape) > ((size_t)1 << 20) || info.y_cols > (1 << 20)) return;
     /* The first and the last rows exercise both ends of the hyperslab. */
     read_some(&info, "train", info.n_train, 0, 3, info.y_is_int ? 2 : 0);
@@ -115,6 +123,9 @@ static void run(void) {
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (write_file(data, size)) return 0;
     run();
+    /* Removed after each input: only an input that kills a -fork child leaves
+     * its file behind. */
+    unlink(tmp_path);
     check_all_closed();
     return 0;
 }

@@ -225,20 +225,20 @@ static void test_names_round_trip(void) {
     for (int l = DP_LOSS_MSE; l <= DP_LOSS_SPARSE_CE; l++) {
         snprintf(text, sizeof text, L01 L02 L03 L04 L05 L06 L07 "loss: %s\n" L09 L10 L11 L12,
                  config_name_loss((dp_loss_kind)l));
-        if (load_ok(&cfg, text, NULL, 0) == 0) CU_ASSERT_EQUAL(cfg.loss, l);
+        if (load_ok(&cfg, text, NULL, 0) == 0) CU_ASSERT_EQUAL((int)cfg.loss, l);
         config_free(&cfg);
     }
     for (int o = DP_OPTIM_SGD; o <= DP_OPTIM_RMSPROP; o++) {
         snprintf(text, sizeof text, L01 L02 L03 L04 L05 L06 L07 L08 "optimizer: %s\n" L10 L11 L12,
                  config_name_optim((dp_optim_kind)o));
-        if (load_ok(&cfg, text, NULL, 0) == 0) CU_ASSERT_EQUAL(cfg.optim.kind, o);
+        if (load_ok(&cfg, text, NULL, 0) == 0) CU_ASSERT_EQUAL((int)cfg.optim.kind, o);
         config_free(&cfg);
     }
     for (int a = DP_ACT_LINEAR; a <= DP_ACT_SOFTMAX; a++) {
         snprintf(text, sizeof text,
                  L01 L02 L03 L04 L05 "    - dense: {units: 3, activation: %s}\n" L07 L08 L09 L10 L11 L12,
                  config_name_act((dp_act)a));
-        if (load_ok(&cfg, text, NULL, 0) == 0) CU_ASSERT_EQUAL(cfg.layers[0].activation, a);
+        if (load_ok(&cfg, text, NULL, 0) == 0) CU_ASSERT_EQUAL((int)cfg.layers[0].activation, a);
         config_free(&cfg);
     }
     CU_ASSERT_STRING_EQUAL(config_name_loss(DP_LOSS_BCE), "binary_crossentropy");
