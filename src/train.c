@@ -17,10 +17,6 @@
 #include "step.h"
 #include "trainset.h"
 
-/* Evaluation batches are larger than training micro-batches: inference needs
- * no gradients, and bigger products run faster. */
-#define TRAIN_EVAL_BATCH 256
-
 typedef struct dp_run {
     const dp_comm *c;
     const dp_config *cfg;
@@ -145,15 +141,16 @@ static int train_flush_checkpoints(dp_run *r, dp_error *err) {
     return rc;
 }
 
-/* Collective. Rank 0 prints where the ranks' time went, summed over ranks, and
- * how long its evaluation and checkpoints held the others up. */
+/* Collective. Rank 0 prints where the ranks' time went, summed over ranks, the
+ * share of the run spent evaluating (all ranks together) and how long its
+ * checkpoints held the others up. */
 static void train_report_time(dp_run *r, double wall) {
     static const char *names[DP_TIME_PHASES] = {
         "data", "forward/backward", "gradient reduction", "communication",
         "optimizer", "evaluation", "checkpoints"};
     double sum[DP_TIME_PHASES];
     memcpy(sum, r->step.seconds, sizeof sum);
-    double stall = r->step.seconds[DP_TIME_EVAL] + r->step.seconds[DP_TIME_CKPT];
+    double eval = r->step.seconds[DP_TIME_EVAL], stall = r->step.seconds[DP_TIME_CKPT];
     comm_sum_f64(r->c, sum, DP_TIME_PHASES);
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
@@ -166,9 +163,25 @@ static void train_report_time(dp_run *r, double wall) {
     for (int i = 0; i < DP_TIME_PHASES; i++)
         printf("%s %s %.3fs (%.1f%%)", i ? "," : "", names[i], sum[i],
                total > 0 ? 100 * sum[i] / total : 0);
-    printf("\nevaluation and checkpoints on rank 0 held the other ranks %.1f%% of the run; "
-           "peak memory (RSS) of the largest rank %.1f MiB\n",
-           wall > 0 ? 100 * stall / wall : 0, rss);
+    printf("\nevaluation, shared by the ranks, took %.1f%% of the run; rank 0's checkpoints "
+           "held the other ranks %.1f%%; peak memory (RSS) of the largest rank %.1f MiB\n",
+           wall > 0 ? 100 * eval / wall : 0, wall > 0 ? 100 * stall / wall : 0, rss);
+}
+
+/* Collective. Loss and accuracy over held-out rows, each rank evaluating its
+ * share (rows, starting at row `first` of a set of n_total) chunk by chunk. Each
+ * chunk's sums are non-zero on one rank only, so the allreduce adds zeros to
+ * them: exact, and the total is the same bits for any number of ranks. */
+static dp_loss_sums train_evaluate(dp_run *r, const dp_rows *rows, size_t first, size_t n_total) {
+    double t0 = comm_time();
+    size_t chunks = (n_total + DP_EVAL_CHUNK - 1) / DP_EVAL_CHUNK;
+    double *sums = DP_CALLOC(3 * chunks, sizeof(double)); /* [chunks, 3] */
+    eval_run_chunks(&r->model, rows, first, sums);
+    comm_sum_f64(r->c, sums, 3 * chunks);
+    dp_loss_sums t = eval_total_chunks(sums, chunks);
+    free(sums);
+    r->step.seconds[DP_TIME_EVAL] += comm_time() - t0;
+    return t;
 }
 
 static void train_record_epoch(dp_run *r, const dp_epoch_stats *s) {
@@ -225,17 +238,15 @@ static int train_epoch(dp_run *r, int epoch, int start, long long *budget, dp_er
     double seconds = comm_time() - t0;
     r->ck.epoch = epoch + 1;
     r->ck.step_in_epoch = 0;
+    dp_epoch_stats s = {epoch + 1, tot.loss / (double)tot.rows,
+                        (double)tot.correct / (double)tot.rows, NAN, NAN,
+                        (double)tot.rows / seconds, seconds};
+    if (r->ts.n_val_total) {
+        dp_loss_sums v = train_evaluate(r, &r->ts.val, r->ts.val_first, r->ts.n_val_total);
+        s.val_loss = v.loss / (double)v.rows;
+        s.val_accuracy = (double)v.correct / (double)v.rows;
+    }
     if (c->rank == 0) {
-        dp_epoch_stats s = {epoch + 1, tot.loss / (double)tot.rows,
-                            (double)tot.correct / (double)tot.rows, NAN, NAN,
-                            (double)tot.rows / seconds, seconds};
-        if (r->ts.val.n) {
-            double te = comm_time();
-            dp_loss_sums v = eval_run_rows(&r->model, &r->ts.val);
-            r->step.seconds[DP_TIME_EVAL] += comm_time() - te;
-            s.val_loss = v.loss / (double)v.rows;
-            s.val_accuracy = (double)v.correct / (double)v.rows;
-        }
         progress_write_epoch(&r->prog, &s);
         train_record_epoch(r, &s);
     }
@@ -248,7 +259,7 @@ static int train_setup(dp_run *r, dp_error *err) {
     const dp_comm *c = r->c;
     /* The model is built first (it knows the output width the data must match),
      * sized for evaluation batches; training micro-batches are smaller. */
-    int max_batch = cfg->batch_size > TRAIN_EVAL_BATCH ? cfg->batch_size : TRAIN_EVAL_BATCH;
+    int max_batch = cfg->batch_size > DP_EVAL_CHUNK ? cfg->batch_size : DP_EVAL_CHUNK;
     if (model_build(&r->model, cfg, max_batch, err) == 0)
         optim_init(&r->optim, &cfg->optim, r->model.n_params, err);
     if (c->rank == 0 && !err->set && ckpt_make_dir(r->opts->run_dir, err) == 0)
@@ -311,16 +322,14 @@ int train_run(const dp_comm *c, const dp_config *cfg, const dp_train_opts *opts)
     }
     if (rc != DP_EXIT_ERROR && train_flush_checkpoints(&r, &err)) rc = DP_EXIT_ERROR;
     if (rc == DP_EXIT_OK && train_check_replicas(&r, &err) == 0) {
-        if (c->rank == 0) {
+        if (c->rank == 0)
             printf("replicas: %d rank(s) agree on parameter hash %016llx\n", c->size,
                    (unsigned long long)model_hash_params(&r.model));
-            if (r.ts.test.n) {
-                double te = comm_time();
-                dp_loss_sums t = eval_run_rows(&r.model, &r.ts.test);
-                r.step.seconds[DP_TIME_EVAL] += comm_time() - te;
+        if (r.ts.info.has_test) {
+            dp_loss_sums t = train_evaluate(&r, &r.ts.test, r.ts.test_first, r.ts.info.n_test);
+            if (c->rank == 0)
                 progress_write_test(&r.prog, r.ck.epoch, t.loss / (double)t.rows,
                                     (double)t.correct / (double)t.rows, comm_time() - t0);
-            }
         }
         train_report_time(&r, comm_time() - t0);
     }

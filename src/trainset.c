@@ -1,6 +1,8 @@
 /* trainset.c - loading, sharding and standardizing one rank's data. */
 #include "trainset.h"
 
+#include "dptrain/eval.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,25 +46,26 @@ static int trainset_check_shapes(const dp_trainset *ts, const dp_config *cfg, in
     return 0;
 }
 
-/* Reads this rank's rows and, on rank 0, the held-out rows. */
+/* Reads this rank's training rows and its share of the held-out rows. */
 static int trainset_read(dp_trainset *ts, const dp_comm *c, size_t split_at, int classes,
                          dp_error *err) {
     const dp_shard_plan *p = &ts->plan;
     size_t first = p->offset[ts->first_shard], count = 0;
     for (int s = 0; s < ts->n_shards; s++) count += p->count[ts->first_shard + s];
     if (data_read_rows(&ts->info, "train", first, count, classes, &ts->train, err)) return -1;
-    if (c->rank != 0) return 0;
-    if (ts->n_val_total && split_at < ts->info.n_train) {
-        if (data_read_rows(&ts->info, "train", split_at, ts->info.n_train - split_at, classes,
-                           &ts->val, err))
+    if (ts->n_val_total) {
+        /* validation_split's rows are the tail of /train; otherwise /val. */
+        int tail = split_at < ts->info.n_train;
+        eval_split_rows(ts->n_val_total, c->rank, c->size, &ts->val_first, &count);
+        if (data_read_rows(&ts->info, tail ? "train" : "val",
+                           (tail ? split_at : 0) + ts->val_first, count, classes, &ts->val, err))
             return -1;
-    } else if (ts->n_val_total &&
-               data_read_rows(&ts->info, "val", 0, ts->info.n_val, classes, &ts->val, err)) {
-        return -1;
     }
-    if (ts->info.has_test &&
-        data_read_rows(&ts->info, "test", 0, ts->info.n_test, classes, &ts->test, err))
-        return -1;
+    if (ts->info.has_test) {
+        eval_split_rows(ts->info.n_test, c->rank, c->size, &ts->test_first, &count);
+        if (data_read_rows(&ts->info, "test", ts->test_first, count, classes, &ts->test, err))
+            return -1;
+    }
     return 0;
 }
 
