@@ -3,7 +3,8 @@
 # Packages already present are left alone, so a second run costs nothing.
 set -euo pipefail
 packages=(build-essential cmake pkg-config libopenmpi-dev openmpi-bin libhdf5-openmpi-dev
-          hdf5-tools libopenblas-dev libcunit1-dev libyaml-dev python3-numpy python3-h5py)
+          hdf5-tools libopenblas-dev libcunit1-dev libyaml-dev python3-numpy python3-h5py
+          clang libclang-rt-14-dev valgrind)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

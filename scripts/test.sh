@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Quick start, part 2: install, build, and run the whole test suite, first in the
-# normal build and then under AddressSanitizer + UndefinedBehaviorSanitizer.
-# The exit status is non-zero if any test failed.
+# normal build and then under AddressSanitizer + UndefinedBehaviorSanitizer;
+# then 30 s of each libFuzzer harness and a valgrind memcheck of a 1-rank
+# training. The exit status is non-zero if anything failed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
@@ -11,8 +12,12 @@ scripts/build.sh build-asan -DDPTRAIN_SANITIZE=ON -DDPTRAIN_NATIVE=OFF
 # Open MPI's own allocations are not ours to fix: the suppressions file names
 # them. Matching needs whole stacks (slow unwinding through libraries built
 # without frame pointers) and Open MPI's plugins kept loaded until exit.
-export LSAN_OPTIONS="suppressions=$PWD/tests/lsan.supp:print_suppressions=0"
-export ASAN_OPTIONS="fast_unwind_on_malloc=0:detect_odr_violation=0"
-export OMPI_MCA_mca_base_component_disable_dlclose=1
-export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
-(cd build-asan && ctest --output-on-failure -j 2)
+(
+  export LSAN_OPTIONS="suppressions=$PWD/tests/lsan.supp:print_suppressions=0"
+  export ASAN_OPTIONS="fast_unwind_on_malloc=0:detect_odr_violation=0"
+  export OMPI_MCA_mca_base_component_disable_dlclose=1
+  export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
+  cd build-asan && ctest --output-on-failure -j 2
+)
+scripts/fuzz.sh 30
+scripts/valgrind.sh

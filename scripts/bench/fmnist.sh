@@ -10,33 +10,17 @@
 # samples/s count training steps only (no evaluation or checkpoints), as the
 # torch scripts do; peak RSS per process is printed next to torch's.
 # Usage: scripts/bench/fmnist.sh [MLP_EPOCHS] [CNN_EPOCHS]
-set -euo pipefail
-cd "$(dirname "$0")/../.."
 mlp_epochs=${1:-2}
 cnn_epochs=${2:-1}
-ref=${REFERENCE_DIR:-../shared/reference}
-scripts/bench/setup.sh >/dev/null
-scripts/build.sh >/dev/null
+source "$(dirname "$0")/common.sh"
 [ -f datasets/fashion_mnist.h5 ] || scripts/make_fmnist.sh >/dev/null
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OPENBLAS_NUM_THREADS=1
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-
-cc -O2 -Iinclude scripts/bench/sgemm.c build/libdptrain.a -lopenblas -o "$tmp/sgemm"
-peak=$("$tmp/sgemm" 1024)
 
 # dptrain NP CONFIG BATCH EPOCHS -> "samples/s rss_mib"
 dptrain() {
   local np=$1 cfg=$2 batch=$3 epochs=$4 dir=$tmp/d$RANDOM
   mpirun -np "$np" build/dptrain train "$cfg" --set train.batch_size="$batch" \
     --set train.epochs="$epochs" --set data.validation_split=0 --run-dir "$dir" >"$dir.log"
-  /usr/bin/python3 -c '
-import json, re, sys
-ep = [r for r in map(json.loads, open(sys.argv[1] + "/metrics.jsonl")) if r["loss"] is not None]
-rate = sum(r["samples_per_s"] * r["seconds"] for r in ep) / sum(r["seconds"] for r in ep)
-rss = re.search(r"peak memory \(RSS\) of the largest rank ([0-9.]+) MiB", open(sys.argv[1] + ".log").read())
-print(round(rate), rss.group(1) if rss else "?")
-' "$dir"
+  echo "$(rate "$dir") $(sed -n 's/.*peak memory (RSS) of the largest rank \([0-9.]*\) MiB.*/\1/p' "$dir.log")"
 }
 
 # torch KIND BATCH EPOCHS THREADS -> "samples/s rss_mib"
@@ -45,9 +29,7 @@ torch_run() {
   echo "$(tail -2 "$tmp/t.log" | sed -n 's/.*samples\/s=\([0-9]*\).*/\1/p') $(awk '/^RSS/ { printf "%.1f", $2 / 1024 }' "$tmp/t.log")"
 }
 
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
-
-echo "sgemm 1024^3, 1 thread: $peak GFLOP/s"
+echo "sgemm 1024^3, 1 thread: $peak GFLOP/s (OpenBLAS kernels: $core, used by both)"
 # Training FLOPs per sample of 784-512-256-10: forward 2*sum(in*out); backward
 # the same twice (weight and input gradients) except the first layer's input.
 mlp_flops=$(( 2 * (784*512 + 512*256 + 256*10) * 3 - 2 * 784*512 ))

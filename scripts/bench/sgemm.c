@@ -1,6 +1,6 @@
 /* sgemm.c - OpenBLAS sgemm GFLOP/s at N^3 on the calling thread count, with
  * the same kernel choice dptrain makes (OPENBLAS_CORETYPE when OpenBLAS falls
- * back to its generic kernels). Usage: sgemm [N] */
+ * back to its generic kernels). Prints "GFLOPS CORENAME". Usage: sgemm [N] */
 #include <cblas.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,7 +27,7 @@ int main(int argc, char **argv) {
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1, a, n, b, n, 0, c, n);
     clock_gettime(CLOCK_MONOTONIC, &t1);
     double s = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
-    printf("%.1f\n", 2.0 * n * n * n * reps / s / 1e9);
+    printf("%.1f %s\n", 2.0 * n * n * n * reps / s / 1e9, openblas_get_corename());
     free(a);
     free(b);
     free(c);
