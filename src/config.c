@@ -246,8 +246,7 @@ static int parse_data(ctx *c, const ct_node *sec, dp_config *cfg) {
 static int parse_dense(ctx *c, const ct_node *params, const char *path, dp_layer_cfg *out) {
     char key[128];
     const ct_node *n;
-    if ((n = get(params, "units")) == NULL)
-        return dp_error_set(c->err, params->where, "missing required key '%s.units'", path);
+    if (lookup(c, params, path, "units", 1, &n)) return -1;
     snprintf(key, sizeof key, "%s.units", path);
     if (read_int(c, n, key, 1, &out->units)) return -1;
     if ((n = get(params, "activation"))) {
@@ -282,12 +281,10 @@ static int read_int_pair(ctx *c, const ct_node *n, const char *path, int lo, int
 static int parse_conv2d(ctx *c, const ct_node *params, const char *path, dp_layer_cfg *out) {
     char key[128];
     const ct_node *n;
-    if ((n = get(params, "filters")) == NULL)
-        return dp_error_set(c->err, params->where, "missing required key '%s.filters'", path);
+    if (lookup(c, params, path, "filters", 1, &n)) return -1;
     snprintf(key, sizeof key, "%s.filters", path);
     if (read_int(c, n, key, 1, &out->filters)) return -1;
-    if ((n = get(params, "kernel_size")) == NULL)
-        return dp_error_set(c->err, params->where, "missing required key '%s.kernel_size'", path);
+    if (lookup(c, params, path, "kernel_size", 1, &n)) return -1;
     snprintf(key, sizeof key, "%s.kernel_size", path);
     if (read_int_pair(c, n, key, 1, out->kernel)) return -1;
     out->strides[0] = out->strides[1] = 1;
@@ -328,8 +325,7 @@ static int parse_flatten(ctx *c, const ct_node *params, const char *path, dp_lay
 static int parse_dropout(ctx *c, const ct_node *params, const char *path, dp_layer_cfg *out) {
     char key[128];
     const ct_node *n;
-    if ((n = get(params, "rate")) == NULL)
-        return dp_error_set(c->err, params->where, "missing required key '%s.rate'", path);
+    if (lookup(c, params, path, "rate", 1, &n)) return -1;
     snprintf(key, sizeof key, "%s.rate", path);
     if (read_double(c, n, key, &out->rate)) return -1;
     /* rate 1 would drop everything and scale by 1/0. */
