@@ -73,10 +73,17 @@ int step_run(dp_stepper *st, const dp_comm *c, const dp_trainset *ts, dp_model *
     int kout = model_output_width(m);
     int yc = ts->train.y_cols;
     dp_fwd_ctx ctx = {.training = 1, .seed = st->seed, .step = gstep, .row_ids = st->row_ids};
-    memset(m->grads, 0, n * sizeof(float));
+    float *arena = m->grads;
+    memset(arena, 0, n * sizeof(float));
     for (int k = 0; k < st->n_my; k++) {
         int last = k + 1 == st->n_my;
         int rows = step_gather(st, ts, k, t);
+        /* Exact mode keeps each micro-batch's gradient apart: backward writes
+         * straight into its own buffer (layers take the arena from m). */
+        if (!last && st->gstore) {
+            m->grads = st->gstore + (size_t)k * n;
+            memset(m->grads, 0, n * sizeof(float));
+        }
         double t0 = comm_time();
         /* Time the backward hook spends reducing is not compute. */
         double hook0 = st->seconds[DP_TIME_COMM] + st->seconds[DP_TIME_REDUCE];
@@ -95,12 +102,9 @@ int step_run(dp_stepper *st, const dp_comm *c, const dp_trainset *ts, dp_model *
         } else if (rows > 0) {
             model_backward(m, st->xb, st->dout, rows);
         }
+        m->grads = arena;
         double hook = st->seconds[DP_TIME_COMM] + st->seconds[DP_TIME_REDUCE] - hook0;
         st->seconds[DP_TIME_COMPUTE] += comm_time() - t0 - hook;
-        if (!last && st->gstore) {
-            memcpy(st->gstore + (size_t)k * n, m->grads, n * sizeof(float));
-            memset(m->grads, 0, n * sizeof(float));
-        }
     }
     if (reducer_finish(&st->red, sums, stop)) return -1;
     double t0 = comm_time();

@@ -34,7 +34,7 @@ typedef struct dp_stepper {
     unsigned long long seed;
     float *dout;           /* [max mb, k] dL/dout */
     float *gstore;         /* [n_my - 1, n_params] exact mode: gradients of all but the
-                              last micro-batch, which stays in the model's arena */
+                              last micro-batch, which goes to the model's arena */
     const float **mbg;     /* [n_my] where each micro-batch's gradient is */
     dp_loss_sums *mb;      /* [n_my] loss sums of each owned micro-batch */
 } dp_stepper;
