@@ -47,12 +47,6 @@ int comm_agree(const dp_comm *c, dp_error *err) {
     return 1;
 }
 
-int comm_any(const dp_comm *c, int flag) {
-    int any;
-    MPI_Allreduce(&flag, &any, 1, MPI_INT, MPI_LOR, c->comm);
-    return any;
-}
-
 /* MPI counts are int: split large buffers into chunks that fit. */
 #define COMM_CHUNK ((size_t)1 << 30)
 
@@ -60,20 +54,6 @@ void comm_bcast(const dp_comm *c, void *buf, size_t n, int root) {
     for (size_t off = 0; off < n; off += COMM_CHUNK) {
         size_t len = n - off < COMM_CHUNK ? n - off : COMM_CHUNK;
         MPI_Bcast((char *)buf + off, (int)len, MPI_BYTE, root, c->comm);
-    }
-}
-
-void comm_sum_f32(const dp_comm *c, float *buf, size_t n) {
-    for (size_t off = 0; off < n; off += COMM_CHUNK / 4) {
-        size_t len = n - off < COMM_CHUNK / 4 ? n - off : COMM_CHUNK / 4;
-        MPI_Allreduce(MPI_IN_PLACE, buf + off, (int)len, MPI_FLOAT, MPI_SUM, c->comm);
-    }
-}
-
-void comm_sum_i64(const dp_comm *c, int64_t *buf, size_t n) {
-    for (size_t off = 0; off < n; off += COMM_CHUNK / 8) {
-        size_t len = n - off < COMM_CHUNK / 8 ? n - off : COMM_CHUNK / 8;
-        MPI_Allreduce(MPI_IN_PLACE, buf + off, (int)len, MPI_INT64_T, MPI_SUM, c->comm);
     }
 }
 
@@ -122,10 +102,6 @@ int comm_find_mismatch(const dp_comm *c, uint64_t value) {
     int mine = value == ref ? c->size : c->rank, first;
     MPI_Allreduce(&mine, &first, 1, MPI_INT, MPI_MIN, c->comm);
     return first == c->size ? -1 : first;
-}
-
-void comm_abort(const dp_comm *c, int code) {
-    MPI_Abort(c->comm, code);
 }
 
 double comm_time(void) {

@@ -243,19 +243,25 @@ static int parse_data(ctx *c, const ct_node *sec, dp_config *cfg) {
     return 0;
 }
 
+/* The optional `activation` of a layer (linear when absent). */
+static int read_activation(ctx *c, const ct_node *params, const char *path, dp_act *out) {
+    const ct_node *n = get(params, "activation");
+    if (!n) return 0;
+    char key[128];
+    int a;
+    snprintf(key, sizeof key, "%s.activation", path);
+    if (read_enum(c, n, key, "activation", act_names, &a)) return -1;
+    *out = (dp_act)a;
+    return 0;
+}
+
 static int parse_dense(ctx *c, const ct_node *params, const char *path, dp_layer_cfg *out) {
     char key[128];
     const ct_node *n;
     if (lookup(c, params, path, "units", 1, &n)) return -1;
     snprintf(key, sizeof key, "%s.units", path);
     if (read_int(c, n, key, 1, &out->units)) return -1;
-    if ((n = get(params, "activation"))) {
-        int a;
-        snprintf(key, sizeof key, "%s.activation", path);
-        if (read_enum(c, n, key, "activation", act_names, &a)) return -1;
-        out->activation = (dp_act)a;
-    }
-    return 0;
+    return read_activation(c, params, path, &out->activation);
 }
 
 /* An integer for both entries, or a list [height, width] of two; each >= lo. */
@@ -294,13 +300,7 @@ static int parse_conv2d(ctx *c, const ct_node *params, const char *path, dp_laye
         snprintf(key, sizeof key, "%s.padding", path);
         if (read_enum(c, n, key, "padding", padding_names, &out->padding_same)) return -1;
     }
-    if ((n = get(params, "activation"))) {
-        int a;
-        snprintf(key, sizeof key, "%s.activation", path);
-        if (read_enum(c, n, key, "activation", act_names, &a)) return -1;
-        out->activation = (dp_act)a;
-    }
-    return 0;
+    return read_activation(c, params, path, &out->activation);
 }
 
 /* Keras: pool_size 2, strides default to pool_size, 'valid' padding. */

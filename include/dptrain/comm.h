@@ -26,15 +26,10 @@ void comm_finalize(dp_comm *c);
  * of the lowest failing rank, prefixed "on rank N: " when N != 0. */
 int comm_agree(const dp_comm *c, dp_error *err);
 
-/* Collective. Logical OR of flag over all ranks. */
-int comm_any(const dp_comm *c, int flag);
-
 /* Broadcasts n bytes from root. */
 void comm_bcast(const dp_comm *c, void *buf, size_t n, int root);
 
 /* In-place sums and maxima over all ranks. */
-void comm_sum_f32(const dp_comm *c, float *buf, size_t n);
-void comm_sum_i64(const dp_comm *c, int64_t *buf, size_t n);
 void comm_sum_f64(const dp_comm *c, double *buf, size_t n);
 void comm_max_f64(const dp_comm *c, double *buf, size_t n);
 
@@ -59,9 +54,6 @@ void comm_allgather(const dp_comm *c, const void *in, void *out, size_t n);
 /* Collective. -1 when every rank passed the same value as rank 0, else the
  * lowest rank whose value differs (replica checks). */
 int comm_find_mismatch(const dp_comm *c, uint64_t value);
-
-/* Terminates every rank (used only when agreement is impossible). */
-void comm_abort(const dp_comm *c, int code);
 
 /* Seconds since an arbitrary origin (MPI_Wtime). */
 double comm_time(void);
