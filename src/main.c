@@ -3,7 +3,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "dptrain/comm.h"
@@ -133,15 +132,6 @@ int main(int argc, char **argv) {
         config_free(&cfg);
     }
     if (err.set && c.rank == 0) dp_error_print(&err);
-    int rank = c.rank;
     comm_finalize(&c);
-    /* mpirun aborts the job at the first non-zero exit and may then drop output
-     * still on its way from the other ranks. Rank 0, which prints the error or
-     * the stop message, exits first; the others follow a moment later (well
-     * within mpirun's grace period before SIGKILL). */
-    if (rc != DP_EXIT_OK && rank != 0) {
-        struct timespec pause = {0, 200 * 1000 * 1000};
-        nanosleep(&pause, NULL);
-    }
     return rc;
 }
