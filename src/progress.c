@@ -48,6 +48,14 @@ void progress_update_step(dp_progress *p, int epoch, int step, double loss, doub
     printf("\rEpoch %d/%d %d/%d [%s] - loss: %.4f - accuracy: %.4f", epoch, p->epochs, step,
            p->steps, bar, loss, accuracy);
     fflush(stdout);
+    p->drawn = 1;
+}
+
+void progress_break_line(dp_progress *p) {
+    if (!p->drawn) return;
+    printf("\n");
+    fflush(stdout);
+    p->drawn = 0;
 }
 
 /* JSON has no NaN: absent values are written as null. */
@@ -70,6 +78,7 @@ static void progress_json_line(FILE *f, int epoch, const double v[8]) {
 
 void progress_write_epoch(dp_progress *p, const dp_epoch_stats *s) {
     if (p->tty) printf("\r\033[K");
+    p->drawn = 0;
     printf("Epoch %d/%d - %d/%d - %.2fs - loss: %.4f - accuracy: %.4f", s->epoch, p->epochs,
            p->steps, p->steps, s->seconds, s->loss, s->accuracy);
     if (isfinite(s->val_loss))

@@ -334,6 +334,8 @@ int train_run(const dp_comm *c, const dp_config *cfg, const dp_train_opts *opts)
         train_report_time(&r, comm_time() - t0);
     }
     if (err.set) rc = DP_EXIT_ERROR;
+    /* A stop or error in mid-epoch must not land on the end of a terminal bar. */
+    if (c->rank == 0) progress_break_line(&r.prog);
     if ((rc == DP_EXIT_STOPPED || rc == DP_EXIT_SIGNALED) && c->rank == 0)
         printf("dptrain: %s; checkpoint written at step %lld; resume with --resume\n",
                rc == DP_EXIT_STOPPED ? "stopped as asked" : "stop signal received",

@@ -18,6 +18,7 @@ typedef struct dp_progress {
     int tty;            /* stdout is a terminal */
     int epochs, steps;
     double last_draw;   /* time of the last redraw, to throttle it */
+    int drawn;          /* a bar is on the current line */
     FILE *jsonl;        /* run_dir/metrics.jsonl, or NULL */
 } dp_progress;
 
@@ -29,6 +30,10 @@ int progress_open(dp_progress *p, const char *run_dir, int append, int epochs, i
 /* Redraws the bar after `step` of `steps` (terminal only, at most ~10 times/s). */
 void progress_update_step(dp_progress *p, int epoch, int step, double loss, double accuracy,
                           double now);
+
+/* Ends a half-drawn bar with a newline, so a message printed next (a stop or
+ * an error in the middle of an epoch) starts a line of its own. */
+void progress_break_line(dp_progress *p);
 
 /* Prints the epoch's line and appends its JSON object to metrics.jsonl. */
 void progress_write_epoch(dp_progress *p, const dp_epoch_stats *s);
