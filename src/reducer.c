@@ -6,7 +6,6 @@
 #include <string.h>
 
 #include "dptrain/reduce.h"
-#include "step.h"
 
 /* Lane 0 carries the exact mode's max phases, lane 1 the sums: each lane starts
  * its collectives in bucket order on every rank, whatever the timing. */

@@ -15,6 +15,7 @@
 #include "dptrain/config.h"
 #include "dptrain/loss.h"
 #include "dptrain/model.h"
+#include "phases.h"
 
 typedef struct dp_bucket {
     int low_layer;         /* complete once this layer's backward is done */

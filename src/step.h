@@ -7,21 +7,9 @@
 #include "dptrain/loss.h"
 #include "dptrain/model.h"
 #include "dptrain/optim.h"
-#include "trainset.h"
-
-/* Where a rank's time goes, for the end-of-run breakdown. */
-enum {
-    DP_TIME_DATA,     /* gathering micro-batch rows */
-    DP_TIME_COMPUTE,  /* forward, loss, backward */
-    DP_TIME_REDUCE,   /* fixed-point conversion and scaling of the gradient */
-    DP_TIME_COMM,     /* inside MPI collectives, waiting included */
-    DP_TIME_OPTIM,    /* optimizer update */
-    DP_TIME_EVAL,     /* validation and test evaluation (rank 0) */
-    DP_TIME_CKPT,     /* checkpoint writing and its agreement */
-    DP_TIME_PHASES
-};
-
+#include "phases.h"
 #include "reducer.h"
+#include "trainset.h"
 
 typedef struct dp_stepper {
     double seconds[DP_TIME_PHASES];
