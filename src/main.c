@@ -117,6 +117,7 @@ int main(int argc, char **argv) {
     }
     /* One rank per core: BLAS threads would compete with the other ranks. */
     if (!getenv("OPENBLAS_NUM_THREADS")) tensor_set_blas_threads(1);
+    tensor_flush_denormals(); /* OpenBLAS on one thread runs on this one too */
     main_args a = {0};
     dp_error err = {0};
     int rc = DP_EXIT_OK;

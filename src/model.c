@@ -41,7 +41,8 @@ static int model_check_loss(dp_model *m, const dp_config *cfg, dp_error *err) {
     return 0;
 }
 
-int model_build(dp_model *m, const dp_config *cfg, int max_batch, dp_error *err) {
+static int model_build_with(dp_model *m, const dp_config *cfg, int max_batch, int fuse,
+                            dp_error *err) {
     memset(m, 0, sizeof *m);
     if (cfg->n_layers < 1) return dp_error_set(err, cfg->source, "model.layers is empty");
     m->in_shape = cfg->input;
@@ -78,11 +79,25 @@ int model_build(dp_model *m, const dp_config *cfg, int max_batch, dp_error *err)
     }
     m->params = DP_CALLOC(m->n_params, sizeof(float));
     m->grads = DP_CALLOC(m->n_params, sizeof(float));
+    for (int i = 0; fuse && i + 1 < m->n_layers; i++) {
+        dp_layer *l = &m->layers[i];
+        if (!m->absorbed[i] && l->ops->absorb && l->ops->absorb(l, &m->layers[i + 1], max_batch))
+            m->absorbed[i + 1] = 1;
+    }
     for (int i = 0; i < m->n_layers; i++)
-        m->acts[i] = DP_MALLOC((size_t)max_batch * tensor_numel_shape(&m->layers[i].out_shape) *
-                               sizeof(float));
+        if (i + 1 == m->n_layers || !m->absorbed[i + 1])
+            m->acts[i] = DP_MALLOC((size_t)max_batch *
+                                   tensor_numel_shape(&m->layers[i].out_shape) * sizeof(float));
     for (int k = 0; k < 2; k++) m->dbuf[k] = DP_MALLOC((size_t)max_batch * widest * sizeof(float));
     return 0;
+}
+
+int model_build(dp_model *m, const dp_config *cfg, int max_batch, dp_error *err) {
+    return model_build_with(m, cfg, max_batch, 1, err);
+}
+
+int model_build_unfused(dp_model *m, const dp_config *cfg, int max_batch, dp_error *err) {
+    return model_build_with(m, cfg, max_batch, 0, err);
 }
 
 void model_init_params(dp_model *m, uint64_t seed) {
@@ -97,9 +112,11 @@ const float *model_forward(dp_model *m, const float *x, int B, const dp_fwd_ctx 
     const float *in = x;
     if (!ctx) ctx = &inference;
     for (int i = 0; i < m->n_layers; i++) {
+        if (m->absorbed[i]) continue; /* written by layer i - 1 */
         dp_layer *l = &m->layers[i];
-        l->ops->forward(l, m->params + l->param_offset, in, m->acts[i], B, ctx);
-        in = m->acts[i];
+        float *out = m->acts[i] ? m->acts[i] : m->acts[i + 1];
+        l->ops->forward(l, m->params + l->param_offset, in, out, B, ctx);
+        in = out;
     }
     return in;
 }
@@ -110,13 +127,22 @@ void model_backward(dp_model *m, const float *x, const float *dout, int B) {
 
 void model_backward_hooked(dp_model *m, const float *x, const float *dout, int B,
                            void (*after)(void *ctx, int layer), void *ctx) {
+    /* Layers up to the first with parameters need no input gradient: nothing
+     * before them learns (a flatten in front of a dense layer, say). */
+    int first = 0;
+    while (first + 1 < m->n_layers && m->layers[first].param_count == 0) first++;
     const float *dy = dout;
     for (int i = m->n_layers - 1; i >= 0; i--) {
         dp_layer *l = &m->layers[i];
+        if (m->absorbed[i] || i < first) { /* no parameters and nothing to pass on */
+            if (after) after(ctx, i);
+            continue;
+        }
         const float *in = i ? m->acts[i - 1] : x;
+        const float *out = m->acts[i] ? m->acts[i] : m->acts[i + 1];
         /* Alternate scratch buffers so dx of one layer is dy of the next. */
-        float *dx = i ? m->dbuf[i & 1] : NULL;
-        l->ops->backward(l, m->params + l->param_offset, in, m->acts[i], dy, dx,
+        float *dx = i <= first ? NULL : dy == m->dbuf[0] ? m->dbuf[1] : m->dbuf[0];
+        l->ops->backward(l, m->params + l->param_offset, in, out, dy, dx,
                          m->grads + l->param_offset, B);
         if (after) after(ctx, i);
         dy = dx;

@@ -25,6 +25,12 @@ float rng_uniform(uint64_t key, uint64_t i) {
     return (float)(rng_u64(key, i) >> 40) * (1.0f / 16777216.0f);
 }
 
+void rng_uniform_fill(uint64_t key, uint64_t first, float *out, size_t n) {
+    /* The same values as rng_uniform, in a loop the compiler can vectorize. */
+    for (size_t i = 0; i < n; i++)
+        out[i] = (float)(rng_u64(key, first + i) >> 40) * (1.0f / 16777216.0f);
+}
+
 void rng_permute(uint64_t key, uint32_t *perm, size_t n) {
     for (size_t i = 0; i < n; i++) perm[i] = (uint32_t)i;
     for (size_t i = n; i > 1; i--) {

@@ -6,6 +6,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#if defined(__SSE__)
+#include <xmmintrin.h>
+#endif
+#if defined(__SSE3__)
+#include <pmmintrin.h>
+#endif
+
 size_t tensor_numel_shape(const dp_shape *s) {
     size_t n = 1;
     for (int i = 0; i < s->ndim; i++) n *= (size_t)s->dim[i];
@@ -50,4 +57,13 @@ const char *tensor_pick_blas_core(void) {
         return "SkylakeX";
     if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return "Haswell";
     return NULL;
+}
+
+void tensor_flush_denormals(void) {
+#if defined(__SSE__)
+    _MM_SET_FLUSH_ZERO_MODE(_MM_FLUSH_ZERO_ON);
+#endif
+#if defined(__SSE3__)
+    _MM_SET_DENORMALS_ZERO_MODE(_MM_DENORMALS_ZERO_ON);
+#endif
 }

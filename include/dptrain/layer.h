@@ -51,6 +51,12 @@ typedef struct dp_layer_ops {
      * dx = dL/dx (dx may be NULL for the first layer: then it is not computed). */
     void (*backward)(dp_layer *l, const float *params, const float *x, const float *y,
                      const float *dy, float *dx, float *grads, int B);
+    /* Optional. Offered the layer right after this one: returns 1 if this layer
+     * will compute next's output itself (a conv2d pooling its own output, so
+     * the unpooled values never go through memory), 0 to decline. After a 1 the
+     * model calls forward with next's output buffer and backward with next's
+     * output and its gradient, and never calls next's forward or backward. */
+    int (*absorb)(dp_layer *l, const dp_layer *next, int max_batch);
     /* Frees l->state. */
     void (*free)(dp_layer *l);
 } dp_layer_ops;

@@ -15,7 +15,9 @@ typedef struct dp_model {
     size_t n_params;
     float *params;        /* [n_params] every layer's weights, one after another */
     float *grads;         /* [n_params] same layout */
-    float *acts[DP_MAX_LAYERS]; /* acts[i]: output of layer i [max_batch, numel(out_i)] */
+    float *acts[DP_MAX_LAYERS]; /* acts[i]: output of layer i [max_batch, numel(out_i)];
+                                   NULL when layer i + 1 is absorbed */
+    int absorbed[DP_MAX_LAYERS];  /* layer i's work is done by layer i - 1 (layer.h) */
     float *dbuf[2];       /* [max_batch, widest activation] backward ping-pong */
     dp_loss_kind loss;
     int fused;            /* last activation folded into the loss */
@@ -26,6 +28,11 @@ typedef struct dp_model {
  * (zeroed). Returns 0 or -1 with err set (where = the layer's config place). */
 int model_build(dp_model *m, const dp_config *cfg, int max_batch, dp_error *err);
 
+/* As model_build, but every layer computes its own output (no layer absorbs
+ * the next, layer.h), so each acts[i] exists: the plain reference the fused
+ * paths are tested against. */
+int model_build_unfused(dp_model *m, const dp_config *cfg, int max_batch, dp_error *err);
+
 /* Initializes every layer's parameters from seed (key = seed, layer index). */
 void model_init_params(dp_model *m, uint64_t seed);
 
@@ -35,7 +42,8 @@ void model_init_params(dp_model *m, uint64_t seed);
 const float *model_forward(dp_model *m, const float *x, int B, const dp_fwd_ctx *ctx);
 
 /* Back-propagates dout[B, out] through the activations of the last forward and
- * adds the parameter gradients into m->grads. */
+ * adds the parameter gradients into m->grads. Layers before the first one with
+ * parameters are skipped: no input gradient is needed there. */
 void model_backward(dp_model *m, const float *x, const float *dout, int B);
 
 /* As model_backward, calling after(ctx, i) as soon as layer i's parameter

@@ -18,6 +18,9 @@ uint64_t rng_u64(uint64_t key, uint64_t i);
 /* The i-th value of the stream as a float in [0, 1) with 24 random bits. */
 float rng_uniform(uint64_t key, uint64_t i);
 
+/* out[k] = rng_uniform(key, first + k) for k < n, many at a time. */
+void rng_uniform_fill(uint64_t key, uint64_t first, float *out, size_t n);
+
 /* Fills perm[0..n) with a permutation of 0..n-1 (Fisher-Yates driven by key). */
 void rng_permute(uint64_t key, uint32_t *perm, size_t n);
 

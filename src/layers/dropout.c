@@ -71,8 +71,9 @@ static void dropout_forward(dp_layer *l, const float *params, const float *x, fl
         uint64_t id = ctx->row_ids ? ctx->row_ids[r] : (uint64_t)r;
         const float *xr = x + (size_t)r * n;
         float *yr = y + (size_t)r * n, *sr = st->scale + (size_t)r * n;
+        rng_uniform_fill(key, id * n, sr, n); /* the draws, then their scales in place */
         for (size_t i = 0; i < n; i++) {
-            sr[i] = rng_uniform(key, id * n + i) >= rate ? keep_scale : 0.0f;
+            sr[i] = sr[i] >= rate ? keep_scale : 0.0f;
             yr[i] = xr[i] * sr[i];
         }
     }

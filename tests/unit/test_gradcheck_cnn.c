@@ -4,6 +4,7 @@
  * hand-computed TensorFlow formulas, dropout's keyed masks, and the whole
  * Fashion-MNIST CNN built from a config. */
 #include "dptrain/config.h"
+#include "dptrain/conv_direct.h"
 #include "dptrain/im2col.h"
 #include "dptrain/layer.h"
 #include "dptrain/loss.h"
@@ -275,6 +276,13 @@ static const conv_case conv_cases[] = {
     {"3x3 valid on a wide 4x20", 2, 2, 4, 20, 2, 3, 3, 1, 1, 0, 2, 18, 0, 0},
     /* the first Fashion-MNIST layer, one channel, smaller image */
     {"3x3 one channel", 2, 1, 9, 8, 4, 3, 3, 1, 1, 0, 7, 6, 0, 0},
+    /* Shallow stride-1 windows (K <= 16) take the direct kernels where built.
+     * same: pad 2 -> 1 on each axis; rows of 37 values are three vectors. */
+    {"3x3 same one channel, rows of 37", 2, 1, 5, 37, 3, 3, 3, 1, 1, 1, 5, 37, 1, 1},
+    /* same with an even window: total padding 3 -> 1 before, 2 after */
+    {"4x4 same one channel (K = 16)", 2, 1, 6, 7, 3, 4, 4, 1, 1, 1, 6, 7, 1, 1},
+    /* K = 10 = 8 + 2 window offsets; 5 filters, one left over from pairs */
+    {"1x5 valid on two channels (K = 10)", 3, 2, 4, 9, 5, 1, 5, 1, 1, 0, 4, 5, 0, 0},
 };
 #define N_CONV_CASES (sizeof conv_cases / sizeof conv_cases[0])
 
@@ -325,6 +333,22 @@ static void test_conv_relu(void) {
 static void test_conv_tanh(void) {
     check_conv_case(&conv_cases[1], DP_ACT_TANH);
     check_conv_case(&conv_cases[3], DP_ACT_TANH);
+}
+
+/* Which conv2d layers take the direct kernels: stride 1 and K <= 16, and only
+ * in builds with AVX-512 (elsewhere every layer takes the patch matrices). */
+static void test_conv_direct_fits(void) {
+    dp_conv_geom g = {.C = 1, .H = 28, .W = 28, .kh = 3, .kw = 3, .sh = 1, .sw = 1,
+                      .OH = 26, .OW = 26};
+#ifdef __AVX512F__
+    CU_ASSERT_EQUAL(conv_direct_fits(&g), 1);
+    g.C = 2; /* K = 18 */
+    CU_ASSERT_EQUAL(conv_direct_fits(&g), 0);
+    g.C = 1, g.sw = 2;
+    CU_ASSERT_EQUAL(conv_direct_fits(&g), 0);
+#else
+    CU_ASSERT_EQUAL(conv_direct_fits(&g), 0);
+#endif
 }
 
 static void test_conv_params_and_errors(void) {
@@ -746,6 +770,10 @@ static void test_fmnist_cnn_model(void) {
     CU_ASSERT_EQUAL(m.n_params, 225034);
     CU_ASSERT_STRING_EQUAL(m.layers[2].name, "2_conv2d");
     CU_ASSERT_EQUAL(m.fused, 1);
+    /* Each conv2d pools its own output; no other layer is absorbed. */
+    for (int i = 0; i < 8; i++) CU_ASSERT_EQUAL(m.absorbed[i], i == 1 || i == 3);
+    CU_ASSERT_PTR_NULL(m.acts[0]);
+    CU_ASSERT_PTR_NOT_NULL(m.acts[1]);
 
     /* One training step's forward and backward run and give finite numbers. */
     model_init_params(&m, 42);
@@ -836,6 +864,9 @@ static void test_small_cnn_model_gradient(void) {
     rc = model_build(&m, &cfg, 3, &err);
     if (rc) printf("\n  %s: %s", err.where, err.what);
     CU_ASSERT_EQUAL_FATAL(rc, 0);
+    CU_ASSERT_EQUAL(m.absorbed[1], 1); /* the gradient checked is the fused one */
+    dp_model twin;
+    CU_ASSERT_EQUAL_FATAL(model_build_unfused(&twin, &cfg, 3, &err), 0);
     /* conv same: [3, 6, 5]; pool (2,2)/(2,1): [3, 3, 4]; conv 2x2 strides (1,2):
      * [2, 2, 2]; flatten 8; dense 4. */
     dp_shape s0 = {3, {3, 6, 5}}, s1 = {3, {3, 3, 4}}, s2 = {3, {2, 2, 2}};
@@ -853,9 +884,12 @@ static void test_small_cnn_model_gradient(void) {
         CU_ASSERT_FATAL(seed < 500);
         for (size_t i = 0; i < m.n_params; i++) m.params[i] = uniform_in(seed, i, -1, 1);
         for (int i = 0; i < B * NX; i++) x[i] = uniform_in(seed + 7777, i, -1.5f, 1.5f);
-        model_forward(&m, x, B, &ctx);
+        /* The conv output is only stored by the unfused twin (the model pools
+         * it inside the conv layer). */
+        memcpy(twin.params, m.params, m.n_params * sizeof(float));
+        model_forward(&twin, x, B, &ctx);
         /* A step h moves a tanh conv output by at most h * max(1, |x|) = 1.5e-3. */
-        if (min_pool_gap(m.acts[0], B, 3, 6, 5, 2, 2, 2, 1) > 0.006) break;
+        if (min_pool_gap(twin.acts[0], B, 3, 6, 5, 2, 2, 2, 1) > 0.006) break;
     }
     memset(m.grads, 0, m.n_params * sizeof(float));
     const float *out = model_forward(&m, x, B, &ctx);
@@ -875,8 +909,104 @@ static void test_small_cnn_model_gradient(void) {
         }
     }
     CU_ASSERT_EQUAL(bad, 0);
+    model_free(&twin);
     model_free(&m);
     config_free(&cfg);
+}
+
+/* The fused model (conv2d pooling its own output) against the unfused one, from
+ * the same parameters and inputs: the same output and gradient bits. Windows
+ * that do not overlap route each gradient value once, so even tanh matches
+ * exactly; with overlapping windows relu still does (its derivative is 0 or
+ * 1), while tanh may round differently where two windows share a maximum. */
+static void check_fused_matches(const char *yaml, int B, int exact) {
+    dp_config cfg;
+    dp_error err = {0};
+    int rc = config_load_text(&cfg, "fused.yaml", yaml, strlen(yaml), NULL, 0, &err);
+    if (rc) printf("\n  %s: %s", err.where, err.what);
+    CU_ASSERT_EQUAL_FATAL(rc, 0);
+    dp_model m[2];
+    CU_ASSERT_EQUAL_FATAL(model_build(&m[0], &cfg, B, &err), 0);
+    CU_ASSERT_EQUAL_FATAL(model_build_unfused(&m[1], &cfg, B, &err), 0);
+    CU_ASSERT_EQUAL(m[0].absorbed[1], 1);
+    CU_ASSERT_EQUAL(m[1].absorbed[1], 0);
+    size_t nx = tensor_numel_shape(&m[0].in_shape);
+    int k = model_output_width(&m[0]);
+    float *x = malloc((size_t)B * nx * sizeof *x), *y = malloc((size_t)B * sizeof *y);
+    float *dout[2] = {malloc((size_t)B * k * sizeof(float)), malloc((size_t)B * k * sizeof(float))};
+    float *out[2];
+    for (size_t i = 0; i < (size_t)B * nx; i++) x[i] = uniform_in(5, i, -1, 1);
+    /* Plateaus make ties: relu zeros and repeated pixels both occur. */
+    for (size_t i = 0; i < (size_t)B * nx; i += 7) x[i] = x[i + 1 < (size_t)B * nx ? i + 1 : i];
+    for (int r = 0; r < B; r++) y[r] = (float)(r % k);
+    for (int v = 0; v < 2; v++) {
+        model_init_params(&m[v], 9);
+        memset(m[v].grads, 0, m[v].n_params * sizeof(float));
+        out[v] = (float *)model_forward(&m[v], x, B, NULL);
+        loss_forward_backward(m[v].loss, m[v].fused, out[v], y, B, k, 1, dout[v]);
+        model_backward(&m[v], x, dout[v], B);
+    }
+    CU_ASSERT_EQUAL(memcmp(out[0], out[1], (size_t)B * k * sizeof(float)), 0);
+    size_t differ = 0;
+    double worst = 0;
+    for (size_t i = 0; i < m[0].n_params; i++) {
+        double a = m[0].grads[i], b = m[1].grads[i];
+        differ += memcmp(&m[0].grads[i], &m[1].grads[i], sizeof(float)) != 0;
+        worst = fmax(worst, fabs(a - b) / (1e-6 + fabs(b)));
+    }
+    if (exact) CU_ASSERT_EQUAL(differ, 0);
+    CU_ASSERT(worst < 1e-4);
+    if ((exact && differ) || worst >= 1e-4)
+        printf("\n  fused vs unfused: %zu gradients differ, worst relative %.3g", differ, worst);
+    free(x), free(y), free(dout[0]), free(dout[1]);
+    model_free(&m[0]);
+    model_free(&m[1]);
+    config_free(&cfg);
+}
+
+static void test_fused_conv_pool(void) {
+    /* The Fashion-MNIST model's pattern, with both conv paths: 1 channel (the
+     * direct kernels where built) and 4 channels (patch matrices). */
+    check_fused_matches(fmnist_cnn_yaml, 5, 1);
+    static const char tanh_same[] =
+        "data: {path: x.h5}\n"
+        "model:\n"
+        "  input: [3, 9, 7]\n"
+        "  layers:\n"
+        "    - conv2d: {filters: 4, kernel_size: 3, padding: same, activation: tanh}\n"
+        "    - maxpool2d: {pool_size: [2, 3], strides: [2, 3]}\n"
+        "    - flatten:\n"
+        "    - dense: {units: 3, activation: softmax}\n"
+        "loss: sparse_categorical_crossentropy\n"
+        "optimizer: sgd\n"
+        "train: {epochs: 1, batch_size: 4}\n";
+    check_fused_matches(tanh_same, 4, 1);
+    static const char overlap_relu[] =
+        "data: {path: x.h5}\n"
+        "model:\n"
+        "  input: [1, 8, 8]\n"
+        "  layers:\n"
+        "    - conv2d: {filters: 3, kernel_size: 2, activation: relu}\n"
+        "    - maxpool2d: {pool_size: 3, strides: 1}\n"
+        "    - flatten:\n"
+        "    - dense: {units: 3, activation: softmax}\n"
+        "loss: sparse_categorical_crossentropy\n"
+        "optimizer: sgd\n"
+        "train: {epochs: 1, batch_size: 3}\n";
+    check_fused_matches(overlap_relu, 3, 1);
+    static const char overlap_tanh[] =
+        "data: {path: x.h5}\n"
+        "model:\n"
+        "  input: [2, 7, 9]\n"
+        "  layers:\n"
+        "    - conv2d: {filters: 2, kernel_size: [2, 3], activation: tanh}\n"
+        "    - maxpool2d: {pool_size: 2, strides: 1}\n"
+        "    - flatten:\n"
+        "    - dense: {units: 2, activation: softmax}\n"
+        "loss: sparse_categorical_crossentropy\n"
+        "optimizer: sgd\n"
+        "train: {epochs: 1, batch_size: 3}\n";
+    check_fused_matches(overlap_tanh, 3, 0);
 }
 
 int main(void) {
@@ -886,6 +1016,7 @@ int main(void) {
         {"conv2d forward vs direct loops + gradients, relu", test_conv_relu},
         {"conv2d forward vs direct loops + gradients, tanh", test_conv_tanh},
         {"conv2d params, glorot init, shape errors", test_conv_params_and_errors},
+        {"conv2d direct kernels: which geometries", test_conv_direct_fits},
         {"maxpool2d forward vs window max + gradients", test_maxpool},
         {"maxpool2d ties, overlaps, errors", test_maxpool_ties_and_errors},
         {"flatten round trip", test_flatten},
@@ -895,6 +1026,7 @@ int main(void) {
         {"dropout masks keyed by seed, step, row id, layer", test_dropout_keyed_masks},
         {"fashion-mnist cnn: shapes, parameter count, one step", test_fmnist_cnn_model},
         {"small cnn: model gradient vs finite differences", test_small_cnn_model_gradient},
+        {"conv2d pooling its own output = conv2d then maxpool2d", test_fused_conv_pool},
         {NULL, NULL},
     };
     return test_run_suite("gradcheck_cnn", cases);
