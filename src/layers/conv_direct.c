@@ -39,6 +39,11 @@ int conv_direct_fits(const dp_conv_geom *g) {
     return g->sh == 1 && g->sw == 1 && g->C * g->kh * g->kw <= CONV_DIRECT_MAX_K;
 }
 
+/* X(k) for every K the kernels take (1 .. CONV_DIRECT_MAX_K): the switch cases
+ * that pick each K's copy of a kernel. */
+#define EACH_K(X) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) \
+                  X(9) X(10) X(11) X(12) X(13) X(14) X(15) X(16)
+
 static __mmask16 lanes(int n) {
     return n >= 16 ? (__mmask16)0xFFFF : n <= 0 ? 0 : (__mmask16)((1u << n) - 1u);
 }
@@ -88,15 +93,12 @@ void conv_direct_forward(const dp_conv_geom *g, int F, const float *w, const flo
                          const float *x, float *y, float *xp) {
     int off[CONV_DIRECT_MAX_K];
     pad_image(g, x, xp, off);
-    /* One copy of the kernel per K, so its window vectors fit in registers. */
+    /* One copy of the kernel per K, so its window vectors stay in registers. */
     switch (g->C * g->kh * g->kw) {
-#define CONV_DIRECT_K(k) \
+#define FORWARD_K(k) \
     case k: forward_all(g, xp, off, k, F, w, b, relu, y); break;
-        CONV_DIRECT_K(1) CONV_DIRECT_K(2) CONV_DIRECT_K(3) CONV_DIRECT_K(4)
-        CONV_DIRECT_K(5) CONV_DIRECT_K(6) CONV_DIRECT_K(7) CONV_DIRECT_K(8)
-        CONV_DIRECT_K(9) CONV_DIRECT_K(10) CONV_DIRECT_K(11) CONV_DIRECT_K(12)
-        CONV_DIRECT_K(13) CONV_DIRECT_K(14) CONV_DIRECT_K(15) CONV_DIRECT_K(16)
-#undef CONV_DIRECT_K
+        EACH_K(FORWARD_K)
+#undef FORWARD_K
     }
 }
 
@@ -144,13 +146,10 @@ void conv_direct_weight_grad(const dp_conv_geom *g, int F, const float *x, const
     int off[CONV_DIRECT_MAX_K];
     pad_image(g, x, xp, off);
     switch (g->C * g->kh * g->kw) {
-#define CONV_DIRECT_K(k) \
+#define WEIGHT_GRAD_K(k) \
     case k: weight_grad_all(g, xp, off, dz, dw, F, k); break;
-        CONV_DIRECT_K(1) CONV_DIRECT_K(2) CONV_DIRECT_K(3) CONV_DIRECT_K(4)
-        CONV_DIRECT_K(5) CONV_DIRECT_K(6) CONV_DIRECT_K(7) CONV_DIRECT_K(8)
-        CONV_DIRECT_K(9) CONV_DIRECT_K(10) CONV_DIRECT_K(11) CONV_DIRECT_K(12)
-        CONV_DIRECT_K(13) CONV_DIRECT_K(14) CONV_DIRECT_K(15) CONV_DIRECT_K(16)
-#undef CONV_DIRECT_K
+        EACH_K(WEIGHT_GRAD_K)
+#undef WEIGHT_GRAD_K
     }
 }
 

@@ -854,6 +854,25 @@ static double model_loss(dp_model *m, const float *x, const float *y, int B, con
     return loss_forward_backward(m->loss, m->fused, out, y, B, model_output_width(m), 1, NULL).loss;
 }
 
+/* How many of m->grads (from the last backward) disagree with central
+ * differences of the loss, h = 1e-3; prints the first few. */
+static int count_bad_model_grads(dp_model *m, const float *x, const float *y, int B,
+                                 const dp_fwd_ctx *ctx, const char *label) {
+    int bad = 0;
+    for (size_t i = 0; i < m->n_params; i++) {
+        float orig = m->params[i], h = 1e-3f, p = orig + h, q = orig - h;
+        m->params[i] = p;
+        double lp = model_loss(m, x, y, B, ctx);
+        m->params[i] = q;
+        double lq = model_loss(m, x, y, B, ctx);
+        m->params[i] = orig;
+        double num = (lp - lq) / ((double)p - q);
+        if (!close_enough(m->grads[i], num, 1e-2, 1e-3) && bad++ < 10)
+            printf("\n  %s param %zu: analytic %.6g numeric %.6g", label, i, m->grads[i], num);
+    }
+    return bad;
+}
+
 static void test_small_cnn_model_gradient(void) {
     dp_config cfg;
     dp_error err = {0};
@@ -895,21 +914,59 @@ static void test_small_cnn_model_gradient(void) {
     const float *out = model_forward(&m, x, B, &ctx);
     loss_forward_backward(m.loss, m.fused, out, y, B, 4, 1, dout);
     model_backward(&m, x, dout, B);
-    int bad = 0;
-    for (size_t i = 0; i < m.n_params; i++) {
-        float orig = m.params[i], h = 1e-3f, p = orig + h, q = orig - h;
-        m.params[i] = p;
-        double lp = model_loss(&m, x, y, B, &ctx);
-        m.params[i] = q;
-        double lq = model_loss(&m, x, y, B, &ctx);
-        m.params[i] = orig;
-        double num = (lp - lq) / ((double)p - q);
-        if (!close_enough(m.grads[i], num, 1e-2, 1e-3)) {
-            if (bad++ < 10) printf("\n  small cnn param %zu: analytic %.6g numeric %.6g", i, m.grads[i], num);
-        }
-    }
-    CU_ASSERT_EQUAL(bad, 0);
+    CU_ASSERT_EQUAL(count_bad_model_grads(&m, x, y, B, &ctx, "small cnn"), 0);
     model_free(&twin);
+    model_free(&m);
+    config_free(&cfg);
+}
+
+/* Layers in front of the first one with parameters get no backward (nothing
+ * before them learns): the parameter gradients must not change, and the
+ * reduction hook must still hear of every layer, last to first. */
+static const char leading_free_yaml[] =
+    "data: {path: x.h5}\n"
+    "model:\n"
+    "  input: [2, 3, 2]\n"
+    "  layers:\n"
+    "    - flatten:\n"
+    "    - dropout: {rate: 0.3}\n"
+    "    - dense: {units: 5, activation: tanh}\n"
+    "    - dense: {units: 3, activation: softmax}\n"
+    "loss: sparse_categorical_crossentropy\n"
+    "optimizer: sgd\n"
+    "train: {epochs: 1, batch_size: 4}\n";
+
+typedef struct hook_log {
+    int n, order[8];
+} hook_log;
+
+static void log_layer(void *ctx, int layer) {
+    hook_log *h = ctx;
+    if (h->n < 8) h->order[h->n] = layer;
+    h->n++;
+}
+
+static void test_leading_parameter_free_layers(void) {
+    dp_config cfg;
+    dp_error err = {0};
+    CU_ASSERT_EQUAL_FATAL(config_load_text(&cfg, "lead.yaml", leading_free_yaml,
+                                           strlen(leading_free_yaml), NULL, 0, &err), 0);
+    dp_model m;
+    CU_ASSERT_EQUAL_FATAL(model_build(&m, &cfg, 4, &err), 0);
+    enum { B = 4, NX = 12 };
+    float x[B * NX], y[B] = {0, 2, 1, 2}, dout[B * 3];
+    uint64_t ids[B] = {3, 9, 14, 20};
+    dp_fwd_ctx ctx = {.training = 1, .seed = 5, .step = 1, .row_ids = ids};
+    for (size_t i = 0; i < m.n_params; i++) m.params[i] = uniform_in(21, i, -1, 1);
+    for (int i = 0; i < B * NX; i++) x[i] = uniform_in(22, i, -2, 2);
+    memset(m.grads, 0, m.n_params * sizeof(float));
+    const float *out = model_forward(&m, x, B, &ctx);
+    loss_forward_backward(m.loss, m.fused, out, y, B, 3, 1, dout);
+    hook_log h = {0};
+    model_backward_hooked(&m, x, dout, B, log_layer, &h);
+    CU_ASSERT_EQUAL(h.n, 4);
+    for (int k = 0; k < 4 && k < h.n; k++) CU_ASSERT_EQUAL(h.order[k], 3 - k);
+    CU_ASSERT_EQUAL(count_bad_model_grads(&m, x, y, B, &ctx, "leading flatten"), 0);
     model_free(&m);
     config_free(&cfg);
 }
@@ -1027,6 +1084,8 @@ int main(void) {
         {"fashion-mnist cnn: shapes, parameter count, one step", test_fmnist_cnn_model},
         {"small cnn: model gradient vs finite differences", test_small_cnn_model_gradient},
         {"conv2d pooling its own output = conv2d then maxpool2d", test_fused_conv_pool},
+        {"flatten, dropout before the first dense: no backward, same gradients",
+         test_leading_parameter_free_layers},
         {NULL, NULL},
     };
     return test_run_suite("gradcheck_cnn", cases);
