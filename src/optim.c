@@ -7,6 +7,7 @@
  * read from o->cfg on every step, so a schedule may change it between steps. */
 #include "dptrain/optim.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -106,92 +107,123 @@ void optim_free(dp_optim *o) {
     o->n_slots = 0;
 }
 
-/* p[n] -= lr g[n] */
-static void sgd_plain(size_t n, float *restrict p, const float *restrict g, float lr) {
-    for (size_t i = 0; i < n; i++) p[i] -= lr * g[i];
+/* Each update reads the gradient as gs = g[i] * scale (the 1/rows of the mean,
+ * folded in so the summed gradient is read once) and ORs into the return value
+ * whether any gs is NaN or Inf: !(|gs| <= FLT_MAX) is branch-free and
+ * vectorizes. */
+
+/* p[n] -= lr gs */
+static int sgd_plain(size_t n, float *restrict p, const float *restrict g, float scale, float lr) {
+    int bad = 0;
+    for (size_t i = 0; i < n; i++) {
+        float gi = g[i] * scale;
+        bad |= !(fabsf(gi) <= FLT_MAX);
+        p[i] -= lr * gi;
+    }
+    return bad;
 }
 
-/* m[n] = mu m - lr g; p += mu m - lr g (nesterov) or p += m. */
-static void sgd_momentum(size_t n, float *restrict p, const float *restrict g,
-                         float *restrict m, float lr, float mu, int nesterov) {
+/* m[n] = mu m - lr gs; p += mu m - lr gs (nesterov) or p += m. */
+static int sgd_momentum(size_t n, float *restrict p, const float *restrict g, float scale,
+                        float *restrict m, float lr, float mu, int nesterov) {
+    int bad = 0;
     if (nesterov) {
         for (size_t i = 0; i < n; i++) {
-            float mi = mu * m[i] - lr * g[i];
+            float gi = g[i] * scale;
+            bad |= !(fabsf(gi) <= FLT_MAX);
+            float mi = mu * m[i] - lr * gi;
             m[i] = mi;
-            p[i] += mu * mi - lr * g[i];
+            p[i] += mu * mi - lr * gi;
         }
     } else {
         for (size_t i = 0; i < n; i++) {
-            float mi = mu * m[i] - lr * g[i];
+            float gi = g[i] * scale;
+            bad |= !(fabsf(gi) <= FLT_MAX);
+            float mi = mu * m[i] - lr * gi;
             m[i] = mi;
             p[i] += mi;
         }
     }
+    return bad;
 }
 
-/* m[n] += (g - m)(1 - b1); v[n] += (g^2 - v)(1 - b2); p -= lr_t m / (sqrt(v) + eps). */
-static void adam_update(size_t n, float *restrict p, const float *restrict g,
-                        float *restrict m, float *restrict v, float one_m_b1, float one_m_b2,
-                        float lr_t, float eps) {
+/* m[n] += (gs - m)(1 - b1); v[n] += (gs^2 - v)(1 - b2); p -= lr_t m / (sqrt(v) + eps). */
+static int adam_update(size_t n, float *restrict p, const float *restrict g, float scale,
+                       float *restrict m, float *restrict v, float one_m_b1, float one_m_b2,
+                       float lr_t, float eps) {
+    int bad = 0;
     for (size_t i = 0; i < n; i++) {
-        float gi = g[i];
+        float gi = g[i] * scale;
+        bad |= !(fabsf(gi) <= FLT_MAX);
         float mi = m[i] + (gi - m[i]) * one_m_b1;
         float vi = v[i] + (gi * gi - v[i]) * one_m_b2;
         m[i] = mi;
         v[i] = vi;
         p[i] -= lr_t * mi / (sqrtf(vi) + eps);
     }
+    return bad;
 }
 
-/* v[n] = rho v + (1 - rho) g^2; inc = lr g / sqrt(v + eps); p -= inc. */
-static void rmsprop_plain(size_t n, float *restrict p, const float *restrict g,
-                          float *restrict v, float lr, float rho, float eps) {
+/* v[n] = rho v + (1 - rho) gs^2; inc = lr gs / sqrt(v + eps); p -= inc. */
+static int rmsprop_plain(size_t n, float *restrict p, const float *restrict g, float scale,
+                         float *restrict v, float lr, float rho, float eps) {
+    int bad = 0;
     for (size_t i = 0; i < n; i++) {
-        float gi = g[i];
+        float gi = g[i] * scale;
+        bad |= !(fabsf(gi) <= FLT_MAX);
         float vi = rho * v[i] + (1.0f - rho) * (gi * gi);
         v[i] = vi;
         p[i] -= lr * gi / sqrtf(vi + eps);
     }
+    return bad;
 }
 
 /* As rmsprop_plain, then mom[n] = mu mom + inc; p -= mom. */
-static void rmsprop_momentum(size_t n, float *restrict p, const float *restrict g,
-                             float *restrict v, float *restrict mom, float lr, float rho,
-                             float eps, float mu) {
+static int rmsprop_momentum(size_t n, float *restrict p, const float *restrict g, float scale,
+                            float *restrict v, float *restrict mom, float lr, float rho,
+                            float eps, float mu) {
+    int bad = 0;
     for (size_t i = 0; i < n; i++) {
-        float gi = g[i];
+        float gi = g[i] * scale;
+        bad |= !(fabsf(gi) <= FLT_MAX);
         float vi = rho * v[i] + (1.0f - rho) * (gi * gi);
         v[i] = vi;
         float mi = mu * mom[i] + lr * gi / sqrtf(vi + eps);
         mom[i] = mi;
         p[i] -= mi;
     }
+    return bad;
 }
 
-void optim_step(dp_optim *o, float *params, const float *grads) {
+int optim_step(dp_optim *o, float *params, const float *grads, float scale) {
     const dp_optim_cfg *c = &o->cfg;
     float lr = (float)c->learning_rate;
+    int bad = 0;
     switch (c->kind) {
     case DP_OPTIM_SGD:
         if (c->momentum > 0)
-            sgd_momentum(o->n, params, grads, o->slots[0], lr, (float)c->momentum, c->nesterov);
+            bad = sgd_momentum(o->n, params, grads, scale, o->slots[0], lr, (float)c->momentum,
+                               c->nesterov);
         else
-            sgd_plain(o->n, params, grads, lr);
+            bad = sgd_plain(o->n, params, grads, scale, lr);
         break;
     case DP_OPTIM_ADAM: {
         double t = (double)(o->step + 1);
         double lr_t = c->learning_rate * sqrt(1.0 - pow(c->beta2, t)) / (1.0 - pow(c->beta1, t));
-        adam_update(o->n, params, grads, o->slots[0], o->slots[1], (float)(1.0 - c->beta1),
-                    (float)(1.0 - c->beta2), (float)lr_t, (float)c->epsilon);
+        bad = adam_update(o->n, params, grads, scale, o->slots[0], o->slots[1],
+                          (float)(1.0 - c->beta1), (float)(1.0 - c->beta2), (float)lr_t,
+                          (float)c->epsilon);
         break;
     }
     case DP_OPTIM_RMSPROP:
         if (c->momentum > 0)
-            rmsprop_momentum(o->n, params, grads, o->slots[0], o->slots[1], lr, (float)c->rho,
-                             (float)c->epsilon, (float)c->momentum);
+            bad = rmsprop_momentum(o->n, params, grads, scale, o->slots[0], o->slots[1], lr,
+                                   (float)c->rho, (float)c->epsilon, (float)c->momentum);
         else
-            rmsprop_plain(o->n, params, grads, o->slots[0], lr, (float)c->rho, (float)c->epsilon);
+            bad = rmsprop_plain(o->n, params, grads, scale, o->slots[0], lr, (float)c->rho,
+                                (float)c->epsilon);
         break;
     }
     o->step++;
+    return bad ? -1 : 0;
 }

@@ -24,25 +24,6 @@ void reduce_convert(int64_t *acc, const float *g, size_t n, int e) {
     for (size_t i = 0; i < n; i++) acc[i] = (int64_t)((double)g[i] * s);
 }
 
-int reduce_scale_check(float *g, size_t n, float s) {
-    /* Lane-wise poison sums keep the loop vectorized (see reduce_max_abs). */
-    enum { LANES = 16 };
-    float poison[LANES] = {0};
-    size_t i = 0;
-    for (; i + LANES <= n; i += LANES)
-        for (int j = 0; j < LANES; j++) {
-            g[i + j] *= s;
-            poison[j] += g[i + j] * 0.0f;
-        }
-    for (; i < n; i++) {
-        g[i] *= s;
-        poison[0] += g[i] * 0.0f;
-    }
-    float bad = 0;
-    for (int j = 0; j < LANES; j++) bad += poison[j];
-    return bad != 0;
-}
-
 void reduce_finish(float *out, const int64_t *acc, size_t n, int e, double scale) {
     const double s = ldexp(scale, -e);
     for (size_t i = 0; i < n; i++) out[i] = (float)((double)acc[i] * s);

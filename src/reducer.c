@@ -167,10 +167,9 @@ static void reducer_complete(dp_reducer *r, int k) {
                               r->t_len[t], reduce_pick_exponent(b->mx[j], r->terms),
                               1.0 / (double)r->rows);
             }
-    } else {
-        if (reduce_scale_check(r->grads + b->off, b->len, (float)(1.0 / (double)r->rows)))
-            r->bad = 1;
     }
+    /* The fast sum stays a sum: the optimizer scales it by grad_scale as it
+     * reads it, and checks it is finite, saving a pass over the gradient. */
     r->seconds[DP_TIME_REDUCE] += comm_time() - t0;
     b->phase = 3;
 }
@@ -232,6 +231,7 @@ int reducer_finish(dp_reducer *r, dp_loss_sums *out, int *stop) {
             reducer_advance(r, k, 1);
         }
     out->rows = (long)r->rows;
+    r->grad_scale = r->mode == DP_REDUCE_EXACT ? 1.0f : (float)(1.0 / (double)r->rows);
     if (r->mode == DP_REDUCE_EXACT) {
         int last = r->n_buckets - 1;
         const dp_bucket *b = &r->buckets[last];

@@ -41,12 +41,14 @@ typedef struct dp_reducer {
     /* per step */
     const dp_comm *c;
     float *grads;             /* the model's arena: last micro-batch's gradient in,
-                                 the averaged sum out */
+                                 the summed gradient out, times grad_scale the mean */
     const float *const *mbg;  /* [n_mb] micro-batch gradients (exact mode); the last
                                  is grads */
     int n_mb;
     const dp_loss_sums *mbl;  /* [n_mb] */
     size_t rows;
+    float grad_scale;         /* after reducer_finish: 1/rows for the fast sum, 1 when
+                                 the exact sum already is the mean */
     int stop, bad;
     double *seconds;          /* [DP_TIME_PHASES] where to add REDUCE and COMM time */
 } dp_reducer;
@@ -66,8 +68,10 @@ void reducer_begin(dp_reducer *r, const dp_comm *c, float *grads, const float *c
 void reducer_layer_done(void *r, int layer);
 
 /* Completes every bucket. grads then holds the sum over all micro-batches of all
- * ranks divided by rows. Returns 0 and fills out and *stop (OR over ranks), or
- * -1 on every rank when the loss or a gradient is NaN or Inf. */
+ * ranks, and grads times grad_scale the mean (the optimizer applies the scale
+ * and rejects a non-finite result). Returns 0 and fills out and *stop (OR over
+ * ranks), or -1 on every rank when the loss is NaN or Inf, or, in exact mode, a
+ * gradient. */
 int reducer_finish(dp_reducer *r, dp_loss_sums *out, int *stop);
 
 void reducer_free(dp_reducer *r);

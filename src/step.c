@@ -108,9 +108,10 @@ int step_run(dp_stepper *st, const dp_comm *c, const dp_trainset *ts, dp_model *
     }
     if (reducer_finish(&st->red, sums, stop)) return -1;
     double t0 = comm_time();
-    optim_step(o, m->params, m->grads);
+    /* Every rank holds the same summed gradient, so all agree on a non-finite one. */
+    int bad = optim_step(o, m->params, m->grads, st->red.grad_scale);
     st->seconds[DP_TIME_OPTIM] += comm_time() - t0;
-    return 0;
+    return bad;
 }
 
 void step_free(dp_stepper *st) {

@@ -23,8 +23,11 @@ typedef struct dp_optim {
 /* Allocates zeroed state for n parameters. Returns 0 or -1 with err set. */
 int optim_init(dp_optim *o, const dp_optim_cfg *cfg, size_t n, dp_error *err);
 
-/* Applies one step: params[n] -= update(grads[n]); increments o->step. */
-void optim_step(dp_optim *o, float *params, const float *grads);
+/* Applies one step with the gradient scale * grads[n] (scale = 1/rows turns a
+ * summed gradient into the mean as it is read): params[n] -= update; increments
+ * o->step. Returns -1 if any scaled gradient is NaN or Inf (the parameters and
+ * state are then unusable: the caller stops), else 0. */
+int optim_step(dp_optim *o, float *params, const float *grads, float scale);
 
 /* Frees the state. Safe on a zeroed struct. */
 void optim_free(dp_optim *o);

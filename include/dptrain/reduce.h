@@ -23,9 +23,6 @@ void reduce_finish(float *out, const int64_t *acc, size_t n, int e, double scale
 /* acc[n] = trunc(g[n] * 2^e): the first term, without reading acc. */
 void reduce_convert(int64_t *acc, const float *g, size_t n, int e);
 
-/* g[n] *= s. Returns 1 if any result is NaN or Inf, else 0. */
-int reduce_scale_check(float *g, size_t n, float s);
-
 /* max |g[i]| over n values (0 for n == 0). */
 double reduce_max_abs(const float *g, size_t n);
 

@@ -93,7 +93,7 @@ int main(int argc, char **argv) {
         lap.out = rep >= 0 ? t + (size_t)L * reps + rep : NULL;
         model_backward_hooked(&m, x, dout, B, layer_done, &lap);
         double t0 = now();
-        optim_step(&opt, m.params, m.grads);
+        optim_step(&opt, m.params, m.grads, 1.0f);
         if (rep >= 0) t[(size_t)2 * L * reps + rep] = now() - t0;
     }
     double total = 0;

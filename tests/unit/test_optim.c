@@ -33,7 +33,7 @@ static void run_impl(const dp_optim_cfg *cfg, float *p) {
     for (int s = 0; s < STEPS; s++) {
         float g[NP];
         for (int i = 0; i < NP; i++) g[i] = (float)grads[s][i];
-        optim_step(&o, p, g);
+        optim_step(&o, p, g, 1.0f);
     }
     CU_ASSERT_EQUAL(o.step, STEPS);
     optim_free(&o);
@@ -275,6 +275,48 @@ static void test_validation(void) {
     expect_rejected(c, "rho");
 }
 
+/* The gradient scale is applied as the gradient is read: a step on g with
+ * scale s leaves the same bits as a step on the float products g*s with scale 1,
+ * for every kind. A NaN or Inf scaled gradient, including one that only the
+ * scale makes overflow, is reported. */
+static void test_scale_and_nonfinite(void) {
+    enum { N = 37 };
+    const struct { dp_optim_kind kind; double momentum; int nesterov; } kinds[] = {
+        {DP_OPTIM_SGD, 0, 0}, {DP_OPTIM_SGD, 0.9, 1}, {DP_OPTIM_ADAM, 0, 0},
+        {DP_OPTIM_RMSPROP, 0, 0}, {DP_OPTIM_RMSPROP, 0.5, 0},
+    };
+    const float scale = 1.0f / 3.0f;
+    for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++) {
+        dp_optim_cfg c = unset_cfg(kinds[k].kind);
+        if (kinds[k].momentum > 0) c.momentum = kinds[k].momentum, c.nesterov = kinds[k].nesterov;
+        dp_optim a, b;
+        dp_error err = {0};
+        CU_ASSERT_FATAL(optim_init(&a, &c, N, &err) == 0 && optim_init(&b, &c, N, &err) == 0);
+        float pa[N], pb[N], g[N], gs[N];
+        for (int i = 0; i < N; i++) pa[i] = pb[i] = 0.1f * (float)(i - 18);
+        for (int step = 0; step < 3; step++) {
+            for (int i = 0; i < N; i++) {
+                g[i] = (float)((i * 7 + step * 13) % 11) - 5.0f;
+                gs[i] = g[i] * scale;
+            }
+            CU_ASSERT_EQUAL(optim_step(&a, pa, g, scale), 0);
+            CU_ASSERT_EQUAL(optim_step(&b, pb, gs, 1.0f), 0);
+        }
+        CU_ASSERT_EQUAL(memcmp(pa, pb, sizeof pa), 0);
+        for (int sl = 0; sl < a.n_slots; sl++)
+            CU_ASSERT_EQUAL(memcmp(a.slots[sl], b.slots[sl], N * sizeof(float)), 0);
+        g[N - 1] = INFINITY;
+        CU_ASSERT_EQUAL(optim_step(&a, pa, g, scale), -1);
+        g[N - 1] = NAN;
+        CU_ASSERT_EQUAL(optim_step(&b, pb, g, 1.0f), -1);
+        g[N - 1] = 3e38f; /* finite, but twice it is not */
+        CU_ASSERT_EQUAL(optim_step(&b, pb, g, 1.0f), 0);
+        CU_ASSERT_EQUAL(optim_step(&b, pb, g, 2.0f), -1);
+        optim_free(&a);
+        optim_free(&b);
+    }
+}
+
 /* A schedule changes o->cfg.learning_rate between steps; the next step uses it. */
 static void test_learning_rate_change(void) {
     dp_optim o;
@@ -282,9 +324,9 @@ static void test_learning_rate_change(void) {
     dp_optim_cfg c = unset_cfg(DP_OPTIM_SGD);
     CU_ASSERT_FATAL(optim_init(&o, &c, 1, &err) == 0);
     float p[1] = {1.0f}, g[1] = {2.0f};
-    optim_step(&o, p, g);
+    optim_step(&o, p, g, 1.0f);
     o.cfg.learning_rate = 0.5;
-    optim_step(&o, p, g);
+    optim_step(&o, p, g, 1.0f);
     CU_ASSERT_DOUBLE_EQUAL(p[0], 1.0 - 0.01 * 2 - 0.5 * 2, 1e-6);
     optim_free(&o);
 }
@@ -292,6 +334,7 @@ static void test_learning_rate_change(void) {
 int main(void) {
     static const test_case cases[] = {
         {"sgd", test_sgd_plain},
+        {"gradient scale read in, NaN and Inf reported", test_scale_and_nonfinite},
         {"sgd momentum", test_sgd_momentum},
         {"sgd nesterov", test_sgd_nesterov},
         {"adam", test_adam},
