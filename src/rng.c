@@ -21,14 +21,18 @@ uint64_t rng_u64(uint64_t key, uint64_t i) {
     return mix64(key ^ mix64(i * 0x9e3779b97f4a7c15ULL + 1));
 }
 
+/* The top 24 bits as a float in [0, 1): exact, every value equally likely. */
+static float unit_float(uint64_t r) {
+    return (float)(r >> 40) * (1.0f / 16777216.0f);
+}
+
 float rng_uniform(uint64_t key, uint64_t i) {
-    return (float)(rng_u64(key, i) >> 40) * (1.0f / 16777216.0f);
+    return unit_float(rng_u64(key, i));
 }
 
 void rng_uniform_fill(uint64_t key, uint64_t first, float *out, size_t n) {
     /* The same values as rng_uniform, in a loop the compiler can vectorize. */
-    for (size_t i = 0; i < n; i++)
-        out[i] = (float)(rng_u64(key, first + i) >> 40) * (1.0f / 16777216.0f);
+    for (size_t i = 0; i < n; i++) out[i] = unit_float(rng_u64(key, first + i));
 }
 
 void rng_permute(uint64_t key, uint32_t *perm, size_t n) {

@@ -59,7 +59,9 @@ echo "sgemm 1024^3, 1 thread: $peak GFLOP/s (OpenBLAS kernels: $core, used by bo
 mlp_flops=$(( 2 * (784*512 + 512*256 + 256*10) * 3 - 2 * 784*512 ))
 
 for round in $(seq "$rounds"); do
-  echo "--- round $round"
+  # The machine's speed drifts: each round's GFLOP/s fraction uses that round's sgemm.
+  read -r peak _ < <("$tmp/sgemm" 1024)
+  echo "--- round $round (sgemm $peak GFLOP/s)"
   read -r d1 drss < <(dptrain 1 configs/fmnist_mlp.yaml 128 "$mlp_epochs")
   read -r t1 trss < <(torch_run mlp 128 "$mlp_epochs" 1)
   keep mlp1 "$(ratio "$d1" "$t1")"
