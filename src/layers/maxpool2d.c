@@ -8,9 +8,7 @@
 #include "dptrain/maxpool.h"
 
 #include <stdint.h>
-#include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 
 typedef struct maxpool2d_state {
     dp_pool_geom g;
