@@ -155,21 +155,18 @@ static void reducer_start_fast(dp_reducer *r, int k) {
     b->phase = 2;
 }
 
-/* Turns bucket k's completed sum into the averaged gradient. */
+/* Turns bucket k's completed exact sum into the averaged gradient. The fast
+ * sum stays a sum: the optimizer scales it by grad_scale as it reads it, and
+ * checks it is finite, saving a pass over the gradient. */
 static void reducer_complete(dp_reducer *r, int k) {
     dp_bucket *b = &r->buckets[k];
     double t0 = comm_time();
-    if (r->mode == DP_REDUCE_EXACT) {
-            if (!r->bad)
-            for (int j = 0; j < b->t_count; j++) {
-                int t = b->t_first + j;
-                reduce_finish(r->grads + r->t_off[t], b->acc + (r->t_off[t] - b->off),
-                              r->t_len[t], reduce_pick_exponent(b->mx[j], r->terms),
-                              1.0 / (double)r->rows);
-            }
-    }
-    /* The fast sum stays a sum: the optimizer scales it by grad_scale as it
-     * reads it, and checks it is finite, saving a pass over the gradient. */
+    if (r->mode == DP_REDUCE_EXACT && !r->bad)
+        for (int j = 0; j < b->t_count; j++) {
+            int t = b->t_first + j;
+            reduce_finish(r->grads + r->t_off[t], b->acc + (r->t_off[t] - b->off), r->t_len[t],
+                          reduce_pick_exponent(b->mx[j], r->terms), 1.0 / (double)r->rows);
+        }
     r->seconds[DP_TIME_REDUCE] += comm_time() - t0;
     b->phase = 3;
 }
