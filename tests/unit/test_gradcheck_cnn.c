@@ -351,6 +351,58 @@ static void test_conv_direct_fits(void) {
 #endif
 }
 
+/* The direct kernels themselves, on every build (the AVX-512 ones, or the plain
+ * loops elsewhere): forward against the double loops, with and without relu,
+ * and the kernel gradient against its definition summed in double, on shapes
+ * with 'same' padding, rows over two vectors, K = 16 and an odd filter count. */
+static void test_conv_direct_kernels(void) {
+    const struct { int C, H, W, F, kh, kw, same; } cases[] = {
+        {1, 5, 37, 3, 3, 3, 1}, {1, 6, 7, 5, 4, 4, 1}, {2, 4, 9, 5, 1, 5, 0}, {1, 9, 8, 9, 3, 3, 0},
+    };
+    for (size_t t = 0; t < sizeof cases / sizeof cases[0]; t++) {
+        dp_conv_geom g = {.C = cases[t].C, .H = cases[t].H, .W = cases[t].W, .kh = cases[t].kh,
+                          .kw = cases[t].kw, .sh = 1, .sw = 1};
+        g.OH = im2col_out_size(g.H, g.kh, 1, cases[t].same, &g.pt);
+        g.OW = im2col_out_size(g.W, g.kw, 1, cases[t].same, &g.pl);
+        const int F = cases[t].F, K = g.C * g.kh * g.kw, P = g.OH * g.OW;
+        float *x = malloc((size_t)g.C * g.H * g.W * sizeof *x), *w = malloc((size_t)F * K * sizeof *w);
+        float *b = malloc((size_t)F * sizeof *b), *y = malloc((size_t)F * P * sizeof *y);
+        float *dz = malloc((size_t)F * P * sizeof *dz), *dw = calloc((size_t)F * K, sizeof *dw);
+        float *xp = malloc(conv_direct_scratch_floats(&g) * sizeof *xp);
+        double *ref = malloc((size_t)F * P * sizeof *ref);
+        for (int i = 0; i < g.C * g.H * g.W; i++) x[i] = uniform_in(40 + t, i, -1, 1);
+        for (int i = 0; i < F * K; i++) w[i] = uniform_in(50 + t, i, -1, 1);
+        for (int i = 0; i < F; i++) b[i] = uniform_in(60 + t, i, -0.5f, 0.5f);
+        for (int i = 0; i < F * P; i++) dz[i] = uniform_in(70 + t, i, -1, 1);
+        int bad = 0;
+        for (int relu = 0; relu < 2; relu++) {
+            conv_direct_forward(&g, F, w, b, relu, x, y, xp);
+            reference_conv(x, w, b, 1, g.C, g.H, g.W, F, g.kh, g.kw, 1, 1, g.pt, g.pl, g.OH, g.OW,
+                           relu ? DP_ACT_RELU : DP_ACT_LINEAR, ref);
+            for (int i = 0; i < F * P; i++) bad += fabs(y[i] - ref[i]) > 1e-5 * (1 + fabs(ref[i]));
+        }
+        conv_direct_weight_grad(&g, F, x, dz, dw, xp);
+        for (int f = 0; f < F; f++)
+            for (int c = 0; c < g.C; c++)
+                for (int i = 0; i < g.kh; i++)
+                    for (int j = 0; j < g.kw; j++) {
+                        double sum = 0;
+                        for (int oh = 0; oh < g.OH; oh++)
+                            for (int ow = 0; ow < g.OW; ow++) {
+                                int ih = oh + i - g.pt, iw = ow + j - g.pl;
+                                if (ih >= 0 && ih < g.H && iw >= 0 && iw < g.W)
+                                    sum += (double)dz[(f * g.OH + oh) * g.OW + ow] *
+                                           x[(c * g.H + ih) * g.W + iw];
+                            }
+                        float got = dw[f * K + (c * g.kh + i) * g.kw + j];
+                        bad += fabs(got - sum) > 1e-4 * (1 + fabs(sum));
+                    }
+        CU_ASSERT_EQUAL(bad, 0);
+        if (bad) printf("\n  direct kernels, case %zu: %d values off", t, bad);
+        free(x), free(w), free(b), free(y), free(dz), free(dw), free(xp), free(ref);
+    }
+}
+
 static void test_conv_params_and_errors(void) {
     dp_layer l = {0};
     dp_error err = {0};
@@ -1074,6 +1126,7 @@ int main(void) {
         {"conv2d forward vs direct loops + gradients, tanh", test_conv_tanh},
         {"conv2d params, glorot init, shape errors", test_conv_params_and_errors},
         {"conv2d direct kernels: which geometries", test_conv_direct_fits},
+        {"conv2d direct kernels against double loops", test_conv_direct_kernels},
         {"maxpool2d forward vs window max + gradients", test_maxpool},
         {"maxpool2d ties, overlaps, errors", test_maxpool_ties_and_errors},
         {"flatten round trip", test_flatten},
