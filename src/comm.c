@@ -104,6 +104,46 @@ int comm_find_mismatch(const dp_comm *c, uint64_t value) {
     return first == c->size ? -1 : first;
 }
 
+void *comm_shared_map(const dp_comm *c, size_t bytes, dp_comm_win *win) {
+    MPI_Comm node;
+    int node_size;
+    MPI_Comm_split_type(c->comm, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &node);
+    MPI_Comm_size(node, &node_size);
+    MPI_Comm_free(&node);
+    /* Spanning nodes, the ranks keep private copies and reduce over MPI; a
+     * mixed scheme would need node leaders. */
+    if (node_size != c->size) return NULL;
+    /* Rank 0 holds the whole segment, so it is one contiguous range that every
+     * rank addresses alike; 64 bytes more buy a cache-line aligned base. */
+    MPI_Info info;
+    MPI_Info_create(&info);
+    MPI_Info_set(info, "alloc_shared_noncontig", "false");
+    MPI_Aint mine = c->rank == 0 ? (MPI_Aint)(bytes + 64) : 0;
+    void *base = NULL;
+    /* Errors are fatal (the window inherits no handler of ours): no rank can
+     * come back without the segment while the others have it. */
+    MPI_Win_allocate_shared(mine, 1, info, c->comm, &base, win);
+    MPI_Info_free(&info);
+    MPI_Aint size;
+    int unit;
+    MPI_Win_shared_query(*win, 0, &size, &unit, &base);
+    /* One passive-target epoch for the whole run: the fences only order memory. */
+    MPI_Win_lock_all(MPI_MODE_NOCHECK, *win);
+    uintptr_t a = ((uintptr_t)base + 63) & ~(uintptr_t)63;
+    return (void *)a;
+}
+
+void comm_shared_fence(const dp_comm *c, dp_comm_win win) {
+    MPI_Win_sync(win);
+    MPI_Barrier(c->comm);
+    MPI_Win_sync(win);
+}
+
+void comm_shared_unmap(dp_comm_win *win) {
+    MPI_Win_unlock_all(*win);
+    MPI_Win_free(win);
+}
+
 double comm_time(void) {
     return MPI_Wtime();
 }

@@ -65,7 +65,7 @@ static const ck_spec optim_keys[] = {LEAF("name"),    LEAF("learning_rate"), LEA
 static const ck_spec metric_entry[] = {LEAF("metric")};
 static const ck_spec train_keys[] = {LEAF("epochs"),    LEAF("batch_size"),        LEAF("seed"),
                                      LEAF("reduction"), LEAF("check_every_steps"),
-                                     LEAF("bucket_kib"), END};
+                                     LEAF("bucket_kib"), LEAF("shared_memory"), END};
 static const ck_spec ckpt_keys[] = {LEAF("keep"), LEAF("every_steps"), END};
 static const ck_spec top_keys[] = {MAP("data", data_keys),
                                    MAP("model", model_keys),
@@ -518,6 +518,9 @@ static int parse_train(ctx *c, const ct_node *sec, dp_config *cfg) {
     }
     if ((n = get(sec, "bucket_kib")) && read_int(c, n, "train.bucket_kib", 1, &cfg->bucket_kib))
         return -1;
+    if ((n = get(sec, "shared_memory")) &&
+        read_bool(c, n, "train.shared_memory", &cfg->shared_memory))
+        return -1;
     if ((n = get(sec, "check_every_steps")) &&
         read_int(c, n, "train.check_every_steps", 1, &cfg->check_every_steps))
         return -1;
@@ -601,6 +604,7 @@ static void set_defaults(dp_config *cfg) {
     cfg->reduction = DP_REDUCE_EXACT;
     cfg->check_every_steps = 200;
     cfg->bucket_kib = 1024;
+    cfg->shared_memory = 1;
     cfg->ckpt_keep = 3;
     cfg->ckpt_every_steps = 0;
 }

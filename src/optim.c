@@ -196,34 +196,43 @@ static int rmsprop_momentum(size_t n, float *restrict p, const float *restrict g
 }
 
 int optim_step(dp_optim *o, float *params, const float *grads, float scale) {
+    int bad = optim_update_range(o, 0, o->n, params, grads, scale);
+    optim_end_step(o);
+    return bad;
+}
+
+void optim_end_step(dp_optim *o) {
+    o->step++;
+}
+
+int optim_update_range(const dp_optim *o, size_t lo, size_t n, float *params,
+                       const float *grads, float scale) {
     const dp_optim_cfg *c = &o->cfg;
     float lr = (float)c->learning_rate;
     int bad = 0;
+    /* The state of [lo, lo + n); a kind's unused slots are NULL. */
+    float *s0 = o->slots[0] ? o->slots[0] + lo : NULL, *s1 = o->slots[1] ? o->slots[1] + lo : NULL;
     switch (c->kind) {
     case DP_OPTIM_SGD:
         if (c->momentum > 0)
-            bad = sgd_momentum(o->n, params, grads, scale, o->slots[0], lr, (float)c->momentum,
-                               c->nesterov);
+            bad = sgd_momentum(n, params, grads, scale, s0, lr, (float)c->momentum, c->nesterov);
         else
-            bad = sgd_plain(o->n, params, grads, scale, lr);
+            bad = sgd_plain(n, params, grads, scale, lr);
         break;
     case DP_OPTIM_ADAM: {
         double t = (double)(o->step + 1);
         double lr_t = c->learning_rate * sqrt(1.0 - pow(c->beta2, t)) / (1.0 - pow(c->beta1, t));
-        bad = adam_update(o->n, params, grads, scale, o->slots[0], o->slots[1],
-                          (float)(1.0 - c->beta1), (float)(1.0 - c->beta2), (float)lr_t,
-                          (float)c->epsilon);
+        bad = adam_update(n, params, grads, scale, s0, s1, (float)(1.0 - c->beta1),
+                          (float)(1.0 - c->beta2), (float)lr_t, (float)c->epsilon);
         break;
     }
     case DP_OPTIM_RMSPROP:
         if (c->momentum > 0)
-            bad = rmsprop_momentum(o->n, params, grads, scale, o->slots[0], o->slots[1], lr,
-                                   (float)c->rho, (float)c->epsilon, (float)c->momentum);
+            bad = rmsprop_momentum(n, params, grads, scale, s0, s1, lr, (float)c->rho,
+                                   (float)c->epsilon, (float)c->momentum);
         else
-            bad = rmsprop_plain(o->n, params, grads, scale, o->slots[0], lr, (float)c->rho,
-                                (float)c->epsilon);
+            bad = rmsprop_plain(n, params, grads, scale, s0, lr, (float)c->rho, (float)c->epsilon);
         break;
     }
-    o->step++;
     return bad ? -1 : 0;
 }

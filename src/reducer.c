@@ -11,14 +11,18 @@
  * its collectives in bucket order on every rank, whatever the timing. */
 enum { LANE_MAX = 0, LANE_SUM = 1 };
 
-void reducer_init(dp_reducer *r, const dp_model *m, dp_reduction mode, long shards,
-                  size_t bucket_bytes, double *seconds) {
-    memset(r, 0, sizeof *r);
+dp_reduction reducer_pick_mode(dp_reduction asked, long shards) {
     /* With at most two shards the sum is one IEEE addition per element, and
      * a + b == b + a bit for bit: whichever rank adds, and whatever MPI's
      * algorithm, the float sum is already order-independent. The fixed point
      * is needed from three terms on, where grouping changes the rounding. */
-    r->mode = shards <= 2 ? DP_REDUCE_FAST : mode;
+    return shards <= 2 ? DP_REDUCE_FAST : asked;
+}
+
+void reducer_init(dp_reducer *r, const dp_model *m, dp_reduction mode, long shards,
+                  size_t bucket_bytes, double *seconds) {
+    memset(r, 0, sizeof *r);
+    r->mode = reducer_pick_mode(mode, shards);
     r->terms = shards;
     r->seconds = seconds;
     for (int i = 0; i < m->n_layers; i++) r->n_tensors += m->layers[i].n_params;

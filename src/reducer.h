@@ -53,6 +53,10 @@ typedef struct dp_reducer {
     double *seconds;          /* [DP_TIME_PHASES] where to add REDUCE and COMM time */
 } dp_reducer;
 
+/* The mode a reduction over `shards` micro-batches runs in when `asked` is
+ * configured: up to two terms, the float sum is already exact (reducer.c). */
+dp_reduction reducer_pick_mode(dp_reduction asked, long shards);
+
 /* Plans buckets of about bucket_bytes for model m. */
 void reducer_init(dp_reducer *r, const dp_model *m, dp_reduction mode, long shards,
                   size_t bucket_bytes, double *seconds);

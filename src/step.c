@@ -7,9 +7,10 @@
 #include "dptrain/rng.h"
 
 void step_init(dp_stepper *st, const dp_trainset *ts, const dp_model *m, dp_reduction mode,
-               unsigned long long seed, size_t bucket_bytes) {
+               unsigned long long seed, size_t bucket_bytes, dp_share *share) {
     memset(st, 0, sizeof *st);
     st->seed = seed;
+    st->share = share;
     st->n_my = ts->n_shards;
     st->shard_row = DP_CALLOC((size_t)st->n_my, sizeof *st->shard_row);
     st->perm = DP_CALLOC((size_t)st->n_my, sizeof *st->perm);
@@ -93,7 +94,7 @@ int step_run(dp_stepper *st, const dp_comm *c, const dp_trainset *ts, dp_model *
             st->mb[k] = loss_forward_backward(m->loss, m->fused, out, st->yb, rows, kout, yc,
                                               st->dout);
         }
-        if (last) {
+        if (last && !st->share) {
             /* The reduction starts bucket by bucket inside this backward. */
             reducer_begin(&st->red, c, m->grads, st->mbg, st->n_my, st->mb,
                           shard_plan_step_rows(&ts->plan, t), *stop);
@@ -106,6 +107,9 @@ int step_run(dp_stepper *st, const dp_comm *c, const dp_trainset *ts, dp_model *
         double hook = st->seconds[DP_TIME_COMM] + st->seconds[DP_TIME_REDUCE] - hook0;
         st->seconds[DP_TIME_COMPUTE] += comm_time() - t0 - hook;
     }
+    if (st->share)
+        return share_step(st->share, c, m, o, st->mb, st->n_my, shard_plan_step_rows(&ts->plan, t),
+                          sums, stop, st->seconds);
     if (reducer_finish(&st->red, sums, stop)) return -1;
     double t0 = comm_time();
     /* Every rank holds the same summed gradient, so all agree on a non-finite one. */

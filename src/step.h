@@ -9,11 +9,13 @@
 #include "dptrain/optim.h"
 #include "phases.h"
 #include "reducer.h"
+#include "share.h"
 #include "trainset.h"
 
 typedef struct dp_stepper {
     double seconds[DP_TIME_PHASES];
     dp_reducer red;
+    dp_share *share;       /* the node's shared parameters, or NULL: reduce over MPI */
     int n_my;              /* micro-batches per step on this rank (its shards) */
     size_t *shard_row;     /* [n_my] first local row of each of this rank's shards */
     uint32_t **perm;       /* [n_my][shard rows] this epoch's order of each shard */
@@ -27,9 +29,10 @@ typedef struct dp_stepper {
     dp_loss_sums *mb;      /* [n_my] loss sums of each owned micro-batch */
 } dp_stepper;
 
-/* bucket_bytes: gradient buckets of about this size travel while backward goes on. */
+/* bucket_bytes: gradient buckets of about this size travel while backward goes
+ * on. share: when not NULL (attached, in fast mode), steps end in share_step. */
 void step_init(dp_stepper *st, const dp_trainset *ts, const dp_model *m, dp_reduction mode,
-               unsigned long long seed, size_t bucket_bytes);
+               unsigned long long seed, size_t bucket_bytes, dp_share *share);
 
 /* Orders every owned shard's rows for `epoch` by a permutation keyed by
  * (seed, epoch, global shard index). */
@@ -38,8 +41,8 @@ void step_shuffle(dp_stepper *st, const dp_trainset *ts, int epoch);
 /* Collective. Runs step t of the epoch (global step number gstep, which keys
  * dropout): forward/backward on each owned micro-batch, reduces the gradient
  * (exactly, or by float allreduce in fast mode) in buckets that start during
- * the last micro-batch's backward, averages it over the step's rows and applies
- * the optimizer. Fills sums with the step's loss and accuracy totals over all
+ * the last micro-batch's backward, or through the node's shared memory,
+ * averages it over the step's rows and applies the optimizer. Fills sums with the step's loss and accuracy totals over all
  * ranks and returns 0, or returns -1 on every rank, parameters untouched, if the
  * loss or the gradient is NaN or Inf. *stop carries this rank's stop request in
  * and the OR over all ranks out, agreed inside the step's own collectives. */

@@ -25,6 +25,8 @@ typedef struct dp_run {
     dp_model model;
     dp_optim optim;
     dp_stepper step;
+    dp_share share;
+    int shared;         /* 1 when share is attached */
     dp_progress prog;
     dp_ckpt_writer writer; /* rank 0 */
     dp_ckpt_state ck;   /* position and history; mean/std point into ts */
@@ -95,9 +97,13 @@ static int train_load_checkpoint(dp_run *r, dp_error *err) {
 /* Makes every replica start from rank 0's parameters, optimizer state and position. */
 static void train_share_state(dp_run *r) {
     const dp_comm *c = r->c;
-    comm_bcast(c, r->model.params, r->model.n_params * sizeof(float), 0);
-    for (int k = 0; k < r->optim.n_slots; k++)
-        comm_bcast(c, r->optim.slots[k], r->optim.n * sizeof(float), 0);
+    if (r->shared) {
+        share_publish(&r->share, c); /* one copy: rank 0 wrote it */
+    } else {
+        comm_bcast(c, r->model.params, r->model.n_params * sizeof(float), 0);
+        for (int k = 0; k < r->optim.n_slots; k++)
+            comm_bcast(c, r->optim.slots[k], r->optim.n * sizeof(float), 0);
+    }
     long long pos[4] = {r->optim.step, r->ck.epoch, r->ck.step_in_epoch, r->ck.global_step};
     comm_bcast(c, pos, sizeof pos, 0);
     r->optim.step = pos[0];
@@ -163,6 +169,12 @@ static void train_report_time(dp_run *r, double wall) {
     for (int i = 0; i < DP_TIME_PHASES; i++)
         printf("%s %s %.3fs (%.1f%%)", i ? "," : "", names[i], sum[i],
                total > 0 ? 100 * sum[i] / total : 0);
+    if (r->shared)
+        printf("\ngradients summed through shared memory: %d ranks on one node, one copy of the "
+               "parameters and optimizer state", r->c->size);
+    else if (r->c->size > 1)
+        printf("\ngradients summed by MPI allreduce (%s)",
+               r->step.red.mode == DP_REDUCE_EXACT ? "exact" : "fast");
     printf("\nevaluation, shared by the ranks, took %.1f%% of the run; rank 0's checkpoints "
            "held the other ranks %.1f%%; peak memory (RSS) of the largest rank %.1f MiB\n",
            wall > 0 ? 100 * eval / wall : 0, wall > 0 ? 100 * stall / wall : 0, rss);
@@ -266,8 +278,12 @@ static int train_setup(dp_run *r, dp_error *err) {
         ckpt_remove_temp(r->opts->run_dir); /* left by a writer killed mid-write */
     if (comm_agree(c, err)) return -1;
     if (trainset_load(&r->ts, c, cfg, model_output_width(&r->model), err)) return -1;
+    /* The shared sum is the float one: an exact reduction keeps to MPI. */
+    if (cfg->shared_memory &&
+        reducer_pick_mode(cfg->reduction, r->ts.plan.shards) == DP_REDUCE_FAST)
+        r->shared = share_attach(&r->share, c, &r->model, &r->optim);
     step_init(&r->step, &r->ts, &r->model, cfg->reduction, cfg->seed,
-              (size_t)cfg->bucket_kib * 1024);
+              (size_t)cfg->bucket_kib * 1024, r->shared ? &r->share : NULL);
     r->ck.seed = cfg->seed;
     r->ck.shards = r->ts.plan.shards;
     r->ck.n_features = r->ts.mean ? r->ts.width : 0;
@@ -298,6 +314,7 @@ static void train_teardown(dp_run *r) {
         progress_close(&r->prog);
     }
     step_free(&r->step);
+    if (r->shared) share_detach(&r->share, &r->model, &r->optim);
     optim_free(&r->optim);
     model_free(&r->model);
     trainset_free(&r->ts);

@@ -55,6 +55,20 @@ void comm_allgather(const dp_comm *c, const void *in, void *out, size_t n);
  * lowest rank whose value differs (replica checks). */
 int comm_find_mismatch(const dp_comm *c, uint64_t value);
 
+/* Collective. When every rank of c runs on one node, maps a segment of `bytes`
+ * bytes that all of them share, sets *win and returns the segment's base,
+ * 64-byte aligned, on every rank; else returns NULL on every rank and maps
+ * nothing. */
+typedef MPI_Win dp_comm_win;
+void *comm_shared_map(const dp_comm *c, size_t bytes, dp_comm_win *win);
+
+/* Collective: a barrier after which every rank sees the stores every rank made
+ * to the segment of win before it. */
+void comm_shared_fence(const dp_comm *c, dp_comm_win win);
+
+/* Collective over the ranks that mapped win: unmaps its segment. */
+void comm_shared_unmap(dp_comm_win *win);
+
 /* Seconds since an arbitrary origin (MPI_Wtime). */
 double comm_time(void);
 

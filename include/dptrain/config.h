@@ -87,6 +87,7 @@ typedef struct dp_config {
     dp_reduction reduction;     /* default exact */
     int check_every_steps;      /* replica hash check period; default 200 */
     int bucket_kib;             /* gradient bucket size for overlapped reduction; 1024 */
+    int shared_memory;          /* ranks on one node share the parameters; default 1 */
     /* checkpoint */
     int ckpt_keep;              /* default 3 */
     int ckpt_every_steps;       /* 0 = only at epoch ends */

@@ -29,6 +29,18 @@ int optim_init(dp_optim *o, const dp_optim_cfg *cfg, size_t n, dp_error *err);
  * state are then unusable: the caller stops), else 0. */
 int optim_step(dp_optim *o, float *params, const float *grads, float scale);
 
+/* The update of optim_step for elements [lo, lo + n) only, without counting
+ * the step: params[n] and grads[n] are those elements (the caller offsets
+ * them), lo places them in the state. Ranks sharing one parameter copy each
+ * update their own range, piece by piece, then call optim_end_step once.
+ * Returns -1 if a scaled gradient among them is NaN or Inf, else 0. */
+int optim_update_range(const dp_optim *o, size_t lo, size_t n, float *params,
+                       const float *grads, float scale);
+
+/* Counts one step taken (o->step++): the next update uses the next step's
+ * bias corrections. */
+void optim_end_step(dp_optim *o);
+
 /* Frees the state. Safe on a zeroed struct. */
 void optim_free(dp_optim *o);
 

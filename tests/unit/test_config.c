@@ -121,6 +121,7 @@ static void test_seed_file(void) {
     CU_ASSERT_EQUAL(cfg.seed, 42ULL);
     CU_ASSERT_EQUAL(cfg.reduction, DP_REDUCE_EXACT);
     CU_ASSERT_EQUAL(cfg.check_every_steps, 200);
+    CU_ASSERT_EQUAL(cfg.shared_memory, 1);
     CU_ASSERT_EQUAL(cfg.ckpt_keep, 3);
     CU_ASSERT_EQUAL(cfg.ckpt_every_steps, 0);
     CU_ASSERT_STRING_EQUAL(cfg.source, path_copy);
@@ -180,7 +181,7 @@ static void test_all_fields(void) {
         "optimizer: {name: rmsprop, learning_rate: 1e-3, rho: 0.8, momentum: 0.5, epsilon: 2}\n"
         "metrics: [accuracy]\n"
         "train: {epochs: 0, batch_size: 1, seed: 9007199254740993, reduction: fast,\n"
-        "        check_every_steps: 7}\n"
+        "        check_every_steps: 7, shared_memory: false}\n"
         "checkpoint: {keep: 1, every_steps: 250}\n";
     dp_config cfg;
     if (load_ok(&cfg, text, NULL, 0)) return;
@@ -402,6 +403,7 @@ static void test_errors_values(void) {
                  "expected a number");
     expect_error(L01 L02 "  standardize: maybe\n" L03 L04 L05 L06 L07 L08 L09 L10 L11 L12, NAME ":3:16",
                  "expected true or false, got 'maybe'");
+    expect_error(BASE "  shared_memory: 2\n", NAME ":13:18", "train.shared_memory: expected true or false, got '2'");
     expect_error(BASE "metrics: [acuracy]\n", NAME ":13:11", "unknown metric 'acuracy' (did you mean 'accuracy'?)");
     expect_error(BASE "checkpoint: {keep: 0}\n", NAME ":13:20", "checkpoint.keep: must be >= 1");
 }

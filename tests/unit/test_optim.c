@@ -317,6 +317,49 @@ static void test_scale_and_nonfinite(void) {
     }
 }
 
+/* Ranks sharing one parameter copy each update their own range: the ranges
+ * together leave the same bits as one whole step, and a range update touches
+ * nothing outside its range. */
+static void test_ranges(void) {
+    enum { N = 50, CUT = 16 };
+    const dp_optim_kind kinds[] = {DP_OPTIM_SGD, DP_OPTIM_ADAM, DP_OPTIM_RMSPROP};
+    for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++) {
+        dp_optim_cfg c = unset_cfg(kinds[k]);
+        if (kinds[k] != DP_OPTIM_ADAM) c.momentum = 0.5;
+        dp_optim whole, lo, hi;
+        dp_error err = {0};
+        CU_ASSERT_FATAL(optim_init(&whole, &c, N, &err) == 0 && optim_init(&lo, &c, N, &err) == 0 &&
+                        optim_init(&hi, &c, N, &err) == 0);
+        float pw[N], pr[N], g[N];
+        for (int i = 0; i < N; i++) pw[i] = pr[i] = 0.05f * (float)(i - 25);
+        for (int step = 0; step < 3; step++) {
+            for (int i = 0; i < N; i++) g[i] = (float)((i * 5 + step * 3) % 7) - 3.0f;
+            float before_hi = pr[CUT];
+            CU_ASSERT_EQUAL(optim_step(&whole, pw, g, 0.5f), 0);
+            CU_ASSERT_EQUAL(optim_update_range(&lo, 0, CUT, pr, g, 0.5f), 0);
+            CU_ASSERT_EQUAL(pr[CUT], before_hi); /* outside the range: untouched */
+            CU_ASSERT_EQUAL(lo.slots[0][CUT], 0.0f); /* nor its state */
+            CU_ASSERT_EQUAL(optim_update_range(&hi, CUT, N - CUT, pr + CUT, g + CUT, 0.5f), 0);
+            optim_end_step(&lo);
+            optim_end_step(&hi);
+        }
+        CU_ASSERT_EQUAL(lo.step, 3);
+        CU_ASSERT_EQUAL(memcmp(pw, pr, sizeof pw), 0);
+        for (int sl = 0; sl < whole.n_slots; sl++) {
+            CU_ASSERT_EQUAL(memcmp(whole.slots[sl], lo.slots[sl], CUT * sizeof(float)), 0);
+            CU_ASSERT_EQUAL(memcmp(whole.slots[sl] + CUT, hi.slots[sl] + CUT,
+                                   (N - CUT) * sizeof(float)), 0);
+        }
+        /* A NaN is reported by the range that holds it only. */
+        g[N - 1] = NAN;
+        CU_ASSERT_EQUAL(optim_update_range(&lo, 0, CUT, pr, g, 0.5f), 0);
+        CU_ASSERT_EQUAL(optim_update_range(&hi, CUT, N - CUT, pr + CUT, g + CUT, 0.5f), -1);
+        optim_free(&whole);
+        optim_free(&lo);
+        optim_free(&hi);
+    }
+}
+
 /* A schedule changes o->cfg.learning_rate between steps; the next step uses it. */
 static void test_learning_rate_change(void) {
     dp_optim o;
@@ -335,6 +378,7 @@ int main(void) {
     static const test_case cases[] = {
         {"sgd", test_sgd_plain},
         {"gradient scale read in, NaN and Inf reported", test_scale_and_nonfinite},
+        {"ranges of one parameter copy", test_ranges},
         {"sgd momentum", test_sgd_momentum},
         {"sgd nesterov", test_sgd_nesterov},
         {"adam", test_adam},
