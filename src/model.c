@@ -149,6 +149,17 @@ void model_backward_hooked(dp_model *m, const float *x, const float *dout, int B
     }
 }
 
+int model_list_tensors(const dp_model *m, size_t *off, size_t *len) {
+    int t = 0;
+    for (int i = 0; i < m->n_layers; i++)
+        for (int p = 0; p < m->layers[i].n_params; p++, t++)
+            if (off && len) {
+                off[t] = m->layers[i].param_offset + m->layers[i].params[p].offset;
+                len[t] = m->layers[i].params[p].numel;
+            }
+    return t;
+}
+
 int model_output_width(const dp_model *m) {
     return (int)tensor_numel_shape(&m->out_shape);
 }

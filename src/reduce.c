@@ -2,6 +2,7 @@
 #include "dptrain/reduce.h"
 
 #include <math.h>
+#include <string.h>
 
 int reduce_pick_exponent(double maxabs, long terms) {
     if (!(maxabs > 0)) return 0;
@@ -30,28 +31,19 @@ void reduce_finish(float *out, const int64_t *acc, size_t n, int e, double scale
 }
 
 double reduce_max_abs(const float *g, size_t n) {
-    /* Sixteen independent lanes: without -ffast-math the compiler may not
-     * reorder one running max or sum, but it does vectorize lane-wise work. */
-    enum { LANES = 16 };
-    float m[LANES] = {0}, poison[LANES] = {0};
-    size_t i = 0;
-    for (; i + LANES <= n; i += LANES)
-        for (int j = 0; j < LANES; j++) {
-            float a = fabsf(g[i + j]);
-            m[j] = a > m[j] ? a : m[j];
-            /* x * 0 is NaN exactly when x is NaN or Inf. */
-            poison[j] += g[i + j] * 0.0f;
-        }
-    for (; i < n; i++) {
-        float a = fabsf(g[i]);
-        m[0] = a > m[0] ? a : m[0];
-        poison[0] += g[i] * 0.0f;
-    }
-    float best = 0, bad = 0;
-    for (int j = 0; j < LANES; j++) {
-        best = m[j] > best ? m[j] : best;
-        bad += poison[j];
+    /* With the sign bit cleared, a float's bits order like its magnitude, and
+     * Inf and NaN lie above every finite value: one unsigned max, which
+     * vectorizes (a float max does not, without -ffast-math), finds both. */
+    uint32_t best = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint32_t b;
+        memcpy(&b, g + i, sizeof b);
+        b &= 0x7fffffffu;
+        best = b > best ? b : best;
     }
     /* Non-finite must win, so a poisoned gradient is caught rather than scaled away. */
-    return bad == 0 ? best : NAN;
+    if (best >= 0x7f800000u) return NAN;
+    float f;
+    memcpy(&f, &best, sizeof f);
+    return f;
 }

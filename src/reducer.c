@@ -25,15 +25,10 @@ void reducer_init(dp_reducer *r, const dp_model *m, dp_reduction mode, long shar
     r->mode = reducer_pick_mode(mode, shards);
     r->terms = shards;
     r->seconds = seconds;
-    for (int i = 0; i < m->n_layers; i++) r->n_tensors += m->layers[i].n_params;
+    r->n_tensors = model_list_tensors(m, NULL, NULL);
     r->t_off = DP_MALLOC(((size_t)r->n_tensors + 1) * sizeof(size_t));
     r->t_len = DP_MALLOC(((size_t)r->n_tensors + 1) * sizeof(size_t));
-    int j = 0;
-    for (int i = 0; i < m->n_layers; i++)
-        for (int p = 0; p < m->layers[i].n_params; p++, j++) {
-            r->t_off[j] = m->layers[i].param_offset + m->layers[i].params[p].offset;
-            r->t_len[j] = m->layers[i].params[p].numel;
-        }
+    model_list_tensors(m, r->t_off, r->t_len);
     /* Buckets from the last layer back; each closes once it holds bucket_bytes. */
     r->buckets = DP_CALLOC((size_t)m->n_layers + 1, sizeof(dp_bucket));
     dp_bucket *b = NULL;

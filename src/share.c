@@ -1,37 +1,50 @@
-/* share.c - one parameter copy per node: each rank updates its own range of it. */
+/* share.c - one parameter copy per node: each rank sums and updates its own range of it. */
 #include "share.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "dptrain/reduce.h"
 #include "phases.h"
 
 /* Floats per 64-byte cache line: ranges and arenas start on lines of their
  * own, so no two ranks write one line. */
 enum { LINE = 16 };
 
-/* Floats summed and updated at a time: 16 KiB of each array, well inside L1. */
-enum { PIECE = 4096 };
+/* Elements summed and updated at a time: the summed piece (16 KiB, and its
+ * 32 KiB fixed-point sum in exact mode) stays in L1 while the optimizer reads it. */
+enum { SHARE_PIECE = 4096 };
 
 static size_t share_round_up(size_t n) {
     return (n + LINE - 1) / LINE * LINE;
 }
 
-int share_attach(dp_share *s, const dp_comm *c, dp_model *m, dp_optim *o) {
+int share_attach(dp_share *s, const dp_comm *c, dp_model *m, dp_optim *o, dp_reduction mode,
+                 const dp_trainset *ts) {
     memset(s, 0, sizeof *s);
     if (c->size < 2) return 0;
     size_t n = m->n_params, stride = share_round_up(n);
-    int slots = o->n_slots;
-    size_t floats = stride * (size_t)(1 + slots + c->size);
-    size_t bytes = floats * sizeof(float) + 4 * (size_t)c->size * sizeof(double);
+    int slots = o->n_slots, exact = mode == DP_REDUCE_EXACT, shards = ts->plan.shards;
+    int arenas = exact ? shards : c->size;
+    int n_tensors = model_list_tensors(m, NULL, NULL);
+    size_t floats = stride * (size_t)(1 + slots + arenas);
+    size_t doubles = 2 * (size_t)shards + 2 * (size_t)c->size + (size_t)c->size * n_tensors;
+    size_t bytes = floats * sizeof(float) + doubles * sizeof(double);
     float *base = comm_shared_map(c, bytes, &s->win);
     if (!base) return 0;
     /* The segment's first contents are unspecified: rank 0 zeroes it, as
      * model_build and optim_init zeroed the private buffers it replaces. */
     if (c->rank == 0) memset(base, 0, bytes);
     comm_shared_fence(c, s->win);
-    /* [params | state slot 0 .. slots-1 | gradient of rank 0 .. size-1 | notes] */
+    s->rank = c->rank;
+    s->size = c->size;
+    s->exact = exact;
+    s->shards = shards;
+    s->first = ts->first_shard;
+    s->n_my = ts->n_shards;
+    s->stride = stride;
+    /* [params | state slots | arenas | mb_notes | rank_notes | maxima] */
     free(m->params);
     free(m->grads);
     m->params = base;
@@ -39,67 +52,149 @@ int share_attach(dp_share *s, const dp_comm *c, dp_model *m, dp_optim *o) {
         free(o->slots[k]);
         o->slots[k] = base + stride * (size_t)(1 + k);
     }
-    s->rank = c->rank;
-    s->size = c->size;
-    s->stride = stride;
     s->grads = base + stride * (size_t)(1 + slots);
-    s->notes = (double *)(base + floats);
-    m->grads = s->grads + stride * (size_t)c->rank;
-    s->piece = DP_MALLOC(PIECE * sizeof(float));
+    s->mb_notes = (double *)(base + floats);
+    s->rank_notes = s->mb_notes + 2 * shards;
+    s->maxima = s->rank_notes + 2 * c->size;
+    m->grads = share_grads(s, s->n_my - 1);
     s->lo = n / LINE * (size_t)c->rank / (size_t)c->size * LINE;
     s->hi = c->rank + 1 == c->size ? n : n / LINE * (size_t)(c->rank + 1) / (size_t)c->size * LINE;
+    s->n_tensors = n_tensors;
+    s->t_off = DP_MALLOC(((size_t)n_tensors + 1) * sizeof(size_t));
+    s->t_len = DP_MALLOC(((size_t)n_tensors + 1) * sizeof(size_t));
+    model_list_tensors(m, s->t_off, s->t_len);
+    s->mx = DP_CALLOC((size_t)n_tensors + 1, sizeof(double));
+    s->piece = DP_MALLOC(SHARE_PIECE * sizeof(float));
+    s->acc = DP_MALLOC(SHARE_PIECE * sizeof(int64_t));
     return 1;
 }
 
-int share_step(dp_share *s, const dp_comm *c, dp_model *m, dp_optim *o, const dp_loss_sums *mb,
-               int n_mb, size_t rows, dp_loss_sums *out, int *stop, double *seconds) {
-    double *note = s->notes + 4 * s->rank;
-    note[0] = note[1] = 0;
-    for (int q = 0; q < n_mb; q++) {
-        note[0] += mb[q].loss;
-        note[1] += (double)mb[q].correct;
+float *share_grads(const dp_share *s, int k) {
+    int arena = s->exact ? s->first + k : s->rank;
+    return s->grads + s->stride * (size_t)arena;
+}
+
+/* Exact mode: the max |g| of each tensor over this rank's micro-batches, into
+ * its row of maxima. Read right after backward, the arenas are still partly
+ * in this core's cache. */
+static void share_own_maxima(dp_share *s) {
+    double *mine = s->maxima + (size_t)s->rank * s->n_tensors;
+    for (int t = 0; t < s->n_tensors; t++) {
+        mine[t] = 0;
+        for (int k = 0; k < s->n_my; k++) {
+            double v = reduce_max_abs(share_grads(s, k) + s->t_off[t], s->t_len[t]);
+            if (!(v <= mine[t])) mine[t] = v; /* a NaN sticks */
+        }
     }
-    note[2] = *stop ? 1.0 : 0.0;
-    double t0 = comm_time();
-    comm_shared_fence(c, s->win);
-    seconds[DP_TIME_COMM] += comm_time() - t0;
-    /* Every rank adds the same notes in the same order: the same bits everywhere. */
-    double loss = 0, correct = 0;
-    *stop = 0;
+}
+
+/* Sums elements [a, a + len) of the gradient into s->piece, as the mean: in
+ * fixed point with exponent e over the shards' arenas (exact), or in float
+ * over the ranks' arenas, in rank order (then still a sum: the optimizer
+ * scales it). */
+static void share_sum_piece(dp_share *s, size_t a, size_t len, int e, double inv_rows) {
+    const float *g0 = s->grads + a;
+    if (s->exact) {
+        reduce_convert(s->acc, g0, len, e);
+        for (int q = 1; q < s->shards; q++)
+            reduce_accumulate(s->acc, g0 + s->stride * (size_t)q, len, e);
+        reduce_finish(s->piece, s->acc, len, e, inv_rows);
+        return;
+    }
+    const float *g1 = g0 + s->stride;
+    for (size_t i = 0; i < len; i++) s->piece[i] = g0[i] + g1[i];
+    for (int r = 2; r < s->size; r++) {
+        const float *g = g0 + s->stride * (size_t)r;
+        for (size_t i = 0; i < len; i++) s->piece[i] = s->piece[i] + g[i];
+    }
+}
+
+/* Agrees the step's loss and correct count from every micro-batch's notes,
+ * as the reducer forms them: in exact mode a fixed-point sum with the scale
+ * of the largest |loss|, else per-rank float sums added in rank order.
+ * Returns -1 if the loss is NaN or Inf. */
+static int share_agree_loss(const dp_share *s, dp_loss_sums *out) {
+    const double *mb = s->mb_notes;
+    double correct = 0;
+    for (int q = 0; q < s->shards; q++) correct += mb[2 * q + 1];
+    out->correct = (long)correct;
+    if (s->exact) {
+        double lmax = 0;
+        for (int q = 0; q < s->shards; q++)
+            if (!(fabs(mb[2 * q]) <= lmax)) lmax = fabs(mb[2 * q]);
+        if (!isfinite(lmax)) return -1;
+        int el = reduce_pick_exponent(lmax, s->shards);
+        int64_t sum = 0;
+        for (int q = 0; q < s->shards; q++) sum += (int64_t)llrint(ldexp(mb[2 * q], el));
+        out->loss = ldexp((double)sum, -el);
+        return 0;
+    }
+    double loss = 0;
     for (int r = 0; r < s->size; r++) {
-        loss += s->notes[4 * r];
-        correct += s->notes[4 * r + 1];
-        if (s->notes[4 * r + 2] > 0) *stop = 1;
+        double mine = 0;
+        for (int k = 0; k < s->n_my; k++) mine += mb[2 * (r * s->n_my + k)];
+        loss += mine;
     }
     out->loss = loss;
-    out->correct = (long)correct;
+    return isfinite(loss) ? 0 : -1;
+}
+
+int share_step(dp_share *s, const dp_comm *c, dp_model *m, dp_optim *o, const dp_loss_sums *mb,
+               size_t rows, dp_loss_sums *out, int *stop, double *seconds) {
+    double t0 = comm_time();
+    if (s->exact) share_own_maxima(s);
+    for (int k = 0; k < s->n_my; k++) {
+        s->mb_notes[2 * (s->first + k)] = mb[k].loss;
+        s->mb_notes[2 * (s->first + k) + 1] = (double)mb[k].correct;
+    }
+    s->rank_notes[2 * s->rank] = *stop ? 1.0 : 0.0;
+    double t1 = comm_time();
+    seconds[DP_TIME_REDUCE] += t1 - t0;
+    comm_shared_fence(c, s->win);
+    seconds[DP_TIME_COMM] += comm_time() - t1;
+    /* Every rank reads the same notes in the same order: the same bits everywhere. */
+    *stop = 0;
+    for (int r = 0; r < s->size; r++)
+        if (s->rank_notes[2 * r] > 0) *stop = 1;
     out->rows = (long)rows;
-    /* Agreed by all alike, before any rank touches the parameters. */
-    if (!isfinite(loss)) return -1;
-    t0 = comm_time();
-    /* Piece by piece into a scratch buffer that stays in L1: the optimizer
-     * reads each summed piece from there, and no summed gradient is ever
-     * written back to memory. */
-    float scale = (float)(1.0 / (double)rows);
-    int bad = 0;
-    for (size_t a = s->lo; a < s->hi; a += PIECE) {
-        size_t len = s->hi - a < PIECE ? s->hi - a : PIECE;
-        const float *g0 = s->grads + a, *g1 = g0 + s->stride;
-        for (size_t i = 0; i < len; i++) s->piece[i] = g0[i] + g1[i];
-        for (int r = 2; r < s->size; r++) {
-            const float *g = g0 + s->stride * (size_t)r;
-            for (size_t i = 0; i < len; i++) s->piece[i] = s->piece[i] + g[i];
+    int bad = share_agree_loss(s, out);
+    for (int t = 0; s->exact && t < s->n_tensors; t++) {
+        s->mx[t] = 0;
+        for (int r = 0; r < s->size; r++) {
+            double v = s->maxima[(size_t)r * s->n_tensors + t];
+            if (!(v <= s->mx[t])) s->mx[t] = v;
         }
-        bad |= optim_update_range(o, a, len, m->params + a, s->piece, scale);
+        if (!isfinite(s->mx[t])) bad = 1;
+    }
+    /* Agreed by all alike, before any rank touches the parameters. */
+    if (bad) return -1;
+    t0 = comm_time();
+    double inv_rows = 1.0 / (double)rows;
+    /* The exact mean is final; the float sum is scaled as the optimizer reads it. */
+    float scale = s->exact ? 1.0f : (float)inv_rows;
+    int t = 0;
+    for (size_t a = s->lo; a < s->hi;) {
+        /* Pieces end at the range, at SHARE_PIECE and, in exact mode, at the
+         * end of a tensor, whose scale the next one does not share. */
+        size_t b = s->hi - a < SHARE_PIECE ? s->hi : a + SHARE_PIECE;
+        int e = 0;
+        if (s->exact) {
+            while (s->t_off[t] + s->t_len[t] <= a) t++;
+            if (s->t_off[t] + s->t_len[t] < b) b = s->t_off[t] + s->t_len[t];
+            e = reduce_pick_exponent(s->mx[t], s->shards);
+        }
+        share_sum_piece(s, a, b - a, e, inv_rows);
+        bad |= optim_update_range(o, a, b - a, m->params + a, s->piece, scale);
+        a = b;
     }
     optim_end_step(o);
-    note[3] = bad ? 1.0 : 0.0;
-    double t1 = comm_time();
+    s->rank_notes[2 * s->rank + 1] = bad ? 1.0 : 0.0;
+    t1 = comm_time();
     seconds[DP_TIME_OPTIM] += t1 - t0;
     comm_shared_fence(c, s->win);
     seconds[DP_TIME_COMM] += comm_time() - t1;
     for (int r = 0; r < s->size; r++)
-        if (s->notes[4 * r + 3] > 0) bad = 1;
+        if (s->rank_notes[2 * r + 1] > 0) bad = 1;
     return bad ? -1 : 0;
 }
 
@@ -111,6 +206,10 @@ void share_detach(dp_share *s, dp_model *m, dp_optim *o) {
     m->params = m->grads = NULL;
     for (int k = 0; k < o->n_slots; k++) o->slots[k] = NULL;
     comm_shared_unmap(&s->win);
+    free(s->t_off);
+    free(s->t_len);
+    free(s->mx);
     free(s->piece);
+    free(s->acc);
     memset(s, 0, sizeof *s);
 }

@@ -30,12 +30,14 @@ void step_init(dp_stepper *st, const dp_trainset *ts, const dp_model *m, dp_redu
     st->row_ids = DP_MALLOC((size_t)max_mb * sizeof(uint64_t));
     st->dout = DP_MALLOC((size_t)max_mb * (size_t)model_output_width(m) * sizeof(float));
     /* Exact mode sums micro-batches as separate terms, so all but the last (which
-     * stays in the arena) are kept; fast mode just accumulates them. */
-    if (mode == DP_REDUCE_EXACT && st->n_my > 1)
+     * stays in the arena) are kept; fast mode just accumulates them. Shared,
+     * the segment has their arenas. */
+    if (mode == DP_REDUCE_EXACT && st->n_my > 1 && !share)
         st->gstore = DP_MALLOC((size_t)(st->n_my - 1) * m->n_params * sizeof(float));
     for (int k = 0; k < st->n_my; k++)
-        st->mbg[k] = k + 1 < st->n_my && st->gstore ? st->gstore + (size_t)k * m->n_params
-                                                     : m->grads;
+        st->mbg[k] = share                             ? share_grads(share, k)
+                     : k + 1 < st->n_my && st->gstore ? st->gstore + (size_t)k * m->n_params
+                                                      : m->grads;
     reducer_init(&st->red, m, mode, ts->plan.shards, bucket_bytes, st->seconds);
 }
 
@@ -81,8 +83,8 @@ int step_run(dp_stepper *st, const dp_comm *c, const dp_trainset *ts, dp_model *
         int rows = step_gather(st, ts, k, t);
         /* Exact mode keeps each micro-batch's gradient apart: backward writes
          * straight into its own buffer (layers take the arena from m). */
-        if (!last && st->gstore) {
-            m->grads = st->gstore + (size_t)k * n;
+        if (st->mbg[k] != arena) {
+            m->grads = (float *)st->mbg[k];
             memset(m->grads, 0, n * sizeof(float));
         }
         double t0 = comm_time();
@@ -108,8 +110,8 @@ int step_run(dp_stepper *st, const dp_comm *c, const dp_trainset *ts, dp_model *
         st->seconds[DP_TIME_COMPUTE] += comm_time() - t0 - hook;
     }
     if (st->share)
-        return share_step(st->share, c, m, o, st->mb, st->n_my, shard_plan_step_rows(&ts->plan, t),
-                          sums, stop, st->seconds);
+        return share_step(st->share, c, m, o, st->mb, shard_plan_step_rows(&ts->plan, t), sums,
+                          stop, st->seconds);
     if (reducer_finish(&st->red, sums, stop)) return -1;
     double t0 = comm_time();
     /* Every rank holds the same summed gradient, so all agree on a non-finite one. */

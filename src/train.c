@@ -169,12 +169,12 @@ static void train_report_time(dp_run *r, double wall) {
     for (int i = 0; i < DP_TIME_PHASES; i++)
         printf("%s %s %.3fs (%.1f%%)", i ? "," : "", names[i], sum[i],
                total > 0 ? 100 * sum[i] / total : 0);
+    const char *how = r->step.red.mode == DP_REDUCE_EXACT ? "exact" : "fast";
     if (r->shared)
-        printf("\ngradients summed through shared memory: %d ranks on one node, one copy of the "
-               "parameters and optimizer state", r->c->size);
+        printf("\ngradients summed (%s) through shared memory: %d ranks on one node, one copy "
+               "of the parameters and optimizer state", how, r->c->size);
     else if (r->c->size > 1)
-        printf("\ngradients summed by MPI allreduce (%s)",
-               r->step.red.mode == DP_REDUCE_EXACT ? "exact" : "fast");
+        printf("\ngradients summed (%s) by MPI allreduce", how);
     printf("\nevaluation, shared by the ranks, took %.1f%% of the run; rank 0's checkpoints "
            "held the other ranks %.1f%%; peak memory (RSS) of the largest rank %.1f MiB\n",
            wall > 0 ? 100 * eval / wall : 0, wall > 0 ? 100 * stall / wall : 0, rss);
@@ -278,10 +278,9 @@ static int train_setup(dp_run *r, dp_error *err) {
         ckpt_remove_temp(r->opts->run_dir); /* left by a writer killed mid-write */
     if (comm_agree(c, err)) return -1;
     if (trainset_load(&r->ts, c, cfg, model_output_width(&r->model), err)) return -1;
-    /* The shared sum is the float one: an exact reduction keeps to MPI. */
-    if (cfg->shared_memory &&
-        reducer_pick_mode(cfg->reduction, r->ts.plan.shards) == DP_REDUCE_FAST)
-        r->shared = share_attach(&r->share, c, &r->model, &r->optim);
+    if (cfg->shared_memory)
+        r->shared = share_attach(&r->share, c, &r->model, &r->optim,
+                                 reducer_pick_mode(cfg->reduction, r->ts.plan.shards), &r->ts);
     step_init(&r->step, &r->ts, &r->model, cfg->reduction, cfg->seed,
               (size_t)cfg->bucket_kib * 1024, r->shared ? &r->share : NULL);
     r->ck.seed = cfg->seed;

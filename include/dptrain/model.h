@@ -52,6 +52,11 @@ void model_backward(dp_model *m, const float *x, const float *dout, int B);
 void model_backward_hooked(dp_model *m, const float *x, const float *dout, int B,
                            void (*after)(void *ctx, int layer), void *ctx);
 
+/* Number of parameter tensors (a dense layer's kernel and bias are two). When
+ * off and len are not NULL, fills off[t] and len[t], each tensor's offset in
+ * the arenas and its element count, in arena order. */
+int model_list_tensors(const dp_model *m, size_t *off, size_t *len);
+
 /* Number of output values per row. */
 int model_output_width(const dp_model *m);
 

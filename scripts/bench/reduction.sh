@@ -21,29 +21,35 @@ train: {epochs: 2, batch_size: 128, seed: 1}
 checkpoint: {keep: 1}
 YAML
 
-# bench NAME ARGS...: REPS rounds of fast, exact with the default two shards
-# (the float path: one commutative addition) and exact with four shards (the
-# int64 fixed-point path), each a separate 2-rank run; prints each round's
-# samples/s and the median over rounds of each exact/fast ratio.
+# bench NAME ARGS...: REPS rounds of five 2-rank runs: fast and exact with two
+# shards (the default; exact is then the float path too: one commutative
+# addition), fast and exact with four shards (exact: the int64 fixed-point
+# sum), all with the ranks' shared memory, and exact with four shards over the
+# MPI allreduce. Prints each round's samples/s and the medians over rounds of
+# exact/fast at S=2 and S=4 and of shared/MPI for the exact S=4 sum.
 bench() {
   local name=$1
   shift
-  local r2=() r4=()
+  local r2=() r4=() rs=()
+  local modes=("fast" "exact" "fast --set data.shards=4" "exact --set data.shards=4"
+               "exact --set data.shards=4 --set train.shared_memory=false")
   for i in $(seq "$reps"); do
     local rates=()
-    for mode in "fast" "exact" "exact --set data.shards=4"; do
-      local dir=$tmp/$name-${mode// /}-$i
+    for mode in "${modes[@]}"; do
+      local dir=$tmp/$name-${mode//[ =.-]/}-$i
       # shellcheck disable=SC2086
       mpirun -np 2 build/dptrain train "$@" --set train.reduction=$mode --run-dir "$dir" >/dev/null
       rates+=("$(rate "$dir")")
     done
     r2+=("$(ratio "${rates[1]}" "${rates[0]}")")
-    r4+=("$(ratio "${rates[2]}" "${rates[0]}")")
-    printf "%-5s round %d: fast %8s  exact S=2 %8s (%s)  exact S=4 %8s (%s) samples/s\n" "$name" "$i" \
-      "${rates[0]}" "${rates[1]}" "${r2[-1]}" "${rates[2]}" "${r4[-1]}"
+    r4+=("$(ratio "${rates[3]}" "${rates[2]}")")
+    rs+=("$(ratio "${rates[3]}" "${rates[4]}")")
+    printf "%-5s round %d: S=2 fast %7s exact %7s (%s) | S=4 fast %7s exact %7s (%s) | exact S=4 over MPI %7s samples/s\n" \
+      "$name" "$i" "${rates[0]}" "${rates[1]}" "${r2[-1]}" "${rates[2]}" "${rates[3]}" "${r4[-1]}" "${rates[4]}"
   done
-  printf "%-5s median exact/fast: S=2 %s, S=4 %s\n" "$name" \
-    "$(printf "%s\n" "${r2[@]}" | median)" "$(printf "%s\n" "${r4[@]}" | median)"
+  printf "%-5s median exact/fast: S=2 %s, S=4 %s; exact S=4 shared memory/MPI %s\n" "$name" \
+    "$(printf "%s\n" "${r2[@]}" | median)" "$(printf "%s\n" "${r4[@]}" | median)" \
+    "$(printf "%s\n" "${rs[@]}" | median)"
 }
 
 bench seed configs/seed.yaml --set train.epochs=20

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Ranks on one node share one copy of the parameters and optimizer state and
-# sum their gradients through shared memory. On 2 ranks that is the same one
-# float addition per element as the MPI allreduce, so both paths give the same
-# bits; 4 ranks train as well; a stop and resume may switch paths; a NaN stops
-# every rank with one error and no hang.
+# sum their gradients through shared memory. The float sum on 2 ranks is the
+# allreduce's one addition per element, and the exact sum is exact either way,
+# so both paths give the same bits as the MPI allreduce; 4 ranks train as well;
+# a stop and resume may switch paths; a NaN stops every rank with one error
+# and no hang.
 source "$(dirname "$0")/common.sh"
 
 same() { h5diff -d 0 "$1" "$2" "$3" "$3" >/dev/null 2>&1; }
@@ -13,10 +14,10 @@ args=(train configs/seed.yaml --set train.epochs=3)
 run_np 2 "$TMP/sh.log" "${args[@]}" --run-dir "$TMP/sh"
 check "np 2 with shared memory exits 0" test $? -eq 0
 check "np 2 takes the shared-memory path" \
-  grep -q "gradients summed through shared memory: 2 ranks on one node" "$TMP/sh.log"
+  grep -q "gradients summed (fast) through shared memory: 2 ranks on one node" "$TMP/sh.log"
 run_np 2 "$TMP/mpi.log" "${args[@]}" --set train.shared_memory=false --run-dir "$TMP/mpi"
 check "shared_memory=false takes the MPI allreduce" \
-  grep -q "gradients summed by MPI allreduce (fast)" "$TMP/mpi.log"
+  grep -q "gradients summed (fast) by MPI allreduce" "$TMP/mpi.log"
 check "shared memory and MPI: bit-identical parameters" \
   same "$(newest "$TMP/sh")" "$(newest "$TMP/mpi")" /model
 check "shared memory and MPI: bit-identical optimizer state" \
@@ -27,10 +28,22 @@ check "shared memory and MPI print the same losses" \
 run_np 2 "$TMP/s7.log" "${args[@]}" --set train.seed=7 --run-dir "$TMP/s7"
 check "another seed differs" bash -c "! h5diff -d 0 '$(newest "$TMP/sh")' '$(newest "$TMP/s7")' /model /model >/dev/null 2>&1"
 
-# The exact sum over more than two shards keeps to MPI.
-run_np 2 "$TMP/ex.log" "${args[@]}" --set data.shards=4 --run-dir "$TMP/ex"
-check "exact mode over 4 shards uses the MPI allreduce" \
-  grep -q "gradients summed by MPI allreduce (exact)" "$TMP/ex.log"
+# The exact sum over more than two shards: through shared memory, the same
+# bits as the MPI allreduce's and as one rank's.
+ex=("${args[@]}" --set data.shards=4)
+run_np 2 "$TMP/ex.log" "${ex[@]}" --run-dir "$TMP/ex"
+check "exact, 4 shards on np 2 takes the shared-memory path" \
+  grep -q "gradients summed (exact) through shared memory: 2 ranks" "$TMP/ex.log"
+run_np 2 "$TMP/exm.log" "${ex[@]}" --set train.shared_memory=false --run-dir "$TMP/exm"
+check "exact, shared_memory=false takes the MPI allreduce" \
+  grep -q "gradients summed (exact) by MPI allreduce" "$TMP/exm.log"
+check "exact: shared memory and MPI bit-identical" same "$(newest "$TMP/ex")" "$(newest "$TMP/exm")" /model
+check "exact: optimizer state bit-identical" same "$(newest "$TMP/ex")" "$(newest "$TMP/exm")" /optimizer
+run_np 4 "$TMP/ex4.log" "${args[@]}" --set data.shards=8 --run-dir "$TMP/ex4"
+run_np 1 "$TMP/ex1.log" "${args[@]}" --set data.shards=8 --run-dir "$TMP/ex1"
+check "exact, 8 shards: np 4 shared and np 1 bit-identical" same "$(newest "$TMP/ex4")" "$(newest "$TMP/ex1")" /model
+check "exact, 8 shards: the same losses printed" \
+  test "$(grep -o 'loss: [0-9.]*' "$TMP/ex4.log")" = "$(grep -o 'loss: [0-9.]*' "$TMP/ex1.log")"
 
 # 4 ranks, each updating a quarter of the one parameter copy.
 run_np 4 "$TMP/f4.log" train configs/seed.yaml --set train.reduction=fast --run-dir "$TMP/f4"
@@ -47,10 +60,13 @@ run_np 2 "$TMP/re.log" "${args[@]}" --set train.shared_memory=false --run-dir "$
 check "resumed on MPI: bit-identical to the whole run" \
   same "$(newest "$TMP/sh")" "$(newest "$TMP/st")" /model
 
-# A step that blows up: every rank stops with one error line from rank 0.
-RUN_TIMEOUT=30 run_np 2 "$TMP/nan.log" train configs/seed.yaml --set optimizer.name=sgd \
-  --set optimizer.learning_rate=1e30 --run-dir "$TMP/nan"
-check "a NaN exits 1" test $? -eq 1
-check "one error line for the NaN" \
-  test "$(grep -c '^dptrain: error: training: loss or gradient is NaN or Inf' "$TMP/nan.log")" -eq 1
+# A step that blows up: every rank stops with one error line from rank 0, in
+# either sum.
+for shards in 2 4; do
+  RUN_TIMEOUT=30 run_np 2 "$TMP/nan$shards.log" train configs/seed.yaml --set optimizer.name=sgd \
+    --set optimizer.learning_rate=1e30 --set data.shards=$shards --run-dir "$TMP/nan$shards"
+  check "shards $shards: a NaN exits 1" test $? -eq 1
+  check "shards $shards: one error line for the NaN" \
+    test "$(grep -c '^dptrain: error: training: loss or gradient is NaN or Inf' "$TMP/nan$shards.log")" -eq 1
+done
 finish

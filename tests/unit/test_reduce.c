@@ -1,4 +1,5 @@
 /* test_reduce.c - the exact reduction: same bits in any order, float32-accurate. */
+#include <float.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -106,8 +107,37 @@ static void test_exponent_headroom(void) {
     CU_ASSERT(isnan(reduce_max_abs(nan_in, 3)));
 }
 
+/* reduce_max_abs against a plain double loop, on every length up to 70 (the
+ * vector body and its tail) and at every position of the maximum, with
+ * negative values, -0, subnormals and the largest finite float; Inf and NaN
+ * anywhere give NaN. */
+static void test_max_abs(void) {
+    enum { LEN = 70 };
+    float g[LEN];
+    for (int n = 0; n <= LEN; n++)
+        for (int at = 0; at < (n ? n : 1); at++) {
+            for (int i = 0; i < n; i++) g[i] = (i % 3 ? 1.0f : -1.0f) * (float)(i % 7) * 0.25f;
+            if (n) g[at] = (at % 2 ? -1.0f : 1.0f) * (3.0f + (float)at);
+            double want = 0;
+            for (int i = 0; i < n; i++) want = fmax(want, fabs((double)g[i]));
+            CU_ASSERT_EQUAL(reduce_max_abs(g, (size_t)n), want);
+            if (!n) continue;
+            float keep = g[at];
+            g[at] = at % 2 ? -INFINITY : INFINITY;
+            CU_ASSERT(isnan(reduce_max_abs(g, (size_t)n)));
+            g[at] = -NAN;
+            CU_ASSERT(isnan(reduce_max_abs(g, (size_t)n)));
+            g[at] = keep;
+        }
+    float odd[4] = {-0.0f, 0x1p-140f, -FLT_MAX, 1.0f};
+    CU_ASSERT_EQUAL(reduce_max_abs(odd, 2), (double)0x1p-140f);
+    CU_ASSERT_EQUAL(reduce_max_abs(odd, 4), (double)FLT_MAX);
+    CU_ASSERT_EQUAL(reduce_max_abs(odd, 1), 0.0);
+}
+
 int main(void) {
     static const test_case cases[] = {
+        {"max |g| against a double loop, Inf and NaN", test_max_abs},
         {"same bits for any order and grouping", test_order_independent},
         {"error within float32 rounding of a double sum", test_accuracy_against_double},
         {"exponent leaves headroom and NaN propagates", test_exponent_headroom},
