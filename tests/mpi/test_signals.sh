@@ -11,7 +11,7 @@ source "$(dirname "$0")/background.sh"
 
 cfg=configs/seed.yaml
 STEPS=56 # steps per epoch of the seed data
-E=60     # long enough (1-4 s here) for a signal sent after epoch 1 to land mid-run
+E=200    # long enough (2-3 s here) for a signal sent after epoch 1 to land mid-run
 A=(train "$cfg" --set "train.epochs=$E")
 final=$(ckpt_name $((E * STEPS)))
 
@@ -88,10 +88,13 @@ dir=$TMP/term
 timeout -k 5 120 mpirun --oversubscribe -x RC_DIR -np 2 bash "$TMP/wrap.sh" "$DPTRAIN" \
   "${A[@]}" --run-dir "$dir" >"$TMP/term.log" 2>&1 &
 BG=$!
+# Rank 1 is found first, so the signal follows epoch 1 at once.
+r1=
+find_rank1() { r1=$(rank_pid 1) && [ -n "$r1" ]; }
+wait_until 60 find_rank1
+check "b: rank 1's pid found" test -n "$r1"
 wait_until 60 reached "$dir" $STEPS
 check "b: the run reaches epoch 1" test $? -eq 0
-r1=$(rank_pid 1)
-check "b: rank 1's pid found" test -n "$r1"
 t0=$(now)
 kill -TERM "$r1"
 wait "$BG"
