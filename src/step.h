@@ -30,7 +30,7 @@ typedef struct dp_stepper {
 } dp_stepper;
 
 /* bucket_bytes: gradient buckets of about this size travel while backward goes
- * on. share: when not NULL (attached, in fast mode), steps end in share_step. */
+ * on. share: when not NULL (attached), steps end in share_step instead. */
 void step_init(dp_stepper *st, const dp_trainset *ts, const dp_model *m, dp_reduction mode,
                unsigned long long seed, size_t bucket_bytes, dp_share *share);
 
@@ -42,10 +42,13 @@ void step_shuffle(dp_stepper *st, const dp_trainset *ts, int epoch);
  * dropout): forward/backward on each owned micro-batch, reduces the gradient
  * (exactly, or by float allreduce in fast mode) in buckets that start during
  * the last micro-batch's backward, or through the node's shared memory,
- * averages it over the step's rows and applies the optimizer. Fills sums with the step's loss and accuracy totals over all
- * ranks and returns 0, or returns -1 on every rank, parameters untouched, if the
- * loss or the gradient is NaN or Inf. *stop carries this rank's stop request in
- * and the OR over all ranks out, agreed inside the step's own collectives. */
+ * averages it over the step's rows and applies the optimizer. Fills sums with
+ * the step's loss and accuracy totals over all ranks and returns 0, or returns
+ * -1 on every rank if the loss or the gradient is NaN or Inf: the caller stops
+ * (a NaN loss, and in exact mode a NaN gradient, is caught before the
+ * parameters change; a float sum's is caught by the optimizer as it updates).
+ * *stop carries this rank's stop request in and the OR over all ranks out,
+ * agreed inside the step's own collectives. */
 int step_run(dp_stepper *st, const dp_comm *c, const dp_trainset *ts, dp_model *m,
              dp_optim *o, int t, long long gstep, dp_loss_sums *sums, int *stop);
 
