@@ -11,7 +11,7 @@ source "$(dirname "$0")/background.sh"
 
 cfg=configs/seed.yaml
 STEPS=56 # steps per epoch of the seed data
-E=200    # long enough (2-3 s here) for a signal sent after epoch 1 to land mid-run
+E=1000   # ~2 s at ~30,000 steps/s here: a signal sent after epoch 1 lands mid-run
 A=(train "$cfg" --set "train.epochs=$E")
 final=$(ckpt_name $((E * STEPS)))
 

@@ -23,7 +23,10 @@ export SLURM_JOB_NAME=fake DPTRAIN
 run=$TMP/submit/runs/fake # runs/$SLURM_JOB_NAME under the submit directory
 log=$TMP/submit/fake-1.log
 STEPS=56
-E=60 # epochs: long enough for a signal sent after epoch 1 to land mid-run
+# Epochs: the seed model trains ~30,000 steps/s on 2 ranks here, so 56,000
+# steps last about 2 s, and a signal sent once a 50 ms poll sees the next epoch's
+# checkpoint lands mid-run (60 epochs, 0.1 s, once let the second start finish).
+E=1000
 ARGS=("$SRC/configs/seed.yaml" --set "data.path=$SRC/datasets/seed_classification.h5"
   --set "train.epochs=$E")
 
