@@ -104,15 +104,35 @@ int comm_find_mismatch(const dp_comm *c, uint64_t value) {
     return first == c->size ? -1 : first;
 }
 
-void *comm_shared_map(const dp_comm *c, size_t bytes, dp_comm_win *win) {
+int comm_on_one_node(const dp_comm *c) {
     MPI_Comm node;
     int node_size;
     MPI_Comm_split_type(c->comm, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &node);
     MPI_Comm_size(node, &node_size);
     MPI_Comm_free(&node);
-    /* Spanning nodes, the ranks keep private copies and reduce over MPI; a
-     * mixed scheme would need node leaders. */
-    if (node_size != c->size) return NULL;
+    return node_size == c->size;
+}
+
+int comm_shared_dir(char *dir, size_t len) {
+    int provided, idx, count, rc = -1;
+    if (MPI_T_init_thread(MPI_THREAD_SINGLE, &provided) != MPI_SUCCESS) return -1;
+    MPI_T_cvar_handle h;
+    if (MPI_T_cvar_get_index("osc_sm_backing_directory", &idx) == MPI_SUCCESS &&
+        MPI_T_cvar_handle_alloc(idx, NULL, &h, &count) == MPI_SUCCESS) {
+        /* count is the string variable's buffer size, its NUL included. */
+        char *buf = calloc((size_t)count + 1, 1);
+        if (buf && MPI_T_cvar_read(h, buf) == MPI_SUCCESS && buf[0] && strlen(buf) < len) {
+            memcpy(dir, buf, strlen(buf) + 1);
+            rc = 0;
+        }
+        free(buf);
+        MPI_T_cvar_handle_free(&h);
+    }
+    MPI_T_finalize();
+    return rc;
+}
+
+void *comm_shared_map(const dp_comm *c, size_t bytes, dp_comm_win *win) {
     /* Rank 0 holds the whole segment, so it is one contiguous range that every
      * rank addresses alike; 64 bytes more buy a cache-line aligned base. */
     MPI_Info info;

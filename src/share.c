@@ -1,9 +1,13 @@
 /* share.c - one parameter copy per node: each rank sums and updates its own range of it. */
 #include "share.h"
 
+#include <errno.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
 
 #include "dptrain/reduce.h"
 #include "phases.h"
@@ -20,10 +24,39 @@ static size_t share_round_up(size_t n) {
     return (n + LINE - 1) / LINE * LINE;
 }
 
+/* Slack for what Open MPI adds to the segment (its window state, a page),
+ * and for other users of the directory meanwhile. */
+#define SHARE_ROOM_SLACK ((size_t)4 << 20)
+
+/* Whether a segment of `bytes` fits where Open MPI would back it; if not, a
+ * reason in why. Open MPI aborts the job when the file cannot be made (only
+ * rank 0 learns of it, so it cannot be caught and agreed on afterwards): this
+ * is asked first. A container's /dev/shm (64 MiB under Docker by default) is
+ * the usual case. */
+static int share_check_room(size_t bytes, char *why, size_t len) {
+    char dir[1024];
+    if (comm_shared_dir(dir, sizeof dir)) return 1; /* not Open MPI's: let it try */
+    struct statvfs fs;
+    if (access(dir, W_OK | X_OK) || statvfs(dir, &fs)) {
+        snprintf(why, len, "cannot create the segment's file in %.200s (%.60s)", dir, strerror(errno));
+        return 0;
+    }
+    double mib = 1024.0 * 1024.0;
+    double room = (double)fs.f_bavail * (double)fs.f_frsize;
+    if (room < (double)(bytes + SHARE_ROOM_SLACK)) {
+        snprintf(why, len, "%.200s has %.1f MiB free and the segment needs %.1f MiB", dir, room / mib,
+                 (double)(bytes + SHARE_ROOM_SLACK) / mib);
+        return 0;
+    }
+    return 1;
+}
+
 int share_attach(dp_share *s, const dp_comm *c, dp_model *m, dp_optim *o, dp_reduction mode,
                  const dp_trainset *ts) {
     memset(s, 0, sizeof *s);
-    if (c->size < 2) return 0;
+    /* Spanning nodes, the ranks keep private copies and reduce over MPI; a
+     * mixed scheme would need node leaders. */
+    if (c->size < 2 || !comm_on_one_node(c)) return 0;
     size_t n = m->n_params, stride = share_round_up(n);
     int slots = o->n_slots, exact = mode == DP_REDUCE_EXACT, shards = ts->plan.shards;
     int arenas = exact ? shards : c->size;
@@ -31,8 +64,10 @@ int share_attach(dp_share *s, const dp_comm *c, dp_model *m, dp_optim *o, dp_red
     size_t floats = stride * (size_t)(1 + slots + arenas);
     size_t doubles = 2 * (size_t)shards + 2 * (size_t)c->size + (size_t)c->size * n_tensors;
     size_t bytes = floats * sizeof(float) + doubles * sizeof(double);
+    int room = c->rank != 0 || share_check_room(bytes, s->why, sizeof s->why);
+    comm_bcast(c, &room, sizeof room, 0);
+    if (!room) return 0;
     float *base = comm_shared_map(c, bytes, &s->win);
-    if (!base) return 0;
     /* The segment's first contents are unspecified: rank 0 zeroes it, as
      * model_build and optim_init zeroed the private buffers it replaces. */
     if (c->rank == 0) memset(base, 0, bytes);

@@ -44,12 +44,15 @@ typedef struct dp_share {
     double *mx;           /* [n_tensors] private: agreed max |g| per tensor */
     float *piece;         /* [SHARE_PIECE] private: one summed piece of the range */
     int64_t *acc;         /* [SHARE_PIECE] private, exact: its fixed-point sum */
+    char why[320];        /* rank 0: why the ranks on one node share nothing, or "" */
 } dp_share;
 
 /* Collective. With more than one rank, all on one node, moves m's parameters
  * and gradients and o's state into a segment shared by the ranks, for
  * reduction `mode` (as reducer_pick_mode gives it) over ts's shards, and
  * returns 1 on every rank; else returns 0 on every rank and changes nothing.
+ * It also returns 0 when the segment would not fit in the directory Open MPI
+ * backs it with; rank 0's s->why then says so (else it is "").
  * The segment starts zeroed: rank 0 initializes or loads the parameters after
  * this, and share_publish shows them to all. m->grads is then the arena of
  * this rank's last micro-batch. */

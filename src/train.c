@@ -281,6 +281,9 @@ static int train_setup(dp_run *r, dp_error *err) {
     if (cfg->shared_memory)
         r->shared = share_attach(&r->share, c, &r->model, &r->optim,
                                  reducer_pick_mode(cfg->reduction, r->ts.plan.shards), &r->ts);
+    if (r->share.why[0])
+        fprintf(stderr, "dptrain: warning: shared memory: %s; gradients go through MPI allreduce\n",
+                r->share.why);
     step_init(&r->step, &r->ts, &r->model, cfg->reduction, cfg->seed,
               (size_t)cfg->bucket_kib * 1024, r->shared ? &r->share : NULL);
     r->ck.seed = cfg->seed;

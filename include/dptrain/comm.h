@@ -14,8 +14,10 @@ typedef struct dp_comm {
     MPI_Comm lanes[2];  /* for nonblocking collectives: each lane keeps its own order */
 } dp_comm;
 
-/* MPI_Init and a private duplicate of COMM_WORLD, with errors returned rather
- * than fatal so they reach comm_agree. Returns 0 or -1. */
+/* MPI_Init and a private duplicate of COMM_WORLD. MPI errors on it are fatal:
+ * the failing rank aborts and mpirun ends the others, so an MPI failure cannot
+ * leave ranks waiting on each other; our own errors travel by comm_agree.
+ * Returns 0 or -1. */
 int comm_init(dp_comm *c, int *argc, char ***argv);
 
 /* MPI_Finalize. */
@@ -55,10 +57,19 @@ void comm_allgather(const dp_comm *c, const void *in, void *out, size_t n);
  * lowest rank whose value differs (replica checks). */
 int comm_find_mismatch(const dp_comm *c, uint64_t value);
 
-/* Collective. When every rank of c runs on one node, maps a segment of `bytes`
- * bytes that all of them share, sets *win and returns the segment's base,
- * 64-byte aligned, on every rank; else returns NULL on every rank and maps
- * nothing. */
+/* Collective. 1 on every rank when every rank of c runs on one node, else 0. */
+int comm_on_one_node(const dp_comm *c);
+
+/* Local. Writes into dir (len bytes) the directory where Open MPI puts the
+ * files behind shared segments: its osc_sm_backing_directory variable, read
+ * through the MPI tool interface, so a value set by --mca, environment or
+ * parameter file counts. Returns 0, or -1 when the variable cannot be read. */
+int comm_shared_dir(char *dir, size_t len);
+
+/* Collective over ranks that comm_on_one_node found on one node: maps a
+ * segment of `bytes` bytes that all of them share, sets *win and returns the
+ * segment's base, 64-byte aligned, on every rank. Failing to create the
+ * backing file is fatal (as every MPI error): check the room first. */
 typedef MPI_Win dp_comm_win;
 void *comm_shared_map(const dp_comm *c, size_t bytes, dp_comm_win *win);
 

@@ -4,7 +4,7 @@
 # allreduce's one addition per element, and the exact sum is exact either way,
 # so both paths give the same bits as the MPI allreduce; 4 ranks train as well;
 # a stop and resume may switch paths; a NaN stops every rank with one error
-# and no hang.
+# and no hang; no room for the segment means a warning and the MPI path.
 source "$(dirname "$0")/common.sh"
 
 same() { h5diff -d 0 "$1" "$2" "$3" "$3" >/dev/null 2>&1; }
@@ -27,6 +27,24 @@ check "shared memory and MPI print the same losses" \
 # The comparison can fail: another seed differs.
 run_np 2 "$TMP/s7.log" "${args[@]}" --set train.seed=7 --run-dir "$TMP/s7"
 check "another seed differs" bash -c "! h5diff -d 0 '$(newest "$TMP/sh")' '$(newest "$TMP/s7")' /model /model >/dev/null 2>&1"
+
+# No room for the segment where Open MPI would put it (its MCA variable
+# osc_sm_backing_directory points there): one warning from rank 0, and the run
+# goes on over MPI, with the same bits, instead of aborting inside MPI.
+no_room() { # NAME DIR REASON
+  OMPI_MCA_osc_sm_backing_directory=$2 run_np 2 "$TMP/$1.log" "${args[@]}" --run-dir "$TMP/$1"
+  check "$1: exits 0" test $? -eq 0
+  check "$1: one warning line, from rank 0: $3" \
+    test "$(grep -c "^dptrain: warning: shared memory: $3; gradients go through MPI allreduce$" "$TMP/$1.log")" -eq 1
+  check "$1: takes the MPI allreduce" grep -q "gradients summed (fast) by MPI allreduce" "$TMP/$1.log"
+  check "$1: bit-identical to shared_memory=false" same "$(newest "$TMP/$1")" "$(newest "$TMP/mpi")" /model
+}
+no_room "no backing directory" "$TMP/none" "cannot create the segment's file in $TMP/none (No such file or directory)"
+# /proc takes no files and has no free blocks; root may write to it as far as
+# access(2) can tell, and then its free space says no.
+if [ -w /proc ]; then why="/proc has 0.0 MiB free and the segment needs [0-9.]* MiB"
+else why="cannot create the segment's file in /proc (Permission denied)"; fi
+no_room "a full backing filesystem" /proc "$why"
 
 # The exact sum over more than two shards: through shared memory, the same
 # bits as the MPI allreduce's and as one rank's.
