@@ -28,10 +28,11 @@ all_whole() {
 # ---- a. SIGKILL of rank 1 mid-training ----------------------------------------
 run=$TMP/kill1
 # keep=1000: nothing is pruned, so every file seen before the kill must survive it.
-# 1000 epochs, far more than the kill lets it run (the speed here varies tenfold
-# with the load); the resume then asks for one epoch past the newest checkpoint.
+# 10000 epochs, far more than the kill lets it run (1000 last about 2 s here, and
+# the speed varies tenfold with the load); the resume then asks for one epoch
+# past the newest checkpoint.
 A=(train "$cfg" --set checkpoint.keep=1000 --run-dir "$run")
-start_np 2 "$TMP/kill1.log" "${A[@]}" --set train.epochs=1000
+start_np 2 "$TMP/kill1.log" "${A[@]}" --set train.epochs=10000
 wait_until 60 test -e "$run/$(ckpt_name $((3 * STEPS)))"
 check "long run reaches epoch 3" test $? -eq 0
 r0=$(rank_pid 0)
