@@ -1,9 +1,23 @@
 /* comm.c - every MPI call in dptrain lives here. */
 #include "dptrain/comm.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* MPI_MAX can drop a NaN: Open MPI's compares with `>`, which a NaN fails
+ * whichever side it is on, so one rank's NaN vanished or not depending on the
+ * rank. This maximum lets a NaN win from either side, as the local maxima do. */
+static MPI_Op comm_op_max = MPI_OP_NULL;
+
+static void comm_max_nan(void *in, void *inout, int *len, MPI_Datatype *type) {
+    (void)type; /* created for MPI_DOUBLE only */
+    const double *a = in;
+    double *b = inout;
+    for (int i = 0; i < *len; i++)
+        if (!isnan(b[i]) && !(a[i] <= b[i])) b[i] = a[i];
+}
 
 int comm_init(dp_comm *c, int *argc, char ***argv) {
     /* Open MPI's nonblocking allreduce picks an algorithm that, measured on
@@ -14,6 +28,7 @@ int comm_init(dp_comm *c, int *argc, char ***argv) {
     if (MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided) != MPI_SUCCESS) return -1;
     /* A private communicator keeps our collectives apart from any a host
      * program might run on COMM_WORLD. */
+    MPI_Op_create(comm_max_nan, 1, &comm_op_max);
     MPI_Comm_dup(MPI_COMM_WORLD, &c->comm);
     MPI_Comm_set_errhandler(c->comm, MPI_ERRORS_ARE_FATAL);
     for (int i = 0; i < 2; i++) MPI_Comm_dup(c->comm, &c->lanes[i]);
@@ -25,6 +40,7 @@ int comm_init(dp_comm *c, int *argc, char ***argv) {
 void comm_finalize(dp_comm *c) {
     for (int i = 0; i < 2; i++) MPI_Comm_free(&c->lanes[i]);
     MPI_Comm_free(&c->comm);
+    MPI_Op_free(&comm_op_max);
     MPI_Finalize();
 }
 
@@ -62,7 +78,7 @@ void comm_sum_f64(const dp_comm *c, double *buf, size_t n) {
 }
 
 void comm_max_f64(const dp_comm *c, double *buf, size_t n) {
-    MPI_Allreduce(MPI_IN_PLACE, buf, (int)n, MPI_DOUBLE, MPI_MAX, c->comm);
+    MPI_Allreduce(MPI_IN_PLACE, buf, (int)n, MPI_DOUBLE, comm_op_max, c->comm);
 }
 
 /* Buckets are far below 2^31 elements; the int cast of n is safe for them. */
@@ -79,7 +95,7 @@ void comm_isum_i64(const dp_comm *c, int lane, int64_t *buf, size_t n, dp_comm_r
 }
 
 void comm_imax_f64(const dp_comm *c, int lane, double *buf, size_t n, dp_comm_req *req) {
-    MPI_Iallreduce(MPI_IN_PLACE, buf, (int)n, MPI_DOUBLE, MPI_MAX, c->lanes[lane], req);
+    MPI_Iallreduce(MPI_IN_PLACE, buf, (int)n, MPI_DOUBLE, comm_op_max, c->lanes[lane], req);
 }
 
 int comm_test(dp_comm_req *req) {

@@ -31,12 +31,13 @@ int comm_agree(const dp_comm *c, dp_error *err);
 /* Broadcasts n bytes from root. */
 void comm_bcast(const dp_comm *c, void *buf, size_t n, int root);
 
-/* In-place sums and maxima over all ranks. */
+/* In-place sums and maxima over all ranks. A NaN on any rank makes its
+ * maximum NaN (MPI_MAX's own may drop it). */
 void comm_sum_f64(const dp_comm *c, double *buf, size_t n);
 void comm_max_f64(const dp_comm *c, double *buf, size_t n);
 
-/* Nonblocking in-place sums and maxima, so gradient buckets can travel while
- * backward goes on. Open MPI advances them only inside MPI calls: call
+/* Nonblocking in-place sums and maxima (a NaN wins, as above), so gradient
+ * buckets can travel while backward goes on. Open MPI advances them only inside MPI calls: call
  * comm_test between pieces of work, comm_wait when the result is needed.
  * Collectives must start in the same order on every rank; `lane` (0 or 1)
  * picks one of two private communicators, so two sequences whose relative

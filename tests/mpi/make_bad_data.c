@@ -34,6 +34,10 @@ static void write_case(const char *dir, const char *defect) {
      * out, and at np 2 rank 1's shard is rows [26, 51) (51 rows, batch 10:
      * shard 0 takes 5 * 5 + 1 rows), so only rank 1 reads it. */
     if (!strcmp(defect, "nan_rank1")) x[50 * COLS + 7] = NAN;
+    /* Finite, so it loads, but its products overflow to +-Inf and their sum
+     * to NaN in the first layer: a NaN loss and gradient on rank 1 alone. */
+    if (!strcmp(defect, "huge_rank1"))
+        for (int j = 0; j < COLS; j++) x[50 * COLS + j] = j % 2 ? -3e38f : 3e38f;
     if (!strcmp(defect, "label2")) y[7] = 2;
     if (!strcmp(defect, "labelneg")) y[3] = -1;
     if (!strcmp(defect, "mismatch")) yd[0] = ROWS - 1;
@@ -56,7 +60,7 @@ int main(int argc, char **argv) {
     }
     static const char *defects[] = {"good",    "nan",    "inf",     "label2", "labelneg",
                                     "mismatch", "empty", "norows",  "int_x",  "rank1_x",
-                                    "no_x",     "no_y",  "nan_rank1"};
+                                    "no_x",     "no_y",  "nan_rank1", "huge_rank1"};
     for (size_t i = 0; i < sizeof defects / sizeof *defects; i++) write_case(argv[1], defects[i]);
     return 0;
 }

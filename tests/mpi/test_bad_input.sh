@@ -89,6 +89,15 @@ bad "Inf in x" "inf" train "$B" --set data.path=inf.h5 "${R[@]}"
 # Only rank 1 reads row 50; its error must reach rank 0's one line.
 bad "NaN in rank 1's rows only" "on rank 1: non-finite value (nan) at row 50" \
   train "$B" --set data.path=nan_rank1.h5 "${R[@]}"
+# Finite data that overflows to NaN on rank 1 alone, in training: every sum
+# and path must carry that one rank's NaN to all (MPI_MAX alone can drop it).
+for shards in 2 4; do
+  for sm in true false; do
+    bad "a NaN from rank 1 alone, $shards shards, shared_memory $sm" "NaN or Inf" \
+      train "$B" --set data.path=huge_rank1.h5 --set data.standardize=false \
+      --set data.shards=$shards --set train.shared_memory=$sm "${R[@]}"
+  done
+done
 bad "label outside [0, classes)" "label" train "$B" --set data.path=label2.h5 "${R[@]}"
 bad "negative label" "label" train "$B" --set data.path=labelneg.h5 "${R[@]}"
 bad "empty dataset" "empty" train "$B" --set data.path=empty.h5 "${R[@]}"
