@@ -73,6 +73,20 @@ void comm_bcast(const dp_comm *c, void *buf, size_t n, int root) {
     }
 }
 
+void comm_sum_f32(const dp_comm *c, float *buf, size_t n) {
+    for (size_t off = 0; off < n; off += COMM_CHUNK / sizeof *buf) {
+        size_t len = n - off < COMM_CHUNK / sizeof *buf ? n - off : COMM_CHUNK / sizeof *buf;
+        MPI_Allreduce(MPI_IN_PLACE, buf + off, (int)len, MPI_FLOAT, MPI_SUM, c->comm);
+    }
+}
+
+void comm_sum_i64(const dp_comm *c, int64_t *buf, size_t n) {
+    for (size_t off = 0; off < n; off += COMM_CHUNK / sizeof *buf) {
+        size_t len = n - off < COMM_CHUNK / sizeof *buf ? n - off : COMM_CHUNK / sizeof *buf;
+        MPI_Allreduce(MPI_IN_PLACE, buf + off, (int)len, MPI_INT64_T, MPI_SUM, c->comm);
+    }
+}
+
 void comm_sum_f64(const dp_comm *c, double *buf, size_t n) {
     MPI_Allreduce(MPI_IN_PLACE, buf, (int)n, MPI_DOUBLE, MPI_SUM, c->comm);
 }
@@ -120,13 +134,31 @@ int comm_find_mismatch(const dp_comm *c, uint64_t value) {
     return first == c->size ? -1 : first;
 }
 
-int comm_on_one_node(const dp_comm *c) {
-    MPI_Comm node;
-    int node_size;
-    MPI_Comm_split_type(c->comm, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &node);
-    MPI_Comm_size(node, &node_size);
-    MPI_Comm_free(&node);
-    return node_size == c->size;
+static void comm_wrap(dp_comm *sub, MPI_Comm comm) {
+    sub->comm = comm;
+    sub->lanes[0] = sub->lanes[1] = MPI_COMM_NULL;
+    MPI_Comm_rank(comm, &sub->rank);
+    MPI_Comm_size(comm, &sub->size);
+}
+
+int comm_split_nodes(const dp_comm *c, dp_comm *node, dp_comm *cross) {
+    MPI_Comm nc, cc;
+    MPI_Comm_split_type(c->comm, MPI_COMM_TYPE_SHARED, c->rank, MPI_INFO_NULL, &nc);
+    comm_wrap(node, nc);
+    int sizes[2] = {node->size, -node->size}, ext[2];
+    MPI_Allreduce(sizes, ext, 2, MPI_INT, MPI_MIN, c->comm);
+    /* Ranges of the one copy are per node position: uneven nodes cannot pair them. */
+    if (ext[0] != -ext[1]) {
+        comm_free_split(node);
+        return 0;
+    }
+    MPI_Comm_split(c->comm, node->rank, c->rank, &cc);
+    comm_wrap(cross, cc);
+    return cross->size;
+}
+
+void comm_free_split(dp_comm *sub) {
+    if (sub->comm != MPI_COMM_NULL) MPI_Comm_free(&sub->comm);
 }
 
 int comm_shared_dir(char *dir, size_t len) {

@@ -110,8 +110,8 @@ int step_run(dp_stepper *st, const dp_comm *c, const dp_trainset *ts, dp_model *
         st->seconds[DP_TIME_COMPUTE] += comm_time() - t0 - hook;
     }
     if (st->share)
-        return share_step(st->share, c, m, o, st->mb, shard_plan_step_rows(&ts->plan, t), sums,
-                          stop, st->seconds);
+        return share_step(st->share, m, o, st->mb, shard_plan_step_rows(&ts->plan, t), sums, stop,
+                          st->seconds);
     if (reducer_finish(&st->red, sums, stop)) return -1;
     double t0 = comm_time();
     /* Every rank holds the same summed gradient, so all agree on a non-finite one. */

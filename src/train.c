@@ -98,7 +98,7 @@ static int train_load_checkpoint(dp_run *r, dp_error *err) {
 static void train_share_state(dp_run *r) {
     const dp_comm *c = r->c;
     if (r->shared) {
-        share_publish(&r->share, c); /* one copy: rank 0 wrote it */
+        share_publish(&r->share, &r->model, &r->optim); /* rank 0 wrote its node's copy */
     } else {
         comm_bcast(c, r->model.params, r->model.n_params * sizeof(float), 0);
         for (int k = 0; k < r->optim.n_slots; k++)
@@ -170,9 +170,13 @@ static void train_report_time(dp_run *r, double wall) {
         printf("%s %s %.3fs (%.1f%%)", i ? "," : "", names[i], sum[i],
                total > 0 ? 100 * sum[i] / total : 0);
     const char *how = r->step.red.mode == DP_REDUCE_EXACT ? "exact" : "fast";
-    if (r->shared)
+    if (r->shared && r->share.nodes == 1)
         printf("\ngradients summed (%s) through shared memory: %d ranks on one node, one copy "
                "of the parameters and optimizer state", how, r->c->size);
+    else if (r->shared)
+        printf("\ngradients summed (%s) through shared memory on each of %d nodes (%d ranks each, "
+               "one copy of the parameters and optimizer state per node) and by MPI allreduce "
+               "between them", how, r->share.nodes, r->share.size);
     else if (r->c->size > 1)
         printf("\ngradients summed (%s) by MPI allreduce", how);
     printf("\nevaluation, shared by the ranks, took %.1f%% of the run; rank 0's checkpoints "

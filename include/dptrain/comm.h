@@ -58,8 +58,17 @@ void comm_allgather(const dp_comm *c, const void *in, void *out, size_t n);
  * lowest rank whose value differs (replica checks). */
 int comm_find_mismatch(const dp_comm *c, uint64_t value);
 
-/* Collective. 1 on every rank when every rank of c runs on one node, else 0. */
-int comm_on_one_node(const dp_comm *c);
+/* Collective. Splits c by node: *node gets the ranks on this rank's node and
+ * *cross the ranks that hold this rank's place on their nodes, one per node;
+ * both keep c's rank order, and have no lanes. Returns the number of nodes
+ * when every node runs the same number of ranks; else 0, creating nothing.
+ * Free both with comm_free_split. */
+int comm_split_nodes(const dp_comm *c, dp_comm *node, dp_comm *cross);
+void comm_free_split(dp_comm *sub);
+
+/* In-place blocking sums over all ranks of c, for buffers of any length. */
+void comm_sum_f32(const dp_comm *c, float *buf, size_t n);
+void comm_sum_i64(const dp_comm *c, int64_t *buf, size_t n);
 
 /* Local. Writes into dir (len bytes) the directory where Open MPI puts the
  * files behind shared segments: its osc_sm_backing_directory variable, read
@@ -67,10 +76,10 @@ int comm_on_one_node(const dp_comm *c);
  * parameter file counts. Returns 0, or -1 when the variable cannot be read. */
 int comm_shared_dir(char *dir, size_t len);
 
-/* Collective over ranks that comm_on_one_node found on one node: maps a
- * segment of `bytes` bytes that all of them share, sets *win and returns the
- * segment's base, 64-byte aligned, on every rank. Failing to create the
- * backing file is fatal (as every MPI error): check the room first. */
+/* Collective over a node's ranks (comm_split_nodes): maps a segment of
+ * `bytes` bytes that all of them share, sets *win and returns the segment's
+ * base, 64-byte aligned, on every rank. Failing to create the backing file is
+ * fatal (as every MPI error): check the room first. */
 typedef MPI_Win dp_comm_win;
 void *comm_shared_map(const dp_comm *c, size_t bytes, dp_comm_win *win);
 
