@@ -73,18 +73,21 @@ void comm_bcast(const dp_comm *c, void *buf, size_t n, int root) {
     }
 }
 
-void comm_sum_f32(const dp_comm *c, float *buf, size_t n) {
-    for (size_t off = 0; off < n; off += COMM_CHUNK / sizeof *buf) {
-        size_t len = n - off < COMM_CHUNK / sizeof *buf ? n - off : COMM_CHUNK / sizeof *buf;
-        MPI_Allreduce(MPI_IN_PLACE, buf + off, (int)len, MPI_FLOAT, MPI_SUM, c->comm);
+/* In-place sum of n elements of `size` bytes, in chunks of at most COMM_CHUNK bytes. */
+static void comm_sum_chunked(const dp_comm *c, void *buf, size_t n, size_t size, MPI_Datatype t) {
+    size_t per = COMM_CHUNK / size;
+    for (size_t off = 0; off < n; off += per) {
+        size_t len = n - off < per ? n - off : per;
+        MPI_Allreduce(MPI_IN_PLACE, (char *)buf + off * size, (int)len, t, MPI_SUM, c->comm);
     }
 }
 
+void comm_sum_f32(const dp_comm *c, float *buf, size_t n) {
+    comm_sum_chunked(c, buf, n, sizeof *buf, MPI_FLOAT);
+}
+
 void comm_sum_i64(const dp_comm *c, int64_t *buf, size_t n) {
-    for (size_t off = 0; off < n; off += COMM_CHUNK / sizeof *buf) {
-        size_t len = n - off < COMM_CHUNK / sizeof *buf ? n - off : COMM_CHUNK / sizeof *buf;
-        MPI_Allreduce(MPI_IN_PLACE, buf + off, (int)len, MPI_INT64_T, MPI_SUM, c->comm);
-    }
+    comm_sum_chunked(c, buf, n, sizeof *buf, MPI_INT64_T);
 }
 
 void comm_sum_f64(const dp_comm *c, double *buf, size_t n) {

@@ -134,8 +134,7 @@ static int share_update_nodes(dp_share *s, dp_model *m, dp_optim *o, double inv_
     double t0 = comm_time();
     if (s->exact) comm_sum_i64(&s->cross, s->racc, s->hi - lo);
     else comm_sum_f32(&s->cross, s->rsum, s->hi - lo);
-    double t1 = comm_time();
-    seconds[DP_TIME_COMM] += t1 - t0;
+    seconds[DP_TIME_COMM] += comm_time() - t0;
     int bad = 0;
     t = 0;
     for (size_t a = lo, b; a < s->hi; a = b) {
@@ -148,8 +147,6 @@ static int share_update_nodes(dp_share *s, dp_model *m, dp_optim *o, double inv_
                                       (float)inv_rows);
         }
     }
-    /* share_step counts the whole update as OPTIM; the allreduce was COMM. */
-    seconds[DP_TIME_OPTIM] -= t1 - t0;
     return bad;
 }
 
@@ -171,13 +168,14 @@ int share_step(dp_share *s, dp_model *m, dp_optim *o, const dp_loss_sums *mb, si
     /* Agreed by all alike, before any rank touches the parameters. */
     if (share_agree(s, out, stop, seconds)) return -1;
     t0 = comm_time();
-    double inv_rows = 1.0 / (double)rows;
+    double comm0 = seconds[DP_TIME_COMM], inv_rows = 1.0 / (double)rows;
     int bad = s->nodes > 1 ? share_update_nodes(s, m, o, inv_rows, seconds)
                            : share_update_node(s, m, o, inv_rows);
     optim_end_step(o);
     s->rank_notes[2 * s->rank + 1] = bad ? 1.0 : 0.0;
     t1 = comm_time();
-    seconds[DP_TIME_OPTIM] += t1 - t0;
+    /* The sum and update are OPTIM; the nodes' allreduce inside was COMM. */
+    seconds[DP_TIME_OPTIM] += t1 - t0 - (seconds[DP_TIME_COMM] - comm0);
     comm_shared_fence(&s->node, s->win);
     seconds[DP_TIME_COMM] += comm_time() - t1;
     /* Every node updated its copy from the same sums and state: their flags

@@ -1,6 +1,7 @@
 # common.sh - sourced by the MPI integration tests.
 # Provides: $DPTRAIN (the binary), $SRC (source tree), $TMP (fresh scratch dir,
-# removed on exit), run_np, fail, check, and a pass/fail tally printed at the end.
+# removed on exit), run_np, fail, check, checkpoint comparisons, and a
+# pass/fail tally printed at the end.
 set -uo pipefail
 SRC=${DPTRAIN_SOURCE_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
 DPTRAIN=${DPTRAIN:-$SRC/build/dptrain}
@@ -47,3 +48,23 @@ json_field() {
 
 # fgt A B: true when A > B (floats).
 fgt() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a > b) }'; }
+
+# newest DIR: the newest checkpoint file in run directory DIR.
+newest() { ls "$1"/ckpt-*.h5 | tail -1; }
+
+# same_ckpt DIR_A DIR_B GROUP: GROUP (/model, /optimizer) of the two run
+# directories' newest checkpoints is bit-identical; differ_ckpt: it is not.
+same_ckpt() { h5diff -d 0 "$(newest "$1")" "$(newest "$2")" "$3" "$3" >/dev/null 2>&1; }
+differ_ckpt() { ! same_ckpt "$@"; }
+
+# losses LOG: the loss figures a run printed, in order.
+losses() { grep -o 'loss: [0-9.]*' "$1"; }
+
+# same_runs WHAT A B: three checks that runs $TMP/A and $TMP/B (logs
+# $TMP/A.log, $TMP/B.log) ended with bit-identical parameters and optimizer
+# state and printed the same losses.
+same_runs() {
+  check "$1: bit-identical parameters" same_ckpt "$TMP/$2" "$TMP/$3" /model
+  check "$1: bit-identical optimizer state" same_ckpt "$TMP/$2" "$TMP/$3" /optimizer
+  check "$1: the same losses printed" test "$(losses "$TMP/$2.log")" = "$(losses "$TMP/$3.log")"
+}

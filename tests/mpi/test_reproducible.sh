@@ -5,7 +5,6 @@
 source "$(dirname "$0")/common.sh"
 
 same_model() { h5diff -d 0 "$1" "$2" /model /model >/dev/null 2>&1; }
-newest() { ls "$1"/ckpt-*.h5 | tail -1; }
 args=(train configs/seed.yaml --set train.epochs=3 --set data.shards=4)
 
 for np in 1 2 4; do

@@ -4,7 +4,6 @@
 source "$(dirname "$0")/common.sh"
 
 same_model() { h5diff -d 0 "$1" "$2" /model /model >/dev/null 2>&1; }
-newest() { ls "$1"/ckpt-*.h5 | tail -1; }
 
 run_np 2 "$TMP/whole.log" train configs/seed.yaml --set train.epochs=4 --run-dir "$TMP/whole"
 check "uninterrupted run exits 0" test $? -eq 0

@@ -7,8 +7,6 @@
 # and no hang; no room for the segment means a warning and the MPI path.
 source "$(dirname "$0")/common.sh"
 
-same() { h5diff -d 0 "$1" "$2" "$3" "$3" >/dev/null 2>&1; }
-newest() { ls "$1"/ckpt-*.h5 | tail -1; }
 args=(train configs/seed.yaml --set train.epochs=3)
 
 run_np 2 "$TMP/sh.log" "${args[@]}" --run-dir "$TMP/sh"
@@ -18,15 +16,10 @@ check "np 2 takes the shared-memory path" \
 run_np 2 "$TMP/mpi.log" "${args[@]}" --set train.shared_memory=false --run-dir "$TMP/mpi"
 check "shared_memory=false takes the MPI allreduce" \
   grep -q "gradients summed (fast) by MPI allreduce" "$TMP/mpi.log"
-check "shared memory and MPI: bit-identical parameters" \
-  same "$(newest "$TMP/sh")" "$(newest "$TMP/mpi")" /model
-check "shared memory and MPI: bit-identical optimizer state" \
-  same "$(newest "$TMP/sh")" "$(newest "$TMP/mpi")" /optimizer
-check "shared memory and MPI print the same losses" \
-  test "$(grep -o 'loss: [0-9.]*' "$TMP/sh.log")" = "$(grep -o 'loss: [0-9.]*' "$TMP/mpi.log")"
+same_runs "shared memory and MPI" sh mpi
 # The comparison can fail: another seed differs.
 run_np 2 "$TMP/s7.log" "${args[@]}" --set train.seed=7 --run-dir "$TMP/s7"
-check "another seed differs" bash -c "! h5diff -d 0 '$(newest "$TMP/sh")' '$(newest "$TMP/s7")' /model /model >/dev/null 2>&1"
+check "another seed differs" differ_ckpt "$TMP/sh" "$TMP/s7" /model
 
 # No room for the segment where Open MPI would put it (its MCA variable
 # osc_sm_backing_directory points there): one warning from rank 0, and the run
@@ -37,7 +30,7 @@ no_room() { # NAME DIR REASON
   check "$1: one warning line, from rank 0: $3" \
     test "$(grep -c "^dptrain: warning: shared memory: $3; gradients go through MPI allreduce$" "$TMP/$1.log")" -eq 1
   check "$1: takes the MPI allreduce" grep -q "gradients summed (fast) by MPI allreduce" "$TMP/$1.log"
-  check "$1: bit-identical to shared_memory=false" same "$(newest "$TMP/$1")" "$(newest "$TMP/mpi")" /model
+  check "$1: bit-identical to shared_memory=false" same_ckpt "$TMP/$1" "$TMP/mpi" /model
 }
 no_room "no backing directory" "$TMP/none" "cannot create the segment's file in $TMP/none (No such file or directory)"
 # /proc takes no files and has no free blocks; root may write to it as far as
@@ -55,13 +48,10 @@ check "exact, 4 shards on np 2 takes the shared-memory path" \
 run_np 2 "$TMP/exm.log" "${ex[@]}" --set train.shared_memory=false --run-dir "$TMP/exm"
 check "exact, shared_memory=false takes the MPI allreduce" \
   grep -q "gradients summed (exact) by MPI allreduce" "$TMP/exm.log"
-check "exact: shared memory and MPI bit-identical" same "$(newest "$TMP/ex")" "$(newest "$TMP/exm")" /model
-check "exact: optimizer state bit-identical" same "$(newest "$TMP/ex")" "$(newest "$TMP/exm")" /optimizer
+same_runs "exact: shared memory and MPI" ex exm
 run_np 4 "$TMP/ex4.log" "${args[@]}" --set data.shards=8 --run-dir "$TMP/ex4"
 run_np 1 "$TMP/ex1.log" "${args[@]}" --set data.shards=8 --run-dir "$TMP/ex1"
-check "exact, 8 shards: np 4 shared and np 1 bit-identical" same "$(newest "$TMP/ex4")" "$(newest "$TMP/ex1")" /model
-check "exact, 8 shards: the same losses printed" \
-  test "$(grep -o 'loss: [0-9.]*' "$TMP/ex4.log")" = "$(grep -o 'loss: [0-9.]*' "$TMP/ex1.log")"
+same_runs "exact, 8 shards: np 4 shared and np 1" ex4 ex1
 
 # 4 ranks, each updating a quarter of the one parameter copy.
 run_np 4 "$TMP/f4.log" train configs/seed.yaml --set train.reduction=fast --run-dir "$TMP/f4"
@@ -76,7 +66,7 @@ run_np 2 "$TMP/st.log" "${args[@]}" --run-dir "$TMP/st" --stop-after 100
 check "stop on the shared path exits 3" test $? -eq 3
 run_np 2 "$TMP/re.log" "${args[@]}" --set train.shared_memory=false --run-dir "$TMP/st" --resume
 check "resumed on MPI: bit-identical to the whole run" \
-  same "$(newest "$TMP/sh")" "$(newest "$TMP/st")" /model
+  same_ckpt "$TMP/sh" "$TMP/st" /model
 
 # A step that blows up: every rank stops with one error line from rank 0, in
 # either sum.
