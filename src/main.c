@@ -5,10 +5,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "dptrain/comm.h"
+#include "core/comm.h"
 #include "dptrain/config.h"
-#include "dptrain/signals.h"
-#include "dptrain/tensor.h"
+#include "train/signals.h"
+#include "core/blas.h"
 #include "dptrain/train.h"
 #include "dptrain_version.h"
 
@@ -98,26 +98,26 @@ static int main_parse_args(int argc, char **argv, main_args *a, dp_error *err) {
  * run its generic kernels on a CPU with AVX2 or AVX-512 (several times slower).
  * Done before MPI_Init, so the launcher never sees the first image. */
 static void main_fix_blas_core(char **argv) {
-    const char *core = tensor_pick_blas_core();
+    const char *core = dp_blas_pick_core();
     if (!core || setenv("OPENBLAS_CORETYPE", core, 1) != 0) return;
     execv("/proc/self/exe", argv);
     /* If exec fails we simply go on with the generic kernels. */
 }
 
 int main(int argc, char **argv) {
-    signals_block();
+    dp_signals_block();
     main_fix_blas_core(argv);
     /* Before MPI_Init, which takes a while: a stop signal during set-up must not
      * kill the rank (it is agreed at the first step). */
-    signals_install();
+    dp_signals_install();
     dp_comm c;
-    if (comm_init(&c, &argc, &argv)) {
+    if (dp_comm_init(&c, &argc, &argv)) {
         fprintf(stderr, "dptrain: error: MPI: initialization failed\n");
         return DP_EXIT_ERROR;
     }
     /* One rank per core: BLAS threads would compete with the other ranks. */
-    if (!getenv("OPENBLAS_NUM_THREADS")) tensor_set_blas_threads(1);
-    tensor_flush_denormals(); /* OpenBLAS on one thread runs on this one too */
+    if (!getenv("OPENBLAS_NUM_THREADS")) dp_blas_set_threads(1);
+    dp_flush_denormals(); /* OpenBLAS on one thread runs on this one too */
     main_args a = {0};
     dp_error err = {0};
     int rc = DP_EXIT_OK;
@@ -127,12 +127,12 @@ int main(int argc, char **argv) {
         if (c.rank == 0) fputs(a.help ? main_usage : "dptrain " DPTRAIN_VERSION "\n", stdout);
     } else {
         dp_config cfg = {0};
-        config_load_file(&cfg, a.config, a.sets, a.n_set, &err);
-        if (!comm_agree(&c, &err)) rc = train_run(&c, &cfg, &a.opts);
+        dp_config_load_file(&cfg, a.config, a.sets, a.n_set, &err);
+        if (!dp_comm_agree(&c, &err)) rc = dp_train_run(&c, &cfg, &a.opts);
         else rc = DP_EXIT_ERROR;
-        config_free(&cfg);
+        dp_config_free(&cfg);
     }
     if (err.set && c.rank == 0) dp_error_print(&err);
-    comm_finalize(&c);
+    dp_comm_finalize(&c);
     return rc;
 }

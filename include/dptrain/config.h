@@ -9,31 +9,15 @@
 #define DPTRAIN_CONFIG_H
 
 #include "dptrain/error.h"
-#include "dptrain/tensor.h"
+#include "dptrain/kinds.h"
+#include "dptrain/shape.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
 
 #define DP_MAX_LAYERS 64
 #define DP_PATH_MAX 1024
-
-typedef enum dp_act {
-    DP_ACT_LINEAR = 0,
-    DP_ACT_RELU,
-    DP_ACT_SIGMOID,
-    DP_ACT_TANH,
-    DP_ACT_SOFTMAX,
-} dp_act;
-
-typedef enum dp_loss_kind {
-    DP_LOSS_MSE = 0,
-    DP_LOSS_BCE,        /* binary_crossentropy */
-    DP_LOSS_CE,         /* categorical_crossentropy (one-hot or class-id targets) */
-    DP_LOSS_SPARSE_CE,  /* sparse_categorical_crossentropy (class-id targets) */
-} dp_loss_kind;
-
-typedef enum dp_optim_kind {
-    DP_OPTIM_SGD = 0,
-    DP_OPTIM_ADAM,
-    DP_OPTIM_RMSPROP,
-} dp_optim_kind;
 
 typedef enum dp_reduction {
     DP_REDUCE_EXACT = 0, /* order-independent fixed-point sum (default) */
@@ -54,7 +38,7 @@ typedef struct dp_layer_cfg {
     double rate;       /* dropout: fraction of inputs dropped, in [0, 1) */
 } dp_layer_cfg;
 
-/* Optimizer settings. The parser leaves absent keys negative and optim_init
+/* Optimizer settings. The parser leaves absent keys negative and dp_optim_init
  * replaces them with Keras's defaults for `kind`:
  * sgd lr 0.01 momentum 0 nesterov false; adam lr 0.001 beta1 0.9 beta2 0.999
  * epsilon 1e-7; rmsprop lr 0.001 rho 0.9 momentum 0 epsilon 1e-7. */
@@ -100,20 +84,24 @@ typedef struct dp_config {
 /* Parses `path`, applies the n_set overrides ("dotted.key=value", the value read
  * as YAML, so "[28, 28]" is a list), validates, and fills cfg with defaults for
  * absent optional keys. Returns 0, or -1 with err set. Unknown keys get a
- * "did you mean" suggestion. cfg must be released with config_free either way. */
-int config_load_file(dp_config *cfg, const char *path, char *const *sets, int n_set,
+ * "did you mean" suggestion. cfg must be released with dp_config_free either way. */
+int dp_config_load_file(dp_config *cfg, const char *path, char *const *sets, int n_set,
                      dp_error *err);
 
-/* As config_load_file, but from text in memory; `name` is used in error places. */
-int config_load_text(dp_config *cfg, const char *name, const char *text, size_t len,
+/* As dp_config_load_file, but from text in memory; `name` is used in error places. */
+int dp_config_load_text(dp_config *cfg, const char *name, const char *text, size_t len,
                      char *const *sets, int n_set, dp_error *err);
 
 /* Releases what config_load_* allocated. Safe on a zeroed struct. */
-void config_free(dp_config *cfg);
+void dp_config_free(dp_config *cfg);
 
 /* Canonical names, as written in YAML ("relu", "binary_crossentropy", "adam"). */
-const char *config_name_act(dp_act a);
-const char *config_name_loss(dp_loss_kind l);
-const char *config_name_optim(dp_optim_kind o);
+const char *dp_config_name_act(dp_act a);
+const char *dp_config_name_loss(dp_loss_kind l);
+const char *dp_config_name_optim(dp_optim_kind o);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

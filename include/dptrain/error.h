@@ -4,6 +4,10 @@
 
 #include <stddef.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* The first error a rank meets. Later ones are dropped so the root cause is what
  * gets reported. `where` is file:line:col for config errors, a dataset path or
  * file name for data errors. */
@@ -22,14 +26,11 @@ int dp_error_set(dp_error *err, const char *where, const char *fmt, ...)
 void dp_error_clear(dp_error *err);
 
 /* Prints `dptrain: error: <where>: <what>` on stderr; the caller decides which
- * rank calls it (rank 0 after comm_agree). */
+ * rank calls it (rank 0 after dp_comm_agree). */
 void dp_error_print(const dp_error *err);
 
-/* malloc/calloc that never return NULL: on exhaustion they print the call site
- * and abort, which mpirun turns into a job-wide exit instead of a hang. */
-void *dp_malloc_check(size_t n, const char *file, int line);
-void *dp_calloc_check(size_t n, size_t size, const char *file, int line);
-#define DP_MALLOC(n) dp_malloc_check((n), __FILE__, __LINE__)
-#define DP_CALLOC(n, s) dp_calloc_check((n), (s), __FILE__, __LINE__)
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -2,8 +2,27 @@
 #ifndef DPTRAIN_TRAIN_H
 #define DPTRAIN_TRAIN_H
 
-#include "dptrain/comm.h"
 #include "dptrain/config.h"
+#include "dptrain/error.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* The ranks a run trains on: MPI_COMM_WORLD, privately duplicated. */
+typedef struct dp_comm dp_comm;
+
+/* Collective over MPI_COMM_WORLD. Initializes MPI (argc and argv as for
+ * MPI_Init) and returns the ranks' handle, or NULL with err set when MPI
+ * cannot start. Close it with dp_comm_close, once, after the last run. */
+dp_comm *dp_comm_open(int *argc, char ***argv, dp_error *err);
+
+/* Collective. Finalizes MPI and frees c. NULL is a no-op. */
+void dp_comm_close(dp_comm *c);
+
+/* This process's rank, from 0, and the number of ranks. */
+int dp_comm_rank(const dp_comm *c);
+int dp_comm_size(const dp_comm *c);
 
 /* Exit statuses of `dptrain train`, the same on every rank. */
 enum {
@@ -24,6 +43,10 @@ typedef struct dp_train_opts {
 /* Collective. Trains cfg on all ranks of c. Rank 0 prints progress, evaluates,
  * and writes checkpoints and metrics. Returns one of the DP_EXIT_* codes, the same
  * on every rank; on DP_EXIT_ERROR rank 0 has printed the error line. */
-int train_run(const dp_comm *c, const dp_config *cfg, const dp_train_opts *opts);
+int dp_train_run(const dp_comm *c, const dp_config *cfg, const dp_train_opts *opts);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -12,7 +12,7 @@ scripts/build.sh >/dev/null
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OPENBLAS_NUM_THREADS=1
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-cc -O2 -Iinclude scripts/bench/sgemm.c build/libdptrain.a -lopenblas -o "$tmp/sgemm"
+cc -O2 -Iinclude -Isrc scripts/bench/sgemm.c build/libdptrain.a -lopenblas -o "$tmp/sgemm"
 read -r peak core < <("$tmp/sgemm" 1024)
 export OPENBLAS_CORETYPE=$core
 

@@ -10,10 +10,10 @@
 #include <unistd.h>
 
 #include "dptrain/config.h"
-#include "dptrain/loss.h"
-#include "dptrain/model.h"
-#include "dptrain/optim.h"
-#include "dptrain/tensor.h"
+#include "nn/loss.h"
+#include "nn/model.h"
+#include "nn/optim.h"
+#include "core/blas.h"
 
 static double now(void) {
     struct timespec t;
@@ -41,27 +41,27 @@ static int cmp_double(const void *a, const void *b) {
 }
 
 int main(int argc, char **argv) {
-    const char *core = tensor_pick_blas_core();
+    const char *core = dp_blas_pick_core();
     if (core && setenv("OPENBLAS_CORETYPE", core, 1) == 0) execv("/proc/self/exe", argv);
     if (argc < 2) {
         fprintf(stderr, "usage: layers CONFIG [BATCH] [REPS]\n");
         return 2;
     }
-    tensor_set_blas_threads(1); /* as each dptrain rank runs */
-    tensor_flush_denormals();
+    dp_blas_set_threads(1); /* as each dptrain rank runs */
+    dp_flush_denormals();
     int B = argc > 2 ? atoi(argv[2]) : 64, reps = argc > 3 ? atoi(argv[3]) : 50;
     dp_config cfg;
     dp_error err = {0};
     dp_model m;
     dp_optim opt;
-    if (config_load_file(&cfg, argv[1], NULL, 0, &err) || model_build(&m, &cfg, B, &err) ||
-        optim_init(&opt, &cfg.optim, m.n_params, &err)) {
+    if (dp_config_load_file(&cfg, argv[1], NULL, 0, &err) || dp_model_build(&m, &cfg, B, &err) ||
+        dp_optim_init(&opt, &cfg.optim, m.n_params, &err)) {
         fprintf(stderr, "layers: %s: %s\n", err.where, err.what);
         return 1;
     }
-    model_init_params(&m, 1);
-    size_t in_n = tensor_numel_shape(&m.in_shape);
-    int kout = model_output_width(&m);
+    dp_model_init_params(&m, 1);
+    size_t in_n = dp_shape_numel(&m.in_shape);
+    int kout = dp_model_output_width(&m);
     float *x = malloc((size_t)B * in_n * sizeof *x);  /* [B, in] */
     float *y = malloc((size_t)B * sizeof *y);         /* [B] class ids */
     float *dout = malloc((size_t)B * kout * sizeof *dout); /* [B, out] */
@@ -74,7 +74,7 @@ int main(int argc, char **argv) {
     for (int rep = -3; rep < reps; rep++) {
         dp_fwd_ctx ctx = {.training = 1, .seed = 1, .step = rep, .row_ids = ids};
         const float *in = x;
-        /* As model_forward, timing each layer; a layer absorbed by the one
+        /* As dp_model_forward, timing each layer; a layer absorbed by the one
          * before it (a pool done by its conv) shows 0. */
         for (int i = 0; i < L; i++) {
             if (m.absorbed[i]) continue;
@@ -85,15 +85,15 @@ int main(int argc, char **argv) {
             if (rep >= 0) t[(size_t)i * reps + rep] = now() - t0;
             in = out;
         }
-        loss_forward_backward(m.loss, m.fused, in, y, B, kout, 1, dout);
+        dp_loss_forward_backward(m.loss, m.fused, in, y, B, kout, 1, dout);
         memset(m.grads, 0, m.n_params * sizeof *m.grads);
         /* Backward through the model itself; the hook after each layer takes
          * the time. */
         lap.t = now();
         lap.out = rep >= 0 ? t + (size_t)L * reps + rep : NULL;
-        model_backward_hooked(&m, x, dout, B, layer_done, &lap);
+        dp_model_backward_hooked(&m, x, dout, B, layer_done, &lap);
         double t0 = now();
-        optim_step(&opt, m.params, m.grads, 1.0f);
+        dp_optim_step(&opt, m.params, m.grads, 1.0f);
         if (rep >= 0) t[(size_t)2 * L * reps + rep] = now() - t0;
     }
     double total = 0;
@@ -112,8 +112,8 @@ int main(int argc, char **argv) {
     }
     printf("step %.3f ms = %.0f samples/s\n", total, B / total * 1e3);
     free(t), free(x), free(y), free(dout), free(ids);
-    optim_free(&opt);
-    model_free(&m);
-    config_free(&cfg);
+    dp_optim_free(&opt);
+    dp_model_free(&m);
+    dp_config_free(&cfg);
     return 0;
 }

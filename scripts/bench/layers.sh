@@ -4,6 +4,6 @@
 # where the compute goes, to pick what to make faster.
 # Usage: scripts/bench/layers.sh CONFIG [BATCH] [REPS]
 source "$(dirname "$0")/common.sh"
-mpicc -O2 -march=native -Iinclude scripts/bench/layers.c build/libdptrain.a -lhdf5_openmpi \
+mpicc -O2 -march=native -Iinclude -Isrc scripts/bench/layers.c build/libdptrain.a -lhdf5_openmpi \
   -lopenblas -lyaml -lm -o "$tmp/layers"
 "$tmp/layers" "$@"

@@ -7,10 +7,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "dptrain/tensor.h"
+#include "core/blas.h"
 
 int main(int argc, char **argv) {
-    const char *core = tensor_pick_blas_core();
+    const char *core = dp_blas_pick_core();
     if (core && setenv("OPENBLAS_CORETYPE", core, 1) == 0) execv("/proc/self/exe", argv);
     int n = argc > 1 ? atoi(argv[1]) : 1024;
     float *a = malloc(sizeof(float) * n * n), *b = malloc(sizeof(float) * n * n),

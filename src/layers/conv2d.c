@@ -15,12 +15,13 @@
  * is done here too (conv2d_absorb). Together they took Fashion-MNIST's first
  * conv2d and maxpool2d from 3.0 to 1.7 ms per batch of 64, forward and
  * backward. */
-#include "dptrain/activation.h"
-#include "dptrain/conv_direct.h"
-#include "dptrain/im2col.h"
-#include "dptrain/layer.h"
-#include "dptrain/maxpool.h"
-#include "dptrain/rng.h"
+#include "nn/activation.h"
+#include "core/alloc.h"
+#include "layers/conv_direct.h"
+#include "layers/im2col.h"
+#include "layers/layer.h"
+#include "layers/maxpool.h"
+#include "core/rng.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -38,8 +39,8 @@ typedef struct conv2d_state {
     dp_conv_geom g;
     int F, K, P;  /* filters, C*kh*kw, OH*OW */
     int G;        /* samples per chunk */
-    int direct;   /* conv_direct_fits: no patch matrices in forward or kernel gradient */
-    float *xp;    /* [conv_direct_scratch_floats] direct kernels' scratch */
+    int direct;   /* dp_conv_direct_fits: no patch matrices in forward or kernel gradient */
+    float *xp;    /* [dp_conv_direct_scratch_floats] direct kernels' scratch */
     float *col;   /* [K, G*P] patch matrices of a chunk, side by side */
     float *dcol;  /* [K, G*P] their gradient */
     float *z;     /* [F, G*P] a chunk's pre-activations, then their gradient */
@@ -59,7 +60,7 @@ static void set_param(dp_param_view *v, const char *name, size_t offset, int ndi
     v->shape.ndim = ndim;
     for (int i = 0; i < ndim; i++) v->shape.dim[i] = dims[i];
     v->offset = offset;
-    v->numel = tensor_numel_shape(&v->shape);
+    v->numel = dp_shape_numel(&v->shape);
 }
 
 static int conv2d_create(dp_layer *l, const dp_layer_cfg *cfg, const dp_shape *in,
@@ -68,7 +69,7 @@ static int conv2d_create(dp_layer *l, const dp_layer_cfg *cfg, const dp_shape *i
     if (in->ndim != 3)
         return dp_error_set(err, cfg->where,
                             "conv2d expects a 3-D input [channels, height, width], got %s",
-                            tensor_format_shape(in, buf, sizeof buf));
+                            dp_shape_format(in, buf, sizeof buf));
     if (cfg->filters <= 0)
         return dp_error_set(err, cfg->where, "conv2d filters must be a positive integer, got %d",
                             cfg->filters);
@@ -85,13 +86,13 @@ static int conv2d_create(dp_layer *l, const dp_layer_cfg *cfg, const dp_shape *i
     dp_conv_geom g = {.C = in->dim[0], .H = in->dim[1], .W = in->dim[2],
                       .kh = cfg->kernel[0], .kw = cfg->kernel[1],
                       .sh = cfg->strides[0], .sw = cfg->strides[1]};
-    g.OH = im2col_out_size(g.H, g.kh, g.sh, cfg->padding_same, &g.pt);
-    g.OW = im2col_out_size(g.W, g.kw, g.sw, cfg->padding_same, &g.pl);
+    g.OH = dp_im2col_out_size(g.H, g.kh, g.sh, cfg->padding_same, &g.pt);
+    g.OW = dp_im2col_out_size(g.W, g.kw, g.sw, cfg->padding_same, &g.pl);
     if (g.OH < 1 || g.OW < 1)
         return dp_error_set(err, cfg->where,
                             "conv2d kernel_size [%d, %d] is larger than its input %s "
                             "(padding valid); use a smaller kernel or padding same",
-                            g.kh, g.kw, tensor_format_shape(in, buf, sizeof buf));
+                            g.kh, g.kw, dp_shape_format(in, buf, sizeof buf));
 
     int F = cfg->filters, K = g.C * g.kh * g.kw, P = g.OH * g.OW;
     l->in_shape = *in;
@@ -120,8 +121,8 @@ static int conv2d_create(dp_layer *l, const dp_layer_cfg *cfg, const dp_shape *i
     st->dcol = DP_MALLOC((size_t)K * cols * sizeof(float));
     st->z = DP_MALLOC((size_t)F * cols * sizeof(float));
     st->dwt = DP_MALLOC((size_t)K * F * sizeof(float));
-    st->direct = conv_direct_fits(&g);
-    if (st->direct) st->xp = DP_MALLOC(conv_direct_scratch_floats(&g) * sizeof(float));
+    st->direct = dp_conv_direct_fits(&g);
+    if (st->direct) st->xp = DP_MALLOC(dp_conv_direct_scratch_floats(&g) * sizeof(float));
     l->state = st;
     return 0;
 }
@@ -135,7 +136,7 @@ static void conv2d_init_params(dp_layer *l, float *params, uint64_t key) {
     float *w = params + l->params[0].offset;
     float *b = params + l->params[1].offset;
     for (size_t i = 0; i < l->params[0].numel; i++)
-        w[i] = (2.0f * rng_uniform(key, i) - 1.0f) * limit;
+        w[i] = (2.0f * dp_rng_uniform(key, i) - 1.0f) * limit;
     memset(b, 0, l->params[1].numel * sizeof *b);
 }
 
@@ -159,7 +160,7 @@ static void bias_act_row(dp_act act, const float *zr, float *yr, float bf, int P
         return;
     }
     for (int p = 0; p < P; p++) yr[p] = zr[p] + bf;
-    activation_forward(act, yr, 1, (size_t)P);
+    dp_activation_forward(act, yr, 1, (size_t)P);
 }
 
 /* Chunk of gs samples x[gs, C, H, W] -> y[gs, F, OH, OW] (or pooled, y[gs, pout_n]
@@ -170,17 +171,17 @@ static void conv2d_forward_chunk(dp_layer *l, conv2d_state *st, const float *w, 
     const dp_conv_geom *g = &st->g;
     const int F = st->F, K = st->K, P = st->P, n = gs * P;
     size_t in_n = (size_t)g->C * g->H * g->W, out_n = (size_t)F * P;
-    for (int s = 0; s < gs; s++) im2col_forward(g, x + s * in_n, st->col + (size_t)s * P, n);
+    for (int s = 0; s < gs; s++) dp_im2col_forward(g, x + s * in_n, st->col + (size_t)s * P, n);
     /* A chunk of one sample has y's layout already: no copy through z. */
     float *z = gs == 1 && !st->pooled ? y : st->z;
-    tensor_gemm(0, 0, F, n, K, 1.0f, w, K, st->col, n, 0.0f, z, n);
+    dp_gemm(0, 0, F, n, K, 1.0f, w, K, st->col, n, 0.0f, z, n);
     if (st->pooled) {
         /* Bias and activation in place, then pool straight out of z: the
          * unpooled output never leaves the cache. */
         for (int f = 0; f < F; f++)
             bias_act_row(l->activation, z + (size_t)f * n, z + (size_t)f * n, b[f], n);
         for (int s = 0; s < gs; s++)
-            maxpool_forward_sample(&st->pg, z + (size_t)s * P, (size_t)n, y + s * st->pout_n,
+            dp_maxpool_forward_sample(&st->pg, z + (size_t)s * P, (size_t)n, y + s * st->pout_n,
                                    parg + s * st->pout_n);
         return;
     }
@@ -199,9 +200,9 @@ static void conv2d_forward_direct(dp_layer *l, conv2d_state *st, const float *w,
     const size_t out_n = (size_t)st->F * st->P;
     int relu = l->activation == DP_ACT_RELU;
     float *ys = st->pooled ? st->z : y;
-    conv_direct_forward(&st->g, st->F, w, b, relu, x, ys, st->xp);
-    if (!relu) activation_forward(l->activation, ys, 1, out_n);
-    if (st->pooled) maxpool_forward_sample(&st->pg, ys, (size_t)st->P, y, parg);
+    dp_conv_direct_forward(&st->g, st->F, w, b, relu, x, ys, st->xp);
+    if (!relu) dp_activation_forward(l->activation, ys, 1, out_n);
+    if (st->pooled) dp_maxpool_forward_sample(&st->pg, ys, (size_t)st->P, y, parg);
 }
 
 static void conv2d_forward(dp_layer *l, const float *params, const float *x, float *y, int B,
@@ -237,8 +238,8 @@ static void conv2d_make_dz(dp_layer *l, conv2d_state *st, const float *y, const 
     if (st->pooled) {
         for (int s = 0; s < gs; s++) {
             size_t at = (size_t)(s0 + s) * st->pout_n;
-            activation_backward(l->activation, y + at, dy + at, st->pgrad, 1, st->pout_n);
-            maxpool_backward_sample(&st->pg, st->parg + at, st->pgrad, dz + (size_t)s * P,
+            dp_activation_backward(l->activation, y + at, dy + at, st->pgrad, 1, st->pout_n);
+            dp_maxpool_backward_sample(&st->pg, st->parg + at, st->pgrad, dz + (size_t)s * P,
                                     (size_t)ld);
         }
         return;
@@ -247,7 +248,7 @@ static void conv2d_make_dz(dp_layer *l, conv2d_state *st, const float *y, const 
     for (int s = 0; s < gs; s++)
         for (int f = 0; f < F; f++) {
             size_t at = (size_t)(s0 + s) * out_n + (size_t)f * P;
-            activation_backward(l->activation, y + at, dy + at, dz + (size_t)f * ld + (size_t)s * P,
+            dp_activation_backward(l->activation, y + at, dy + at, dz + (size_t)f * ld + (size_t)s * P,
                                 1, (size_t)P);
         }
 }
@@ -267,16 +268,16 @@ static void conv2d_backward_chunk(dp_layer *l, conv2d_state *st, const float *w,
     conv2d_make_dz(l, st, y, dy, s0, gs, dz, n);
     for (int f = 0; f < F; f++) db[f] += sum_floats(dz + (size_t)f * n, n);
     for (int s = 0; s < gs; s++)
-        im2col_forward(g, x + (s0 + s) * in_n, st->col + (size_t)s * P, n);
-    tensor_gemm(0, 1, K, F, n, 1.0f, st->col, n, dz, n, 1.0f, st->dwt, F);
+        dp_im2col_forward(g, x + (s0 + s) * in_n, st->col + (size_t)s * P, n);
+    dp_gemm(0, 1, K, F, n, 1.0f, st->col, n, dz, n, 1.0f, st->dwt, F);
     if (!dx) return;
-    tensor_gemm(1, 0, K, n, F, 1.0f, w, K, dz, n, 0.0f, st->dcol, n);
+    dp_gemm(1, 0, K, n, F, 1.0f, w, K, dz, n, 0.0f, st->dcol, n);
     for (int s = 0; s < gs; s++)
-        im2col_backward(g, st->dcol + (size_t)s * P, n, dx + (s0 + s) * in_n);
+        dp_im2col_backward(g, st->dcol + (size_t)s * P, n, dx + (s0 + s) * in_n);
 }
 
 /* One sample s by the direct kernels: dz[F, P] (in z), db += its row sums,
- * dw += conv_direct_weight_grad; dx, when wanted, is still col2im of
+ * dw += dp_conv_direct_weight_grad; dx, when wanted, is still col2im of
  * kernel^T dz. */
 static void conv2d_backward_direct(dp_layer *l, conv2d_state *st, const float *w, float *dw,
                                    float *db, const float *x, const float *y, const float *dy,
@@ -286,10 +287,10 @@ static void conv2d_backward_direct(dp_layer *l, conv2d_state *st, const float *w
     float *dz = st->z; /* [F, P] */
     conv2d_make_dz(l, st, y, dy, s, 1, dz, P);
     for (int f = 0; f < F; f++) db[f] += sum_floats(dz + (size_t)f * P, P);
-    conv_direct_weight_grad(&st->g, F, x + s * in_n, dz, dw, st->xp);
+    dp_conv_direct_weight_grad(&st->g, F, x + s * in_n, dz, dw, st->xp);
     if (!dx) return;
-    tensor_gemm(1, 0, K, P, F, 1.0f, w, K, dz, P, 0.0f, st->dcol, P);
-    im2col_backward(&st->g, st->dcol, P, dx + s * in_n);
+    dp_gemm(1, 0, K, P, F, 1.0f, w, K, dz, P, 0.0f, st->dcol, P);
+    dp_im2col_backward(&st->g, st->dcol, P, dx + s * in_n);
 }
 
 static void conv2d_backward(dp_layer *l, const float *params, const float *x, const float *y,
@@ -320,7 +321,7 @@ static void conv2d_backward(dp_layer *l, const float *params, const float *x, co
 static int conv2d_absorb(dp_layer *l, const dp_layer *next, int max_batch) {
     conv2d_state *st = l->state;
     dp_pool_geom pg;
-    if (st->pooled || maxpool2d_geom(next, &pg) != 0 || max_batch < 1) return 0;
+    if (st->pooled || dp_maxpool2d_geom(next, &pg) != 0 || max_batch < 1) return 0;
     st->pooled = 1;
     st->pg = pg;
     st->pout_n = (size_t)pg.C * pg.OH * pg.OW;
@@ -345,7 +346,7 @@ static void conv2d_free(dp_layer *l) {
     l->state = NULL;
 }
 
-const dp_layer_ops layer_conv2d_ops = {
+const dp_layer_ops dp_layer_conv2d_ops = {
     .type = "conv2d",
     .create = conv2d_create,
     .init_params = conv2d_init_params,

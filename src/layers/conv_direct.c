@@ -7,7 +7,7 @@
  * store; masked loads read zeros, so lanes past a row never see its neighbour.
  * Both kernels are instantiated for each K, so that their vectors of window
  * values and their sums stay in registers. */
-#include "dptrain/conv_direct.h"
+#include "layers/conv_direct.h"
 
 #include <string.h>
 
@@ -15,7 +15,7 @@
 #include <immintrin.h>
 #endif
 
-size_t conv_direct_scratch_floats(const dp_conv_geom *g) {
+size_t dp_conv_direct_scratch_floats(const dp_conv_geom *g) {
     return (size_t)g->C * (size_t)(g->OH + g->kh - 1) * (size_t)(g->OW + g->kw - 1);
 }
 
@@ -23,7 +23,7 @@ size_t conv_direct_scratch_floats(const dp_conv_geom *g) {
  * k = (c, i, j) starts in xp. */
 static void pad_image(const dp_conv_geom *g, const float *x, float *xp, int *off) {
     const int Hp = g->OH + g->kh - 1, Wp = g->OW + g->kw - 1;
-    memset(xp, 0, conv_direct_scratch_floats(g) * sizeof *xp);
+    memset(xp, 0, dp_conv_direct_scratch_floats(g) * sizeof *xp);
     for (int c = 0; c < g->C; c++)
         for (int h = 0; h < g->H; h++)
             memcpy(xp + ((size_t)c * Hp + h + g->pt) * Wp + g->pl, x + ((size_t)c * g->H + h) * g->W,
@@ -35,7 +35,7 @@ static void pad_image(const dp_conv_geom *g, const float *x, float *xp, int *off
 }
 
 #ifdef __AVX512F__
-int conv_direct_fits(const dp_conv_geom *g) {
+int dp_conv_direct_fits(const dp_conv_geom *g) {
     return g->sh == 1 && g->sw == 1 && g->C * g->kh * g->kw <= CONV_DIRECT_MAX_K;
 }
 
@@ -89,7 +89,7 @@ static inline __attribute__((always_inline)) void forward_all(
                            (size_t)OH * OW, lanes(OW - v0));
 }
 
-void conv_direct_forward(const dp_conv_geom *g, int F, const float *w, const float *b, int relu,
+void dp_conv_direct_forward(const dp_conv_geom *g, int F, const float *w, const float *b, int relu,
                          const float *x, float *y, float *xp) {
     int off[CONV_DIRECT_MAX_K];
     pad_image(g, x, xp, off);
@@ -141,7 +141,7 @@ static inline __attribute__((always_inline)) void weight_grad_all(
     for (; f < F; f++) weight_grad_block(g, xp, off, dz + f * P, dw + (size_t)f * K, K, 1);
 }
 
-void conv_direct_weight_grad(const dp_conv_geom *g, int F, const float *x, const float *dz,
+void dp_conv_direct_weight_grad(const dp_conv_geom *g, int F, const float *x, const float *dz,
                              float *dw, float *xp) {
     int off[CONV_DIRECT_MAX_K];
     pad_image(g, x, xp, off);
@@ -155,12 +155,12 @@ void conv_direct_weight_grad(const dp_conv_geom *g, int F, const float *x, const
 
 #else /* no AVX-512: conv2d keeps its sgemm path; these plain loops stay correct */
 
-int conv_direct_fits(const dp_conv_geom *g) {
+int dp_conv_direct_fits(const dp_conv_geom *g) {
     (void)g;
     return 0;
 }
 
-void conv_direct_forward(const dp_conv_geom *g, int F, const float *w, const float *b, int relu,
+void dp_conv_direct_forward(const dp_conv_geom *g, int F, const float *w, const float *b, int relu,
                          const float *x, float *y, float *xp) {
     int off[CONV_DIRECT_MAX_K];
     const int K = g->C * g->kh * g->kw, OH = g->OH, OW = g->OW, Wp = OW + g->kw - 1;
@@ -174,7 +174,7 @@ void conv_direct_forward(const dp_conv_geom *g, int F, const float *w, const flo
             }
 }
 
-void conv_direct_weight_grad(const dp_conv_geom *g, int F, const float *x, const float *dz,
+void dp_conv_direct_weight_grad(const dp_conv_geom *g, int F, const float *x, const float *dz,
                              float *dw, float *xp) {
     int off[CONV_DIRECT_MAX_K];
     const int K = g->C * g->kh * g->kw, OH = g->OH, OW = g->OW, Wp = OW + g->kw - 1;

@@ -1,9 +1,10 @@
 /* dense.c - fully connected layer: y = act(x W + b), Keras layout.
  *
  * Parameters in the layer's slice: kernel [in, out] at 0, then bias [out]. */
-#include "dptrain/activation.h"
-#include "dptrain/layer.h"
-#include "dptrain/rng.h"
+#include "nn/activation.h"
+#include "core/alloc.h"
+#include "layers/layer.h"
+#include "core/rng.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -23,7 +24,7 @@ static void set_param(dp_param_view *v, const char *name, size_t offset, int ndi
     v->shape.dim[0] = d0;
     v->shape.dim[1] = d1;
     v->offset = offset;
-    v->numel = tensor_numel_shape(&v->shape);
+    v->numel = dp_shape_numel(&v->shape);
 }
 
 static int dense_create(dp_layer *l, const dp_layer_cfg *cfg, const dp_shape *in,
@@ -33,7 +34,7 @@ static int dense_create(dp_layer *l, const dp_layer_cfg *cfg, const dp_shape *in
         return dp_error_set(err, cfg->where,
                             "dense expects a 1-D input [features], got %s; "
                             "add a flatten layer before it",
-                            tensor_format_shape(in, buf, sizeof buf));
+                            dp_shape_format(in, buf, sizeof buf));
     }
     if (cfg->units <= 0)
         return dp_error_set(err, cfg->where, "dense units must be a positive integer, got %d",
@@ -63,7 +64,7 @@ static void dense_init_params(dp_layer *l, float *params, uint64_t key) {
     float *w = params + l->params[0].offset; /* [in, out] */
     float *b = params + l->params[1].offset; /* [out] */
     for (size_t i = 0; i < l->params[0].numel; i++)
-        w[i] = (2.0f * rng_uniform(key, i) - 1.0f) * limit;
+        w[i] = (2.0f * dp_rng_uniform(key, i) - 1.0f) * limit;
     memset(b, 0, l->params[1].numel * sizeof *b);
 }
 
@@ -72,7 +73,7 @@ static void dense_init_params(dp_layer *l, float *params, uint64_t key) {
 /* y[B, out] = x[B, in] w[in, out] + b[out] */
 static void dense_forward_kernel(float *y, const float *x, const float *w, const float *b,
                                  int B, int nin, int nout) {
-    tensor_gemm(0, 0, B, nout, nin, 1.0f, x, nin, w, nout, 0.0f, y, nout);
+    dp_gemm(0, 0, B, nout, nin, 1.0f, x, nin, w, nout, 0.0f, y, nout);
     for (int r = 0; r < B; r++) {
         float *yr = y + (size_t)r * nout;
         for (int j = 0; j < nout; j++) yr[j] += b[j];
@@ -83,12 +84,12 @@ static void dense_forward_kernel(float *y, const float *x, const float *w, const
  * dx[B, in] = dz w^T unless dx is NULL. */
 static void dense_backward_kernel(float *dx, float *dw, float *db, const float *dz,
                                   const float *x, const float *w, int B, int nin, int nout) {
-    tensor_gemm(1, 0, nin, nout, B, 1.0f, x, nin, dz, nout, 1.0f, dw, nout);
+    dp_gemm(1, 0, nin, nout, B, 1.0f, x, nin, dz, nout, 1.0f, dw, nout);
     for (int r = 0; r < B; r++) {
         const float *dzr = dz + (size_t)r * nout;
         for (int j = 0; j < nout; j++) db[j] += dzr[j];
     }
-    if (dx) tensor_gemm(0, 1, B, nin, nout, 1.0f, dz, nout, w, nout, 0.0f, dx, nin);
+    if (dx) dp_gemm(0, 1, B, nin, nout, 1.0f, dz, nout, w, nout, 0.0f, dx, nin);
 }
 
 static void dense_forward(dp_layer *l, const float *params, const float *x, float *y, int B,
@@ -97,7 +98,7 @@ static void dense_forward(dp_layer *l, const float *params, const float *x, floa
     int nin = l->params[0].shape.dim[0], nout = l->params[0].shape.dim[1];
     dense_forward_kernel(y, x, params + l->params[0].offset, params + l->params[1].offset, B,
                          nin, nout);
-    activation_forward(l->activation, y, (size_t)B, (size_t)nout);
+    dp_activation_forward(l->activation, y, (size_t)B, (size_t)nout);
 }
 
 static void dense_backward(dp_layer *l, const float *params, const float *x, const float *y,
@@ -113,7 +114,7 @@ static void dense_backward(dp_layer *l, const float *params, const float *x, con
             st->dz = DP_MALLOC((size_t)B * nout * sizeof(float));
             st->cap = B;
         }
-        activation_backward(l->activation, y, dy, st->dz, (size_t)B, (size_t)nout);
+        dp_activation_backward(l->activation, y, dy, st->dz, (size_t)B, (size_t)nout);
         dz = st->dz;
     }
     dense_backward_kernel(dx, grads + l->params[0].offset, grads + l->params[1].offset, dz, x,
@@ -127,7 +128,7 @@ static void dense_free(dp_layer *l) {
     l->state = NULL;
 }
 
-const dp_layer_ops layer_dense_ops = {
+const dp_layer_ops dp_layer_dense_ops = {
     .type = "dense",
     .create = dense_create,
     .init_params = dense_init_params,

@@ -4,11 +4,12 @@
  *
  * The mask is not drawn from a stream. Element i of the row whose training-set
  * index is id keeps its value iff
- *   rng_uniform(rng_make_key(seed, 0xd70, layer index, step), id * numel + i) >= rate,
+ *   dp_rng_uniform(dp_rng_make_key(seed, 0xd70, layer index, step), id * numel + i) >= rate,
  * so a row gets the same mask whichever rank, micro-batch or position computes
  * it, and the result does not depend on the number of ranks (DESIGN §5). */
-#include "dptrain/layer.h"
-#include "dptrain/rng.h"
+#include "layers/layer.h"
+#include "core/alloc.h"
+#include "core/rng.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,7 +33,7 @@ static int dropout_create(dp_layer *l, const dp_layer_cfg *cfg, const dp_shape *
         return dp_error_set(err, cfg->where, "dropout needs a batch size >= 1, got %d", max_batch);
     dropout_state *st = DP_CALLOC(1, sizeof *st);
     st->rate = cfg->rate;
-    st->n = tensor_numel_shape(in);
+    st->n = dp_shape_numel(in);
     st->cap = max_batch;
     st->scale = DP_MALLOC((size_t)max_batch * st->n * sizeof(float));
     l->in_shape = *in;
@@ -66,12 +67,12 @@ static void dropout_forward(dp_layer *l, const float *params, const float *x, fl
     }
     const float rate = (float)st->rate;
     const float keep_scale = (float)(1.0 / (1.0 - st->rate));
-    uint64_t key = rng_make_key(ctx->seed, DROPOUT_STREAM, (uint64_t)l->index, (uint64_t)ctx->step);
+    uint64_t key = dp_rng_make_key(ctx->seed, DROPOUT_STREAM, (uint64_t)l->index, (uint64_t)ctx->step);
     for (int r = 0; r < B; r++) {
         uint64_t id = ctx->row_ids ? ctx->row_ids[r] : (uint64_t)r;
         const float *xr = x + (size_t)r * n;
         float *yr = y + (size_t)r * n, *sr = st->scale + (size_t)r * n;
-        rng_uniform_fill(key, id * n, sr, n); /* the draws, then their scales in place */
+        dp_rng_uniform_fill(key, id * n, sr, n); /* the draws, then their scales in place */
         for (size_t i = 0; i < n; i++) {
             sr[i] = sr[i] >= rate ? keep_scale : 0.0f;
             yr[i] = xr[i] * sr[i];
@@ -100,7 +101,7 @@ static void dropout_free(dp_layer *l) {
     l->state = NULL;
 }
 
-const dp_layer_ops layer_dropout_ops = {
+const dp_layer_ops dp_layer_dropout_ops = {
     .type = "dropout",
     .create = dropout_create,
     .init_params = dropout_init_params,

@@ -2,7 +2,7 @@
  * feeding dense. Row-major order, so element (c, h, w) lands at (c*H + h)*W + w.
  * No parameters; the model gives every layer its own output buffer, so forward
  * and backward are copies. */
-#include "dptrain/layer.h"
+#include "layers/layer.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -13,7 +13,7 @@ static int flatten_create(dp_layer *l, const dp_layer_cfg *cfg, const dp_shape *
     if (in->ndim < 1) return dp_error_set(err, cfg->where, "flatten needs an input with a shape");
     l->in_shape = *in;
     l->out_shape.ndim = 1;
-    l->out_shape.dim[0] = (int)tensor_numel_shape(in);
+    l->out_shape.dim[0] = (int)dp_shape_numel(in);
     l->activation = DP_ACT_LINEAR;
     l->n_params = 0;
     l->param_count = 0;
@@ -43,7 +43,7 @@ static void flatten_free(dp_layer *l) {
     l->state = NULL;
 }
 
-const dp_layer_ops layer_flatten_ops = {
+const dp_layer_ops dp_layer_flatten_ops = {
     .type = "flatten",
     .create = flatten_create,
     .init_params = flatten_init_params,

@@ -6,7 +6,7 @@
  * A col row is OH runs of OW values; rows are short (11 to 26 in a small CNN),
  * so the cost is per run, and the runs of one col row are done by one tight
  * loop (copy_runs / add_runs) that steps both pointers. */
-#include "dptrain/im2col.h"
+#include "layers/im2col.h"
 
 #include <string.h>
 
@@ -14,7 +14,7 @@
 #include <immintrin.h>
 #endif
 
-int im2col_out_size(int n, int k, int s, int same, int *pad_before) {
+int dp_im2col_out_size(int n, int k, int s, int same, int *pad_before) {
     if (!same) {
         *pad_before = 0;
         return n < k ? 0 : (n - k) / s + 1;
@@ -66,7 +66,7 @@ static void add_runs(float *restrict dst, long dstep, const float *restrict src,
 }
 
 #ifdef __AVX512F__
-/* im2col_backward for stride 1 and rows of at most 16 values: each dx row is
+/* dp_im2col_backward for stride 1 and rows of at most 16 values: each dx row is
  * summed in one register from every (i, j) contribution, loaded straight into
  * its lanes by an expanding load, and stored once, so dx is never read back
  * (0.35 ms against 0.80 ms for 64 x [32, 13, 13], 3x3). Returns 0 when the
@@ -101,7 +101,7 @@ static int im2col_backward_rows16(const dp_conv_geom *g, const float *col, int l
 }
 #endif
 
-void im2col_forward(const dp_conv_geom *g, const float *x, float *col, int ld) {
+void dp_im2col_forward(const dp_conv_geom *g, const float *x, float *col, int ld) {
     const int OH = g->OH, OW = g->OW, sw = g->sw, plane = g->H * g->W;
     for (int i = 0; i < g->kh; i++) {
         int oh_lo, oh_hi; /* output rows whose input row is inside x */
@@ -136,7 +136,7 @@ void im2col_forward(const dp_conv_geom *g, const float *x, float *col, int ld) {
     }
 }
 
-void im2col_backward(const dp_conv_geom *g, const float *col, int ld, float *dx) {
+void dp_im2col_backward(const dp_conv_geom *g, const float *col, int ld, float *dx) {
     const int OW = g->OW, sw = g->sw, plane = g->H * g->W;
 #ifdef __AVX512F__
     if (im2col_backward_rows16(g, col, ld, dx)) return;

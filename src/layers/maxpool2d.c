@@ -4,8 +4,9 @@
  * The kernels are in maxpool_kernels.c; forward keeps each maximum's position
  * for backward. No parameters. A conv2d just before may pool its own output
  * (layer.h, absorb); then this layer's forward and backward are not called. */
-#include "dptrain/layer.h"
-#include "dptrain/maxpool.h"
+#include "layers/layer.h"
+#include "core/alloc.h"
+#include "layers/maxpool.h"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -22,7 +23,7 @@ static int maxpool2d_create(dp_layer *l, const dp_layer_cfg *cfg, const dp_shape
     if (in->ndim != 3)
         return dp_error_set(err, cfg->where,
                             "maxpool2d expects a 3-D input [channels, height, width], got %s",
-                            tensor_format_shape(in, buf, sizeof buf));
+                            dp_shape_format(in, buf, sizeof buf));
     if (cfg->pool[0] <= 0 || cfg->pool[1] <= 0)
         return dp_error_set(err, cfg->where, "maxpool2d pool_size must be positive, got [%d, %d]",
                             cfg->pool[0], cfg->pool[1]);
@@ -31,10 +32,10 @@ static int maxpool2d_create(dp_layer *l, const dp_layer_cfg *cfg, const dp_shape
                             cfg->strides[0], cfg->strides[1]);
     if (in->dim[1] < cfg->pool[0] || in->dim[2] < cfg->pool[1])
         return dp_error_set(err, cfg->where, "maxpool2d pool_size [%d, %d] is larger than its input %s",
-                            cfg->pool[0], cfg->pool[1], tensor_format_shape(in, buf, sizeof buf));
-    if (tensor_numel_shape(in) > INT32_MAX)
+                            cfg->pool[0], cfg->pool[1], dp_shape_format(in, buf, sizeof buf));
+    if (dp_shape_numel(in) > INT32_MAX)
         return dp_error_set(err, cfg->where, "maxpool2d input %s has more than 2^31 values",
-                            tensor_format_shape(in, buf, sizeof buf));
+                            dp_shape_format(in, buf, sizeof buf));
     if (max_batch <= 0)
         return dp_error_set(err, cfg->where, "maxpool2d needs a batch size >= 1, got %d", max_batch);
     maxpool2d_state *st = DP_CALLOC(1, sizeof *st);
@@ -75,7 +76,7 @@ static void maxpool2d_forward(dp_layer *l, const float *params, const float *x, 
         st->cap = B;
     }
     for (int s = 0; s < B; s++)
-        maxpool_forward_sample(g, x + s * in_n, (size_t)g->H * g->W, y + s * out_n,
+        dp_maxpool_forward_sample(g, x + s * in_n, (size_t)g->H * g->W, y + s * out_n,
                                st->arg + s * out_n);
 }
 
@@ -88,12 +89,12 @@ static void maxpool2d_backward(dp_layer *l, const float *params, const float *x,
     const dp_pool_geom *g = &st->g;
     size_t in_n = (size_t)g->C * g->H * g->W, out_n = (size_t)g->C * g->OH * g->OW;
     for (int s = 0; s < B; s++)
-        maxpool_backward_sample(g, st->arg + s * out_n, dy + s * out_n, dx + s * in_n,
+        dp_maxpool_backward_sample(g, st->arg + s * out_n, dy + s * out_n, dx + s * in_n,
                                 (size_t)g->H * g->W);
 }
 
-int maxpool2d_geom(const dp_layer *l, dp_pool_geom *g) {
-    if (l->ops != &layer_maxpool2d_ops) return -1;
+int dp_maxpool2d_geom(const dp_layer *l, dp_pool_geom *g) {
+    if (l->ops != &dp_layer_maxpool2d_ops) return -1;
     *g = ((const maxpool2d_state *)l->state)->g;
     return 0;
 }
@@ -105,7 +106,7 @@ static void maxpool2d_free(dp_layer *l) {
     l->state = NULL;
 }
 
-const dp_layer_ops layer_maxpool2d_ops = {
+const dp_layer_ops dp_layer_maxpool2d_ops = {
     .type = "maxpool2d",
     .create = maxpool2d_create,
     .init_params = maxpool2d_init_params,

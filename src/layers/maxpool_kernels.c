@@ -3,7 +3,7 @@
  * Forward remembers where each maximum came from (the first one on ties), so
  * backward routes dy there without looking at x again. The 2x2, stride-2 window
  * of most CNNs has AVX-512 kernels; any other window takes the plain loops. */
-#include "dptrain/maxpool.h"
+#include "layers/maxpool.h"
 
 #include <string.h>
 
@@ -152,7 +152,7 @@ static void backward_2x2(const dp_pool_geom *g, const int32_t *arg, const float 
 }
 #endif
 
-void maxpool_forward_sample(const dp_pool_geom *g, const float *x, size_t xs, float *y,
+void dp_maxpool_forward_sample(const dp_pool_geom *g, const float *x, size_t xs, float *y,
                             int32_t *arg) {
 #ifdef __AVX512F__
     if (is_2x2(g)) {
@@ -163,7 +163,7 @@ void maxpool_forward_sample(const dp_pool_geom *g, const float *x, size_t xs, fl
     forward_any(g, x, xs, y, arg);
 }
 
-void maxpool_backward_sample(const dp_pool_geom *g, const int32_t *arg, const float *dy,
+void dp_maxpool_backward_sample(const dp_pool_geom *g, const int32_t *arg, const float *dy,
                              float *dx, size_t xs) {
 #ifdef __AVX512F__
     if (is_2x2(g)) {

@@ -17,13 +17,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 static void load(const char *text, size_t len, char *const *sets, int n_set) {
     dp_config cfg;
     dp_error err = {0};
-    int rc = config_load_text(&cfg, "fuzz.yaml", text, len, sets, n_set, &err);
+    int rc = dp_config_load_text(&cfg, "fuzz.yaml", text, len, sets, n_set, &err);
     /* A failure must say where and what; a success must leave a usable config. */
     if (rc != 0 && (!err.set || !err.what[0] || !err.where[0])) abort();
     if (rc == 0 && (cfg.text == NULL || cfg.n_layers < 1 || cfg.n_layers > DP_MAX_LAYERS ||
                     cfg.batch_size < 1 || cfg.input.ndim < 1 || cfg.input.ndim > DP_MAX_DIMS))
         abort();
-    config_free(&cfg);
+    dp_config_free(&cfg);
 }
 
 #define MAX_SETS 4

@@ -1,6 +1,6 @@
 /* fuzz_data.c - libFuzzer harness for the HDF5 dataset opener and reader.
  *
- * data_read_info takes a path, so each input is written to one temporary file
+ * dp_data_read_info takes a path, so each input is written to one temporary file
  * per process (in $TMPDIR, else /dev/shm when it exists). When the file passes
  * validation, a few rows of every split are read and standardized the way the
  * trainer does it. Crashes inside libhdf5's own parsers are HDF5 bugs, not
@@ -15,7 +15,8 @@
 
 #include <hdf5.h>
 
-#include "dptrain/data.h"
+#include "data/data.h"
+#include "core/alloc.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -67,23 +68,23 @@ static void read_some(const dp_data_info *info, const char *split, size_t n, siz
     if (count > n - first) count = n - first;
     dp_rows r;
     dp_error err = {0};
-    if (data_read_rows(info, split, first, count, n_classes, &r, &err) != 0) {
+    if (dp_data_read_rows(info, split, first, count, n_classes, &r, &err) != 0) {
         if (!err.set) abort(); /* a failure must say why */
         return;
     }
-    if (r.n != count || r.x_width != tensor_numel_shape(&info->x_shape)) abort();
+    if (r.n != count || r.x_width != dp_shape_numel(&info->x_shape)) abort();
     size_t w = r.x_width;
     double *sums = calloc(2 * w, sizeof *sums);
     float *mean = malloc(w * sizeof *mean), *std = malloc(w * sizeof *std);
     if (sums && mean && std) {
-        data_sum_columns(&r, 0, r.n, sums);
-        data_stats_from_sums(sums, r.n, w, mean, std);
-        data_standardize(&r, mean, std);
+        dp_data_sum_columns(&r, 0, r.n, sums);
+        dp_data_stats_from_sums(sums, r.n, w, mean, std);
+        dp_data_standardize(&r, mean, std);
     }
     free(sums);
     free(mean);
     free(std);
-    data_rows_free(&r);
+    dp_data_rows_free(&r);
 }
 
 /* Every file, dataset, type and space the reader opened must be closed again. */
@@ -98,7 +99,7 @@ static void check_all_closed(void) {
 static void run(void) {
     dp_data_info info;
     dp_error err = {0};
-    if (data_read_info(tmp_path, &info, &err) != 0) {
+    if (dp_data_read_info(tmp_path, &info, &err) != 0) {
         if (!err.set) abort();
         return;
     }
@@ -112,7 +113,7 @@ static void run(void) {
     /* A file may declare rows of any size without storing them (chunked, never
      * written); DP_MALLOC aborting on a terabyte row is by design, so such files
      * stop here. */
-    if (tensor_numel_shape(&info.x_shape) > ((size_t)1 << 20) || info.y_cols > (1 << 20)) return;
+    if (dp_shape_numel(&info.x_shape) > ((size_t)1 << 20) || info.y_cols > (1 << 20)) return;
     /* The first and the last rows exercise both ends of the hyperslab. */
     read_some(&info, "train", info.n_train, 0, 3, info.y_is_int ? 2 : 0);
     if (info.n_train > 3) read_some(&info, "train", info.n_train, info.n_train - 2, 2, 0);

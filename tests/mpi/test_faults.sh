@@ -61,7 +61,7 @@ check "the resumed run prints the test accuracy" grep -q "test accuracy" "$TMP/k
 
 # ---- b. SIGKILL of rank 0 while it writes checkpoints ----------------------------
 # Every step writes a checkpoint (rank 0's writer thread is busy nearly all the
-# time), so a kill lands inside ckpt_write: writing or fsyncing the temporary
+# time), so a kill lands inside dp_ckpt_write: writing or fsyncing the temporary
 # file (which is then left behind), or, after the rename, in the directory
 # fsync or the pruning. Each launch resumes the previous one, alternately on 1
 # and 2 ranks (data.shards=2 allows both). After a rank dies mpirun ends the

@@ -13,7 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "dptrain/checkpoint.h"
+#include "ckpt/ckpt.h"
 #include "testlib.h"
 
 typedef struct pspec {
@@ -222,7 +222,7 @@ static int write_base(const char *dir, long long step, int keep) {
     build_model(&m, BASE, N_BASE);
     build_optim(&o, &m, DP_OPTIM_ADAM);
     build_state(&st, step);
-    int rc = ckpt_write(dir, &m, &o, &st, keep, &err);
+    int rc = dp_ckpt_write(dir, &m, &o, &st, keep, &err);
     if (rc) dp_error_print(&err);
     free_state(&st);
     free_optim(&o);
@@ -243,7 +243,7 @@ static void test_roundtrip_is_bit_exact(void) {
     build_model(&m, BASE, N_BASE);
     build_optim(&o, &m, DP_OPTIM_ADAM);
     build_state(&st, 77);
-    CU_ASSERT_EQUAL_FATAL(ckpt_write(dir, &m, &o, &st, 3, &err), 0);
+    CU_ASSERT_EQUAL_FATAL(dp_ckpt_write(dir, &m, &o, &st, 3, &err), 0);
     CU_ASSERT_FALSE(err.set);
     CU_ASSERT_TRUE(is_file(ckpt_path(dir, 77)));
     CU_ASSERT_EQUAL(count_entries(dir, ""), 1); /* no temporary left behind */
@@ -252,7 +252,7 @@ static void test_roundtrip_is_bit_exact(void) {
     build_optim(&o2, &m2, DP_OPTIM_ADAM);
     CU_ASSERT_NOT_EQUAL(memcmp(m.params, m2.params, m.n_params * sizeof(float)), 0);
     memset(&st2, 0xAB, sizeof st2);
-    CU_ASSERT_EQUAL_FATAL(ckpt_read(ckpt_path(dir, 77), &m2, &o2, &st2, &err), 0);
+    CU_ASSERT_EQUAL_FATAL(dp_ckpt_read(ckpt_path(dir, 77), &m2, &o2, &st2, &err), 0);
     CU_ASSERT_EQUAL(memcmp(m.params, m2.params, m.n_params * sizeof(float)), 0);
     for (int k = 0; k < 2; k++)
         CU_ASSERT_EQUAL(memcmp(o.slots[k], o2.slots[k], o.n * sizeof(float)), 0);
@@ -270,12 +270,12 @@ static void test_roundtrip_is_bit_exact(void) {
     CU_ASSERT_PTR_NULL(st2.config_text);
 
     char *text = NULL;
-    CU_ASSERT_EQUAL(ckpt_read_config(ckpt_path(dir, 77), &text, &err), 0);
+    CU_ASSERT_EQUAL(dp_ckpt_read_config(ckpt_path(dir, 77), &text, &err), 0);
     CU_ASSERT_PTR_NOT_NULL_FATAL(text);
     CU_ASSERT_STRING_EQUAL(text, CONFIG_TEXT);
     free(text);
 
-    ckpt_state_free(&st2);
+    dp_ckpt_state_free(&st2);
     CU_ASSERT_PTR_NULL(st2.mean);
     CU_ASSERT_PTR_NULL(st2.metrics);
     free_state(&st);
@@ -360,7 +360,7 @@ static void test_file_layout_is_as_documented(void) {
     build_model(&m, BASE, N_BASE);
     build_optim(&o, &m, DP_OPTIM_ADAM);
     build_state(&st, 1234);
-    CU_ASSERT_EQUAL_FATAL(ckpt_write(base, &m, &o, &st, 0, &err), 0);
+    CU_ASSERT_EQUAL_FATAL(dp_ckpt_write(base, &m, &o, &st, 0, &err), 0);
 
     hid_t f = H5Fopen(ckpt_path(base, 1234), H5F_ACC_RDONLY, H5P_DEFAULT);
     CU_ASSERT_FATAL(f >= 0);
@@ -437,7 +437,7 @@ static void test_empty_state_and_no_optimizer(void) {
     dp_error err = {0};
     build_model(&m, BASE, N_BASE);
     st.global_step = 0;
-    CU_ASSERT_EQUAL_FATAL(ckpt_write(base, &m, NULL, &st, 3, &err), 0);
+    CU_ASSERT_EQUAL_FATAL(dp_ckpt_write(base, &m, NULL, &st, 3, &err), 0);
 
     hid_t f = H5Fopen(ckpt_path(base, 0), H5F_ACC_RDONLY, H5P_DEFAULT);
     CU_ASSERT_FATAL(f >= 0);
@@ -452,7 +452,7 @@ static void test_empty_state_and_no_optimizer(void) {
 
     build_model(&m2, BASE, N_BASE);
     memset(&st2, 0xAB, sizeof st2);
-    CU_ASSERT_EQUAL_FATAL(ckpt_read(ckpt_path(base, 0), &m2, NULL, &st2, &err), 0);
+    CU_ASSERT_EQUAL_FATAL(dp_ckpt_read(ckpt_path(base, 0), &m2, NULL, &st2, &err), 0);
     CU_ASSERT_EQUAL(memcmp(m.params, m2.params, m.n_params * sizeof(float)), 0);
     CU_ASSERT_EQUAL(st2.n_features, 0);
     CU_ASSERT_PTR_NULL(st2.mean);
@@ -460,17 +460,17 @@ static void test_empty_state_and_no_optimizer(void) {
     CU_ASSERT_EQUAL(st2.n_metrics, 0);
     CU_ASSERT_PTR_NULL(st2.metrics);
     char *text = NULL;
-    CU_ASSERT_EQUAL(ckpt_read_config(ckpt_path(base, 0), &text, &err), 0);
+    CU_ASSERT_EQUAL(dp_ckpt_read_config(ckpt_path(base, 0), &text, &err), 0);
     CU_ASSERT_PTR_NOT_NULL(text);
     if (text) CU_ASSERT_STRING_EQUAL(text, "");
     free(text);
 
     /* A run with an optimizer cannot resume from a file without its state. */
     build_optim(&o, &m2, DP_OPTIM_ADAM);
-    CU_ASSERT_EQUAL(ckpt_read(ckpt_path(base, 0), &m2, &o, NULL, &err), -1);
+    CU_ASSERT_EQUAL(dp_ckpt_read(ckpt_path(base, 0), &m2, &o, NULL, &err), -1);
     CU_ASSERT(has(&err, "/optimizer"));
 
-    ckpt_state_free(&st2);
+    dp_ckpt_state_free(&st2);
     free_optim(&o);
     free_model(&m);
     free_model(&m2);
@@ -489,11 +489,11 @@ static void test_keep_leaves_newest(void) {
     }
     for (long long s = 10; s <= 40; s += 10) CU_ASSERT_EQUAL(write_base(dir, s, 2), 0);
     char **paths;
-    int n = ckpt_list(dir, &paths, NULL);
+    int n = dp_ckpt_list(dir, &paths, NULL);
     CU_ASSERT_EQUAL_FATAL(n, 2);
     CU_ASSERT_STRING_EQUAL(paths[0], ckpt_path(dir, 40));
     CU_ASSERT_STRING_EQUAL(paths[1], ckpt_path(dir, 30));
-    ckpt_free_list(paths, n);
+    dp_ckpt_free_list(paths, n);
     CU_ASSERT_FALSE(is_file(ckpt_path(dir, 10)));
     CU_ASSERT_FALSE(is_file(ckpt_path(dir, 20)));
     for (int i = 0; i < 4; i++) {
@@ -503,11 +503,11 @@ static void test_keep_leaves_newest(void) {
 
     /* A file with a smaller step than existing ones survives its own pruning. */
     CU_ASSERT_EQUAL(write_base(dir, 5, 2), 0);
-    n = ckpt_list(dir, &paths, NULL);
+    n = dp_ckpt_list(dir, &paths, NULL);
     CU_ASSERT_EQUAL_FATAL(n, 2);
     CU_ASSERT_STRING_EQUAL(paths[0], ckpt_path(dir, 40));
     CU_ASSERT_STRING_EQUAL(paths[1], ckpt_path(dir, 5));
-    ckpt_free_list(paths, n);
+    dp_ckpt_free_list(paths, n);
     rm_rf(dir);
 }
 
@@ -528,20 +528,20 @@ static void test_list_orders_newest_first(void) {
     dp_error err = {0};
     /* Trailing slashes do not leak into the paths. */
     snprintf(withslash, sizeof withslash, "%s//", dir);
-    int n = ckpt_list(withslash, &paths, &err);
+    int n = dp_ckpt_list(withslash, &paths, &err);
     CU_ASSERT_EQUAL_FATAL(n, 5);
     for (int i = 0; i < 5; i++) CU_ASSERT_STRING_EQUAL(paths[i], ckpt_path(dir, want[i]));
-    ckpt_free_list(paths, n);
+    dp_ckpt_free_list(paths, n);
 
     snprintf(p, sizeof p, "%s/does-not-exist", dir);
     paths = (char **)&err; /* must be reset */
-    CU_ASSERT_EQUAL(ckpt_list(p, &paths, &err), 0);
+    CU_ASSERT_EQUAL(dp_ckpt_list(p, &paths, &err), 0);
     CU_ASSERT_PTR_NULL(paths);
     CU_ASSERT_FALSE(err.set);
 
     snprintf(p, sizeof p, "%s/notes", dir);
     touch(p, "x");
-    CU_ASSERT_EQUAL(ckpt_list(p, &paths, &err), -1);
+    CU_ASSERT_EQUAL(dp_ckpt_list(p, &paths, &err), -1);
     CU_ASSERT_TRUE(err.set);
     CU_ASSERT_STRING_EQUAL(err.where, p);
     rm_rf(dir);
@@ -561,7 +561,7 @@ static void expect_rejected(const char *path, const lspec *spec, int n, dp_optim
     float *before = malloc((m.n_params ? m.n_params : 1) * sizeof(float));
     memcpy(before, m.params, m.n_params * sizeof(float));
     long long step = o.step;
-    CU_ASSERT_EQUAL(ckpt_read(path, &m, &o, &st, &err), -1);
+    CU_ASSERT_EQUAL(dp_ckpt_read(path, &m, &o, &st, &err), -1);
     CU_ASSERT_STRING_EQUAL(err.where, path);
     if (!has(&err, needle)) printf("\n  expected '%s' in '%s'\n", needle, err.what);
     CU_ASSERT_TRUE(has(&err, needle));
@@ -640,7 +640,7 @@ static void test_damaged_files_are_rejected(void) {
                                       : "(HDF5: truncated file");
         char *text = NULL;
         dp_error err = {0};
-        CU_ASSERT_EQUAL(ckpt_read_config(p, &text, &err), -1);
+        CU_ASSERT_EQUAL(dp_ckpt_read_config(p, &text, &err), -1);
         CU_ASSERT_PTR_NULL(text);
     }
     for (size_t i = 0; i < n; i++) bytes[i] = (unsigned char)(next_u64() >> 11);
@@ -702,7 +702,7 @@ static void test_variable_length_config_reads(void) {
     H5Fclose(f);
     char *text = NULL;
     dp_error err = {0};
-    CU_ASSERT_EQUAL(ckpt_read_config(ckpt_path(dir, 100), &text, &err), 0);
+    CU_ASSERT_EQUAL(dp_ckpt_read_config(ckpt_path(dir, 100), &text, &err), 0);
     CU_ASSERT_PTR_NOT_NULL_FATAL(text);
     CU_ASSERT_STRING_EQUAL(text, edited);
     free(text);
@@ -719,7 +719,7 @@ static void expect_write_fails(const char *dir, const dp_model *m, long long ste
     dp_error err = {0};
     build_optim(&o, m, DP_OPTIM_ADAM);
     build_state(&st, step);
-    CU_ASSERT_EQUAL(ckpt_write(dir, m, &o, &st, 1, &err), -1);
+    CU_ASSERT_EQUAL(dp_ckpt_write(dir, m, &o, &st, 1, &err), -1);
     if (!has(&err, needle)) printf("\n  expected '%s' in '%s: %s'\n", needle, err.where, err.what);
     CU_ASSERT_TRUE(has(&err, needle));
     size_t n;
@@ -751,7 +751,7 @@ static void test_failed_write_keeps_old_checkpoints(void) {
     dp_error err = {0};
     dp_ckpt_state st = {0};
     st.global_step = 20;
-    CU_ASSERT_EQUAL(ckpt_write(p, &m, NULL, &st, 1, &err), -1);
+    CU_ASSERT_EQUAL(dp_ckpt_write(p, &m, NULL, &st, 1, &err), -1);
     CU_ASSERT_STRING_EQUAL(err.where, p);
     CU_ASSERT_TRUE(has(&err, "Not a directory"));
     snprintf(p, sizeof p, "%s/somefile", base);

@@ -4,11 +4,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "dptrain/checkpoint.h"
-#include "dptrain/ckpt_writer.h"
+#include "ckpt/ckpt.h"
+#include "ckpt/ckpt_writer.h"
 #include "dptrain/config.h"
-#include "dptrain/model.h"
-#include "dptrain/optim.h"
+#include "nn/model.h"
+#include "nn/optim.h"
 #include "testlib.h"
 
 static const char *yaml =
@@ -20,9 +20,9 @@ static const char *yaml =
 
 static void build(dp_config *cfg, dp_model *m, dp_optim *o) {
     dp_error err = {0};
-    CU_ASSERT_EQUAL_FATAL(config_load_text(cfg, "t.yaml", yaml, strlen(yaml), NULL, 0, &err), 0);
-    CU_ASSERT_EQUAL_FATAL(model_build(m, cfg, 4, &err), 0);
-    CU_ASSERT_EQUAL_FATAL(optim_init(o, &cfg->optim, m->n_params, &err), 0);
+    CU_ASSERT_EQUAL_FATAL(dp_config_load_text(cfg, "t.yaml", yaml, strlen(yaml), NULL, 0, &err), 0);
+    CU_ASSERT_EQUAL_FATAL(dp_model_build(m, cfg, 4, &err), 0);
+    CU_ASSERT_EQUAL_FATAL(dp_optim_init(o, &cfg->optim, m->n_params, &err), 0);
     for (size_t i = 0; i < m->n_params; i++) {
         m->params[i] = (float)i + 0.5f;
         o->slots[0][i] = -(float)i;
@@ -38,28 +38,28 @@ static void test_writes_the_snapshot(void) {
     const char *dir = test_make_tmpdir();
     dp_ckpt_writer w;
     dp_error err = {0};
-    CU_ASSERT_EQUAL_FATAL(ckpt_writer_start(&w, dir, 2, &m, &o, &err), 0);
+    CU_ASSERT_EQUAL_FATAL(dp_ckpt_writer_start(&w, dir, 2, &m, &o, &err), 0);
     dp_ckpt_state st = {.epoch = 1, .global_step = 5, .seed = 42, .shards = 1};
     float *want = malloc(m.n_params * sizeof(float));
     memcpy(want, m.params, m.n_params * sizeof(float));
-    CU_ASSERT_EQUAL(ckpt_writer_submit(&w, &m, &o, &st, &err), 0);
+    CU_ASSERT_EQUAL(dp_ckpt_writer_submit(&w, &m, &o, &st, &err), 0);
     /* Training goes on and changes the parameters while the thread writes. */
     for (size_t i = 0; i < m.n_params; i++) m.params[i] = -1.0f;
     o.step = 99;
-    CU_ASSERT_EQUAL(ckpt_writer_wait(&w, &err), 0);
-    ckpt_writer_stop(&w);
+    CU_ASSERT_EQUAL(dp_ckpt_writer_wait(&w, &err), 0);
+    dp_ckpt_writer_stop(&w);
     char path[512];
     snprintf(path, sizeof path, "%s/ckpt-000000000005.h5", dir);
     dp_ckpt_state back = {0};
-    CU_ASSERT_EQUAL_FATAL(ckpt_read(path, &m, &o, &back, &err), 0);
+    CU_ASSERT_EQUAL_FATAL(dp_ckpt_read(path, &m, &o, &back, &err), 0);
     CU_ASSERT_EQUAL(memcmp(m.params, want, m.n_params * sizeof(float)), 0);
     CU_ASSERT_EQUAL(o.step, 7);
     CU_ASSERT_EQUAL(back.global_step, 5);
-    ckpt_state_free(&back);
+    dp_ckpt_state_free(&back);
     free(want);
-    optim_free(&o);
-    model_free(&m);
-    config_free(&cfg);
+    dp_optim_free(&o);
+    dp_model_free(&m);
+    dp_config_free(&cfg);
 }
 
 static void test_reports_failure(void) {
@@ -75,24 +75,24 @@ static void test_reports_failure(void) {
     strcat(dir, "/sub"); /* a directory under a regular file cannot exist */
     dp_ckpt_writer w;
     dp_error err = {0};
-    CU_ASSERT_EQUAL_FATAL(ckpt_writer_start(&w, dir, 2, &m, &o, &err), 0);
+    CU_ASSERT_EQUAL_FATAL(dp_ckpt_writer_start(&w, dir, 2, &m, &o, &err), 0);
     dp_ckpt_state st = {.global_step = 1};
-    CU_ASSERT_EQUAL(ckpt_writer_submit(&w, &m, &o, &st, &err), 0);
-    CU_ASSERT_EQUAL(ckpt_writer_wait(&w, &err), -1);
+    CU_ASSERT_EQUAL(dp_ckpt_writer_submit(&w, &m, &o, &st, &err), 0);
+    CU_ASSERT_EQUAL(dp_ckpt_writer_wait(&w, &err), -1);
     CU_ASSERT(err.set);
     CU_ASSERT_PTR_NOT_NULL(strstr(err.where, "afile"));
     /* A failure reported once is not reported again. */
     dp_error again = {0};
-    CU_ASSERT_EQUAL(ckpt_writer_wait(&w, &again), 0);
+    CU_ASSERT_EQUAL(dp_ckpt_writer_wait(&w, &again), 0);
     /* The failure of a write also stops the next submit. */
-    CU_ASSERT_EQUAL(ckpt_writer_submit(&w, &m, &o, &st, &again), 0);
+    CU_ASSERT_EQUAL(dp_ckpt_writer_submit(&w, &m, &o, &st, &again), 0);
     dp_error third = {0};
-    CU_ASSERT_EQUAL(ckpt_writer_submit(&w, &m, &o, &st, &third), -1);
+    CU_ASSERT_EQUAL(dp_ckpt_writer_submit(&w, &m, &o, &st, &third), -1);
     CU_ASSERT(third.set);
-    ckpt_writer_stop(&w);
-    optim_free(&o);
-    model_free(&m);
-    config_free(&cfg);
+    dp_ckpt_writer_stop(&w);
+    dp_optim_free(&o);
+    dp_model_free(&m);
+    dp_config_free(&cfg);
 }
 
 int main(void) {

@@ -26,7 +26,7 @@
 
 static int load(dp_config *cfg, const char *text, char *const *sets, int n_set, dp_error *err) {
     dp_error_clear(err);
-    return config_load_text(cfg, NAME, text, strlen(text), sets, n_set, err);
+    return dp_config_load_text(cfg, NAME, text, strlen(text), sets, n_set, err);
 }
 
 /* Loads text, expects failure at `where` with `what` in the message. */
@@ -42,7 +42,7 @@ static void expect_error_sets(const char *text, char *const *sets, int n_set, co
     if (rc != -1 || strcmp(err.where, where) != 0 || !strstr(err.what, what))
         fprintf(stderr, "\n  expected %s: ...%s...\n  got      %s: %s\n", where, what, err.where,
                 err.what);
-    config_free(&cfg);
+    dp_config_free(&cfg);
 }
 
 static void expect_error(const char *text, const char *where, const char *what) {
@@ -78,7 +78,7 @@ static void test_seed_file(void) {
 
     dp_config cfg;
     dp_error err = {0};
-    int rc = config_load_file(&cfg, path_copy, NULL, 0, &err);
+    int rc = dp_config_load_file(&cfg, path_copy, NULL, 0, &err);
     if (rc) fprintf(stderr, "\n  %s: %s\n", err.where, err.what);
     CU_ASSERT_EQUAL_FATAL(rc, 0);
 
@@ -127,17 +127,17 @@ static void test_seed_file(void) {
     CU_ASSERT_STRING_EQUAL(cfg.source, path_copy);
     CU_ASSERT_PTR_NOT_NULL_FATAL(cfg.text);
     CU_ASSERT_STRING_EQUAL(cfg.text, text);
-    config_free(&cfg);
+    dp_config_free(&cfg);
     CU_ASSERT_PTR_NULL(cfg.text);
 }
 
 static void test_missing_file(void) {
     dp_config cfg;
     dp_error err = {0};
-    CU_ASSERT_EQUAL(config_load_file(&cfg, "/nonexistent/dir/x.yaml", NULL, 0, &err), -1);
+    CU_ASSERT_EQUAL(dp_config_load_file(&cfg, "/nonexistent/dir/x.yaml", NULL, 0, &err), -1);
     CU_ASSERT_STRING_EQUAL(err.where, "/nonexistent/dir/x.yaml");
     CU_ASSERT_PTR_NOT_NULL(strstr(err.what, "cannot open"));
-    config_free(&cfg);
+    dp_config_free(&cfg);
 }
 
 /* ---- defaults and values ---- */
@@ -168,7 +168,7 @@ static void test_defaults(void) {
     CU_ASSERT_EQUAL(cfg.ckpt_every_steps, 0);
     CU_ASSERT_STRING_EQUAL(cfg.source, NAME);
     CU_ASSERT_STRING_EQUAL(cfg.text, BASE);
-    config_free(&cfg);
+    dp_config_free(&cfg);
 }
 
 static void test_all_fields(void) {
@@ -207,7 +207,7 @@ static void test_all_fields(void) {
     CU_ASSERT_EQUAL(cfg.check_every_steps, 7);
     CU_ASSERT_EQUAL(cfg.ckpt_keep, 1);
     CU_ASSERT_EQUAL(cfg.ckpt_every_steps, 250);
-    config_free(&cfg);
+    dp_config_free(&cfg);
 
     const char *sgd = "data: {path: x}\nmodel: {input: [1], layers: [{dense: {units: 1}}]}\n"
                       "loss: mse\noptimizer: {name: sgd, momentum: 0.9, nesterov: yes}\n"
@@ -216,7 +216,7 @@ static void test_all_fields(void) {
     CU_ASSERT_EQUAL(cfg.optim.momentum, 0.9);
     CU_ASSERT_EQUAL(cfg.optim.nesterov, 1);
     CU_ASSERT_EQUAL(cfg.optim.learning_rate, -1);
-    config_free(&cfg);
+    dp_config_free(&cfg);
 }
 
 /* Every canonical name must read back as the value it names. */
@@ -225,26 +225,26 @@ static void test_names_round_trip(void) {
     dp_config cfg;
     for (int l = DP_LOSS_MSE; l <= DP_LOSS_SPARSE_CE; l++) {
         snprintf(text, sizeof text, L01 L02 L03 L04 L05 L06 L07 "loss: %s\n" L09 L10 L11 L12,
-                 config_name_loss((dp_loss_kind)l));
+                 dp_config_name_loss((dp_loss_kind)l));
         if (load_ok(&cfg, text, NULL, 0) == 0) CU_ASSERT_EQUAL((int)cfg.loss, l);
-        config_free(&cfg);
+        dp_config_free(&cfg);
     }
     for (int o = DP_OPTIM_SGD; o <= DP_OPTIM_RMSPROP; o++) {
         snprintf(text, sizeof text, L01 L02 L03 L04 L05 L06 L07 L08 "optimizer: %s\n" L10 L11 L12,
-                 config_name_optim((dp_optim_kind)o));
+                 dp_config_name_optim((dp_optim_kind)o));
         if (load_ok(&cfg, text, NULL, 0) == 0) CU_ASSERT_EQUAL((int)cfg.optim.kind, o);
-        config_free(&cfg);
+        dp_config_free(&cfg);
     }
     for (int a = DP_ACT_LINEAR; a <= DP_ACT_SOFTMAX; a++) {
         snprintf(text, sizeof text,
                  L01 L02 L03 L04 L05 "    - dense: {units: 3, activation: %s}\n" L07 L08 L09 L10 L11 L12,
-                 config_name_act((dp_act)a));
+                 dp_config_name_act((dp_act)a));
         if (load_ok(&cfg, text, NULL, 0) == 0) CU_ASSERT_EQUAL((int)cfg.layers[0].activation, a);
-        config_free(&cfg);
+        dp_config_free(&cfg);
     }
-    CU_ASSERT_STRING_EQUAL(config_name_loss(DP_LOSS_BCE), "binary_crossentropy");
-    CU_ASSERT_STRING_EQUAL(config_name_act(DP_ACT_RELU), "relu");
-    CU_ASSERT_STRING_EQUAL(config_name_optim(DP_OPTIM_ADAM), "adam");
+    CU_ASSERT_STRING_EQUAL(dp_config_name_loss(DP_LOSS_BCE), "binary_crossentropy");
+    CU_ASSERT_STRING_EQUAL(dp_config_name_act(DP_ACT_RELU), "relu");
+    CU_ASSERT_STRING_EQUAL(dp_config_name_optim(DP_OPTIM_ADAM), "adam");
 }
 
 /* ---- overrides ---- */
@@ -270,7 +270,7 @@ static void test_set_values(void) {
     const char *tail = "# --set train.epochs=2\n# --set model.input=[28, 28]\n";
     CU_ASSERT_EQUAL(strncmp(cfg.text, BASE, strlen(BASE)), 0);
     CU_ASSERT_EQUAL(strncmp(cfg.text + strlen(BASE), tail, strlen(tail)), 0);
-    config_free(&cfg);
+    dp_config_free(&cfg);
 
     /* A whole layer replaced by a mapping given inline. */
     char *layer[] = {"model.layers.0={dense: {units: 9, activation: tanh}}", "loss=mse"};
@@ -278,7 +278,7 @@ static void test_set_values(void) {
     CU_ASSERT_EQUAL(cfg.layers[0].units, 9);
     CU_ASSERT_EQUAL(cfg.layers[0].activation, DP_ACT_TANH);
     CU_ASSERT_STRING_EQUAL(cfg.layers[0].where, "--set model.layers.0");
-    config_free(&cfg);
+    dp_config_free(&cfg);
 }
 
 static void test_set_errors(void) {
@@ -475,7 +475,7 @@ static void test_cnn_layer_keys(void) {
     CU_ASSERT_EQUAL(l[9].padding_same, 0);
     CU_ASSERT_EQUAL(l[9].activation, DP_ACT_TANH);
     CU_ASSERT_STRING_EQUAL(l[10].type, "dense");
-    config_free(&cfg);
+    dp_config_free(&cfg);
 
     /* --set reaches the new keys, in both forms. */
     char *sets[] = {"model.layers.0.conv2d.kernel_size=[5, 4]", "model.layers.0.conv2d.padding=same",
@@ -490,7 +490,7 @@ static void test_cnn_layer_keys(void) {
     CU_ASSERT_EQUAL(cfg.layers[3].strides[1], 4); /* still follows pool_size */
     CU_ASSERT_EQUAL(cfg.layers[1].strides[0], 2);
     CU_ASSERT_EQUAL(cfg.layers[1].strides[1], 2);
-    config_free(&cfg);
+    dp_config_free(&cfg);
 }
 
 /* Line 6 is the layer under test; columns counted from the 1-based start of line. */
@@ -543,7 +543,7 @@ static void test_cnn_layer_errors(void) {
 static void test_free_zeroed(void) {
     dp_config cfg;
     memset(&cfg, 0, sizeof cfg);
-    config_free(&cfg);
+    dp_config_free(&cfg);
     CU_ASSERT_PTR_NULL(cfg.text);
 }
 

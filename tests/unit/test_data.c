@@ -1,6 +1,6 @@
 /* test_data.c - HDF5 dataset validation, hyperslab reads and column statistics.
  * Every file is written here with the HDF5 C API, so the expected rows are known. */
-#include "dptrain/data.h"
+#include "data/data.h"
 #include "testlib.h"
 
 #include <dirent.h>
@@ -110,7 +110,7 @@ static void test_info_int_labels(void) {
     make_good(p, sizeof p, "good.h5", GOOD_N);
     dp_data_info info;
     dp_error err = {0};
-    CU_ASSERT_EQUAL_FATAL(data_read_info(p, &info, &err), 0);
+    CU_ASSERT_EQUAL_FATAL(dp_data_read_info(p, &info, &err), 0);
     CU_ASSERT_FALSE(err.set);
     CU_ASSERT_STRING_EQUAL(info.path, p);
     CU_ASSERT_EQUAL(info.x_shape.ndim, 2);
@@ -141,7 +141,7 @@ static void test_info_float_targets(void) {
     make_float_targets(p, sizeof p);
     dp_data_info info;
     dp_error err = {0};
-    CU_ASSERT_EQUAL_FATAL(data_read_info(p, &info, &err), 0);
+    CU_ASSERT_EQUAL_FATAL(dp_data_read_info(p, &info, &err), 0);
     CU_ASSERT_EQUAL(info.x_shape.ndim, 1);
     CU_ASSERT_EQUAL(info.x_shape.dim[0], 5);
     CU_ASSERT_EQUAL(info.y_cols, 3);
@@ -151,7 +151,7 @@ static void test_info_float_targets(void) {
     CU_ASSERT_EQUAL(info.has_test, 0);
 
     dp_rows r;
-    CU_ASSERT_EQUAL_FATAL(data_read_rows(&info, "train", 3, 11, 2, &r, &err), 0);
+    CU_ASSERT_EQUAL_FATAL(dp_data_read_rows(&info, "train", 3, 11, 2, &r, &err), 0);
     CU_ASSERT_EQUAL(r.n, 11);
     CU_ASSERT_EQUAL(r.x_width, 5);
     CU_ASSERT_EQUAL(r.y_cols, 3);
@@ -161,14 +161,14 @@ static void test_info_float_targets(void) {
         for (int k = 0; k < 3; k++) bad += r.y[i * 3 + (size_t)k] != target_value(3 + i, k);
     }
     CU_ASSERT_EQUAL(bad, 0);
-    data_rows_free(&r);
+    dp_data_rows_free(&r);
 }
 
 /* Reads [first, first+count) of split s and compares with what make_good wrote. */
 static void check_range(const dp_data_info *info, int s, size_t first, size_t count) {
     dp_rows r;
     dp_error err = {0};
-    CU_ASSERT_EQUAL_FATAL(data_read_rows(info, SPLITS[s], first, count, 3, &r, &err), 0);
+    CU_ASSERT_EQUAL_FATAL(dp_data_read_rows(info, SPLITS[s], first, count, 3, &r, &err), 0);
     CU_ASSERT_EQUAL(r.n, count);
     CU_ASSERT_EQUAL(r.x_width, 12);
     CU_ASSERT_EQUAL(r.y_cols, 1);
@@ -180,7 +180,7 @@ static void check_range(const dp_data_info *info, int s, size_t first, size_t co
         bad += r.y[i] != (float)label_value(first + i);
     }
     CU_ASSERT_EQUAL(bad, 0);
-    data_rows_free(&r);
+    dp_data_rows_free(&r);
     CU_ASSERT_PTR_NULL(r.x);
 }
 
@@ -189,7 +189,7 @@ static void test_read_ranges(void) {
     make_good(p, sizeof p, "good.h5", GOOD_N);
     dp_data_info info;
     dp_error err = {0};
-    CU_ASSERT_EQUAL_FATAL(data_read_info(p, &info, &err), 0);
+    CU_ASSERT_EQUAL_FATAL(dp_data_read_info(p, &info, &err), 0);
     static const size_t ranges[][2] = {{0, 50}, {0, 1}, {13, 20}, {49, 1}, {0, 0}, {50, 0}, {7, 0}};
     for (size_t k = 0; k < sizeof ranges / sizeof ranges[0]; k++)
         check_range(&info, 0, ranges[k][0], ranges[k][1]);
@@ -206,15 +206,15 @@ static void test_label_range(void) {
     dp_data_info info;
     dp_error err = {0};
     dp_rows r;
-    CU_ASSERT_EQUAL_FATAL(data_read_info(p, &info, &err), 0);
-    CU_ASSERT_EQUAL(data_read_rows(&info, "train", 0, 50, 0, &r, &err), 0);
-    data_rows_free(&r);
-    CU_ASSERT_EQUAL(data_read_rows(&info, "train", 0, 50, 3, &r, &err), 0);
-    data_rows_free(&r);
-    CU_ASSERT_EQUAL(data_read_rows(&info, "train", 0, 2, 2, &r, &err), 0);
-    data_rows_free(&r);
+    CU_ASSERT_EQUAL_FATAL(dp_data_read_info(p, &info, &err), 0);
+    CU_ASSERT_EQUAL(dp_data_read_rows(&info, "train", 0, 50, 0, &r, &err), 0);
+    dp_data_rows_free(&r);
+    CU_ASSERT_EQUAL(dp_data_read_rows(&info, "train", 0, 50, 3, &r, &err), 0);
+    dp_data_rows_free(&r);
+    CU_ASSERT_EQUAL(dp_data_read_rows(&info, "train", 0, 2, 2, &r, &err), 0);
+    dp_data_rows_free(&r);
     CU_ASSERT_FALSE(err.set);
-    CU_ASSERT_EQUAL(data_read_rows(&info, "train", 0, 50, 2, &r, &err), -1);
+    CU_ASSERT_EQUAL(dp_data_read_rows(&info, "train", 0, 50, 2, &r, &err), -1);
     CU_ASSERT_PTR_NULL(r.x);
     CU_ASSERT_EQUAL(r.n, 0);
     char where[600];
@@ -237,11 +237,11 @@ static void test_negative_label(void) {
     dp_data_info info;
     dp_error err = {0};
     dp_rows r;
-    CU_ASSERT_EQUAL_FATAL(data_read_info(p, &info, &err), 0);
-    CU_ASSERT_EQUAL(data_read_rows(&info, "train", 0, 5, 2, &r, &err), 0);
+    CU_ASSERT_EQUAL_FATAL(dp_data_read_info(p, &info, &err), 0);
+    CU_ASSERT_EQUAL(dp_data_read_rows(&info, "train", 0, 5, 2, &r, &err), 0);
     CU_ASSERT_EQUAL(r.y[3], 1.0f);
-    data_rows_free(&r);
-    CU_ASSERT_EQUAL(data_read_rows(&info, "train", 3, 7, 2, &r, &err), -1);
+    dp_data_rows_free(&r);
+    CU_ASSERT_EQUAL(dp_data_read_rows(&info, "train", 3, 7, 2, &r, &err), -1);
     CU_ASSERT_PTR_NOT_NULL(strstr(err.what, "label -1 at row 5"));
     CU_ASSERT_PTR_NOT_NULL(strstr(err.where, ":/train/y"));
 }
@@ -262,12 +262,12 @@ static void check_nonfinite(const char *name, float bad, const char *word) {
     dp_data_info info;
     dp_error err = {0};
     dp_rows r;
-    CU_ASSERT_EQUAL_FATAL(data_read_info(p, &info, &err), 0);
-    CU_ASSERT_EQUAL(data_read_rows(&info, "train", 10, 7, 0, &r, &err), 0);
-    data_rows_free(&r);
-    CU_ASSERT_EQUAL(data_read_rows(&info, "train", 18, 12, 0, &r, &err), 0);
-    data_rows_free(&r);
-    CU_ASSERT_EQUAL(data_read_rows(&info, "train", 15, 5, 0, &r, &err), -1);
+    CU_ASSERT_EQUAL_FATAL(dp_data_read_info(p, &info, &err), 0);
+    CU_ASSERT_EQUAL(dp_data_read_rows(&info, "train", 10, 7, 0, &r, &err), 0);
+    dp_data_rows_free(&r);
+    CU_ASSERT_EQUAL(dp_data_read_rows(&info, "train", 18, 12, 0, &r, &err), 0);
+    dp_data_rows_free(&r);
+    CU_ASSERT_EQUAL(dp_data_read_rows(&info, "train", 15, 5, 0, &r, &err), -1);
     CU_ASSERT_PTR_NULL(r.x);
     char where[600], what[128];
     snprintf(where, sizeof where, "%s:/train/x", p);
@@ -289,32 +289,32 @@ static void test_bad_ranges(void) {
     dp_data_info info;
     dp_error err = {0};
     dp_rows r;
-    CU_ASSERT_EQUAL_FATAL(data_read_info(p, &info, &err), 0);
+    CU_ASSERT_EQUAL_FATAL(dp_data_read_info(p, &info, &err), 0);
     CU_ASSERT_EQUAL(info.has_val, 0);
-    CU_ASSERT_EQUAL(data_read_rows(&info, "train", 45, 10, 0, &r, &err), -1);
+    CU_ASSERT_EQUAL(dp_data_read_rows(&info, "train", 45, 10, 0, &r, &err), -1);
     CU_ASSERT_PTR_NOT_NULL(strstr(err.what, "out of range"));
     CU_ASSERT_PTR_NOT_NULL(strstr(err.what, "50 rows"));
     dp_error_clear(&err);
-    CU_ASSERT_EQUAL(data_read_rows(&info, "train", 51, 0, 0, &r, &err), -1);
+    CU_ASSERT_EQUAL(dp_data_read_rows(&info, "train", 51, 0, 0, &r, &err), -1);
     CU_ASSERT_PTR_NOT_NULL(strstr(err.what, "out of range"));
     dp_error_clear(&err);
-    CU_ASSERT_EQUAL(data_read_rows(&info, "test", 0, 10, 0, &r, &err), -1);
+    CU_ASSERT_EQUAL(dp_data_read_rows(&info, "test", 0, 10, 0, &r, &err), -1);
     CU_ASSERT_PTR_NOT_NULL(strstr(err.what, "9 rows"));
     dp_error_clear(&err);
-    CU_ASSERT_EQUAL(data_read_rows(&info, "val", 0, 1, 0, &r, &err), -1);
+    CU_ASSERT_EQUAL(dp_data_read_rows(&info, "val", 0, 1, 0, &r, &err), -1);
     CU_ASSERT_PTR_NOT_NULL(strstr(err.what, "no /val"));
     dp_error_clear(&err);
-    CU_ASSERT_EQUAL(data_read_rows(&info, "training", 0, 1, 0, &r, &err), -1);
+    CU_ASSERT_EQUAL(dp_data_read_rows(&info, "training", 0, 1, 0, &r, &err), -1);
     CU_ASSERT_PTR_NOT_NULL(strstr(err.what, "training"));
     CU_ASSERT_PTR_NULL(r.x);
 }
 
-/* data_read_info must fail with exactly `where` (NULL: path:/<ds>) and `what` containing
+/* dp_data_read_info must fail with exactly `where` (NULL: path:/<ds>) and `what` containing
  * the substring. */
 static void expect_info_error(const char *path, const char *ds, const char *what) {
     dp_data_info info;
     dp_error err = {0};
-    CU_ASSERT_EQUAL(data_read_info(path, &info, &err), -1);
+    CU_ASSERT_EQUAL(dp_data_read_info(path, &info, &err), -1);
     CU_ASSERT_TRUE(err.set);
     char where[600];
     if (ds) snprintf(where, sizeof where, "%s:%s", path, ds);
@@ -465,8 +465,8 @@ static void test_row_width_overflow(void) {
     make_wide_x(tmp_file(p, sizeof p, "x_edge.h5"), 3, edge);
     dp_data_info info;
     dp_error err = {0};
-    CU_ASSERT_EQUAL(data_read_info(p, &info, &err), 0);
-    CU_ASSERT_EQUAL(tensor_numel_shape(&info.x_shape), (size_t)2147483646);
+    CU_ASSERT_EQUAL(dp_data_read_info(p, &info, &err), 0);
+    CU_ASSERT_EQUAL(dp_shape_numel(&info.x_shape), (size_t)2147483646);
 }
 
 static void test_bad_y_layout(void) {
@@ -540,14 +540,14 @@ static void exercise_reader(const char *good, const char *mis, const char *cut) 
     dp_data_info info;
     dp_error err = {0};
     dp_rows r;
-    CU_ASSERT_EQUAL(data_read_info(good, &info, &err), 0);
-    CU_ASSERT_EQUAL(data_read_rows(&info, "train", 5, 20, 3, &r, &err), 0);
-    data_rows_free(&r);
-    CU_ASSERT_EQUAL(data_read_rows(&info, "train", 0, 20, 2, &r, &err), -1);
+    CU_ASSERT_EQUAL(dp_data_read_info(good, &info, &err), 0);
+    CU_ASSERT_EQUAL(dp_data_read_rows(&info, "train", 5, 20, 3, &r, &err), 0);
+    dp_data_rows_free(&r);
+    CU_ASSERT_EQUAL(dp_data_read_rows(&info, "train", 0, 20, 2, &r, &err), -1);
     dp_error_clear(&err);
-    CU_ASSERT_EQUAL(data_read_info(mis, &info, &err), -1);
+    CU_ASSERT_EQUAL(dp_data_read_info(mis, &info, &err), -1);
     dp_error_clear(&err);
-    CU_ASSERT_EQUAL(data_read_info(cut, &info, &err), -1);
+    CU_ASSERT_EQUAL(dp_data_read_info(cut, &info, &err), -1);
 }
 
 /* Successful and failing calls alike leave no HDF5 id open. */
@@ -602,11 +602,11 @@ static dp_rows make_stat_rows(size_t n) {
 static void test_sum_columns(void) {
     dp_rows r = make_stat_rows(37);
     double whole[2 * W] = {0}, seq[2 * W] = {0}, a[2 * W] = {0}, b[2 * W] = {0};
-    data_sum_columns(&r, 0, 37, whole);
-    data_sum_columns(&r, 0, 18, seq);
-    data_sum_columns(&r, 18, 19, seq); /* same order into one buffer: bit-identical */
-    data_sum_columns(&r, 0, 18, a);
-    data_sum_columns(&r, 18, 19, b);
+    dp_data_sum_columns(&r, 0, 37, whole);
+    dp_data_sum_columns(&r, 0, 18, seq);
+    dp_data_sum_columns(&r, 18, 19, seq); /* same order into one buffer: bit-identical */
+    dp_data_sum_columns(&r, 0, 18, a);
+    dp_data_sum_columns(&r, 18, 19, b);
     for (int j = 0; j < 2 * W; j++) {
         CU_ASSERT_EQUAL(seq[j], whole[j]);
         CU_ASSERT_DOUBLE_EQUAL(a[j] + b[j], whole[j], 1e-12 * fabs(whole[j]));
@@ -618,9 +618,9 @@ static void test_sum_columns(void) {
     }
     CU_ASSERT_EQUAL(whole[1], direct);
     CU_ASSERT_EQUAL(whole[W + 1], direct2);
-    data_sum_columns(&r, 10, 0, a); /* count 0 adds nothing */
+    dp_data_sum_columns(&r, 10, 0, a); /* count 0 adds nothing */
     CU_ASSERT_DOUBLE_EQUAL(a[0] + b[0], whole[0], 1e-12);
-    data_rows_free(&r);
+    dp_data_rows_free(&r);
 }
 
 /* Two-pass mean and population std of column j in double, the textbook way. */
@@ -641,8 +641,8 @@ static void test_stats_from_sums(void) {
     dp_rows r = make_stat_rows(n);
     double sums[2 * W] = {0};
     float mean[W], std[W];
-    data_sum_columns(&r, 0, n, sums);
-    data_stats_from_sums(sums, n, W, mean, std);
+    dp_data_sum_columns(&r, 0, n, sums);
+    dp_data_stats_from_sums(sums, n, W, mean, std);
     for (size_t j = 0; j < W; j++) {
         double m, sd;
         direct_stats(&r, j, &m, &sd);
@@ -655,12 +655,12 @@ static void test_stats_from_sums(void) {
 
     /* Hand-computed: column 0 = {1, 3}: mean 2, std 1; column 1 = {0, 0}: std 0 -> 1. */
     double h[4] = {4, 0, 10, 0};
-    data_stats_from_sums(h, 2, 2, mean, std);
+    dp_data_stats_from_sums(h, 2, 2, mean, std);
     CU_ASSERT_EQUAL(mean[0], 2.0f);
     CU_ASSERT_EQUAL(std[0], 1.0f);
     CU_ASSERT_EQUAL(mean[1], 0.0f);
     CU_ASSERT_EQUAL(std[1], 1.0f);
-    data_rows_free(&r);
+    dp_data_rows_free(&r);
 }
 
 static void test_standardize(void) {
@@ -668,21 +668,21 @@ static void test_standardize(void) {
     dp_rows r = make_stat_rows(n);
     double sums[2 * W] = {0};
     float mean[W], std[W];
-    data_sum_columns(&r, 0, n, sums);
-    data_stats_from_sums(sums, n, W, mean, std);
-    data_standardize(&r, mean, std);
+    dp_data_sum_columns(&r, 0, n, sums);
+    dp_data_stats_from_sums(sums, n, W, mean, std);
+    dp_data_standardize(&r, mean, std);
     for (size_t j = 0; j < W; j++) {
         double m, sd;
         direct_stats(&r, j, &m, &sd);
         CU_ASSERT_DOUBLE_EQUAL(m, 0.0, 1e-4);
         CU_ASSERT_DOUBLE_EQUAL(sd, j == 3 ? 0.0 : 1.0, 1e-3);
     }
-    data_rows_free(&r);
+    dp_data_rows_free(&r);
 
     float x[4] = {1, 10, 3, 30}; /* [2, 2] */
     dp_rows s = {2, 2, 1, x, NULL};
     const float mu[2] = {2, 20}, sd[2] = {1, 10};
-    data_standardize(&s, mu, sd);
+    dp_data_standardize(&s, mu, sd);
     CU_ASSERT_EQUAL(x[0], -1.0f);
     CU_ASSERT_EQUAL(x[1], -1.0f);
     CU_ASSERT_EQUAL(x[2], 1.0f);
@@ -694,7 +694,7 @@ static void test_seed_file(void) {
     dp_data_info info;
     dp_error err = {0};
     const char *p = test_source_path("datasets/seed_classification.h5");
-    CU_ASSERT_EQUAL_FATAL(data_read_info(p, &info, &err), 0);
+    CU_ASSERT_EQUAL_FATAL(dp_data_read_info(p, &info, &err), 0);
     CU_ASSERT_EQUAL(info.n_train, 700);
     CU_ASSERT_EQUAL(info.has_test, 1);
     CU_ASSERT_EQUAL(info.n_test, 300);
@@ -706,13 +706,13 @@ static void test_seed_file(void) {
     for (int s = 0; s < 3; s += 2) {
         dp_rows r;
         size_t n = s == 0 ? 700 : 300;
-        CU_ASSERT_EQUAL_FATAL(data_read_rows(&info, SPLITS[s], 0, n, 2, &r, &err), 0);
+        CU_ASSERT_EQUAL_FATAL(dp_data_read_rows(&info, SPLITS[s], 0, n, 2, &r, &err), 0);
         size_t count[2] = {0, 0};
         for (size_t i = 0; i < n; i++)
             if (r.y[i] == 0.0f || r.y[i] == 1.0f) count[(int)r.y[i]]++;
         CU_ASSERT_EQUAL(count[0] + count[1], n);
         CU_ASSERT_TRUE(count[0] > n / 4 && count[1] > n / 4); /* both classes, roughly balanced */
-        data_rows_free(&r);
+        dp_data_rows_free(&r);
     }
 }
 

@@ -1,5 +1,5 @@
 /* test_eval.c - held-out rows split into whole chunks across ranks. */
-#include "dptrain/eval.h"
+#include "train/eval.h"
 #include "testlib.h"
 
 /* Every row goes to exactly one rank, in rank order, in whole chunks. */
@@ -10,7 +10,7 @@ static void test_split_covers_rows(void) {
             size_t next = 0;
             for (int rank = 0; rank < size; rank++) {
                 size_t first, count;
-                eval_split_rows(ns[a], rank, size, &first, &count);
+                dp_eval_split_rows(ns[a], rank, size, &first, &count);
                 CU_ASSERT_EQUAL(first, next);
                 CU_ASSERT_EQUAL(first % DP_EVAL_CHUNK, 0);
                 next = first + count;
@@ -22,16 +22,16 @@ static void test_split_covers_rows(void) {
 /* 10000 test rows = 40 chunks (the last short): 2 ranks take 20 chunks each. */
 static void test_split_by_hand(void) {
     size_t first, count;
-    eval_split_rows(10000, 1, 2, &first, &count);
+    dp_eval_split_rows(10000, 1, 2, &first, &count);
     CU_ASSERT_EQUAL(first, 20 * 256);
     CU_ASSERT_EQUAL(count, 10000 - 20 * 256);
-    eval_split_rows(10000, 0, 3, &first, &count);
+    dp_eval_split_rows(10000, 0, 3, &first, &count);
     CU_ASSERT_EQUAL(count, 13 * 256);
 }
 
 static void test_total_in_chunk_order(void) {
     double sums[9] = {1.5, 1, 2, 2.25, 2, 3, 0.5, 0, 1};
-    dp_loss_sums t = eval_total_chunks(sums, 3);
+    dp_loss_sums t = dp_eval_total_chunks(sums, 3);
     CU_ASSERT_DOUBLE_EQUAL(t.loss, 4.25, 0);
     CU_ASSERT_EQUAL(t.correct, 3);
     CU_ASSERT_EQUAL(t.rows, 6);

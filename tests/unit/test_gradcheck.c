@@ -1,10 +1,10 @@
 /* test_gradcheck.c - dense layer, activations and losses against central finite
  * differences (KANN / llm.c style), plus forward values against independent
  * double-precision references, accuracy counts, and Glorot initialization. */
-#include "dptrain/activation.h"
-#include "dptrain/layer.h"
-#include "dptrain/loss.h"
-#include "dptrain/rng.h"
+#include "nn/activation.h"
+#include "layers/layer.h"
+#include "nn/loss.h"
+#include "core/rng.h"
 #include "testlib.h"
 
 #include <math.h>
@@ -17,7 +17,7 @@ static const dp_fwd_ctx infer_ctx = {0};
 
 /* Test inputs come from the project's counter RNG so every run is identical. */
 static float uniform_in(uint64_t key, uint64_t i, float lo, float hi) {
-    return lo + (hi - lo) * rng_uniform(key, i);
+    return lo + (hi - lo) * dp_rng_uniform(key, i);
 }
 
 /* |a - b| <= abs_tol + rel_tol * max(|a|, |b|) */
@@ -44,8 +44,8 @@ static int dense_setup(dense_fixture *f, int B, int nin, int nout, dp_act act, u
     cfg.activation = act;
     dp_shape in = {1, {nin}};
     dp_error err = {0};
-    f->l.ops = &layer_dense_ops;
-    if (layer_dense_ops.create(&f->l, &cfg, &in, B, &err) != 0) return -1;
+    f->l.ops = &dp_layer_dense_ops;
+    if (dp_layer_dense_ops.create(&f->l, &cfg, &in, B, &err) != 0) return -1;
     size_t P = f->l.param_count;
     f->params = malloc(P * sizeof(float));
     f->grads = calloc(P, sizeof(float));
@@ -207,7 +207,7 @@ static void test_dense_create_and_views(void) {
     cfg.activation = DP_ACT_TANH;
     dp_shape in = {1, {3}};
     dp_error err = {0};
-    CU_ASSERT_FATAL(layer_dense_ops.create(&l, &cfg, &in, 8, &err) == 0);
+    CU_ASSERT_FATAL(dp_layer_dense_ops.create(&l, &cfg, &in, 8, &err) == 0);
     CU_ASSERT_EQUAL(err.set, 0);
     CU_ASSERT_EQUAL(l.out_shape.ndim, 1);
     CU_ASSERT_EQUAL(l.out_shape.dim[0], 7);
@@ -225,13 +225,13 @@ static void test_dense_create_and_views(void) {
     CU_ASSERT_EQUAL(l.params[1].offset, 21);
     CU_ASSERT_EQUAL(l.params[1].numel, 7);
     CU_ASSERT_EQUAL(l.param_count, 28);
-    layer_dense_ops.free(&l);
+    dp_layer_dense_ops.free(&l);
     CU_ASSERT_PTR_NULL(l.state);
 
     /* A 2-D input is refused with the place and both shapes named. */
     dp_layer l2 = {0};
     dp_shape img = {2, {28, 28}};
-    CU_ASSERT(layer_dense_ops.create(&l2, &cfg, &img, 8, &err) == -1);
+    CU_ASSERT(dp_layer_dense_ops.create(&l2, &cfg, &img, 8, &err) == -1);
     CU_ASSERT(err.set);
     CU_ASSERT_STRING_EQUAL(err.where, "seed.yaml:9:5");
     CU_ASSERT_PTR_NOT_NULL(strstr(err.what, "[28, 28]"));
@@ -239,16 +239,16 @@ static void test_dense_create_and_views(void) {
 
     dp_error_clear(&err);
     cfg.units = 0;
-    CU_ASSERT(layer_dense_ops.create(&l2, &cfg, &in, 8, &err) == -1);
+    CU_ASSERT(dp_layer_dense_ops.create(&l2, &cfg, &in, 8, &err) == -1);
     CU_ASSERT_PTR_NOT_NULL(strstr(err.what, "units"));
 }
 
 static void test_layer_registry(void) {
-    CU_ASSERT_PTR_EQUAL(layer_find_ops("dense"), &layer_dense_ops);
-    CU_ASSERT_PTR_NULL(layer_find_ops("Dense "));
-    CU_ASSERT_PTR_NULL(layer_find_ops("no_such_layer"));
-    CU_ASSERT_PTR_NOT_NULL(strstr(layer_list_types(), "dense"));
-    CU_ASSERT_STRING_EQUAL(layer_dense_ops.type, "dense");
+    CU_ASSERT_PTR_EQUAL(dp_layer_find_ops("dense"), &dp_layer_dense_ops);
+    CU_ASSERT_PTR_NULL(dp_layer_find_ops("Dense "));
+    CU_ASSERT_PTR_NULL(dp_layer_find_ops("no_such_layer"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(dp_layer_list_types(), "dense"));
+    CU_ASSERT_STRING_EQUAL(dp_layer_dense_ops.type, "dense");
 }
 
 static void test_glorot_init(void) {
@@ -258,11 +258,11 @@ static void test_glorot_init(void) {
     cfg.units = nout;
     dp_shape in = {1, {nin}};
     dp_error err = {0};
-    CU_ASSERT_FATAL(layer_dense_ops.create(&l, &cfg, &in, 1, &err) == 0);
+    CU_ASSERT_FATAL(dp_layer_dense_ops.create(&l, &cfg, &in, 1, &err) == 0);
     float *p = malloc(l.param_count * sizeof(float));
     float *p2 = malloc(l.param_count * sizeof(float));
     for (size_t i = 0; i < l.param_count; i++) p[i] = 7.0f; /* bias must be overwritten */
-    layer_dense_ops.init_params(&l, p, 1234);
+    dp_layer_dense_ops.init_params(&l, p, 1234);
 
     double limit = sqrt(6.0 / (nin + nout)), sum = 0, sumsq = 0;
     size_t nk = l.params[0].numel, outside = 0;
@@ -279,12 +279,12 @@ static void test_glorot_init(void) {
     for (size_t i = 0; i < l.params[1].numel; i++) CU_ASSERT_EQUAL(p[l.params[1].offset + i], 0.0f);
 
     /* Same key, same weights; another key, other weights. */
-    layer_dense_ops.init_params(&l, p2, 1234);
+    dp_layer_dense_ops.init_params(&l, p2, 1234);
     CU_ASSERT_EQUAL(memcmp(p, p2, l.param_count * sizeof(float)), 0);
-    layer_dense_ops.init_params(&l, p2, 1235);
+    dp_layer_dense_ops.init_params(&l, p2, 1235);
     CU_ASSERT_NOT_EQUAL(memcmp(p, p2, nk * sizeof(float)), 0);
     free(p), free(p2);
-    layer_dense_ops.free(&l);
+    dp_layer_dense_ops.free(&l);
 }
 
 /* ---------------------------------------------------------- activations ---- */
@@ -293,7 +293,7 @@ static void test_activation_values(void) {
     float z[6] = {-100.0f, -3.0f, -0.5f, 0.0f, 2.0f, 100.0f};
     float y[6];
     memcpy(y, z, sizeof z);
-    activation_forward(DP_ACT_SIGMOID, y, 2, 3);
+    dp_activation_forward(DP_ACT_SIGMOID, y, 2, 3);
     for (int i = 0; i < 6; i++) {
         CU_ASSERT(isfinite(y[i]));
         CU_ASSERT_DOUBLE_EQUAL(y[i], 1.0 / (1.0 + exp(-(double)z[i])), 1e-7);
@@ -302,20 +302,20 @@ static void test_activation_values(void) {
     CU_ASSERT_EQUAL(y[5], 1.0f);
 
     memcpy(y, z, sizeof z);
-    activation_forward(DP_ACT_TANH, y, 6, 1);
+    dp_activation_forward(DP_ACT_TANH, y, 6, 1);
     for (int i = 0; i < 6; i++) CU_ASSERT_DOUBLE_EQUAL(y[i], tanh(z[i]), 1e-6);
 
     memcpy(y, z, sizeof z);
-    activation_forward(DP_ACT_RELU, y, 1, 6);
+    dp_activation_forward(DP_ACT_RELU, y, 1, 6);
     for (int i = 0; i < 6; i++) CU_ASSERT_EQUAL(y[i], z[i] > 0 ? z[i] : 0.0f);
 
     memcpy(y, z, sizeof z);
-    activation_forward(DP_ACT_LINEAR, y, 3, 2);
+    dp_activation_forward(DP_ACT_LINEAR, y, 3, 2);
     CU_ASSERT_EQUAL(memcmp(y, z, sizeof z), 0);
 
     /* Softmax per row, stable for huge logits. */
     float s[6] = {1000.0f, 1000.0f, 999.0f, 1.0f, 2.0f, 3.0f};
-    activation_forward(DP_ACT_SOFTMAX, s, 2, 3);
+    dp_activation_forward(DP_ACT_SOFTMAX, s, 2, 3);
     double e = exp(-1.0);
     CU_ASSERT_DOUBLE_EQUAL(s[0], 1.0 / (2 + e), 1e-6);
     CU_ASSERT_DOUBLE_EQUAL(s[2], e / (2 + e), 1e-6);
@@ -323,7 +323,7 @@ static void test_activation_values(void) {
     for (int k = 0; k < 3; k++) CU_ASSERT_DOUBLE_EQUAL(s[3 + k], exp(k + 1.0) / d, 1e-6);
 }
 
-/* activation_backward on its own, dz aliasing dy, against finite differences of
+/* dp_activation_backward on its own, dz aliasing dy, against finite differences of
  * J = sum(g .* act(z)). */
 static void test_activation_backward_aliasing(void) {
     const dp_act acts[] = {DP_ACT_LINEAR, DP_ACT_RELU, DP_ACT_SIGMOID, DP_ACT_TANH,
@@ -338,18 +338,18 @@ static void test_activation_backward_aliasing(void) {
             g[i] = uniform_in(56, i, -1.0f, 1.0f);
         }
         memcpy(y, z, sizeof z);
-        activation_forward(acts[a], y, R, C);
+        dp_activation_forward(acts[a], y, R, C);
         memcpy(dz, g, sizeof g);
-        activation_backward(acts[a], y, dz, dz, R, C); /* in place */
+        dp_activation_backward(acts[a], y, dz, dz, R, C); /* in place */
         const float h = 1e-2f;
         for (int i = 0; i < N; i++) {
             double jp = 0, jm = 0;
             float orig = z[i], zp = orig + h, zm = orig - h;
             memcpy(tmp, z, sizeof z), tmp[i] = zp;
-            activation_forward(acts[a], tmp, R, C);
+            dp_activation_forward(acts[a], tmp, R, C);
             for (int k = 0; k < N; k++) jp += (double)g[k] * tmp[k];
             memcpy(tmp, z, sizeof z), tmp[i] = zm;
-            activation_forward(acts[a], tmp, R, C);
+            dp_activation_forward(acts[a], tmp, R, C);
             for (int k = 0; k < N; k++) jm += (double)g[k] * tmp[k];
             double num = (jp - jm) / ((double)zp - zm);
             CU_ASSERT(close_enough(dz[i], num, 1e-2, 1e-3));
@@ -384,14 +384,14 @@ static void make_loss_inputs(const loss_case *c, float *out, float *y, uint64_t 
             for (int k = 0; k < K; k++) s += o[k];
             for (int k = 0; k < K; k++) o[k] = (float)(o[k] / s);
         }
-        int cls = (int)(rng_u64(seed + 9, r) % (uint64_t)K);
+        int cls = (int)(dp_rng_u64(seed + 9, r) % (uint64_t)K);
         switch (c->targets) {
         case 0:
             yr[0] = (float)cls;
             break;
         case 1:
             for (int k = 0; k < c->ycols; k++)
-                yr[k] = K == 1 ? (float)(rng_u64(seed + 8, r * 7 + k) & 1) : (float)(k == cls);
+                yr[k] = K == 1 ? (float)(dp_rng_u64(seed + 8, r * 7 + k) & 1) : (float)(k == cls);
             break;
         case 2: {
             double s = 0;
@@ -407,7 +407,7 @@ static void make_loss_inputs(const loss_case *c, float *out, float *y, uint64_t 
 }
 
 static double loss_at(const loss_case *c, const float *out, const float *y) {
-    return loss_forward_backward(c->kind, c->fused, out, y, LB, c->K, c->ycols, NULL).loss;
+    return dp_loss_forward_backward(c->kind, c->fused, out, y, LB, c->K, c->ycols, NULL).loss;
 }
 
 static const loss_case loss_cases[] = {
@@ -434,7 +434,7 @@ static void test_loss_gradients(void) {
         float *out = malloc(n * sizeof(float)), *dout = malloc(n * sizeof(float));
         float *y = malloc((size_t)LB * c->ycols * sizeof(float));
         make_loss_inputs(c, out, y, 300 + ci);
-        dp_loss_sums s = loss_forward_backward(c->kind, c->fused, out, y, LB, K, c->ycols, dout);
+        dp_loss_sums s = dp_loss_forward_backward(c->kind, c->fused, out, y, LB, K, c->ycols, dout);
         CU_ASSERT_EQUAL(s.rows, LB);
         CU_ASSERT(isfinite(s.loss));
         int bad = 0;
@@ -461,7 +461,7 @@ static void test_loss_values(void) {
     /* mse: mean over K of squared errors, summed over rows. */
     float o1[4] = {1.0f, 2.0f, -1.0f, 0.5f}, t1[4] = {0.0f, 2.5f, 1.0f, 0.5f};
     double want = ((1.0 + 0.25) / 2) + ((4.0 + 0.0) / 2);
-    CU_ASSERT_DOUBLE_EQUAL(loss_forward_backward(DP_LOSS_MSE, 0, o1, t1, 2, 2, 2, NULL).loss,
+    CU_ASSERT_DOUBLE_EQUAL(dp_loss_forward_backward(DP_LOSS_MSE, 0, o1, t1, 2, 2, 2, NULL).loss,
                            want, 1e-9);
 
     /* BCE: fused on logits equals -t log s(z) - (1-t) log(1-s(z)) averaged over K. */
@@ -476,19 +476,19 @@ static void test_loss_values(void) {
         }
         want += row / 2;
     }
-    CU_ASSERT_DOUBLE_EQUAL(loss_forward_backward(DP_LOSS_BCE, 1, z, t2, 2, 2, 2, NULL).loss,
+    CU_ASSERT_DOUBLE_EQUAL(dp_loss_forward_backward(DP_LOSS_BCE, 1, z, t2, 2, 2, 2, NULL).loss,
                            want, 1e-9);
-    CU_ASSERT_DOUBLE_EQUAL(loss_forward_backward(DP_LOSS_BCE, 0, p, t2, 2, 2, 2, NULL).loss,
+    CU_ASSERT_DOUBLE_EQUAL(dp_loss_forward_backward(DP_LOSS_BCE, 0, p, t2, 2, 2, 2, NULL).loss,
                            want, 1e-6);
 
     /* Unfused BCE clips p to [1e-7, 1 - 1e-7] (float32) as Keras: p = 0 with t = 1
      * costs -log(1e-7); the gradient through the clip is zero. */
     float p0[1] = {0.0f}, one[1] = {1.0f}, d0[1];
-    double l0 = loss_forward_backward(DP_LOSS_BCE, 0, p0, one, 1, 1, 1, d0).loss;
+    double l0 = dp_loss_forward_backward(DP_LOSS_BCE, 0, p0, one, 1, 1, 1, d0).loss;
     CU_ASSERT_DOUBLE_EQUAL(l0, -log((double)1e-7f), 1e-9);
     CU_ASSERT_EQUAL(d0[0], 0.0f);
     float p1[1] = {1.0f}, zero[1] = {0.0f};
-    double l1 = loss_forward_backward(DP_LOSS_BCE, 0, p1, zero, 1, 1, 1, NULL).loss;
+    double l1 = dp_loss_forward_backward(DP_LOSS_BCE, 0, p1, zero, 1, 1, 1, NULL).loss;
     CU_ASSERT_DOUBLE_EQUAL(l1, -log(1.0 - (double)(1.0f - 1e-7f)), 1e-6);
 
     /* CE fused: -log softmax(z)[class]; one-hot and class-id targets agree. */
@@ -500,26 +500,26 @@ static void test_loss_values(void) {
         for (int k = 0; k < 3; k++) se += exp((double)zc[r * 3 + k]);
         want += -((double)zc[r * 3 + (int)ids[r]] - log(se));
     }
-    CU_ASSERT_DOUBLE_EQUAL(loss_forward_backward(DP_LOSS_CE, 1, zc, onehot, 2, 3, 3, NULL).loss,
+    CU_ASSERT_DOUBLE_EQUAL(dp_loss_forward_backward(DP_LOSS_CE, 1, zc, onehot, 2, 3, 3, NULL).loss,
                            want, 1e-9);
-    CU_ASSERT_DOUBLE_EQUAL(loss_forward_backward(DP_LOSS_CE, 1, zc, ids, 2, 3, 1, NULL).loss,
+    CU_ASSERT_DOUBLE_EQUAL(dp_loss_forward_backward(DP_LOSS_CE, 1, zc, ids, 2, 3, 1, NULL).loss,
                            want, 1e-9);
     CU_ASSERT_DOUBLE_EQUAL(
-        loss_forward_backward(DP_LOSS_SPARSE_CE, 1, zc, ids, 2, 3, 1, NULL).loss, want, 1e-9);
+        dp_loss_forward_backward(DP_LOSS_SPARSE_CE, 1, zc, ids, 2, 3, 1, NULL).loss, want, 1e-9);
 
     /* CE unfused on un-normalized probabilities: Keras divides by the row sum first. */
     float pc[3] = {0.2f, 0.2f, 0.4f}, cls[1] = {2.0f};
-    CU_ASSERT_DOUBLE_EQUAL(loss_forward_backward(DP_LOSS_CE, 0, pc, cls, 1, 3, 1, NULL).loss,
+    CU_ASSERT_DOUBLE_EQUAL(dp_loss_forward_backward(DP_LOSS_CE, 0, pc, cls, 1, 3, 1, NULL).loss,
                            -log(0.5), 1e-6);
     /* ... and clips a zero probability at 1e-7. */
     float pz[3] = {0.0f, 1.0f, 0.0f};
-    CU_ASSERT_DOUBLE_EQUAL(loss_forward_backward(DP_LOSS_CE, 0, pz, cls, 1, 3, 1, NULL).loss,
+    CU_ASSERT_DOUBLE_EQUAL(dp_loss_forward_backward(DP_LOSS_CE, 0, pz, cls, 1, 3, 1, NULL).loss,
                            -log((double)1e-7f), 1e-6);
 }
 
 static void test_bce_fused_extreme_logits(void) {
     float z[4] = {100.0f, -100.0f, 100.0f, -100.0f}, y[4] = {1, 0, 0, 1}, d[4];
-    dp_loss_sums s = loss_forward_backward(DP_LOSS_BCE, 1, z, y, 4, 1, 1, d);
+    dp_loss_sums s = dp_loss_forward_backward(DP_LOSS_BCE, 1, z, y, 4, 1, 1, d);
     CU_ASSERT(isfinite(s.loss));
     CU_ASSERT_DOUBLE_EQUAL(s.loss, 200.0, 1e-9); /* two rows near 0, two rows of 100 */
     for (int i = 0; i < 4; i++) CU_ASSERT(isfinite(d[i]));
@@ -530,7 +530,7 @@ static void test_bce_fused_extreme_logits(void) {
 
     /* Same for fused CE with a huge logit gap. */
     float zc[2] = {1000.0f, -1000.0f}, wrong[1] = {1.0f}, dc[2];
-    s = loss_forward_backward(DP_LOSS_SPARSE_CE, 1, zc, wrong, 1, 2, 1, dc);
+    s = dp_loss_forward_backward(DP_LOSS_SPARSE_CE, 1, zc, wrong, 1, 2, 1, dc);
     CU_ASSERT_DOUBLE_EQUAL(s.loss, 2000.0, 1e-6);
     CU_ASSERT(isfinite(dc[0]) && isfinite(dc[1]));
 }
@@ -538,13 +538,13 @@ static void test_bce_fused_extreme_logits(void) {
 static void test_accuracy_counts(void) {
     /* K = 1 on probabilities: threshold 0.5, strictly greater counts as class 1. */
     float p[5] = {0.2f, 0.7f, 0.5f, 0.9f, 0.51f}, lab[5] = {0, 1, 1, 0, 1};
-    dp_loss_sums s = loss_forward_backward(DP_LOSS_BCE, 0, p, lab, 5, 1, 1, NULL);
+    dp_loss_sums s = dp_loss_forward_backward(DP_LOSS_BCE, 0, p, lab, 5, 1, 1, NULL);
     CU_ASSERT_EQUAL(s.correct, 3);
     CU_ASSERT_EQUAL(s.rows, 5);
 
     /* K = 1 on logits: threshold 0. */
     float z[5] = {-1.0f, 2.0f, 0.0f, 3.0f, 0.1f};
-    s = loss_forward_backward(DP_LOSS_BCE, 1, z, lab, 5, 1, 1, NULL);
+    s = dp_loss_forward_backward(DP_LOSS_BCE, 1, z, lab, 5, 1, 1, NULL);
     CU_ASSERT_EQUAL(s.correct, 3);
 
     /* K = 3: argmax against class ids or one-hot rows. */
@@ -552,18 +552,18 @@ static void test_accuracy_counts(void) {
                    0.2f, 0.2f, 0.6f, /* 2 */ 0.3f, 0.4f, 0.3f /* 1 */};
     float ids[4] = {1, 2, 2, 0};
     float oh[12] = {0, 1, 0, 0, 0, 1, 0, 0, 1, 1, 0, 0};
-    CU_ASSERT_EQUAL(loss_forward_backward(DP_LOSS_SPARSE_CE, 0, o, ids, 4, 3, 1, NULL).correct, 2);
-    CU_ASSERT_EQUAL(loss_forward_backward(DP_LOSS_CE, 0, o, oh, 4, 3, 3, NULL).correct, 2);
-    CU_ASSERT_EQUAL(loss_forward_backward(DP_LOSS_CE, 1, o, ids, 4, 3, 1, NULL).correct, 2);
-    CU_ASSERT_EQUAL(loss_forward_backward(DP_LOSS_MSE, 0, o, oh, 4, 3, 3, NULL).correct, 2);
-    CU_ASSERT_EQUAL(loss_forward_backward(DP_LOSS_CE, 0, o, ids, 0, 3, 1, NULL).rows, 0);
+    CU_ASSERT_EQUAL(dp_loss_forward_backward(DP_LOSS_SPARSE_CE, 0, o, ids, 4, 3, 1, NULL).correct, 2);
+    CU_ASSERT_EQUAL(dp_loss_forward_backward(DP_LOSS_CE, 0, o, oh, 4, 3, 3, NULL).correct, 2);
+    CU_ASSERT_EQUAL(dp_loss_forward_backward(DP_LOSS_CE, 1, o, ids, 4, 3, 1, NULL).correct, 2);
+    CU_ASSERT_EQUAL(dp_loss_forward_backward(DP_LOSS_MSE, 0, o, oh, 4, 3, 3, NULL).correct, 2);
+    CU_ASSERT_EQUAL(dp_loss_forward_backward(DP_LOSS_CE, 0, o, ids, 0, 3, 1, NULL).rows, 0);
 }
 
 static void test_bad_class_id(void) {
     /* A class id outside [0, K) cannot be silently ignored: the loss becomes NaN and
      * the row's gradient is zero. */
     float z[6] = {1, 2, 3, 1, 2, 3}, ids[2] = {1.0f, 3.0f}, d[6];
-    dp_loss_sums s = loss_forward_backward(DP_LOSS_SPARSE_CE, 1, z, ids, 2, 3, 1, d);
+    dp_loss_sums s = dp_loss_forward_backward(DP_LOSS_SPARSE_CE, 1, z, ids, 2, 3, 1, d);
     CU_ASSERT(isnan(s.loss));
     for (int k = 3; k < 6; k++) CU_ASSERT_EQUAL(d[k], 0.0f);
     CU_ASSERT(d[1] < 0.0f); /* the valid row still has softmax - onehot */

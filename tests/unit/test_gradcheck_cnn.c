@@ -4,12 +4,12 @@
  * hand-computed TensorFlow formulas, dropout's keyed masks, and the whole
  * Fashion-MNIST CNN built from a config. */
 #include "dptrain/config.h"
-#include "dptrain/conv_direct.h"
-#include "dptrain/im2col.h"
-#include "dptrain/layer.h"
-#include "dptrain/loss.h"
-#include "dptrain/model.h"
-#include "dptrain/rng.h"
+#include "layers/conv_direct.h"
+#include "layers/im2col.h"
+#include "layers/layer.h"
+#include "nn/loss.h"
+#include "nn/model.h"
+#include "core/rng.h"
 #include "testlib.h"
 
 #include <math.h>
@@ -20,7 +20,7 @@
 static const dp_fwd_ctx infer_ctx = {0};
 
 static float uniform_in(uint64_t key, uint64_t i, float lo, float hi) {
-    return lo + (hi - lo) * rng_uniform(key, i);
+    return lo + (hi - lo) * dp_rng_uniform(key, i);
 }
 
 /* |a - b| <= abs_tol + rel_tol * max(|a|, |b|) */
@@ -78,8 +78,8 @@ static int fx_setup(fixture *f, const dp_layer_ops *ops, const dp_layer_cfg *cfg
         return -1;
     }
     f->B = B;
-    f->nin = tensor_numel_shape(in);
-    f->nout = tensor_numel_shape(&f->l.out_shape);
+    f->nin = dp_shape_numel(in);
+    f->nout = dp_shape_numel(&f->l.out_shape);
     f->ctx = ctx ? *ctx : infer_ctx;
     size_t P = f->l.param_count ? f->l.param_count : 1;
     f->params = malloc(P * sizeof(float));
@@ -201,25 +201,25 @@ static int fx_check(fixture *f, const char *label) {
  * total pad = max((out - 1) * s + k - n, 0), top/left gets floor(total / 2). */
 static void test_out_sizes(void) {
     int pad = -1;
-    CU_ASSERT_EQUAL(im2col_out_size(7, 3, 2, 1, &pad), 4); /* total (4-1)*2+3-7 = 2 */
+    CU_ASSERT_EQUAL(dp_im2col_out_size(7, 3, 2, 1, &pad), 4); /* total (4-1)*2+3-7 = 2 */
     CU_ASSERT_EQUAL(pad, 1);
-    CU_ASSERT_EQUAL(im2col_out_size(6, 3, 2, 1, &pad), 3); /* total 2*2+3-6 = 1 */
+    CU_ASSERT_EQUAL(dp_im2col_out_size(6, 3, 2, 1, &pad), 3); /* total 2*2+3-6 = 1 */
     CU_ASSERT_EQUAL(pad, 0);
-    CU_ASSERT_EQUAL(im2col_out_size(5, 3, 1, 1, &pad), 5); /* total 4+3-5 = 2 */
+    CU_ASSERT_EQUAL(dp_im2col_out_size(5, 3, 1, 1, &pad), 5); /* total 4+3-5 = 2 */
     CU_ASSERT_EQUAL(pad, 1);
-    CU_ASSERT_EQUAL(im2col_out_size(28, 4, 1, 1, &pad), 28); /* total 3: 1 before, 2 after */
+    CU_ASSERT_EQUAL(dp_im2col_out_size(28, 4, 1, 1, &pad), 28); /* total 3: 1 before, 2 after */
     CU_ASSERT_EQUAL(pad, 1);
-    CU_ASSERT_EQUAL(im2col_out_size(1, 5, 1, 1, &pad), 1); /* total 4 */
+    CU_ASSERT_EQUAL(dp_im2col_out_size(1, 5, 1, 1, &pad), 1); /* total 4 */
     CU_ASSERT_EQUAL(pad, 2);
-    CU_ASSERT_EQUAL(im2col_out_size(10, 1, 3, 1, &pad), 4); /* total 3*3+1-10 = 0 */
+    CU_ASSERT_EQUAL(dp_im2col_out_size(10, 1, 3, 1, &pad), 4); /* total 3*3+1-10 = 0 */
     CU_ASSERT_EQUAL(pad, 0);
-    CU_ASSERT_EQUAL(im2col_out_size(28, 3, 1, 0, &pad), 26);
+    CU_ASSERT_EQUAL(dp_im2col_out_size(28, 3, 1, 0, &pad), 26);
     CU_ASSERT_EQUAL(pad, 0);
-    CU_ASSERT_EQUAL(im2col_out_size(7, 2, 2, 0, &pad), 3);
-    CU_ASSERT_EQUAL(im2col_out_size(8, 3, 2, 0, &pad), 3);
-    CU_ASSERT_EQUAL(im2col_out_size(4, 4, 1, 0, &pad), 1);
-    CU_ASSERT(im2col_out_size(2, 3, 1, 0, &pad) < 1);
-    CU_ASSERT(im2col_out_size(2, 3, 2, 0, &pad) < 1); /* (2-3)/2 truncates to 0: must not be 1 */
+    CU_ASSERT_EQUAL(dp_im2col_out_size(7, 2, 2, 0, &pad), 3);
+    CU_ASSERT_EQUAL(dp_im2col_out_size(8, 3, 2, 0, &pad), 3);
+    CU_ASSERT_EQUAL(dp_im2col_out_size(4, 4, 1, 0, &pad), 1);
+    CU_ASSERT(dp_im2col_out_size(2, 3, 1, 0, &pad) < 1);
+    CU_ASSERT(dp_im2col_out_size(2, 3, 2, 0, &pad) < 1); /* (2-3)/2 truncates to 0: must not be 1 */
 }
 
 /* -------------------------------------------------------------- conv2d ---- */
@@ -291,7 +291,7 @@ static void check_conv_case(const conv_case *cc, dp_act act) {
     dp_shape in = shape3(cc->C, cc->H, cc->W);
     fixture f;
     uint64_t seed = 500 + (uint64_t)cc->F * 7 + (uint64_t)cc->H;
-    CU_ASSERT_FATAL(fx_setup(&f, &layer_conv2d_ops, &cfg, &in, cc->B, seed, NULL) == 0);
+    CU_ASSERT_FATAL(fx_setup(&f, &dp_layer_conv2d_ops, &cfg, &in, cc->B, seed, NULL) == 0);
     CU_ASSERT_EQUAL(f.l.out_shape.ndim, 3);
     CU_ASSERT_EQUAL(f.l.out_shape.dim[0], cc->F);
     CU_ASSERT_EQUAL(f.l.out_shape.dim[1], cc->OH);
@@ -317,7 +317,7 @@ static void check_conv_case(const conv_case *cc, dp_act act) {
     free(ref);
 
     char label[128];
-    snprintf(label, sizeof label, "%s (%s)", cc->name, config_name_act(act));
+    snprintf(label, sizeof label, "%s (%s)", cc->name, dp_config_name_act(act));
     CU_ASSERT_EQUAL(fx_check(&f, label), 0);
     fx_teardown(&f);
 }
@@ -341,13 +341,13 @@ static void test_conv_direct_fits(void) {
     dp_conv_geom g = {.C = 1, .H = 28, .W = 28, .kh = 3, .kw = 3, .sh = 1, .sw = 1,
                       .OH = 26, .OW = 26};
 #ifdef __AVX512F__
-    CU_ASSERT_EQUAL(conv_direct_fits(&g), 1);
+    CU_ASSERT_EQUAL(dp_conv_direct_fits(&g), 1);
     g.C = 2; /* K = 18 */
-    CU_ASSERT_EQUAL(conv_direct_fits(&g), 0);
+    CU_ASSERT_EQUAL(dp_conv_direct_fits(&g), 0);
     g.C = 1, g.sw = 2;
-    CU_ASSERT_EQUAL(conv_direct_fits(&g), 0);
+    CU_ASSERT_EQUAL(dp_conv_direct_fits(&g), 0);
 #else
-    CU_ASSERT_EQUAL(conv_direct_fits(&g), 0);
+    CU_ASSERT_EQUAL(dp_conv_direct_fits(&g), 0);
 #endif
 }
 
@@ -362,13 +362,13 @@ static void test_conv_direct_kernels(void) {
     for (size_t t = 0; t < sizeof cases / sizeof cases[0]; t++) {
         dp_conv_geom g = {.C = cases[t].C, .H = cases[t].H, .W = cases[t].W, .kh = cases[t].kh,
                           .kw = cases[t].kw, .sh = 1, .sw = 1};
-        g.OH = im2col_out_size(g.H, g.kh, 1, cases[t].same, &g.pt);
-        g.OW = im2col_out_size(g.W, g.kw, 1, cases[t].same, &g.pl);
+        g.OH = dp_im2col_out_size(g.H, g.kh, 1, cases[t].same, &g.pt);
+        g.OW = dp_im2col_out_size(g.W, g.kw, 1, cases[t].same, &g.pl);
         const int F = cases[t].F, K = g.C * g.kh * g.kw, P = g.OH * g.OW;
         float *x = malloc((size_t)g.C * g.H * g.W * sizeof *x), *w = malloc((size_t)F * K * sizeof *w);
         float *b = malloc((size_t)F * sizeof *b), *y = malloc((size_t)F * P * sizeof *y);
         float *dz = malloc((size_t)F * P * sizeof *dz), *dw = calloc((size_t)F * K, sizeof *dw);
-        float *xp = malloc(conv_direct_scratch_floats(&g) * sizeof *xp);
+        float *xp = malloc(dp_conv_direct_scratch_floats(&g) * sizeof *xp);
         double *ref = malloc((size_t)F * P * sizeof *ref);
         for (int i = 0; i < g.C * g.H * g.W; i++) x[i] = uniform_in(40 + t, i, -1, 1);
         for (int i = 0; i < F * K; i++) w[i] = uniform_in(50 + t, i, -1, 1);
@@ -376,12 +376,12 @@ static void test_conv_direct_kernels(void) {
         for (int i = 0; i < F * P; i++) dz[i] = uniform_in(70 + t, i, -1, 1);
         int bad = 0;
         for (int relu = 0; relu < 2; relu++) {
-            conv_direct_forward(&g, F, w, b, relu, x, y, xp);
+            dp_conv_direct_forward(&g, F, w, b, relu, x, y, xp);
             reference_conv(x, w, b, 1, g.C, g.H, g.W, F, g.kh, g.kw, 1, 1, g.pt, g.pl, g.OH, g.OW,
                            relu ? DP_ACT_RELU : DP_ACT_LINEAR, ref);
             for (int i = 0; i < F * P; i++) bad += fabs(y[i] - ref[i]) > 1e-5 * (1 + fabs(ref[i]));
         }
-        conv_direct_weight_grad(&g, F, x, dz, dw, xp);
+        dp_conv_direct_weight_grad(&g, F, x, dz, dw, xp);
         for (int f = 0; f < F; f++)
             for (int c = 0; c < g.C; c++)
                 for (int i = 0; i < g.kh; i++)
@@ -408,7 +408,7 @@ static void test_conv_params_and_errors(void) {
     dp_error err = {0};
     dp_layer_cfg cfg = conv_cfg(64, 3, 3, 1, 1, 0, DP_ACT_RELU);
     dp_shape in = shape3(32, 13, 13);
-    CU_ASSERT_FATAL(layer_conv2d_ops.create(&l, &cfg, &in, 4, &err) == 0);
+    CU_ASSERT_FATAL(dp_layer_conv2d_ops.create(&l, &cfg, &in, 4, &err) == 0);
     CU_ASSERT_EQUAL(l.n_params, 2);
     CU_ASSERT_STRING_EQUAL(l.params[0].name, "kernel");
     CU_ASSERT_EQUAL(l.params[0].shape.ndim, 4);
@@ -428,7 +428,7 @@ static void test_conv_params_and_errors(void) {
     /* Glorot uniform: fan_in 32*9 = 288, fan_out 64*9 = 576, limit sqrt(6/864). */
     float *p = malloc(l.param_count * sizeof(float));
     for (size_t i = 0; i < l.param_count; i++) p[i] = 5.0f;
-    layer_conv2d_ops.init_params(&l, p, 99);
+    dp_layer_conv2d_ops.init_params(&l, p, 99);
     double limit = sqrt(6.0 / 864.0), sum = 0, sumsq = 0, mx = 0;
     size_t nk = l.params[0].numel;
     for (size_t i = 0; i < nk; i++) {
@@ -442,12 +442,12 @@ static void test_conv_params_and_errors(void) {
     CU_ASSERT_DOUBLE_EQUAL(var, limit * limit / 3, 0.05 * limit * limit / 3);
     for (int i = 0; i < 64; i++) CU_ASSERT_EQUAL(p[nk + i], 0.0f);
     free(p);
-    layer_conv2d_ops.free(&l);
+    dp_layer_conv2d_ops.free(&l);
     CU_ASSERT_PTR_NULL(l.state);
 
     /* Not an image: the error names the place and the shape. */
     dp_shape flat = {1, {784}};
-    CU_ASSERT(layer_conv2d_ops.create(&l, &cfg, &flat, 4, &err) == -1);
+    CU_ASSERT(dp_layer_conv2d_ops.create(&l, &cfg, &flat, 4, &err) == -1);
     CU_ASSERT_STRING_EQUAL(err.where, "cnn.yaml:3:7");
     CU_ASSERT_PTR_NOT_NULL(strstr(err.what, "3-D"));
     CU_ASSERT_PTR_NOT_NULL(strstr(err.what, "[784]"));
@@ -457,25 +457,25 @@ static void test_conv_params_and_errors(void) {
     dp_error_clear(&err);
     dp_layer_cfg big = conv_cfg(2, 5, 5, 1, 1, 0, DP_ACT_LINEAR);
     dp_shape small = shape3(1, 4, 6);
-    CU_ASSERT(layer_conv2d_ops.create(&l, &big, &small, 4, &err) == -1);
+    CU_ASSERT(dp_layer_conv2d_ops.create(&l, &big, &small, 4, &err) == -1);
     CU_ASSERT_STRING_EQUAL(err.where, "cnn.yaml:3:7");
     CU_ASSERT_PTR_NOT_NULL(strstr(err.what, "larger than its input [1, 4, 6]"));
     CU_ASSERT_PTR_NULL(l.state);
     /* ... but does with 'same' (Keras allows it): output 4x6. */
     big.padding_same = 1;
-    CU_ASSERT_FATAL(layer_conv2d_ops.create(&l, &big, &small, 4, &err) == 0);
+    CU_ASSERT_FATAL(dp_layer_conv2d_ops.create(&l, &big, &small, 4, &err) == 0);
     CU_ASSERT_EQUAL(l.out_shape.dim[1], 4);
     CU_ASSERT_EQUAL(l.out_shape.dim[2], 6);
-    layer_conv2d_ops.free(&l);
+    dp_layer_conv2d_ops.free(&l);
 
     dp_error_clear(&err);
     dp_layer_cfg zero = conv_cfg(0, 3, 3, 1, 1, 0, DP_ACT_LINEAR);
-    CU_ASSERT(layer_conv2d_ops.create(&l, &zero, &in, 4, &err) == -1);
+    CU_ASSERT(dp_layer_conv2d_ops.create(&l, &zero, &in, 4, &err) == -1);
     CU_ASSERT_PTR_NOT_NULL(strstr(err.what, "filters"));
 
     dp_error_clear(&err);
     dp_layer_cfg sm = conv_cfg(2, 3, 3, 1, 1, 0, DP_ACT_SOFTMAX);
-    CU_ASSERT(layer_conv2d_ops.create(&l, &sm, &in, 4, &err) == -1);
+    CU_ASSERT(dp_layer_conv2d_ops.create(&l, &sm, &in, 4, &err) == -1);
     CU_ASSERT_PTR_NOT_NULL(strstr(err.what, "softmax"));
 }
 
@@ -485,7 +485,7 @@ static void test_conv_params_and_errors(void) {
  * finite-difference step of 1e-2 moves an argmax. */
 static void distinct_values(float *x, size_t n, uint64_t key) {
     uint32_t *perm = malloc(n * sizeof *perm);
-    rng_permute(key, perm, n);
+    dp_rng_permute(key, perm, n);
     for (size_t i = 0; i < n; i++) x[i] = 0.1f * ((float)perm[i] - (float)n / 2);
     free(perm);
 }
@@ -511,7 +511,7 @@ static void test_maxpool(void) {
         cfg.strides[0] = pc->sh, cfg.strides[1] = pc->sw;
         dp_shape in = shape3(pc->C, pc->H, pc->W);
         fixture f;
-        CU_ASSERT_FATAL(fx_setup(&f, &layer_maxpool2d_ops, &cfg, &in, pc->B, 40 + k, NULL) == 0);
+        CU_ASSERT_FATAL(fx_setup(&f, &dp_layer_maxpool2d_ops, &cfg, &in, pc->B, 40 + k, NULL) == 0);
         CU_ASSERT_EQUAL(f.l.param_count, 0);
         CU_ASSERT_EQUAL(f.l.out_shape.ndim, 3);
         CU_ASSERT_EQUAL(f.l.out_shape.dim[0], pc->C);
@@ -545,22 +545,22 @@ static void test_maxpool_ties_and_errors(void) {
     dp_shape in = shape3(1, 2, 2);
     dp_layer l = {0};
     dp_error err = {0};
-    CU_ASSERT_FATAL(layer_maxpool2d_ops.create(&l, &cfg, &in, 1, &err) == 0);
+    CU_ASSERT_FATAL(dp_layer_maxpool2d_ops.create(&l, &cfg, &in, 1, &err) == 0);
     float x[4] = {1, 1, 1, 1}, y[1], dy[1] = {3}, dx[4] = {9, 9, 9, 9};
-    layer_maxpool2d_ops.forward(&l, NULL, x, y, 1, &infer_ctx);
+    dp_layer_maxpool2d_ops.forward(&l, NULL, x, y, 1, &infer_ctx);
     CU_ASSERT_EQUAL(y[0], 1.0f);
-    layer_maxpool2d_ops.backward(&l, NULL, x, y, dy, dx, NULL, 1);
+    dp_layer_maxpool2d_ops.backward(&l, NULL, x, y, dy, dx, NULL, 1);
     CU_ASSERT_EQUAL(dx[0], 3.0f);
     CU_ASSERT_EQUAL(dx[1], 0.0f);
     CU_ASSERT_EQUAL(dx[2], 0.0f);
     CU_ASSERT_EQUAL(dx[3], 0.0f);
     /* Tie between positions 1 and 3 (row-major): position 1 wins. */
     float x2[4] = {0, 2, -1, 2};
-    layer_maxpool2d_ops.forward(&l, NULL, x2, y, 1, &infer_ctx);
-    layer_maxpool2d_ops.backward(&l, NULL, x2, y, dy, dx, NULL, 1);
+    dp_layer_maxpool2d_ops.forward(&l, NULL, x2, y, 1, &infer_ctx);
+    dp_layer_maxpool2d_ops.backward(&l, NULL, x2, y, dy, dx, NULL, 1);
     CU_ASSERT_EQUAL(dx[1], 3.0f);
     CU_ASSERT_EQUAL(dx[3], 0.0f);
-    layer_maxpool2d_ops.free(&l);
+    dp_layer_maxpool2d_ops.free(&l);
 
     /* Overlapping windows (pool 2, stride 1) add up at a shared maximum:
      * x = [[0, 5, 0]] with pool [1, 2]: both windows pick the 5. */
@@ -568,23 +568,23 @@ static void test_maxpool_ties_and_errors(void) {
     ov.pool[0] = 1, ov.pool[1] = 2;
     ov.strides[0] = 1, ov.strides[1] = 1;
     dp_shape row = shape3(1, 1, 3);
-    CU_ASSERT_FATAL(layer_maxpool2d_ops.create(&l, &ov, &row, 1, &err) == 0);
+    CU_ASSERT_FATAL(dp_layer_maxpool2d_ops.create(&l, &ov, &row, 1, &err) == 0);
     CU_ASSERT_EQUAL(l.out_shape.dim[2], 2);
     float x3[3] = {0, 5, 0}, y3[2], dy3[2] = {1.5f, 2.0f}, dx3[3];
-    layer_maxpool2d_ops.forward(&l, NULL, x3, y3, 1, &infer_ctx);
-    layer_maxpool2d_ops.backward(&l, NULL, x3, y3, dy3, dx3, NULL, 1);
+    dp_layer_maxpool2d_ops.forward(&l, NULL, x3, y3, 1, &infer_ctx);
+    dp_layer_maxpool2d_ops.backward(&l, NULL, x3, y3, dy3, dx3, NULL, 1);
     CU_ASSERT_EQUAL(dx3[0], 0.0f);
     CU_ASSERT_EQUAL(dx3[1], 3.5f);
     CU_ASSERT_EQUAL(dx3[2], 0.0f);
-    layer_maxpool2d_ops.free(&l);
+    dp_layer_maxpool2d_ops.free(&l);
 
     dp_shape tiny = shape3(4, 1, 5);
-    CU_ASSERT(layer_maxpool2d_ops.create(&l, &cfg, &tiny, 1, &err) == -1);
+    CU_ASSERT(dp_layer_maxpool2d_ops.create(&l, &cfg, &tiny, 1, &err) == -1);
     CU_ASSERT_STRING_EQUAL(err.where, "cnn.yaml:3:7");
     CU_ASSERT_PTR_NOT_NULL(strstr(err.what, "[4, 1, 5]"));
     dp_error_clear(&err);
     dp_shape flat = {1, {16}};
-    CU_ASSERT(layer_maxpool2d_ops.create(&l, &cfg, &flat, 1, &err) == -1);
+    CU_ASSERT(dp_layer_maxpool2d_ops.create(&l, &cfg, &flat, 1, &err) == -1);
     CU_ASSERT_PTR_NOT_NULL(strstr(err.what, "3-D"));
     CU_ASSERT_PTR_NULL(l.state);
 }
@@ -595,7 +595,7 @@ static void test_flatten(void) {
     dp_layer_cfg cfg = make_cfg("flatten");
     dp_shape in = shape3(3, 4, 5);
     fixture f;
-    CU_ASSERT_FATAL(fx_setup(&f, &layer_flatten_ops, &cfg, &in, 2, 11, NULL) == 0);
+    CU_ASSERT_FATAL(fx_setup(&f, &dp_layer_flatten_ops, &cfg, &in, 2, 11, NULL) == 0);
     CU_ASSERT_EQUAL(f.l.out_shape.ndim, 1);
     CU_ASSERT_EQUAL(f.l.out_shape.dim[0], 60);
     CU_ASSERT_EQUAL(f.l.param_count, 0);
@@ -611,9 +611,9 @@ static void test_flatten(void) {
     dp_layer l = {0};
     dp_error err = {0};
     dp_shape seq = {2, {7, 3}};
-    CU_ASSERT_FATAL(layer_flatten_ops.create(&l, &cfg, &seq, 1, &err) == 0);
+    CU_ASSERT_FATAL(dp_layer_flatten_ops.create(&l, &cfg, &seq, 1, &err) == 0);
     CU_ASSERT_EQUAL(l.out_shape.dim[0], 21);
-    layer_flatten_ops.free(&l);
+    dp_layer_flatten_ops.free(&l);
 }
 
 /* ------------------------------------------------------------- dropout ---- */
@@ -626,7 +626,7 @@ static dp_layer make_dropout(double rate, int index, int max_batch, size_t n) {
     dp_shape in = {1, {(int)n}};
     dp_error err = {0};
     l.index = index;
-    CU_ASSERT_FATAL(layer_dropout_ops.create(&l, &cfg, &in, max_batch, &err) == 0);
+    CU_ASSERT_FATAL(dp_layer_dropout_ops.create(&l, &cfg, &in, max_batch, &err) == 0);
     return l;
 }
 
@@ -635,18 +635,18 @@ static void test_dropout_inference_identity(void) {
     dp_layer l = make_dropout(0.5, 1, B, N);
     float x[B * N], y[B * N], dy[B * N], dx[B * N];
     for (int i = 0; i < B * N; i++) x[i] = uniform_in(3, i, -2, 2), dy[i] = uniform_in(4, i, -1, 1);
-    layer_dropout_ops.forward(&l, NULL, x, y, B, &infer_ctx);
+    dp_layer_dropout_ops.forward(&l, NULL, x, y, B, &infer_ctx);
     CU_ASSERT_EQUAL(memcmp(x, y, sizeof x), 0);
-    layer_dropout_ops.backward(&l, NULL, x, y, dy, dx, NULL, B);
+    dp_layer_dropout_ops.backward(&l, NULL, x, y, dy, dx, NULL, B);
     CU_ASSERT_EQUAL(memcmp(dx, dy, sizeof dx), 0);
-    layer_dropout_ops.free(&l);
+    dp_layer_dropout_ops.free(&l);
 
     /* rate 0 is the identity during training too. */
     l = make_dropout(0.0, 1, B, N);
     dp_fwd_ctx tr = {.training = 1, .seed = 5, .step = 2, .row_ids = NULL};
-    layer_dropout_ops.forward(&l, NULL, x, y, B, &tr);
+    dp_layer_dropout_ops.forward(&l, NULL, x, y, B, &tr);
     CU_ASSERT_EQUAL(memcmp(x, y, sizeof x), 0);
-    layer_dropout_ops.free(&l);
+    dp_layer_dropout_ops.free(&l);
 
     /* rate 1 would divide by zero. */
     dp_layer bad = {0};
@@ -654,7 +654,7 @@ static void test_dropout_inference_identity(void) {
     cfg.rate = 1.0;
     dp_shape in = {1, {N}};
     dp_error err = {0};
-    CU_ASSERT(layer_dropout_ops.create(&bad, &cfg, &in, B, &err) == -1);
+    CU_ASSERT(dp_layer_dropout_ops.create(&bad, &cfg, &in, B, &err) == -1);
     CU_ASSERT_STRING_EQUAL(err.where, "cnn.yaml:3:7");
     CU_ASSERT_PTR_NOT_NULL(strstr(err.what, "[0, 1)"));
 }
@@ -667,7 +667,7 @@ static void test_dropout_training(void) {
     for (int i = 0; i < B * N; i++) x[i] = uniform_in(8, i, 0.5f, 2.0f); /* never 0 */
     uint64_t ids[B] = {10, 11, 12, 13, 14, 15, 16, 17};
     dp_fwd_ctx tr = {.training = 1, .seed = 42, .step = 7, .row_ids = ids};
-    layer_dropout_ops.forward(&l, NULL, x, y, B, &tr);
+    dp_layer_dropout_ops.forward(&l, NULL, x, y, B, &tr);
     int dropped = 0, bad_scale = 0;
     for (int i = 0; i < B * N; i++) {
         if (y[i] == 0.0f) {
@@ -683,7 +683,7 @@ static void test_dropout_training(void) {
     /* Backward uses the same mask: dx = dy * y / x. */
     float *dy = malloc(B * N * sizeof(float)), *dx = malloc(B * N * sizeof(float));
     for (int i = 0; i < B * N; i++) dy[i] = uniform_in(9, i, -1, 1);
-    layer_dropout_ops.backward(&l, NULL, x, y, dy, dx, NULL, B);
+    dp_layer_dropout_ops.backward(&l, NULL, x, y, dy, dx, NULL, B);
     int bad_grad = 0;
     for (int i = 0; i < B * N; i++) {
         double want = y[i] == 0.0f ? 0.0 : dy[i] / (1.0 - rate);
@@ -691,7 +691,7 @@ static void test_dropout_training(void) {
     }
     CU_ASSERT_EQUAL(bad_grad, 0);
     free(x), free(y), free(dy), free(dx);
-    layer_dropout_ops.free(&l);
+    dp_layer_dropout_ops.free(&l);
 }
 
 static void test_dropout_gradcheck(void) {
@@ -701,8 +701,8 @@ static void test_dropout_gradcheck(void) {
     uint64_t ids[3] = {100, 7, 3};
     dp_fwd_ctx tr = {.training = 1, .seed = 9, .step = 1, .row_ids = ids};
     fixture f;
-    CU_ASSERT_FATAL(fx_setup(&f, &layer_dropout_ops, &cfg, &in, 3, 21, &tr) == 0);
-    CU_ASSERT_TRUE(tensor_equal_shape(&f.l.out_shape, &in));
+    CU_ASSERT_FATAL(fx_setup(&f, &dp_layer_dropout_ops, &cfg, &in, 3, 21, &tr) == 0);
+    CU_ASSERT_TRUE(dp_shape_equal(&f.l.out_shape, &in));
     /* The same ctx twice gives the same mask: J is a fixed function of x. */
     fx_objective(&f);
     float *y1 = malloc(f.B * f.nout * sizeof(float));
@@ -721,7 +721,7 @@ static void test_dropout_gradcheck(void) {
 static void dropout_masks(dp_layer *l, const dp_fwd_ctx *ctx, int B, size_t n, float *y) {
     float *ones = malloc(B * n * sizeof(float));
     for (size_t i = 0; i < B * n; i++) ones[i] = 1.0f;
-    layer_dropout_ops.forward(l, NULL, ones, y, B, ctx);
+    dp_layer_dropout_ops.forward(l, NULL, ones, y, B, ctx);
     free(ones);
 }
 
@@ -750,7 +750,7 @@ static void test_dropout_keyed_masks(void) {
     seed2.seed = 43;
     dropout_masks(&l, &seed2, 3, N, c);
     CU_ASSERT_NOT_EQUAL(memcmp(a + N, c + N, N * sizeof(float)), 0);
-    layer_dropout_ops.free(&l);
+    dp_layer_dropout_ops.free(&l);
 
     /* Another layer (index), another mask. */
     dp_layer l2 = make_dropout(0.5, 5, 3, N);
@@ -764,7 +764,7 @@ static void test_dropout_keyed_masks(void) {
     dropout_masks(&l2, &with, 3, N, a);
     dropout_masks(&l2, &without, 3, N, b);
     CU_ASSERT_EQUAL(memcmp(a, b, sizeof a), 0);
-    layer_dropout_ops.free(&l2);
+    dp_layer_dropout_ops.free(&l2);
 }
 
 /* ---------------------------------------------------------- the model ---- */
@@ -789,12 +789,12 @@ static const char fmnist_cnn_yaml[] =
 static void test_fmnist_cnn_model(void) {
     dp_config cfg;
     dp_error err = {0};
-    int rc = config_load_text(&cfg, "fmnist.yaml", fmnist_cnn_yaml, strlen(fmnist_cnn_yaml), NULL, 0,
+    int rc = dp_config_load_text(&cfg, "fmnist.yaml", fmnist_cnn_yaml, strlen(fmnist_cnn_yaml), NULL, 0,
                               &err);
     if (rc) printf("\n  %s: %s", err.where, err.what);
     CU_ASSERT_EQUAL_FATAL(rc, 0);
     dp_model m;
-    rc = model_build(&m, &cfg, 8, &err);
+    rc = dp_model_build(&m, &cfg, 8, &err);
     if (rc) printf("\n  %s: %s", err.where, err.what);
     CU_ASSERT_EQUAL_FATAL(rc, 0);
     CU_ASSERT_EQUAL_FATAL(m.n_layers, 8);
@@ -808,11 +808,11 @@ static void test_fmnist_cnn_model(void) {
     for (int i = 0; i < 8; i++) {
         char got[64], exp[64];
         CU_ASSERT_STRING_EQUAL(m.layers[i].ops->type, types[i]);
-        CU_ASSERT_TRUE(tensor_equal_shape(&m.layers[i].out_shape, &want[i]));
-        if (!tensor_equal_shape(&m.layers[i].out_shape, &want[i]))
+        CU_ASSERT_TRUE(dp_shape_equal(&m.layers[i].out_shape, &want[i]));
+        if (!dp_shape_equal(&m.layers[i].out_shape, &want[i]))
             printf("\n  layer %d: %s, expected %s", i,
-                   tensor_format_shape(&m.layers[i].out_shape, got, sizeof got),
-                   tensor_format_shape(&want[i], exp, sizeof exp));
+                   dp_shape_format(&m.layers[i].out_shape, got, sizeof got),
+                   dp_shape_format(&want[i], exp, sizeof exp));
     }
     /* conv 1*9*32 + 32; conv 32*9*64 + 64; dense 1600*128 + 128; dense 128*10 + 10. */
     const size_t counts[8] = {9 * 32 + 32,       0, 32 * 9 * 64 + 64, 0, 0,
@@ -828,19 +828,19 @@ static void test_fmnist_cnn_model(void) {
     CU_ASSERT_PTR_NOT_NULL(m.acts[1]);
 
     /* One training step's forward and backward run and give finite numbers. */
-    model_init_params(&m, 42);
+    dp_model_init_params(&m, 42);
     const int B = 8;
     float *x = malloc(B * 784 * sizeof(float)), y[8], dout[8 * 10];
     uint64_t ids[8];
     for (int i = 0; i < B * 784; i++) x[i] = uniform_in(1, i, 0, 1);
     for (int r = 0; r < B; r++) y[r] = (float)(r % 10), ids[r] = 1000 + r;
     dp_fwd_ctx ctx = {.training = 1, .seed = 42, .step = 0, .row_ids = ids};
-    const float *out = model_forward(&m, x, B, &ctx);
-    dp_loss_sums s = loss_forward_backward(m.loss, m.fused, out, y, B, 10, 1, dout);
+    const float *out = dp_model_forward(&m, x, B, &ctx);
+    dp_loss_sums s = dp_loss_forward_backward(m.loss, m.fused, out, y, B, 10, 1, dout);
     CU_ASSERT(isfinite(s.loss));
     /* Glorot init and 10 classes: the loss starts near log(10) per row. */
     CU_ASSERT(s.loss / B > 1.5 && s.loss / B < 3.5);
-    model_backward(&m, x, dout, B);
+    dp_model_backward(&m, x, dout, B);
     int nonfinite = 0;
     for (size_t i = 0; i < m.n_params; i++) nonfinite += !isfinite(m.grads[i]);
     CU_ASSERT_EQUAL(nonfinite, 0);
@@ -857,8 +857,8 @@ static void test_fmnist_cnn_model(void) {
                        nz, v->numel);
         }
     free(x);
-    model_free(&m);
-    config_free(&cfg);
+    dp_model_free(&m);
+    dp_config_free(&cfg);
 }
 
 /* A small CNN end to end: the loss's gradient w.r.t. every parameter, through
@@ -902,8 +902,8 @@ static double min_pool_gap(const float *a, int B, int C, int H, int W, int ph, i
 }
 
 static double model_loss(dp_model *m, const float *x, const float *y, int B, const dp_fwd_ctx *ctx) {
-    const float *out = model_forward(m, x, B, ctx);
-    return loss_forward_backward(m->loss, m->fused, out, y, B, model_output_width(m), 1, NULL).loss;
+    const float *out = dp_model_forward(m, x, B, ctx);
+    return dp_loss_forward_backward(m->loss, m->fused, out, y, B, dp_model_output_width(m), 1, NULL).loss;
 }
 
 /* How many of m->grads (from the last backward) disagree with central
@@ -928,22 +928,22 @@ static int count_bad_model_grads(dp_model *m, const float *x, const float *y, in
 static void test_small_cnn_model_gradient(void) {
     dp_config cfg;
     dp_error err = {0};
-    int rc = config_load_text(&cfg, "small.yaml", small_cnn_yaml, strlen(small_cnn_yaml), NULL, 0, &err);
+    int rc = dp_config_load_text(&cfg, "small.yaml", small_cnn_yaml, strlen(small_cnn_yaml), NULL, 0, &err);
     if (rc) printf("\n  %s: %s", err.where, err.what);
     CU_ASSERT_EQUAL_FATAL(rc, 0);
     dp_model m;
-    rc = model_build(&m, &cfg, 3, &err);
+    rc = dp_model_build(&m, &cfg, 3, &err);
     if (rc) printf("\n  %s: %s", err.where, err.what);
     CU_ASSERT_EQUAL_FATAL(rc, 0);
     CU_ASSERT_EQUAL(m.absorbed[1], 1); /* the gradient checked is the fused one */
     dp_model twin;
-    CU_ASSERT_EQUAL_FATAL(model_build_unfused(&twin, &cfg, 3, &err), 0);
+    CU_ASSERT_EQUAL_FATAL(dp_model_build_unfused(&twin, &cfg, 3, &err), 0);
     /* conv same: [3, 6, 5]; pool (2,2)/(2,1): [3, 3, 4]; conv 2x2 strides (1,2):
      * [2, 2, 2]; flatten 8; dense 4. */
     dp_shape s0 = {3, {3, 6, 5}}, s1 = {3, {3, 3, 4}}, s2 = {3, {2, 2, 2}};
-    CU_ASSERT_TRUE(tensor_equal_shape(&m.layers[0].out_shape, &s0));
-    CU_ASSERT_TRUE(tensor_equal_shape(&m.layers[1].out_shape, &s1));
-    CU_ASSERT_TRUE_FATAL(tensor_equal_shape(&m.layers[2].out_shape, &s2));
+    CU_ASSERT_TRUE(dp_shape_equal(&m.layers[0].out_shape, &s0));
+    CU_ASSERT_TRUE(dp_shape_equal(&m.layers[1].out_shape, &s1));
+    CU_ASSERT_TRUE_FATAL(dp_shape_equal(&m.layers[2].out_shape, &s2));
     CU_ASSERT_EQUAL(m.layers[3].out_shape.dim[0], 8);
 
     enum { B = 3, NX = 2 * 6 * 5 };
@@ -958,18 +958,18 @@ static void test_small_cnn_model_gradient(void) {
         /* The conv output is only stored by the unfused twin (the model pools
          * it inside the conv layer). */
         memcpy(twin.params, m.params, m.n_params * sizeof(float));
-        model_forward(&twin, x, B, &ctx);
+        dp_model_forward(&twin, x, B, &ctx);
         /* A step h moves a tanh conv output by at most h * max(1, |x|) = 1.5e-3. */
         if (min_pool_gap(twin.acts[0], B, 3, 6, 5, 2, 2, 2, 1) > 0.006) break;
     }
     memset(m.grads, 0, m.n_params * sizeof(float));
-    const float *out = model_forward(&m, x, B, &ctx);
-    loss_forward_backward(m.loss, m.fused, out, y, B, 4, 1, dout);
-    model_backward(&m, x, dout, B);
+    const float *out = dp_model_forward(&m, x, B, &ctx);
+    dp_loss_forward_backward(m.loss, m.fused, out, y, B, 4, 1, dout);
+    dp_model_backward(&m, x, dout, B);
     CU_ASSERT_EQUAL(count_bad_model_grads(&m, x, y, B, &ctx, "small cnn"), 0);
-    model_free(&twin);
-    model_free(&m);
-    config_free(&cfg);
+    dp_model_free(&twin);
+    dp_model_free(&m);
+    dp_config_free(&cfg);
 }
 
 /* Layers in front of the first one with parameters get no backward (nothing
@@ -1001,10 +1001,10 @@ static void log_layer(void *ctx, int layer) {
 static void test_leading_parameter_free_layers(void) {
     dp_config cfg;
     dp_error err = {0};
-    CU_ASSERT_EQUAL_FATAL(config_load_text(&cfg, "lead.yaml", leading_free_yaml,
+    CU_ASSERT_EQUAL_FATAL(dp_config_load_text(&cfg, "lead.yaml", leading_free_yaml,
                                            strlen(leading_free_yaml), NULL, 0, &err), 0);
     dp_model m;
-    CU_ASSERT_EQUAL_FATAL(model_build(&m, &cfg, 4, &err), 0);
+    CU_ASSERT_EQUAL_FATAL(dp_model_build(&m, &cfg, 4, &err), 0);
     enum { B = 4, NX = 12 };
     float x[B * NX], y[B] = {0, 2, 1, 2}, dout[B * 3];
     uint64_t ids[B] = {3, 9, 14, 20};
@@ -1012,15 +1012,15 @@ static void test_leading_parameter_free_layers(void) {
     for (size_t i = 0; i < m.n_params; i++) m.params[i] = uniform_in(21, i, -1, 1);
     for (int i = 0; i < B * NX; i++) x[i] = uniform_in(22, i, -2, 2);
     memset(m.grads, 0, m.n_params * sizeof(float));
-    const float *out = model_forward(&m, x, B, &ctx);
-    loss_forward_backward(m.loss, m.fused, out, y, B, 3, 1, dout);
+    const float *out = dp_model_forward(&m, x, B, &ctx);
+    dp_loss_forward_backward(m.loss, m.fused, out, y, B, 3, 1, dout);
     hook_log h = {0};
-    model_backward_hooked(&m, x, dout, B, log_layer, &h);
+    dp_model_backward_hooked(&m, x, dout, B, log_layer, &h);
     CU_ASSERT_EQUAL(h.n, 4);
     for (int k = 0; k < 4 && k < h.n; k++) CU_ASSERT_EQUAL(h.order[k], 3 - k);
     CU_ASSERT_EQUAL(count_bad_model_grads(&m, x, y, B, &ctx, "leading flatten"), 0);
-    model_free(&m);
-    config_free(&cfg);
+    dp_model_free(&m);
+    dp_config_free(&cfg);
 }
 
 /* The fused model (conv2d pooling its own output) against the unfused one, from
@@ -1031,16 +1031,16 @@ static void test_leading_parameter_free_layers(void) {
 static void check_fused_matches(const char *yaml, int B, int exact) {
     dp_config cfg;
     dp_error err = {0};
-    int rc = config_load_text(&cfg, "fused.yaml", yaml, strlen(yaml), NULL, 0, &err);
+    int rc = dp_config_load_text(&cfg, "fused.yaml", yaml, strlen(yaml), NULL, 0, &err);
     if (rc) printf("\n  %s: %s", err.where, err.what);
     CU_ASSERT_EQUAL_FATAL(rc, 0);
     dp_model m[2];
-    CU_ASSERT_EQUAL_FATAL(model_build(&m[0], &cfg, B, &err), 0);
-    CU_ASSERT_EQUAL_FATAL(model_build_unfused(&m[1], &cfg, B, &err), 0);
+    CU_ASSERT_EQUAL_FATAL(dp_model_build(&m[0], &cfg, B, &err), 0);
+    CU_ASSERT_EQUAL_FATAL(dp_model_build_unfused(&m[1], &cfg, B, &err), 0);
     CU_ASSERT_EQUAL(m[0].absorbed[1], 1);
     CU_ASSERT_EQUAL(m[1].absorbed[1], 0);
-    size_t nx = tensor_numel_shape(&m[0].in_shape);
-    int k = model_output_width(&m[0]);
+    size_t nx = dp_shape_numel(&m[0].in_shape);
+    int k = dp_model_output_width(&m[0]);
     float *x = malloc((size_t)B * nx * sizeof *x), *y = malloc((size_t)B * sizeof *y);
     float *dout[2] = {malloc((size_t)B * k * sizeof(float)), malloc((size_t)B * k * sizeof(float))};
     float *out[2];
@@ -1049,11 +1049,11 @@ static void check_fused_matches(const char *yaml, int B, int exact) {
     for (size_t i = 0; i < (size_t)B * nx; i += 7) x[i] = x[i + 1 < (size_t)B * nx ? i + 1 : i];
     for (int r = 0; r < B; r++) y[r] = (float)(r % k);
     for (int v = 0; v < 2; v++) {
-        model_init_params(&m[v], 9);
+        dp_model_init_params(&m[v], 9);
         memset(m[v].grads, 0, m[v].n_params * sizeof(float));
-        out[v] = (float *)model_forward(&m[v], x, B, NULL);
-        loss_forward_backward(m[v].loss, m[v].fused, out[v], y, B, k, 1, dout[v]);
-        model_backward(&m[v], x, dout[v], B);
+        out[v] = (float *)dp_model_forward(&m[v], x, B, NULL);
+        dp_loss_forward_backward(m[v].loss, m[v].fused, out[v], y, B, k, 1, dout[v]);
+        dp_model_backward(&m[v], x, dout[v], B);
     }
     CU_ASSERT_EQUAL(memcmp(out[0], out[1], (size_t)B * k * sizeof(float)), 0);
     size_t differ = 0;
@@ -1068,9 +1068,9 @@ static void check_fused_matches(const char *yaml, int B, int exact) {
     if ((exact && differ) || worst >= 1e-4)
         printf("\n  fused vs unfused: %zu gradients differ, worst relative %.3g", differ, worst);
     free(x), free(y), free(dout[0]), free(dout[1]);
-    model_free(&m[0]);
-    model_free(&m[1]);
-    config_free(&cfg);
+    dp_model_free(&m[0]);
+    dp_model_free(&m[1]);
+    dp_config_free(&cfg);
 }
 
 static void test_fused_conv_pool(void) {

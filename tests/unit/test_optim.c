@@ -1,7 +1,7 @@
 /* test_optim.c - each optimizer against a scalar double-precision transcription of
  * the Keras 3 update rules (keras/src/optimizers/{sgd,adam,rmsprop}.py), plus
  * defaults, validation and state slots. */
-#include "dptrain/optim.h"
+#include "nn/optim.h"
 #include "testlib.h"
 
 #include <math.h>
@@ -28,15 +28,15 @@ static dp_optim_cfg unset_cfg(dp_optim_kind kind) {
 static void run_impl(const dp_optim_cfg *cfg, float *p) {
     dp_optim o;
     dp_error err = {0};
-    CU_ASSERT_FATAL(optim_init(&o, cfg, NP, &err) == 0);
+    CU_ASSERT_FATAL(dp_optim_init(&o, cfg, NP, &err) == 0);
     for (int i = 0; i < NP; i++) p[i] = (float)p0[i];
     for (int s = 0; s < STEPS; s++) {
         float g[NP];
         for (int i = 0; i < NP; i++) g[i] = (float)grads[s][i];
-        optim_step(&o, p, g, 1.0f);
+        dp_optim_step(&o, p, g, 1.0f);
     }
     CU_ASSERT_EQUAL(o.step, STEPS);
-    optim_free(&o);
+    dp_optim_free(&o);
 }
 
 /* Reference values are computed from the float-rounded inputs, so only the
@@ -168,20 +168,20 @@ static void test_rmsprop_momentum(void) { rmsprop_case(0.7); }
  * epsilon=1e-7). */
 static void test_defaults(void) {
     dp_optim_cfg c = unset_cfg(DP_OPTIM_SGD);
-    optim_fill_defaults(&c);
+    dp_optim_fill_defaults(&c);
     CU_ASSERT_DOUBLE_EQUAL(c.learning_rate, 0.01, 1e-15);
     CU_ASSERT_DOUBLE_EQUAL(c.momentum, 0.0, 0);
     CU_ASSERT_EQUAL(c.nesterov, 0);
 
     c = unset_cfg(DP_OPTIM_ADAM);
-    optim_fill_defaults(&c);
+    dp_optim_fill_defaults(&c);
     CU_ASSERT_DOUBLE_EQUAL(c.learning_rate, 0.001, 1e-15);
     CU_ASSERT_DOUBLE_EQUAL(c.beta1, 0.9, 1e-15);
     CU_ASSERT_DOUBLE_EQUAL(c.beta2, 0.999, 1e-15);
     CU_ASSERT_DOUBLE_EQUAL(c.epsilon, 1e-7, 1e-20);
 
     c = unset_cfg(DP_OPTIM_RMSPROP);
-    optim_fill_defaults(&c);
+    dp_optim_fill_defaults(&c);
     CU_ASSERT_DOUBLE_EQUAL(c.learning_rate, 0.001, 1e-15);
     CU_ASSERT_DOUBLE_EQUAL(c.rho, 0.9, 1e-15);
     CU_ASSERT_DOUBLE_EQUAL(c.momentum, 0.0, 0);
@@ -191,24 +191,24 @@ static void test_defaults(void) {
     c = unset_cfg(DP_OPTIM_ADAM);
     c.learning_rate = 0.5;
     c.beta2 = 0.9;
-    optim_fill_defaults(&c);
+    dp_optim_fill_defaults(&c);
     CU_ASSERT_DOUBLE_EQUAL(c.learning_rate, 0.5, 0);
     CU_ASSERT_DOUBLE_EQUAL(c.beta2, 0.9, 0);
     CU_ASSERT_DOUBLE_EQUAL(c.beta1, 0.9, 1e-15);
 
-    /* optim_init applies them too. */
+    /* dp_optim_init applies them too. */
     dp_optim o;
     dp_error err = {0};
     c = unset_cfg(DP_OPTIM_SGD);
-    CU_ASSERT_FATAL(optim_init(&o, &c, 4, &err) == 0);
+    CU_ASSERT_FATAL(dp_optim_init(&o, &c, 4, &err) == 0);
     CU_ASSERT_DOUBLE_EQUAL(o.cfg.learning_rate, 0.01, 1e-15);
-    optim_free(&o);
+    dp_optim_free(&o);
 }
 
 static void expect_slots(dp_optim_cfg c, int n_slots, const char *s0, const char *s1) {
     dp_optim o;
     dp_error err = {0};
-    CU_ASSERT_FATAL(optim_init(&o, &c, 5, &err) == 0);
+    CU_ASSERT_FATAL(dp_optim_init(&o, &c, 5, &err) == 0);
     CU_ASSERT_EQUAL(o.n, 5);
     CU_ASSERT_EQUAL(o.step, 0);
     CU_ASSERT_EQUAL(o.n_slots, n_slots);
@@ -222,8 +222,8 @@ static void expect_slots(dp_optim_cfg c, int n_slots, const char *s0, const char
             CU_ASSERT_PTR_NULL(o.slots[s]);
         }
     }
-    optim_free(&o);
-    optim_free(&o); /* idempotent */
+    dp_optim_free(&o);
+    dp_optim_free(&o); /* idempotent */
 }
 
 static void test_slots(void) {
@@ -240,16 +240,16 @@ static void test_slots(void) {
 
     dp_optim zero;
     memset(&zero, 0, sizeof zero);
-    optim_free(&zero); /* safe on a zeroed struct */
+    dp_optim_free(&zero); /* safe on a zeroed struct */
 }
 
 static void expect_rejected(dp_optim_cfg c, const char *word) {
     dp_optim o;
     dp_error err = {0};
-    CU_ASSERT(optim_init(&o, &c, 3, &err) == -1);
+    CU_ASSERT(dp_optim_init(&o, &c, 3, &err) == -1);
     CU_ASSERT(err.set);
     CU_ASSERT_PTR_NOT_NULL(strstr(err.what, word));
-    optim_free(&o);
+    dp_optim_free(&o);
 }
 
 static void test_validation(void) {
@@ -291,7 +291,7 @@ static void test_scale_and_nonfinite(void) {
         if (kinds[k].momentum > 0) c.momentum = kinds[k].momentum, c.nesterov = kinds[k].nesterov;
         dp_optim a, b;
         dp_error err = {0};
-        CU_ASSERT_FATAL(optim_init(&a, &c, N, &err) == 0 && optim_init(&b, &c, N, &err) == 0);
+        CU_ASSERT_FATAL(dp_optim_init(&a, &c, N, &err) == 0 && dp_optim_init(&b, &c, N, &err) == 0);
         float pa[N], pb[N], g[N], gs[N];
         for (int i = 0; i < N; i++) pa[i] = pb[i] = 0.1f * (float)(i - 18);
         for (int step = 0; step < 3; step++) {
@@ -299,21 +299,21 @@ static void test_scale_and_nonfinite(void) {
                 g[i] = (float)((i * 7 + step * 13) % 11) - 5.0f;
                 gs[i] = g[i] * scale;
             }
-            CU_ASSERT_EQUAL(optim_step(&a, pa, g, scale), 0);
-            CU_ASSERT_EQUAL(optim_step(&b, pb, gs, 1.0f), 0);
+            CU_ASSERT_EQUAL(dp_optim_step(&a, pa, g, scale), 0);
+            CU_ASSERT_EQUAL(dp_optim_step(&b, pb, gs, 1.0f), 0);
         }
         CU_ASSERT_EQUAL(memcmp(pa, pb, sizeof pa), 0);
         for (int sl = 0; sl < a.n_slots; sl++)
             CU_ASSERT_EQUAL(memcmp(a.slots[sl], b.slots[sl], N * sizeof(float)), 0);
         g[N - 1] = INFINITY;
-        CU_ASSERT_EQUAL(optim_step(&a, pa, g, scale), -1);
+        CU_ASSERT_EQUAL(dp_optim_step(&a, pa, g, scale), -1);
         g[N - 1] = NAN;
-        CU_ASSERT_EQUAL(optim_step(&b, pb, g, 1.0f), -1);
+        CU_ASSERT_EQUAL(dp_optim_step(&b, pb, g, 1.0f), -1);
         g[N - 1] = 3e38f; /* finite, but twice it is not */
-        CU_ASSERT_EQUAL(optim_step(&b, pb, g, 1.0f), 0);
-        CU_ASSERT_EQUAL(optim_step(&b, pb, g, 2.0f), -1);
-        optim_free(&a);
-        optim_free(&b);
+        CU_ASSERT_EQUAL(dp_optim_step(&b, pb, g, 1.0f), 0);
+        CU_ASSERT_EQUAL(dp_optim_step(&b, pb, g, 2.0f), -1);
+        dp_optim_free(&a);
+        dp_optim_free(&b);
     }
 }
 
@@ -328,20 +328,20 @@ static void test_ranges(void) {
         if (kinds[k] != DP_OPTIM_ADAM) c.momentum = 0.5;
         dp_optim whole, lo, hi;
         dp_error err = {0};
-        CU_ASSERT_FATAL(optim_init(&whole, &c, N, &err) == 0 && optim_init(&lo, &c, N, &err) == 0 &&
-                        optim_init(&hi, &c, N, &err) == 0);
+        CU_ASSERT_FATAL(dp_optim_init(&whole, &c, N, &err) == 0 && dp_optim_init(&lo, &c, N, &err) == 0 &&
+                        dp_optim_init(&hi, &c, N, &err) == 0);
         float pw[N], pr[N], g[N];
         for (int i = 0; i < N; i++) pw[i] = pr[i] = 0.05f * (float)(i - 25);
         for (int step = 0; step < 3; step++) {
             for (int i = 0; i < N; i++) g[i] = (float)((i * 5 + step * 3) % 7) - 3.0f;
             float before_hi = pr[CUT];
-            CU_ASSERT_EQUAL(optim_step(&whole, pw, g, 0.5f), 0);
-            CU_ASSERT_EQUAL(optim_update_range(&lo, 0, CUT, pr, g, 0.5f), 0);
+            CU_ASSERT_EQUAL(dp_optim_step(&whole, pw, g, 0.5f), 0);
+            CU_ASSERT_EQUAL(dp_optim_update_range(&lo, 0, CUT, pr, g, 0.5f), 0);
             CU_ASSERT_EQUAL(pr[CUT], before_hi); /* outside the range: untouched */
             CU_ASSERT_EQUAL(lo.slots[0][CUT], 0.0f); /* nor its state */
-            CU_ASSERT_EQUAL(optim_update_range(&hi, CUT, N - CUT, pr + CUT, g + CUT, 0.5f), 0);
-            optim_end_step(&lo);
-            optim_end_step(&hi);
+            CU_ASSERT_EQUAL(dp_optim_update_range(&hi, CUT, N - CUT, pr + CUT, g + CUT, 0.5f), 0);
+            dp_optim_end_step(&lo);
+            dp_optim_end_step(&hi);
         }
         CU_ASSERT_EQUAL(lo.step, 3);
         CU_ASSERT_EQUAL(memcmp(pw, pr, sizeof pw), 0);
@@ -352,11 +352,11 @@ static void test_ranges(void) {
         }
         /* A NaN is reported by the range that holds it only. */
         g[N - 1] = NAN;
-        CU_ASSERT_EQUAL(optim_update_range(&lo, 0, CUT, pr, g, 0.5f), 0);
-        CU_ASSERT_EQUAL(optim_update_range(&hi, CUT, N - CUT, pr + CUT, g + CUT, 0.5f), -1);
-        optim_free(&whole);
-        optim_free(&lo);
-        optim_free(&hi);
+        CU_ASSERT_EQUAL(dp_optim_update_range(&lo, 0, CUT, pr, g, 0.5f), 0);
+        CU_ASSERT_EQUAL(dp_optim_update_range(&hi, CUT, N - CUT, pr + CUT, g + CUT, 0.5f), -1);
+        dp_optim_free(&whole);
+        dp_optim_free(&lo);
+        dp_optim_free(&hi);
     }
 }
 
@@ -365,13 +365,13 @@ static void test_learning_rate_change(void) {
     dp_optim o;
     dp_error err = {0};
     dp_optim_cfg c = unset_cfg(DP_OPTIM_SGD);
-    CU_ASSERT_FATAL(optim_init(&o, &c, 1, &err) == 0);
+    CU_ASSERT_FATAL(dp_optim_init(&o, &c, 1, &err) == 0);
     float p[1] = {1.0f}, g[1] = {2.0f};
-    optim_step(&o, p, g, 1.0f);
+    dp_optim_step(&o, p, g, 1.0f);
     o.cfg.learning_rate = 0.5;
-    optim_step(&o, p, g, 1.0f);
+    dp_optim_step(&o, p, g, 1.0f);
     CU_ASSERT_DOUBLE_EQUAL(p[0], 1.0 - 0.01 * 2 - 0.5 * 2, 1e-6);
-    optim_free(&o);
+    dp_optim_free(&o);
 }
 
 int main(void) {

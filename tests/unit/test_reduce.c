@@ -5,8 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "dptrain/reduce.h"
-#include "dptrain/rng.h"
+#include "grad/grad_fixed.h"
+#include "core/rng.h"
 #include "testlib.h"
 
 enum { TERMS = 16, N = 4096 };
@@ -15,15 +15,15 @@ enum { TERMS = 16, N = 4096 };
 static void fill_terms(float g[TERMS][N]) {
     for (int k = 0; k < TERMS; k++)
         for (int i = 0; i < N; i++) {
-            double u = rng_uniform(rng_make_key(7, (uint64_t)k, 0, 0), (uint64_t)i);
-            double e = rng_uniform(rng_make_key(8, (uint64_t)k, 0, 0), (uint64_t)i);
+            double u = dp_rng_uniform(dp_rng_make_key(7, (uint64_t)k, 0, 0), (uint64_t)i);
+            double e = dp_rng_uniform(dp_rng_make_key(8, (uint64_t)k, 0, 0), (uint64_t)i);
             g[k][i] = (float)((u - 0.5) * pow(10.0, -6.0 * e));
         }
 }
 
 static double max_abs_all(float g[TERMS][N]) {
     double m = 0;
-    for (int k = 0; k < TERMS; k++) m = fmax(m, reduce_max_abs(g[k], N));
+    for (int k = 0; k < TERMS; k++) m = fmax(m, dp_grad_fixed_max_abs(g[k], N));
     return m;
 }
 
@@ -33,10 +33,10 @@ static void sum_in_order(float g[TERMS][N], const uint32_t *perm, int groups, in
     int64_t *part = calloc((size_t)groups * N, sizeof(int64_t));
     int64_t *acc = calloc(N, sizeof(int64_t));
     for (int k = 0; k < TERMS; k++)
-        reduce_accumulate(part + (size_t)(k % groups) * N, g[perm[k]], N, e);
+        dp_grad_fixed_accumulate(part + (size_t)(k % groups) * N, g[perm[k]], N, e);
     for (int gidx = groups - 1; gidx >= 0; gidx--)
         for (int i = 0; i < N; i++) acc[i] += part[(size_t)gidx * N + i];
-    reduce_finish(out, acc, N, e, 1.0 / TERMS);
+    dp_grad_fixed_finish(out, acc, N, e, 1.0 / TERMS);
     free(part);
     free(acc);
 }
@@ -45,13 +45,13 @@ static void test_order_independent(void) {
     static float g[TERMS][N];
     static float ref[N], got[N];
     fill_terms(g);
-    int e = reduce_pick_exponent(max_abs_all(g), TERMS);
+    int e = dp_grad_fixed_pick_exponent(max_abs_all(g), TERMS);
     uint32_t perm[TERMS];
     for (int k = 0; k < TERMS; k++) perm[k] = (uint32_t)k;
     sum_in_order(g, perm, 1, e, ref);
     static const int groupings[] = {1, 2, 4, 8, 16};
     for (int trial = 0; trial < 10; trial++) {
-        rng_permute(rng_make_key(99, (uint64_t)trial, 0, 0), perm, TERMS);
+        dp_rng_permute(dp_rng_make_key(99, (uint64_t)trial, 0, 0), perm, TERMS);
         sum_in_order(g, perm, groupings[trial % 5], e, got);
         CU_ASSERT_EQUAL(memcmp(ref, got, sizeof ref), 0);
     }
@@ -72,7 +72,7 @@ static void test_accuracy_against_double(void) {
     static float g[TERMS][N];
     static float got[N];
     fill_terms(g);
-    int e = reduce_pick_exponent(max_abs_all(g), TERMS);
+    int e = dp_grad_fixed_pick_exponent(max_abs_all(g), TERMS);
     uint32_t perm[TERMS];
     for (int k = 0; k < TERMS; k++) perm[k] = (uint32_t)k;
     sum_in_order(g, perm, 4, e, got);
@@ -99,15 +99,15 @@ static void test_accuracy_against_double(void) {
 static void test_exponent_headroom(void) {
     /* The largest possible total, TERMS * maxabs, must still fit in int64. */
     double maxabs = 3.75;
-    int e = reduce_pick_exponent(maxabs, TERMS);
+    int e = dp_grad_fixed_pick_exponent(maxabs, TERMS);
     CU_ASSERT(ldexp(maxabs * TERMS, e) < 0x1p62);
     CU_ASSERT(ldexp(maxabs * TERMS, e) >= 0x1p60);
-    CU_ASSERT_EQUAL(reduce_pick_exponent(0.0, TERMS), 0);
+    CU_ASSERT_EQUAL(dp_grad_fixed_pick_exponent(0.0, TERMS), 0);
     float nan_in[3] = {1.0f, NAN, 2.0f};
-    CU_ASSERT(isnan(reduce_max_abs(nan_in, 3)));
+    CU_ASSERT(isnan(dp_grad_fixed_max_abs(nan_in, 3)));
 }
 
-/* reduce_max_abs against a plain double loop, on every length up to 70 (the
+/* dp_grad_fixed_max_abs against a plain double loop, on every length up to 70 (the
  * vector body and its tail) and at every position of the maximum, with
  * negative values, -0, subnormals and the largest finite float; Inf and NaN
  * anywhere give NaN. */
@@ -120,19 +120,19 @@ static void test_max_abs(void) {
             if (n) g[at] = (at % 2 ? -1.0f : 1.0f) * (3.0f + (float)at);
             double want = 0;
             for (int i = 0; i < n; i++) want = fmax(want, fabs((double)g[i]));
-            CU_ASSERT_EQUAL(reduce_max_abs(g, (size_t)n), want);
+            CU_ASSERT_EQUAL(dp_grad_fixed_max_abs(g, (size_t)n), want);
             if (!n) continue;
             float keep = g[at];
             g[at] = at % 2 ? -INFINITY : INFINITY;
-            CU_ASSERT(isnan(reduce_max_abs(g, (size_t)n)));
+            CU_ASSERT(isnan(dp_grad_fixed_max_abs(g, (size_t)n)));
             g[at] = -NAN;
-            CU_ASSERT(isnan(reduce_max_abs(g, (size_t)n)));
+            CU_ASSERT(isnan(dp_grad_fixed_max_abs(g, (size_t)n)));
             g[at] = keep;
         }
     float odd[4] = {-0.0f, 0x1p-140f, -FLT_MAX, 1.0f};
-    CU_ASSERT_EQUAL(reduce_max_abs(odd, 2), (double)0x1p-140f);
-    CU_ASSERT_EQUAL(reduce_max_abs(odd, 4), (double)FLT_MAX);
-    CU_ASSERT_EQUAL(reduce_max_abs(odd, 1), 0.0);
+    CU_ASSERT_EQUAL(dp_grad_fixed_max_abs(odd, 2), (double)0x1p-140f);
+    CU_ASSERT_EQUAL(dp_grad_fixed_max_abs(odd, 4), (double)FLT_MAX);
+    CU_ASSERT_EQUAL(dp_grad_fixed_max_abs(odd, 1), 0.0);
 }
 
 int main(void) {

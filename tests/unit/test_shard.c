@@ -2,7 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "dptrain/shard.h"
+#include "data/shard.h"
 #include "testlib.h"
 
 /* Every row of [0, N) is used exactly once per epoch, each step takes exactly
@@ -10,7 +10,7 @@
 static void check_plan_covers(size_t n, int s, int b) {
     dp_shard_plan p;
     dp_error err = {0};
-    CU_ASSERT_EQUAL_FATAL(shard_plan_make(&p, n, s, b, &err), 0);
+    CU_ASSERT_EQUAL_FATAL(dp_shard_plan_make(&p, n, s, b, &err), 0);
     CU_ASSERT_EQUAL(p.steps, (int)((n + (size_t)b - 1) / (size_t)b));
     size_t total = 0;
     for (int i = 0; i < s; i++) {
@@ -21,7 +21,7 @@ static void check_plan_covers(size_t n, int s, int b) {
         size_t used = 0;
         for (int t = 0; t < p.steps; t++) {
             size_t lo, hi;
-            shard_plan_step(&p, i, t, &lo, &hi);
+            dp_shard_plan_step(&p, i, t, &lo, &hi);
             CU_ASSERT_EQUAL(lo, used);
             used = hi;
         }
@@ -30,13 +30,13 @@ static void check_plan_covers(size_t n, int s, int b) {
     CU_ASSERT_EQUAL(total, n);
     size_t rows = 0;
     for (int t = 0; t < p.steps; t++) {
-        size_t r = shard_plan_step_rows(&p, t);
+        size_t r = dp_shard_plan_step_rows(&p, t);
         if (t + 1 < p.steps) CU_ASSERT_EQUAL(r, (size_t)b);
         CU_ASSERT(r >= 1 && r <= (size_t)b);
         rows += r;
     }
     CU_ASSERT_EQUAL(rows, n);
-    shard_plan_free(&p);
+    dp_shard_plan_free(&p);
 }
 
 static void test_plan_covers_all_rows(void) {
@@ -53,15 +53,15 @@ static void test_plan_covers_all_rows(void) {
 static void test_plan_seed_by_hand(void) {
     dp_shard_plan p;
     dp_error err = {0};
-    CU_ASSERT_EQUAL_FATAL(shard_plan_make(&p, 560, 2, 10, &err), 0);
+    CU_ASSERT_EQUAL_FATAL(dp_shard_plan_make(&p, 560, 2, 10, &err), 0);
     CU_ASSERT_EQUAL(p.steps, 56);
     CU_ASSERT_EQUAL(p.mb[0], 5);
     CU_ASSERT_EQUAL(p.mb[1], 5);
     CU_ASSERT_EQUAL(p.count[0], 280);
     CU_ASSERT_EQUAL(p.offset[1], 280);
-    shard_plan_free(&p);
+    dp_shard_plan_free(&p);
     /* 4 shards, batch 10: micro-batches 3,3,2,2 and shards sized to match. */
-    CU_ASSERT_EQUAL_FATAL(shard_plan_make(&p, 565, 4, 10, &err), 0);
+    CU_ASSERT_EQUAL_FATAL(dp_shard_plan_make(&p, 565, 4, 10, &err), 0);
     CU_ASSERT_EQUAL(p.steps, 57);
     CU_ASSERT_EQUAL(p.mb[0], 3);
     CU_ASSERT_EQUAL(p.mb[3], 2);
@@ -70,39 +70,39 @@ static void test_plan_seed_by_hand(void) {
     CU_ASSERT_EQUAL(p.count[1], 56 * 3 + 1);
     CU_ASSERT_EQUAL(p.count[2], 56 * 2 + 1);
     CU_ASSERT_EQUAL(p.count[3], 56 * 2 + 1);
-    shard_plan_free(&p);
+    dp_shard_plan_free(&p);
 }
 
 /* Ranks own consecutive, disjoint groups of shards covering all of them. */
 static void test_rank_ownership(void) {
     dp_shard_plan p;
     dp_error err = {0};
-    CU_ASSERT_EQUAL_FATAL(shard_plan_make(&p, 1000, 8, 16, &err), 0);
+    CU_ASSERT_EQUAL_FATAL(dp_shard_plan_make(&p, 1000, 8, 16, &err), 0);
     static const int ps[] = {1, 2, 4, 8};
     for (size_t i = 0; i < 4; i++) {
         int next = 0;
         for (int r = 0; r < ps[i]; r++) {
             int first, n;
-            shard_plan_rank(&p, r, ps[i], &first, &n);
+            dp_shard_plan_rank(&p, r, ps[i], &first, &n);
             CU_ASSERT_EQUAL(first, next);
             CU_ASSERT_EQUAL(n, 8 / ps[i]);
             next = first + n;
         }
         CU_ASSERT_EQUAL(next, 8);
     }
-    shard_plan_free(&p);
+    dp_shard_plan_free(&p);
 }
 
 static void test_plan_errors(void) {
     dp_shard_plan p;
     dp_error err = {0};
-    CU_ASSERT_EQUAL(shard_plan_make(&p, 100, 4, 3, &err), -1);
+    CU_ASSERT_EQUAL(dp_shard_plan_make(&p, 100, 4, 3, &err), -1);
     CU_ASSERT_PTR_NOT_NULL(strstr(err.what, "smaller than data.shards"));
     dp_error_clear(&err);
-    CU_ASSERT_EQUAL(shard_plan_make(&p, 5, 1, 10, &err), -1);
+    CU_ASSERT_EQUAL(dp_shard_plan_make(&p, 5, 1, 10, &err), -1);
     CU_ASSERT_PTR_NOT_NULL(strstr(err.what, "fewer than one global batch"));
     dp_error_clear(&err);
-    CU_ASSERT_EQUAL(shard_plan_make(&p, 5, 0, 10, &err), -1);
+    CU_ASSERT_EQUAL(dp_shard_plan_make(&p, 5, 0, 10, &err), -1);
     CU_ASSERT_STRING_EQUAL(err.where, "data.shards");
 }
 

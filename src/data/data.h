@@ -1,0 +1,59 @@
+/* data.h - the HDF5 dataset: validate on open, read row ranges by hyperslab.
+ *
+ * Layout (DESIGN §4): /train/x float32 [N, ...], /train/y int32 [N] (class ids)
+ * or float32 [N, k]; optional /val/{x,y} and /test/{x,y} with the same row shape.
+ * Targets are handed out as float32 [rows, ycols] whatever their stored dtype.
+ * Nothing here calls MPI: the caller combines per-shard statistics (comm.h). */
+#ifndef DPTRAIN_DATA_H
+#define DPTRAIN_DATA_H
+
+#include <stddef.h>
+#include "dptrain/error.h"
+#include "core/blas.h"
+
+/* What a file holds, checked on open. */
+typedef struct dp_data_info {
+    char path[1024];
+    dp_shape x_shape;      /* one row of x */
+    int y_cols;            /* 1 for int32 [N] labels, k for float32 [N, k] */
+    int y_is_int;          /* labels stored as int32 class ids */
+    size_t n_train;        /* rows in /train */
+    int has_val, has_test;
+    size_t n_val, n_test;  /* rows in /val and /test when present */
+} dp_data_info;
+
+/* Rows of one split held in memory. */
+typedef struct dp_rows {
+    size_t n;
+    size_t x_width;  /* floats per row of x */
+    int y_cols;
+    float *x;        /* [n, x_width] */
+    float *y;        /* [n, y_cols] */
+} dp_rows;
+
+/* Opens the file and checks every dataset it needs: presence, rank, dtype
+ * (float32 x; int32 or float32 y), equal row counts of x and y, the same row shape
+ * in every split, at least one training row. Returns 0 or -1 with err set
+ * (where = file name or "file:/train/x"). */
+int dp_data_read_info(const char *path, dp_data_info *info, dp_error *err);
+
+/* Reads rows [first, first+count) of split "train", "val" or "test" by hyperslab
+ * into out (allocated here). Rejects NaN/Inf in x, and labels outside
+ * [0, n_classes) when n_classes > 0 and labels are class ids. */
+int dp_data_read_rows(const dp_data_info *info, const char *split, size_t first, size_t count,
+                   int n_classes, dp_rows *out, dp_error *err);
+
+/* Adds per-column sums and sums of squares of rows [first, first+count) of r into
+ * sums[2*x_width] (sum then sumsq), in row order, in double. */
+void dp_data_sum_columns(const dp_rows *r, size_t first, size_t count, double *sums);
+
+/* x = (x - mean) / std per column, in place. */
+void dp_data_standardize(dp_rows *r, const float *mean, const float *std);
+
+/* mean[w], std[w] from summed columns (population std, as sklearn's
+ * StandardScaler; a zero std becomes 1). */
+void dp_data_stats_from_sums(const double *sums, size_t n, size_t w, float *mean, float *std);
+
+void dp_data_rows_free(dp_rows *r);
+
+#endif

@@ -1,0 +1,32 @@
+/* trainset.h - (private) the rows one rank trains on, and rank 0's held-out rows. */
+#ifndef DPTRAIN_TRAINSET_H
+#define DPTRAIN_TRAINSET_H
+
+#include "core/comm.h"
+#include "dptrain/config.h"
+#include "data/data.h"
+#include "data/shard.h"
+
+typedef struct dp_trainset {
+    dp_data_info info;
+    dp_shard_plan plan;
+    int first_shard, n_shards; /* the shards this rank owns */
+    dp_rows train;             /* rows of this rank's shards, shard after shard */
+    dp_rows val, test;         /* this rank's share of the held-out rows (eval.h) */
+    size_t val_first, test_first; /* their first row within the held-out set */
+    size_t n_val_total;        /* validation rows in all (known on every rank) */
+    float *mean, *std;         /* [width] standardization statistics, NULL when off */
+    size_t width;              /* floats per input row */
+} dp_trainset;
+
+/* Collective. Opens cfg's dataset, checks it against the model's input shape and
+ * output width k, splits validation rows off the end of /train (Keras's
+ * validation_split), cuts the rest into shards, reads this rank's rows and its
+ * share of the validation and test rows, and standardizes with statistics summed per shard
+ * in shard order, so they are the same bits for any number of ranks.
+ * Errors are agreed: returns -1 on every rank if any rank failed. */
+int dp_trainset_load(dp_trainset *ts, const dp_comm *c, const dp_config *cfg, int k, dp_error *err);
+
+void dp_trainset_free(dp_trainset *ts);
+
+#endif

@@ -1,0 +1,89 @@
+/* activation.c - elementwise activations and row-wise softmax.
+ *
+ * Backward uses only the output y, which lets forward overwrite its input and
+ * lets a layer keep just one buffer per activation. */
+#include "nn/activation.h"
+
+#include <math.h>
+#include <string.h>
+
+/* Branches on the sign so exp never overflows: for z << 0, 1/(1+exp(-z)) would
+ * compute exp(+large) = inf; e/(1+e) with e = exp(z) stays exact instead. */
+static float sigmoid_stable(float z) {
+    if (z >= 0.0f) return 1.0f / (1.0f + expf(-z));
+    float e = expf(z);
+    return e / (1.0f + e);
+}
+
+/* y[rows, cols], each row in place. Subtracting the row max keeps expf <= 1. */
+static void softmax_forward(float *y, size_t rows, size_t cols) {
+    for (size_t r = 0; r < rows; r++) {
+        float *row = y + r * cols;
+        float mx = row[0];
+        for (size_t c = 1; c < cols; c++)
+            if (row[c] > mx) mx = row[c];
+        double sum = 0.0;
+        for (size_t c = 0; c < cols; c++) {
+            row[c] = expf(row[c] - mx);
+            sum += row[c];
+        }
+        float inv = (float)(1.0 / sum);
+        for (size_t c = 0; c < cols; c++) row[c] *= inv;
+    }
+}
+
+void dp_activation_forward(dp_act act, float *y, size_t rows, size_t cols) {
+    size_t n = rows * cols;
+    switch (act) {
+    case DP_ACT_LINEAR:
+        return;
+    case DP_ACT_RELU:
+        for (size_t i = 0; i < n; i++) y[i] = y[i] > 0.0f ? y[i] : 0.0f;
+        return;
+    case DP_ACT_SIGMOID:
+        for (size_t i = 0; i < n; i++) y[i] = sigmoid_stable(y[i]);
+        return;
+    case DP_ACT_TANH:
+        for (size_t i = 0; i < n; i++) y[i] = tanhf(y[i]);
+        return;
+    case DP_ACT_SOFTMAX:
+        if (cols > 0) softmax_forward(y, rows, cols);
+        return;
+    }
+}
+
+/* dz[rows, cols] from y, dy [rows, cols]. The row dot product is taken before any
+ * element of the row is written, so dz may alias dy. */
+static void softmax_backward(const float *y, const float *dy, float *dz, size_t rows,
+                             size_t cols) {
+    for (size_t r = 0; r < rows; r++) {
+        const float *yr = y + r * cols, *dyr = dy + r * cols;
+        float *dzr = dz + r * cols;
+        double dot = 0.0;
+        for (size_t c = 0; c < cols; c++) dot += (double)dyr[c] * yr[c];
+        float d = (float)dot;
+        for (size_t c = 0; c < cols; c++) dzr[c] = yr[c] * (dyr[c] - d);
+    }
+}
+
+void dp_activation_backward(dp_act act, const float *y, const float *dy, float *dz,
+                         size_t rows, size_t cols) {
+    size_t n = rows * cols;
+    switch (act) {
+    case DP_ACT_LINEAR:
+        if (dz != dy) memmove(dz, dy, n * sizeof *dz);
+        return;
+    case DP_ACT_RELU:
+        for (size_t i = 0; i < n; i++) dz[i] = y[i] > 0.0f ? dy[i] : 0.0f;
+        return;
+    case DP_ACT_SIGMOID:
+        for (size_t i = 0; i < n; i++) dz[i] = dy[i] * y[i] * (1.0f - y[i]);
+        return;
+    case DP_ACT_TANH:
+        for (size_t i = 0; i < n; i++) dz[i] = dy[i] * (1.0f - y[i] * y[i]);
+        return;
+    case DP_ACT_SOFTMAX:
+        softmax_backward(y, dy, dz, rows, cols);
+        return;
+    }
+}

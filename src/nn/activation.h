@@ -1,0 +1,16 @@
+/* activation.h - elementwise activations and softmax, forward and backward. */
+#ifndef DPTRAIN_ACTIVATION_H
+#define DPTRAIN_ACTIVATION_H
+
+#include <stddef.h>
+#include "dptrain/config.h"
+
+/* In place: y[rows, cols] = act(y). softmax runs over each row of `cols`. */
+void dp_activation_forward(dp_act act, float *y, size_t rows, size_t cols);
+
+/* dz[rows, cols] = dL/dz given the activation output y and dy = dL/dy.
+ * dz may alias dy. Uses only y (not z), so forward may work in place. */
+void dp_activation_backward(dp_act act, const float *y, const float *dy, float *dz,
+                         size_t rows, size_t cols);
+
+#endif

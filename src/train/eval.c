@@ -1,0 +1,37 @@
+/* eval.c - inference over held-out rows, chunk by chunk. */
+#include "train/eval.h"
+
+void dp_eval_split_rows(size_t n, int rank, int size, size_t *first, size_t *count) {
+    size_t chunks = (n + DP_EVAL_CHUNK - 1) / DP_EVAL_CHUNK;
+    size_t c0 = chunks * (size_t)rank / (size_t)size;
+    size_t c1 = chunks * (size_t)(rank + 1) / (size_t)size;
+    size_t r0 = c0 * DP_EVAL_CHUNK, r1 = c1 * DP_EVAL_CHUNK;
+    *first = r0 < n ? r0 : n;
+    *count = (r1 < n ? r1 : n) - *first;
+}
+
+void dp_eval_run_chunks(dp_model *m, const dp_rows *r, size_t first, double *sums) {
+    int k = dp_model_output_width(m);
+    size_t base = first / DP_EVAL_CHUNK;
+    for (size_t i = 0; i < r->n; i += DP_EVAL_CHUNK) {
+        int b = (int)(r->n - i < DP_EVAL_CHUNK ? r->n - i : DP_EVAL_CHUNK);
+        const float *out = dp_model_forward(m, r->x + i * r->x_width, b, NULL);
+        dp_loss_sums s = dp_loss_forward_backward(m->loss, m->fused, out,
+                                               r->y + i * (size_t)r->y_cols, b, k, r->y_cols,
+                                               NULL);
+        double *c = sums + 3 * (base + i / DP_EVAL_CHUNK);
+        c[0] = s.loss;
+        c[1] = (double)s.correct;
+        c[2] = (double)s.rows;
+    }
+}
+
+dp_loss_sums dp_eval_total_chunks(const double *sums, size_t n_chunks) {
+    dp_loss_sums t = {0};
+    for (size_t i = 0; i < n_chunks; i++) {
+        t.loss += sums[3 * i];
+        t.correct += (long)sums[3 * i + 1];
+        t.rows += (long)sums[3 * i + 2];
+    }
+    return t;
+}

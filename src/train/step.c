@@ -1,0 +1,137 @@
+/* step.c - one global step, the same bits on any number of ranks in exact mode. */
+#include "train/step.h"
+#include "core/alloc.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/rng.h"
+
+void dp_step_init(dp_stepper *st, const dp_trainset *ts, const dp_model *m, dp_reduction mode,
+               unsigned long long seed, size_t bucket_bytes, dp_grad_shm *share) {
+    memset(st, 0, sizeof *st);
+    st->seed = seed;
+    st->share = share;
+    st->n_my = ts->n_shards;
+    st->shard_row = DP_CALLOC((size_t)st->n_my, sizeof *st->shard_row);
+    st->perm = DP_CALLOC((size_t)st->n_my, sizeof *st->perm);
+    st->mb = DP_CALLOC((size_t)st->n_my, sizeof *st->mb);
+    st->mbg = DP_CALLOC((size_t)st->n_my, sizeof *st->mbg);
+    int max_mb = 0;
+    size_t row = 0;
+    for (int k = 0; k < st->n_my; k++) {
+        int s = ts->first_shard + k;
+        st->shard_row[k] = row;
+        st->perm[k] = DP_MALLOC((ts->plan.count[s] + 1) * sizeof(uint32_t));
+        row += ts->plan.count[s];
+        if (ts->plan.mb[s] > max_mb) max_mb = ts->plan.mb[s];
+    }
+    st->xb = DP_MALLOC((size_t)max_mb * ts->width * sizeof(float));
+    st->yb = DP_MALLOC((size_t)max_mb * (size_t)ts->train.y_cols * sizeof(float));
+    st->row_ids = DP_MALLOC((size_t)max_mb * sizeof(uint64_t));
+    st->dout = DP_MALLOC((size_t)max_mb * (size_t)dp_model_output_width(m) * sizeof(float));
+    /* Exact mode sums micro-batches as separate terms, so all but the last (which
+     * stays in the arena) are kept; fast mode just accumulates them. Shared,
+     * the segment has their arenas. */
+    if (mode == DP_REDUCE_EXACT && st->n_my > 1 && !share)
+        st->gstore = DP_MALLOC((size_t)(st->n_my - 1) * m->n_params * sizeof(float));
+    for (int k = 0; k < st->n_my; k++)
+        st->mbg[k] = share                             ? dp_grad_shm_grads(share, k)
+                     : k + 1 < st->n_my && st->gstore ? st->gstore + (size_t)k * m->n_params
+                                                      : m->grads;
+    dp_grad_buckets_init(&st->red, m, mode, ts->plan.shards, bucket_bytes, st->seconds);
+}
+
+void dp_step_shuffle(dp_stepper *st, const dp_trainset *ts, int epoch) {
+    for (int k = 0; k < st->n_my; k++) {
+        int s = ts->first_shard + k;
+        dp_rng_permute(dp_rng_make_key(st->seed, 0x5eed, (uint64_t)epoch, (uint64_t)s), st->perm[k],
+                    ts->plan.count[s]);
+    }
+}
+
+/* Gathers owned micro-batch k of step t into xb/yb; returns its row count. */
+static int step_gather(dp_stepper *st, const dp_trainset *ts, int k, int t) {
+    size_t b, e;
+    dp_shard_plan_step(&ts->plan, ts->first_shard + k, t, &b, &e);
+    int rows = (int)(e - b);
+    const dp_rows *tr = &ts->train;
+    size_t yc = (size_t)tr->y_cols;
+    int shard = ts->first_shard + k;
+    double t0 = dp_comm_time();
+    for (int r = 0; r < rows; r++) {
+        size_t in_shard = st->perm[k][b + (size_t)r];
+        size_t src = st->shard_row[k] + in_shard;
+        st->row_ids[r] = ts->plan.offset[shard] + in_shard;
+        memcpy(st->xb + (size_t)r * tr->x_width, tr->x + src * tr->x_width,
+               tr->x_width * sizeof(float));
+        memcpy(st->yb + (size_t)r * yc, tr->y + src * yc, yc * sizeof(float));
+    }
+    st->seconds[DP_TIME_DATA] += dp_comm_time() - t0;
+    return rows;
+}
+
+int dp_step_run(dp_stepper *st, const dp_comm *c, const dp_trainset *ts, dp_model *m,
+             dp_optim *o, int t, long long gstep, dp_loss_sums *sums, int *stop) {
+    size_t n = m->n_params;
+    int kout = dp_model_output_width(m);
+    int yc = ts->train.y_cols;
+    dp_fwd_ctx ctx = {.training = 1, .seed = st->seed, .step = gstep, .row_ids = st->row_ids};
+    float *arena = m->grads;
+    memset(arena, 0, n * sizeof(float));
+    for (int k = 0; k < st->n_my; k++) {
+        int last = k + 1 == st->n_my;
+        int rows = step_gather(st, ts, k, t);
+        /* Exact mode keeps each micro-batch's gradient apart: backward writes
+         * straight into its own buffer (layers take the arena from m). */
+        if (st->mbg[k] != arena) {
+            m->grads = (float *)st->mbg[k];
+            memset(m->grads, 0, n * sizeof(float));
+        }
+        double t0 = dp_comm_time();
+        /* Time the backward hook spends reducing is not compute. */
+        double hook0 = st->seconds[DP_TIME_COMM] + st->seconds[DP_TIME_REDUCE];
+        st->mb[k] = (dp_loss_sums){0};
+        if (rows > 0) {
+            const float *out = dp_model_forward(m, st->xb, rows, &ctx);
+            st->mb[k] = dp_loss_forward_backward(m->loss, m->fused, out, st->yb, rows, kout, yc,
+                                              st->dout);
+        }
+        if (last && !st->share) {
+            /* The reduction starts bucket by bucket inside this backward. */
+            dp_grad_buckets_begin(&st->red, c, m->grads, st->mbg, st->n_my, st->mb,
+                          dp_shard_plan_step_rows(&ts->plan, t), *stop);
+            if (rows > 0)
+                dp_model_backward_hooked(m, st->xb, st->dout, rows, dp_grad_buckets_layer_done, &st->red);
+        } else if (rows > 0) {
+            dp_model_backward(m, st->xb, st->dout, rows);
+        }
+        m->grads = arena;
+        double hook = st->seconds[DP_TIME_COMM] + st->seconds[DP_TIME_REDUCE] - hook0;
+        st->seconds[DP_TIME_COMPUTE] += dp_comm_time() - t0 - hook;
+    }
+    if (st->share)
+        return dp_grad_shm_step(st->share, m, o, st->mb, dp_shard_plan_step_rows(&ts->plan, t), sums, stop,
+                          st->seconds);
+    if (dp_grad_buckets_finish(&st->red, sums, stop)) return -1;
+    double t0 = dp_comm_time();
+    /* Every rank holds the same summed gradient, so all agree on a non-finite one. */
+    int bad = dp_optim_step(o, m->params, m->grads, st->red.grad_scale);
+    st->seconds[DP_TIME_OPTIM] += dp_comm_time() - t0;
+    return bad;
+}
+
+void dp_step_free(dp_stepper *st) {
+    for (int k = 0; k < st->n_my; k++) free(st->perm[k]);
+    dp_grad_buckets_free(&st->red);
+    free(st->perm);
+    free(st->shard_row);
+    free(st->xb);
+    free(st->yb);
+    free(st->row_ids);
+    free(st->dout);
+    free(st->gstore);
+    free(st->mbg);
+    free(st->mb);
+    memset(st, 0, sizeof *st);
+}

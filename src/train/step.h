@@ -1,0 +1,57 @@
+/* step.h - (private) one global training step: micro-batches, reduction, update. */
+#ifndef DPTRAIN_STEP_H
+#define DPTRAIN_STEP_H
+
+#include <stdint.h>
+#include "core/comm.h"
+#include "nn/loss.h"
+#include "nn/model.h"
+#include "nn/optim.h"
+#include "core/phases.h"
+#include "grad/grad_buckets.h"
+#include "grad/grad_shm.h"
+#include "data/trainset.h"
+
+typedef struct dp_stepper {
+    double seconds[DP_TIME_PHASES];
+    dp_grad_buckets red;
+    dp_grad_shm *share;       /* the node's shared parameters, or NULL: reduce over MPI */
+    int n_my;              /* micro-batches per step on this rank (its shards) */
+    size_t *shard_row;     /* [n_my] first local row of each of this rank's shards */
+    uint32_t **perm;       /* [n_my][shard rows] this epoch's order of each shard */
+    float *xb, *yb;        /* [max mb, width], [max mb, ycols] gathered micro-batch */
+    uint64_t *row_ids;     /* [max mb] training-set index of each gathered row */
+    unsigned long long seed;
+    float *dout;           /* [max mb, k] dL/dout */
+    float *gstore;         /* [n_my - 1, n_params] exact mode: gradients of all but the
+                              last micro-batch, which goes to the model's arena */
+    const float **mbg;     /* [n_my] where each micro-batch's gradient is */
+    dp_loss_sums *mb;      /* [n_my] loss sums of each owned micro-batch */
+} dp_stepper;
+
+/* bucket_bytes: gradient buckets of about this size travel while backward goes
+ * on. share: when not NULL (attached), steps end in dp_grad_shm_step instead. */
+void dp_step_init(dp_stepper *st, const dp_trainset *ts, const dp_model *m, dp_reduction mode,
+               unsigned long long seed, size_t bucket_bytes, dp_grad_shm *share);
+
+/* Orders every owned shard's rows for `epoch` by a permutation keyed by
+ * (seed, epoch, global shard index). */
+void dp_step_shuffle(dp_stepper *st, const dp_trainset *ts, int epoch);
+
+/* Collective. Runs step t of the epoch (global step number gstep, which keys
+ * dropout): forward/backward on each owned micro-batch, reduces the gradient
+ * (exactly, or by float allreduce in fast mode) in buckets that start during
+ * the last micro-batch's backward, or through the node's shared memory,
+ * averages it over the step's rows and applies the optimizer. Fills sums with
+ * the step's loss and accuracy totals over all ranks and returns 0, or returns
+ * -1 on every rank if the loss or the gradient is NaN or Inf: the caller stops
+ * (a NaN loss, and in exact mode a NaN gradient, is caught before the
+ * parameters change; a float sum's is caught by the optimizer as it updates).
+ * *stop carries this rank's stop request in and the OR over all ranks out,
+ * agreed inside the step's own collectives. */
+int dp_step_run(dp_stepper *st, const dp_comm *c, const dp_trainset *ts, dp_model *m,
+             dp_optim *o, int t, long long gstep, dp_loss_sums *sums, int *stop);
+
+void dp_step_free(dp_stepper *st);
+
+#endif

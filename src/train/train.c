@@ -1,0 +1,372 @@
+/* train.c - the training run: set-up, resume, the epoch loop, evaluation, checkpoints. */
+#include "dptrain/train.h"
+#include "core/alloc.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+
+#include "ckpt/ckpt.h"
+#include "ckpt/ckpt_writer.h"
+#include "train/eval.h"
+#include "nn/model.h"
+#include "nn/optim.h"
+#include "train/progress.h"
+#include "train/signals.h"
+#include "train/step.h"
+#include "data/trainset.h"
+
+typedef struct dp_run {
+    const dp_comm *c;
+    const dp_config *cfg;
+    const dp_train_opts *opts;
+    dp_trainset ts;
+    dp_model model;
+    dp_optim optim;
+    dp_stepper step;
+    dp_grad_shm share;
+    int shared;         /* 1 when share is attached */
+    dp_progress prog;
+    dp_ckpt_writer writer; /* rank 0 */
+    dp_ckpt_state ck;   /* position and history; mean/std point into ts */
+    int stop;           /* DP_EXIT_STOPPED or DP_EXIT_SIGNALED once agreed, else 0 */
+    size_t metrics_cap;
+    double *metrics;    /* [metrics_cap, DP_METRICS_COLS] rank 0's epoch history */
+} dp_run;
+
+/* Rank 0 finds the newest checkpoint it can read; unreadable ones are skipped
+ * with a warning so one torn file never costs the whole run. Returns 1 when
+ * resumed, 0 when starting fresh, -1 on error. */
+static int train_load_checkpoint(dp_run *r, dp_error *err) {
+    char **paths = NULL;
+    int n = dp_ckpt_list(r->opts->run_dir, &paths, err);
+    if (n < 0) return -1;
+    if (n == 0) {
+        printf("dptrain: no checkpoint in %s; starting fresh\n", r->opts->run_dir);
+        fflush(stdout);
+        return 0;
+    }
+    int found = -1;
+    dp_error first = {0};
+    for (int i = 0; i < n && found < 0; i++) {
+        dp_error e = {0};
+        dp_ckpt_state st = {0};
+        if (dp_ckpt_read(paths[i], &r->model, &r->optim, &st, &e) == 0) {
+            /* Another shard count or seed would silently change which rows and
+             * masks each step sees: the continuation would not be exact. */
+            if (st.shards != r->ck.shards || st.seed != r->cfg->seed) {
+                dp_error_set(err, paths[i],
+                             "checkpoint was written with data.shards %d and train.seed %llu, "
+                             "this run has %d and %llu; resume with --set data.shards=%d "
+                             "--set train.seed=%llu",
+                             st.shards, (unsigned long long)st.seed, r->ck.shards,
+                             (unsigned long long)r->cfg->seed, st.shards,
+                             (unsigned long long)st.seed);
+                dp_ckpt_state_free(&st);
+                break;
+            }
+            found = i;
+            r->ck.epoch = st.epoch;
+            r->ck.step_in_epoch = st.step_in_epoch;
+            r->ck.global_step = st.global_step;
+            free(r->metrics);
+            r->metrics = st.metrics;
+            r->ck.n_metrics = st.n_metrics;
+            r->metrics_cap = st.n_metrics;
+            st.metrics = NULL;
+            dp_ckpt_state_free(&st);
+            printf("dptrain: resuming from %s (epoch %d, step %lld)\n", paths[i], r->ck.epoch,
+                   r->ck.global_step);
+            fflush(stdout);
+        } else {
+            if (!first.set) first = e;
+            fprintf(stderr, "dptrain: warning: %s: %s; trying an older checkpoint\n", e.where,
+                    e.what);
+        }
+    }
+    dp_ckpt_free_list(paths, n);
+    if (err->set) return -1;
+    if (found < 0) {
+        *err = first; /* the newest one's reason */
+        return -1;
+    }
+    return 1;
+}
+
+/* Makes every replica start from rank 0's parameters, optimizer state and position. */
+static void train_share_state(dp_run *r) {
+    const dp_comm *c = r->c;
+    if (r->shared) {
+        dp_grad_shm_publish(&r->share, &r->model, &r->optim); /* rank 0 wrote its node's copy */
+    } else {
+        dp_comm_bcast(c, r->model.params, r->model.n_params * sizeof(float), 0);
+        for (int k = 0; k < r->optim.n_slots; k++)
+            dp_comm_bcast(c, r->optim.slots[k], r->optim.n * sizeof(float), 0);
+    }
+    long long pos[4] = {r->optim.step, r->ck.epoch, r->ck.step_in_epoch, r->ck.global_step};
+    dp_comm_bcast(c, pos, sizeof pos, 0);
+    r->optim.step = pos[0];
+    r->ck.epoch = (int)pos[1];
+    r->ck.step_in_epoch = (int)pos[2];
+    r->ck.global_step = pos[3];
+}
+
+/* Collective. Compares every replica's parameter hash with rank 0's. */
+static int train_check_replicas(dp_run *r, dp_error *err) {
+    const dp_comm *c = r->c;
+    int bad = dp_comm_find_mismatch(c, dp_model_hash_params(&r->model));
+    if (bad >= 0)
+        dp_error_set(err, "replica check",
+                     "rank %d's parameters diverged from rank 0's at step %lld; stopping, the "
+                     "last checkpoint is kept",
+                     bad, r->ck.global_step);
+    return bad >= 0 ? -1 : 0;
+}
+
+/* Collective. Rank 0 hands a copy of the current position to its writer thread;
+ * all ranks agree on the success of the previous write (a failure surfaces one
+ * checkpoint late, or at train_flush_checkpoints). */
+static int train_write_checkpoint(dp_run *r, dp_error *err) {
+    double t0 = dp_comm_time();
+    if (r->c->rank == 0) {
+        r->ck.metrics = r->metrics;
+        dp_ckpt_writer_submit(&r->writer, &r->model, &r->optim, &r->ck, err);
+    }
+    int rc = dp_comm_agree(r->c, err) ? -1 : 0;
+    r->step.seconds[DP_TIME_CKPT] += dp_comm_time() - t0;
+    return rc;
+}
+
+/* Collective. Waits for rank 0's last checkpoint to be on disk; all agree on it. */
+static int train_flush_checkpoints(dp_run *r, dp_error *err) {
+    double t0 = dp_comm_time();
+    if (r->c->rank == 0) dp_ckpt_writer_wait(&r->writer, err);
+    int rc = dp_comm_agree(r->c, err) ? -1 : 0;
+    r->step.seconds[DP_TIME_CKPT] += dp_comm_time() - t0;
+    return rc;
+}
+
+/* Collective. Rank 0 prints where the ranks' time went, summed over ranks, the
+ * share of the run spent evaluating (all ranks together) and how long its
+ * checkpoints held the others up. */
+static void train_report_time(dp_run *r, double wall) {
+    static const char *names[DP_TIME_PHASES] = {
+        "data", "forward/backward", "gradient reduction", "communication",
+        "optimizer", "evaluation", "checkpoints"};
+    double sum[DP_TIME_PHASES];
+    memcpy(sum, r->step.seconds, sizeof sum);
+    double eval = r->step.seconds[DP_TIME_EVAL], stall = r->step.seconds[DP_TIME_CKPT];
+    dp_comm_sum_f64(r->c, sum, DP_TIME_PHASES);
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    double rss = (double)ru.ru_maxrss / 1024.0; /* KiB on Linux */
+    dp_comm_max_f64(r->c, &rss, 1);
+    if (r->c->rank != 0) return;
+    double total = 0;
+    for (int i = 0; i < DP_TIME_PHASES; i++) total += sum[i];
+    printf("time summed over %d rank(s), %.2fs:", r->c->size, total);
+    for (int i = 0; i < DP_TIME_PHASES; i++)
+        printf("%s %s %.3fs (%.1f%%)", i ? "," : "", names[i], sum[i],
+               total > 0 ? 100 * sum[i] / total : 0);
+    const char *how = r->step.red.mode == DP_REDUCE_EXACT ? "exact" : "fast";
+    if (r->shared && r->share.nodes == 1)
+        printf("\ngradients summed (%s) through shared memory: %d ranks on one node, one copy "
+               "of the parameters and optimizer state", how, r->c->size);
+    else if (r->shared)
+        printf("\ngradients summed (%s) through shared memory on each of %d nodes (%d ranks each, "
+               "one copy of the parameters and optimizer state per node) and by MPI allreduce "
+               "between them", how, r->share.nodes, r->share.size);
+    else if (r->c->size > 1)
+        printf("\ngradients summed (%s) by MPI allreduce", how);
+    printf("\nevaluation, shared by the ranks, took %.1f%% of the run; rank 0's checkpoints "
+           "held the other ranks %.1f%%; peak memory (RSS) of the largest rank %.1f MiB\n",
+           wall > 0 ? 100 * eval / wall : 0, wall > 0 ? 100 * stall / wall : 0, rss);
+}
+
+/* Collective. Loss and accuracy over held-out rows, each rank evaluating its
+ * share (rows, starting at row `first` of a set of n_total) chunk by chunk. Each
+ * chunk's sums are non-zero on one rank only, so the allreduce adds zeros to
+ * them: exact, and the total is the same bits for any number of ranks. */
+static dp_loss_sums train_evaluate(dp_run *r, const dp_rows *rows, size_t first, size_t n_total) {
+    double t0 = dp_comm_time();
+    size_t chunks = (n_total + DP_EVAL_CHUNK - 1) / DP_EVAL_CHUNK;
+    double *sums = DP_CALLOC(3 * chunks, sizeof(double)); /* [chunks, 3] */
+    dp_eval_run_chunks(&r->model, rows, first, sums);
+    dp_comm_sum_f64(r->c, sums, 3 * chunks);
+    dp_loss_sums t = dp_eval_total_chunks(sums, chunks);
+    free(sums);
+    r->step.seconds[DP_TIME_EVAL] += dp_comm_time() - t0;
+    return t;
+}
+
+static void train_record_epoch(dp_run *r, const dp_epoch_stats *s) {
+    if (r->ck.n_metrics == r->metrics_cap) {
+        r->metrics_cap = r->metrics_cap ? 2 * r->metrics_cap : 64;
+        double *grown = DP_MALLOC(r->metrics_cap * DP_METRICS_COLS * sizeof(double));
+        if (r->ck.n_metrics)
+            memcpy(grown, r->metrics, r->ck.n_metrics * DP_METRICS_COLS * sizeof(double));
+        free(r->metrics);
+        r->metrics = grown;
+    }
+    double row[DP_METRICS_COLS] = {s->epoch, s->loss, s->accuracy, s->val_loss,
+                                   s->val_accuracy, s->samples_per_s, s->seconds};
+    memcpy(r->metrics + r->ck.n_metrics * DP_METRICS_COLS, row, sizeof row);
+    r->ck.n_metrics++;
+}
+
+/* Runs one epoch from step `start`. Returns 0, 1 when stopped on request, -1 on error. */
+static int train_epoch(dp_run *r, int epoch, int start, long long *budget, dp_error *err) {
+    const dp_config *cfg = r->cfg;
+    const dp_comm *c = r->c;
+    int steps = r->ts.plan.steps;
+    dp_loss_sums tot = {0};
+    double t0 = dp_comm_time();
+    dp_step_shuffle(&r->step, &r->ts, epoch);
+    for (int t = start; t < steps; t++) {
+        dp_loss_sums s;
+        int sig = dp_signals_pending() != 0;
+        if (dp_step_run(&r->step, c, &r->ts, &r->model, &r->optim, t, r->ck.global_step, &s, &sig))
+            return dp_error_set(err, "training",
+                                "loss or gradient is NaN or Inf at step %lld (epoch %d, batch "
+                                "%d); stopping, the last checkpoint is kept",
+                                r->ck.global_step + 1, epoch + 1, t + 1);
+        tot.loss += s.loss;
+        tot.correct += s.correct;
+        tot.rows += s.rows;
+        r->ck.global_step++;
+        r->ck.step_in_epoch = t + 1;
+        if (c->rank == 0)
+            dp_progress_update_step(&r->prog, epoch + 1, t + 1, tot.loss / (double)tot.rows,
+                                 (double)tot.correct / (double)tot.rows, dp_comm_time());
+        if (r->ck.global_step % cfg->check_every_steps == 0 && train_check_replicas(r, err))
+            return -1;
+        /* The budget counts the same on every rank and the signal flag was agreed
+         * in the step, so all ranks stop after the same step. */
+        if (*budget > 0 && --*budget == 0) r->stop = DP_EXIT_STOPPED;
+        if (sig) r->stop = DP_EXIT_SIGNALED;
+        if (t + 1 < steps && (r->stop || (cfg->ckpt_every_steps &&
+                                          r->ck.global_step % cfg->ckpt_every_steps == 0))) {
+            if (train_write_checkpoint(r, err)) return -1;
+        }
+        if (r->stop && t + 1 < steps) return 1;
+    }
+    double seconds = dp_comm_time() - t0;
+    r->ck.epoch = epoch + 1;
+    r->ck.step_in_epoch = 0;
+    dp_epoch_stats s = {epoch + 1, tot.loss / (double)tot.rows,
+                        (double)tot.correct / (double)tot.rows, NAN, NAN,
+                        (double)tot.rows / seconds, seconds};
+    if (r->ts.n_val_total) {
+        dp_loss_sums v = train_evaluate(r, &r->ts.val, r->ts.val_first, r->ts.n_val_total);
+        s.val_loss = v.loss / (double)v.rows;
+        s.val_accuracy = (double)v.correct / (double)v.rows;
+    }
+    if (c->rank == 0) {
+        dp_progress_write_epoch(&r->prog, &s);
+        train_record_epoch(r, &s);
+    }
+    if (train_write_checkpoint(r, err)) return -1;
+    return r->stop ? 1 : 0;
+}
+
+static int train_setup(dp_run *r, dp_error *err) {
+    const dp_config *cfg = r->cfg;
+    const dp_comm *c = r->c;
+    /* The model is built first (it knows the output width the data must match),
+     * sized for evaluation batches; training micro-batches are smaller. */
+    int max_batch = cfg->batch_size > DP_EVAL_CHUNK ? cfg->batch_size : DP_EVAL_CHUNK;
+    if (dp_model_build(&r->model, cfg, max_batch, err) == 0)
+        dp_optim_init(&r->optim, &cfg->optim, r->model.n_params, err);
+    if (c->rank == 0 && !err->set && dp_ckpt_make_dir(r->opts->run_dir, err) == 0)
+        dp_ckpt_remove_temp(r->opts->run_dir); /* left by a writer killed mid-write */
+    if (dp_comm_agree(c, err)) return -1;
+    if (dp_trainset_load(&r->ts, c, cfg, dp_model_output_width(&r->model), err)) return -1;
+    if (cfg->shared_memory)
+        r->shared = dp_grad_shm_attach(&r->share, c, &r->model, &r->optim,
+                                 dp_grad_buckets_pick_mode(cfg->reduction, r->ts.plan.shards), &r->ts);
+    if (r->share.why[0])
+        fprintf(stderr, "dptrain: warning: shared memory: %s; gradients go through MPI allreduce\n",
+                r->share.why);
+    dp_step_init(&r->step, &r->ts, &r->model, cfg->reduction, cfg->seed,
+              (size_t)cfg->bucket_kib * 1024, r->shared ? &r->share : NULL);
+    r->ck.seed = cfg->seed;
+    r->ck.shards = r->ts.plan.shards;
+    r->ck.n_features = r->ts.mean ? r->ts.width : 0;
+    r->ck.mean = r->ts.mean;
+    r->ck.std = r->ts.std;
+    r->ck.config_text = cfg->text;
+    int resumed = 0;
+    if (c->rank == 0) {
+        dp_model_init_params(&r->model, cfg->seed);
+        if (r->opts->resume) resumed = train_load_checkpoint(r, err);
+        if (resumed >= 0 && dp_ckpt_writer_start(&r->writer, r->opts->run_dir, cfg->ckpt_keep,
+                                              &r->model, &r->optim, err) == 0) {
+            char msg[256];
+            if (dp_progress_open(&r->prog, r->opts->run_dir, resumed == 1, cfg->epochs,
+                              r->ts.plan.steps, msg, sizeof msg))
+                dp_error_set(err, r->opts->run_dir, "cannot write metrics.jsonl: %s", msg);
+        }
+    }
+    if (dp_comm_agree(c, err)) return -1;
+    train_share_state(r);
+    return 0;
+}
+
+static void train_teardown(dp_run *r) {
+    if (r->c->rank == 0) {
+        /* Lets a write in flight finish, so no torn temporary file is left. */
+        dp_ckpt_writer_stop(&r->writer);
+        dp_progress_close(&r->prog);
+    }
+    dp_step_free(&r->step);
+    if (r->shared) dp_grad_shm_detach(&r->share, &r->model, &r->optim);
+    dp_optim_free(&r->optim);
+    dp_model_free(&r->model);
+    dp_trainset_free(&r->ts);
+    free(r->metrics);
+}
+
+int dp_train_run(const dp_comm *c, const dp_config *cfg, const dp_train_opts *opts) {
+    dp_run r = {.c = c, .cfg = cfg, .opts = opts};
+    dp_error err = {0};
+    int rc = DP_EXIT_OK;
+    long long budget = opts->stop_after;
+    if (train_setup(&r, &err)) {
+        rc = DP_EXIT_ERROR;
+        goto done;
+    }
+    double t0 = dp_comm_time();
+    for (int e = r.ck.epoch; e < cfg->epochs && rc == DP_EXIT_OK; e++) {
+        int s = train_epoch(&r, e, e == r.ck.epoch ? r.ck.step_in_epoch : 0, &budget, &err);
+        if (s < 0) rc = DP_EXIT_ERROR;
+        /* A stop inside the last epoch still leaves work to resume. */
+        if (s > 0 && r.ck.epoch < cfg->epochs) rc = r.stop;
+    }
+    if (rc != DP_EXIT_ERROR && train_flush_checkpoints(&r, &err)) rc = DP_EXIT_ERROR;
+    if (rc == DP_EXIT_OK && train_check_replicas(&r, &err) == 0) {
+        if (c->rank == 0)
+            printf("replicas: %d rank(s) agree on parameter hash %016llx\n", c->size,
+                   (unsigned long long)dp_model_hash_params(&r.model));
+        if (r.ts.info.has_test) {
+            dp_loss_sums t = train_evaluate(&r, &r.ts.test, r.ts.test_first, r.ts.info.n_test);
+            if (c->rank == 0)
+                dp_progress_write_test(&r.prog, r.ck.epoch, t.loss / (double)t.rows,
+                                    (double)t.correct / (double)t.rows, dp_comm_time() - t0);
+        }
+        train_report_time(&r, dp_comm_time() - t0);
+    }
+    if (err.set) rc = DP_EXIT_ERROR;
+    /* A stop or error in mid-epoch must not land on the end of a terminal bar. */
+    if (c->rank == 0) dp_progress_break_line(&r.prog);
+    if ((rc == DP_EXIT_STOPPED || rc == DP_EXIT_SIGNALED) && c->rank == 0)
+        printf("dptrain: %s; checkpoint written at step %lld; resume with --resume\n",
+               rc == DP_EXIT_STOPPED ? "stopped as asked" : "stop signal received",
+               r.ck.global_step);
+    fflush(stdout);
+done:
+    if (err.set && c->rank == 0) dp_error_print(&err);
+    train_teardown(&r);
+    return rc;
+}
