@@ -1,6 +1,7 @@
 /* comm.c - every MPI call in dptrain lives here. */
 #include "core/comm.h"
 #include "core/alloc.h"
+#include "dptrain/train.h"
 
 #include <math.h>
 #include <stdio.h>

@@ -20,16 +20,16 @@ int dp_shard_plan_make(dp_shard_plan *p, size_t n_rows, int shards, int batch, d
     p->batch = batch;
     size_t full = n_rows / (size_t)batch, rest = n_rows % (size_t)batch;
     p->steps = (int)(full + (rest > 0));
-    p->mb = DP_CALLOC((size_t)shards, sizeof *p->mb);
+    p->rows_per_step = DP_CALLOC((size_t)shards, sizeof *p->rows_per_step);
     p->count = DP_CALLOC((size_t)shards, sizeof *p->count);
     p->offset = DP_CALLOC((size_t)shards, sizeof *p->offset);
     size_t off = 0;
     for (int s = 0; s < shards; s++) {
-        p->mb[s] = batch / shards + (s < batch % shards);
+        p->rows_per_step[s] = batch / shards + (s < batch % shards);
         /* The short last step is split like a batch of `rest` rows; rest < batch
-         * keeps each shard's share within its mb. */
+         * keeps each shard's share within its rows_per_step. */
         size_t last = rest / (size_t)shards + ((size_t)s < rest % (size_t)shards);
-        p->count[s] = full * (size_t)p->mb[s] + last;
+        p->count[s] = full * (size_t)p->rows_per_step[s] + last;
         p->offset[s] = off;
         off += p->count[s];
     }
@@ -42,8 +42,8 @@ void dp_shard_plan_rank(const dp_shard_plan *p, int rank, int nranks, int *first
 }
 
 void dp_shard_plan_step(const dp_shard_plan *p, int s, int t, size_t *begin, size_t *end) {
-    size_t b = (size_t)t * (size_t)p->mb[s];
-    size_t e = b + (size_t)p->mb[s];
+    size_t b = (size_t)t * (size_t)p->rows_per_step[s];
+    size_t e = b + (size_t)p->rows_per_step[s];
     if (b > p->count[s]) b = p->count[s];
     if (e > p->count[s]) e = p->count[s];
     *begin = b;
@@ -61,7 +61,7 @@ size_t dp_shard_plan_step_rows(const dp_shard_plan *p, int t) {
 }
 
 void dp_shard_plan_free(dp_shard_plan *p) {
-    free(p->mb);
+    free(p->rows_per_step);
     free(p->count);
     free(p->offset);
     *p = (dp_shard_plan){0};

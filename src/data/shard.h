@@ -1,6 +1,6 @@
 /* shard.h - which training rows each shard, rank and step owns (DESIGN §5).
  *
- * The N training rows are cut into S contiguous shards. Shard s takes mb[s] rows
+ * The N training rows are cut into S contiguous shards. Shard s takes rows_per_step[s] rows
  * per global step (the global batch B split as evenly as possible, the first
  * B % S shards taking one more), and shard sizes are chosen so that every shard
  * lasts exactly `steps` = ceil(N / B) steps: the last step may be short. Rank r of
@@ -18,7 +18,7 @@ typedef struct dp_shard_plan {
     int shards;      /* S */
     int batch;       /* B */
     int steps;       /* steps per epoch */
-    int *mb;         /* [S] rows per full step */
+    int *rows_per_step;       /* [S] rows per full step */
     size_t *count;   /* [S] rows in the shard */
     size_t *offset;  /* [S] first row of the shard */
 } dp_shard_plan;

@@ -71,16 +71,16 @@ static void reducer_start_max(dp_grad_buckets *r, int k) {
     for (int j = 0; j < b->t_count; j++) {
         int t = b->t_first + j;
         mx[j] = 0;
-        for (int q = 0; q < r->n_mb; q++) {
-            double a = dp_grad_fixed_max_abs(r->mbg[q] + r->t_off[t], r->t_len[t]);
+        for (int q = 0; q < r->n_micro; q++) {
+            double a = dp_grad_fixed_max_abs(r->micro_grads[q] + r->t_off[t], r->t_len[t]);
             if (!(a <= mx[j])) mx[j] = a;
         }
     }
     int n = b->t_count;
     if (reducer_is_last(r, k)) {
         double l = 0;
-        for (int q = 0; q < r->n_mb; q++)
-            if (!(fabs(r->mbl[q].loss) <= l)) l = fabs(r->mbl[q].loss);
+        for (int q = 0; q < r->n_micro; q++)
+            if (!(fabs(r->micro_sums[q].loss) <= l)) l = fabs(r->micro_sums[q].loss);
         mx[n++] = l;
         mx[n++] = r->stop ? 1.0 : 0.0;
     }
@@ -88,7 +88,7 @@ static void reducer_start_max(dp_grad_buckets *r, int k) {
     dp_comm_imax_f64(r->c, LANE_MAX, mx, (size_t)n, &b->req);
     r->seconds[DP_TIME_REDUCE] += t1 - t0;
     r->seconds[DP_TIME_COMM] += dp_comm_time() - t1;
-    b->phase = 1;
+    b->phase = DP_BUCKET_MAX_IN_FLIGHT;
 }
 
 /* Exact mode, phase 2: fixed-point sum of bucket k with the agreed scales. */
@@ -106,16 +106,16 @@ static void reducer_start_sum(dp_grad_buckets *r, int k) {
             int t = b->t_first + j;
             int e = dp_grad_fixed_pick_exponent(b->mx[j], r->terms);
             int64_t *acc = b->acc + (r->t_off[t] - b->off);
-            dp_grad_fixed_convert(acc, r->mbg[0] + r->t_off[t], r->t_len[t], e);
-            for (int q = 1; q < r->n_mb; q++)
-                dp_grad_fixed_accumulate(acc, r->mbg[q] + r->t_off[t], r->t_len[t], e);
+            dp_grad_fixed_convert(acc, r->micro_grads[0] + r->t_off[t], r->t_len[t], e);
+            for (int q = 1; q < r->n_micro; q++)
+                dp_grad_fixed_accumulate(acc, r->micro_grads[q] + r->t_off[t], r->t_len[t], e);
         }
     b->acc[n] = b->acc[n + 1] = 0;
     if (reducer_is_last(r, k)) {
         int el = dp_grad_fixed_pick_exponent(b->mx[b->t_count], r->terms);
-        for (int q = 0; q < r->n_mb; q++) {
-            if (!r->bad) b->acc[n] += (int64_t)llrint(ldexp(r->mbl[q].loss, el));
-            b->acc[n + 1] += r->mbl[q].correct;
+        for (int q = 0; q < r->n_micro; q++) {
+            if (!r->bad) b->acc[n] += (int64_t)llrint(ldexp(r->micro_sums[q].loss, el));
+            b->acc[n + 1] += r->micro_sums[q].correct;
         }
         r->stop = b->mx[b->t_count + 1] > 0;
         n += 2;
@@ -124,7 +124,7 @@ static void reducer_start_sum(dp_grad_buckets *r, int k) {
     dp_comm_isum_i64(r->c, LANE_SUM, b->acc, n, &b->req);
     r->seconds[DP_TIME_REDUCE] += t1 - t0;
     r->seconds[DP_TIME_COMM] += dp_comm_time() - t1;
-    b->phase = 2;
+    b->phase = DP_BUCKET_SUM_IN_FLIGHT;
 }
 
 /* Fast mode: one float sum per bucket; the extras follow the last bucket. */
@@ -133,9 +133,9 @@ static void reducer_start_fast(dp_grad_buckets *r, int k) {
     double t0 = dp_comm_time();
     /* Separately kept micro-batch gradients (exact mode, two shards on one rank)
      * are added here, one addition per element like the 2-rank sum. */
-    if (r->mbg[0] != r->grads)
-        for (int q = 0; q + 1 < r->n_mb; q++) {
-            const float *g = r->mbg[q] + b->off;
+    if (r->micro_grads[0] != r->grads)
+        for (int q = 0; q + 1 < r->n_micro; q++) {
+            const float *g = r->micro_grads[q] + b->off;
             float *out = r->grads + b->off;
             for (size_t i = 0; i < b->len; i++) out[i] = g[i] + out[i];
         }
@@ -144,15 +144,15 @@ static void reducer_start_fast(dp_grad_buckets *r, int k) {
     dp_comm_isum_f32(r->c, LANE_SUM, r->grads + b->off, b->len, &b->req);
     if (reducer_is_last(r, k)) {
         r->extra[0] = r->extra[1] = 0;
-        for (int q = 0; q < r->n_mb; q++) {
-            r->extra[0] += r->mbl[q].loss;
-            r->extra[1] += (double)r->mbl[q].correct;
+        for (int q = 0; q < r->n_micro; q++) {
+            r->extra[0] += r->micro_sums[q].loss;
+            r->extra[1] += (double)r->micro_sums[q].correct;
         }
         r->extra[2] = r->stop ? 1.0 : 0.0;
         dp_comm_isum_f64(r->c, LANE_SUM, r->extra, 3, &r->extra_req);
     }
     r->seconds[DP_TIME_COMM] += dp_comm_time() - t0;
-    b->phase = 2;
+    b->phase = DP_BUCKET_SUM_IN_FLIGHT;
 }
 
 /* Turns bucket k's completed exact sum into the averaged gradient. The fast
@@ -168,7 +168,7 @@ static void reducer_complete(dp_grad_buckets *r, int k) {
                           dp_grad_fixed_pick_exponent(b->mx[j], r->terms), 1.0 / (double)r->rows);
         }
     r->seconds[DP_TIME_REDUCE] += dp_comm_time() - t0;
-    b->phase = 3;
+    b->phase = DP_BUCKET_DONE;
 }
 
 /* Moves bucket k on as far as it can go; blocks on its collective if `block`.
@@ -176,30 +176,30 @@ static void reducer_complete(dp_grad_buckets *r, int k) {
 static void reducer_advance(dp_grad_buckets *r, int k, int block) {
     dp_grad_bucket *b = &r->buckets[k];
     for (;;) {
-        if (b->phase == 0 || b->phase == 3) return;
-        if (b->phase == 1 && k > 0 && r->buckets[k - 1].phase < 2) return;
+        if (b->phase == DP_BUCKET_WAITING || b->phase == DP_BUCKET_DONE) return;
+        if (b->phase == DP_BUCKET_MAX_IN_FLIGHT && k > 0 && r->buckets[k - 1].phase < DP_BUCKET_SUM_IN_FLIGHT) return;
         double t0 = dp_comm_time();
         int done = block ? (dp_comm_wait(&b->req), 1) : dp_comm_test(&b->req);
         r->seconds[DP_TIME_COMM] += dp_comm_time() - t0;
         if (!done) return;
-        if (b->phase == 1)
+        if (b->phase == DP_BUCKET_MAX_IN_FLIGHT)
             reducer_start_sum(r, k);
         else
             reducer_complete(r, k);
     }
 }
 
-void dp_grad_buckets_begin(dp_grad_buckets *r, const dp_comm *c, float *grads, const float *const *mbg,
-                   int n_mb, const dp_loss_sums *mbl, size_t rows, int stop) {
+void dp_grad_buckets_begin(dp_grad_buckets *r, const dp_comm *c, float *grads, const float *const *micro_grads,
+                   int n_micro, const dp_loss_sums *micro_sums, size_t rows, int stop) {
     r->c = c;
     r->grads = grads;
-    r->mbg = mbg;
-    r->n_mb = n_mb;
-    r->mbl = mbl;
+    r->micro_grads = micro_grads;
+    r->n_micro = n_micro;
+    r->micro_sums = micro_sums;
     r->rows = rows;
     r->stop = stop;
     r->bad = 0;
-    for (int k = 0; k < r->n_buckets; k++) r->buckets[k].phase = 0;
+    for (int k = 0; k < r->n_buckets; k++) r->buckets[k].phase = DP_BUCKET_WAITING;
 }
 
 static void reducer_start(dp_grad_buckets *r, int k) {
@@ -212,7 +212,7 @@ static void reducer_start(dp_grad_buckets *r, int k) {
 void dp_grad_buckets_layer_done(void *arg, int layer) {
     dp_grad_buckets *r = arg;
     for (int k = 0; k < r->n_buckets; k++) {
-        if (r->buckets[k].phase == 0 && r->buckets[k].low_layer == layer) reducer_start(r, k);
+        if (r->buckets[k].phase == DP_BUCKET_WAITING && r->buckets[k].low_layer == layer) reducer_start(r, k);
         reducer_advance(r, k, 0);
     }
 }
@@ -220,9 +220,9 @@ void dp_grad_buckets_layer_done(void *arg, int layer) {
 int dp_grad_buckets_finish(dp_grad_buckets *r, dp_loss_sums *out, int *stop) {
     /* Buckets whose backward never ran (an empty micro-batch) start now, in order. */
     for (int k = 0; k < r->n_buckets; k++)
-        if (r->buckets[k].phase == 0) reducer_start(r, k);
+        if (r->buckets[k].phase == DP_BUCKET_WAITING) reducer_start(r, k);
     for (int k = 0; k < r->n_buckets; k++)
-        while (r->buckets[k].phase != 3) {
+        while (r->buckets[k].phase != DP_BUCKET_DONE) {
             /* Earlier buckets first: a later one's sum may wait for theirs to start. */
             for (int q = 0; q < k; q++) reducer_advance(r, q, 0);
             reducer_advance(r, k, 1);

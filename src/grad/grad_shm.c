@@ -63,8 +63,8 @@ static size_t share_piece_end(const dp_grad_shm *s, size_t a, int *t, int *e) {
  * then allreduced). Returns -1 on every rank if a maximum or the loss is NaN
  * or Inf. */
 static int share_agree(dp_grad_shm *s, dp_loss_sums *out, int *stop, double *seconds) {
-    int T = s->n_tensors, n_mb = s->size * s->n_my;
-    const double *mb = s->mb_notes;
+    int T = s->n_tensors, n_micro = s->size * s->n_my;
+    const double *notes = s->micro_notes;
     double *v = s->agreed; /* [T] max |g| per tensor, [T] stop, [T + 1] max |loss| */
     for (int t = 0; t < T + 2; t++) v[t] = 0;
     for (int r = 0; r < s->size; r++) {
@@ -74,8 +74,8 @@ static int share_agree(dp_grad_shm *s, dp_loss_sums *out, int *stop, double *sec
         }
         if (s->rank_notes[2 * r] > 0) v[T] = 1;
     }
-    for (int q = 0; s->exact && q < n_mb; q++)
-        if (!(fabs(mb[2 * q]) <= v[T + 1])) v[T + 1] = fabs(mb[2 * q]);
+    for (int q = 0; s->exact && q < n_micro; q++)
+        if (!(fabs(notes[2 * q]) <= v[T + 1])) v[T + 1] = fabs(notes[2 * q]);
     double t0 = dp_comm_time();
     if (s->nodes > 1) dp_comm_max_f64(&s->cross, v, (size_t)T + 2);
     *stop = v[T] > 0;
@@ -85,17 +85,17 @@ static int share_agree(dp_grad_shm *s, dp_loss_sums *out, int *stop, double *sec
             return -1; /* the same on every rank: all return alike */
         }
     double sums[2] = {0, 0}; /* loss (float mode), correct count */
-    for (int q = 0; q < n_mb; q++) sums[1] += mb[2 * q + 1];
+    for (int q = 0; q < n_micro; q++) sums[1] += notes[2 * q + 1];
     int64_t fixed = 0;
     int el = 0;
     if (s->exact) {
         el = dp_grad_fixed_pick_exponent(v[T + 1], s->shards);
-        for (int q = 0; q < n_mb; q++) fixed += (int64_t)llrint(ldexp(mb[2 * q], el));
+        for (int q = 0; q < n_micro; q++) fixed += (int64_t)llrint(ldexp(notes[2 * q], el));
         if (s->nodes > 1) dp_comm_sum_i64(&s->cross, &fixed, 1);
     } else {
         for (int r = 0; r < s->size; r++) {
             double mine = 0;
-            for (int k = 0; k < s->n_my; k++) mine += mb[2 * (r * s->n_my + k)];
+            for (int k = 0; k < s->n_my; k++) mine += notes[2 * (r * s->n_my + k)];
             sums[0] += mine;
         }
     }
@@ -150,14 +150,14 @@ static int share_update_nodes(dp_grad_shm *s, dp_model *m, dp_optim *o, double i
     return bad;
 }
 
-int dp_grad_shm_step(dp_grad_shm *s, dp_model *m, dp_optim *o, const dp_loss_sums *mb, size_t rows,
+int dp_grad_shm_step(dp_grad_shm *s, dp_model *m, dp_optim *o, const dp_loss_sums *micro_sums, size_t rows,
                dp_loss_sums *out, int *stop, double *seconds) {
     double t0 = dp_comm_time();
     if (s->exact) share_own_maxima(s);
     for (int k = 0; k < s->n_my; k++) {
         int q = s->rank * s->n_my + k;
-        s->mb_notes[2 * q] = mb[k].loss;
-        s->mb_notes[2 * q + 1] = (double)mb[k].correct;
+        s->micro_notes[2 * q] = micro_sums[k].loss;
+        s->micro_notes[2 * q + 1] = (double)micro_sums[k].correct;
     }
     s->rank_notes[2 * s->rank] = *stop ? 1.0 : 0.0;
     double t1 = dp_comm_time();

@@ -55,7 +55,7 @@ typedef struct dp_grad_shm {
     size_t lo, hi;        /* this rank's range of the parameters */
     float *grads;         /* [arenas, stride] the node's gradient arenas */
     size_t stride;        /* floats from one arena to the next */
-    double *mb_notes;     /* [L * n_my, 2] each micro-batch of the node: loss sum, correct count */
+    double *micro_notes;     /* [L * n_my, 2] each micro-batch of the node: loss sum, correct count */
     double *rank_notes;   /* [L, 2] each rank of the node: stop request, bad update */
     double *maxima;       /* [L, n_tensors] exact: each rank's max |g| per tensor */
     int n_tensors;
@@ -85,13 +85,13 @@ float *dp_grad_shm_grads(const dp_grad_shm *s, int k);
 
 /* Collective. Ends the step once this rank's backward passes have added their
  * gradients into the dp_grad_shm_grads arenas: agrees the loss sums (this rank's in
- * mb[n_my]) and stop flag over all ranks, with the same bits on every rank,
+ * micro_sums[n_my]) and stop flag over all ranks, with the same bits on every rank,
  * then sums this rank's range of the gradient, averages it over rows and
  * applies o to it. On one node the bits are the reducer's. Fills out and
  * *stop (OR over ranks) and returns 0, or -1 on every rank if the loss or the
  * gradient is NaN or Inf. seconds gets COMM time, REDUCE time for the exact
  * maxima and the notes, and OPTIM time for the sum and update together. */
-int dp_grad_shm_step(dp_grad_shm *s, dp_model *m, dp_optim *o, const dp_loss_sums *mb, size_t rows,
+int dp_grad_shm_step(dp_grad_shm *s, dp_model *m, dp_optim *o, const dp_loss_sums *micro_sums, size_t rows,
                dp_loss_sums *out, int *stop, double *seconds);
 
 /* Collective. Rank 0's stores to m's parameters and o's state reach every

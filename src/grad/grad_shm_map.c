@@ -83,7 +83,7 @@ int dp_grad_shm_attach(dp_grad_shm *s, const dp_comm *c, dp_model *m, dp_optim *
     s->n_my = ts->n_shards;
     s->arenas = arenas;
     s->stride = stride;
-    /* [params | state slots | arenas | mb_notes | rank_notes | maxima] */
+    /* [params | state slots | arenas | micro_notes | rank_notes | maxima] */
     free(m->params);
     free(m->grads);
     m->params = base;
@@ -92,8 +92,8 @@ int dp_grad_shm_attach(dp_grad_shm *s, const dp_comm *c, dp_model *m, dp_optim *
         o->slots[k] = base + stride * (size_t)(1 + k);
     }
     s->grads = base + stride * (size_t)(1 + slots);
-    s->mb_notes = (double *)(base + floats);
-    s->rank_notes = s->mb_notes + 2 * L * s->n_my;
+    s->micro_notes = (double *)(base + floats);
+    s->rank_notes = s->micro_notes + 2 * L * s->n_my;
     s->maxima = s->rank_notes + 2 * L;
     m->grads = dp_grad_shm_grads(s, s->n_my - 1);
     size_t lines = n / SHARE_LINE;

@@ -15,28 +15,28 @@ void dp_step_init(dp_stepper *st, const dp_trainset *ts, const dp_model *m, dp_r
     st->n_my = ts->n_shards;
     st->shard_row = DP_CALLOC((size_t)st->n_my, sizeof *st->shard_row);
     st->perm = DP_CALLOC((size_t)st->n_my, sizeof *st->perm);
-    st->mb = DP_CALLOC((size_t)st->n_my, sizeof *st->mb);
-    st->mbg = DP_CALLOC((size_t)st->n_my, sizeof *st->mbg);
-    int max_mb = 0;
+    st->micro_sums = DP_CALLOC((size_t)st->n_my, sizeof *st->micro_sums);
+    st->micro_grads = DP_CALLOC((size_t)st->n_my, sizeof *st->micro_grads);
+    int max_micro_rows = 0;
     size_t row = 0;
     for (int k = 0; k < st->n_my; k++) {
         int s = ts->first_shard + k;
         st->shard_row[k] = row;
         st->perm[k] = DP_MALLOC((ts->plan.count[s] + 1) * sizeof(uint32_t));
         row += ts->plan.count[s];
-        if (ts->plan.mb[s] > max_mb) max_mb = ts->plan.mb[s];
+        if (ts->plan.rows_per_step[s] > max_micro_rows) max_micro_rows = ts->plan.rows_per_step[s];
     }
-    st->xb = DP_MALLOC((size_t)max_mb * ts->width * sizeof(float));
-    st->yb = DP_MALLOC((size_t)max_mb * (size_t)ts->train.y_cols * sizeof(float));
-    st->row_ids = DP_MALLOC((size_t)max_mb * sizeof(uint64_t));
-    st->dout = DP_MALLOC((size_t)max_mb * (size_t)dp_model_output_width(m) * sizeof(float));
+    st->xb = DP_MALLOC((size_t)max_micro_rows * ts->width * sizeof(float));
+    st->yb = DP_MALLOC((size_t)max_micro_rows * (size_t)ts->train.y_cols * sizeof(float));
+    st->row_ids = DP_MALLOC((size_t)max_micro_rows * sizeof(uint64_t));
+    st->dout = DP_MALLOC((size_t)max_micro_rows * (size_t)dp_model_output_width(m) * sizeof(float));
     /* Exact mode sums micro-batches as separate terms, so all but the last (which
      * stays in the arena) are kept; fast mode just accumulates them. Shared,
      * the segment has their arenas. */
     if (mode == DP_REDUCE_EXACT && st->n_my > 1 && !share)
         st->gstore = DP_MALLOC((size_t)(st->n_my - 1) * m->n_params * sizeof(float));
     for (int k = 0; k < st->n_my; k++)
-        st->mbg[k] = share                             ? dp_grad_shm_grads(share, k)
+        st->micro_grads[k] = share                             ? dp_grad_shm_grads(share, k)
                      : k + 1 < st->n_my && st->gstore ? st->gstore + (size_t)k * m->n_params
                                                       : m->grads;
     dp_grad_buckets_init(&st->red, m, mode, ts->plan.shards, bucket_bytes, st->seconds);
@@ -84,22 +84,22 @@ int dp_step_run(dp_stepper *st, const dp_comm *c, const dp_trainset *ts, dp_mode
         int rows = step_gather(st, ts, k, t);
         /* Exact mode keeps each micro-batch's gradient apart: backward writes
          * straight into its own buffer (layers take the arena from m). */
-        if (st->mbg[k] != arena) {
-            m->grads = (float *)st->mbg[k];
+        if (st->micro_grads[k] != arena) {
+            m->grads = (float *)st->micro_grads[k];
             memset(m->grads, 0, n * sizeof(float));
         }
         double t0 = dp_comm_time();
         /* Time the backward hook spends reducing is not compute. */
         double hook0 = st->seconds[DP_TIME_COMM] + st->seconds[DP_TIME_REDUCE];
-        st->mb[k] = (dp_loss_sums){0};
+        st->micro_sums[k] = (dp_loss_sums){0};
         if (rows > 0) {
             const float *out = dp_model_forward(m, st->xb, rows, &ctx);
-            st->mb[k] = dp_loss_forward_backward(m->loss, m->fused, out, st->yb, rows, kout, yc,
+            st->micro_sums[k] = dp_loss_forward_backward(m->loss, m->fused, out, st->yb, rows, kout, yc,
                                               st->dout);
         }
         if (last && !st->share) {
             /* The reduction starts bucket by bucket inside this backward. */
-            dp_grad_buckets_begin(&st->red, c, m->grads, st->mbg, st->n_my, st->mb,
+            dp_grad_buckets_begin(&st->red, c, m->grads, st->micro_grads, st->n_my, st->micro_sums,
                           dp_shard_plan_step_rows(&ts->plan, t), *stop);
             if (rows > 0)
                 dp_model_backward_hooked(m, st->xb, st->dout, rows, dp_grad_buckets_layer_done, &st->red);
@@ -111,7 +111,7 @@ int dp_step_run(dp_stepper *st, const dp_comm *c, const dp_trainset *ts, dp_mode
         st->seconds[DP_TIME_COMPUTE] += dp_comm_time() - t0 - hook;
     }
     if (st->share)
-        return dp_grad_shm_step(st->share, m, o, st->mb, dp_shard_plan_step_rows(&ts->plan, t), sums, stop,
+        return dp_grad_shm_step(st->share, m, o, st->micro_sums, dp_shard_plan_step_rows(&ts->plan, t), sums, stop,
                           st->seconds);
     if (dp_grad_buckets_finish(&st->red, sums, stop)) return -1;
     double t0 = dp_comm_time();
@@ -131,7 +131,7 @@ void dp_step_free(dp_stepper *st) {
     free(st->row_ids);
     free(st->dout);
     free(st->gstore);
-    free(st->mbg);
-    free(st->mb);
+    free(st->micro_grads);
+    free(st->micro_sums);
     memset(st, 0, sizeof *st);
 }

@@ -19,14 +19,14 @@ typedef struct dp_stepper {
     int n_my;              /* micro-batches per step on this rank (its shards) */
     size_t *shard_row;     /* [n_my] first local row of each of this rank's shards */
     uint32_t **perm;       /* [n_my][shard rows] this epoch's order of each shard */
-    float *xb, *yb;        /* [max mb, width], [max mb, ycols] gathered micro-batch */
-    uint64_t *row_ids;     /* [max mb] training-set index of each gathered row */
+    float *xb, *yb;        /* [max_micro_rows, width], [max_micro_rows, ycols] gathered micro-batch */
+    uint64_t *row_ids;     /* [max_micro_rows] training-set index of each gathered row */
     unsigned long long seed;
-    float *dout;           /* [max mb, k] dL/dout */
+    float *dout;           /* [max_micro_rows, k] dL/dout */
     float *gstore;         /* [n_my - 1, n_params] exact mode: gradients of all but the
                               last micro-batch, which goes to the model's arena */
-    const float **mbg;     /* [n_my] where each micro-batch's gradient is */
-    dp_loss_sums *mb;      /* [n_my] loss sums of each owned micro-batch */
+    const float **micro_grads;     /* [n_my] where each micro-batch's gradient is */
+    dp_loss_sums *micro_sums;/* [n_my] loss sums of each owned micro-batch */
 } dp_stepper;
 
 /* bucket_bytes: gradient buckets of about this size travel while backward goes

@@ -55,16 +55,16 @@ static void test_plan_seed_by_hand(void) {
     dp_error err = {0};
     CU_ASSERT_EQUAL_FATAL(dp_shard_plan_make(&p, 560, 2, 10, &err), 0);
     CU_ASSERT_EQUAL(p.steps, 56);
-    CU_ASSERT_EQUAL(p.mb[0], 5);
-    CU_ASSERT_EQUAL(p.mb[1], 5);
+    CU_ASSERT_EQUAL(p.rows_per_step[0], 5);
+    CU_ASSERT_EQUAL(p.rows_per_step[1], 5);
     CU_ASSERT_EQUAL(p.count[0], 280);
     CU_ASSERT_EQUAL(p.offset[1], 280);
     dp_shard_plan_free(&p);
     /* 4 shards, batch 10: micro-batches 3,3,2,2 and shards sized to match. */
     CU_ASSERT_EQUAL_FATAL(dp_shard_plan_make(&p, 565, 4, 10, &err), 0);
     CU_ASSERT_EQUAL(p.steps, 57);
-    CU_ASSERT_EQUAL(p.mb[0], 3);
-    CU_ASSERT_EQUAL(p.mb[3], 2);
+    CU_ASSERT_EQUAL(p.rows_per_step[0], 3);
+    CU_ASSERT_EQUAL(p.rows_per_step[3], 2);
     /* 56 full steps plus a last step of 5 rows split 2,1,1,1. */
     CU_ASSERT_EQUAL(p.count[0], 56 * 3 + 2);
     CU_ASSERT_EQUAL(p.count[1], 56 * 3 + 1);
