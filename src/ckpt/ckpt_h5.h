@@ -1,4 +1,4 @@
-/* checkpoint_h5.h - private helpers shared by checkpoint_write.c and checkpoint_read.c. */
+/* ckpt_h5.h - (private) HDF5 helpers shared by ckpt_write.c and ckpt_read.c. */
 #ifndef DPTRAIN_CHECKPOINT_H5_H
 #define DPTRAIN_CHECKPOINT_H5_H
 

@@ -1,4 +1,4 @@
-/* checkpoint_read.c - reading and validating HDF5 checkpoints (DESIGN §6). */
+/* ckpt_read.c - reading and validating HDF5 checkpoints (DESIGN §6). */
 #include "dptrain/checkpoint.h"
 #include "core/alloc.h"
 

@@ -1,5 +1,5 @@
 /* phases.h - (private) the phases a rank's time is split into for the
- * end-of-run breakdown; the step, the reducer and the training loop add to them. */
+ * end-of-run breakdown; the step, the gradient sum and the training loop add to them. */
 #ifndef DPTRAIN_PHASES_H
 #define DPTRAIN_PHASES_H
 

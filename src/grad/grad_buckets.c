@@ -1,4 +1,4 @@
-/* reducer.c - bucketed gradient reduction overlapped with backward. */
+/* grad_buckets.c - the gradient sum across ranks in buckets, overlapped with backward. */
 #include "grad/grad_buckets.h"
 #include "core/alloc.h"
 

@@ -1,4 +1,4 @@
-/* reducer.h - (private) the gradient sum across micro-batches and ranks, in
+/* grad_buckets.h - (private) the gradient sum across micro-batches and ranks, in
  * buckets that start while backward is still running (DESIGN §5, §8).
  *
  * Buckets are contiguous ranges of the gradient arena covering whole layers,
@@ -63,7 +63,7 @@ typedef struct dp_grad_buckets {
 } dp_grad_buckets;
 
 /* The mode a reduction over `shards` micro-batches runs in when `asked` is
- * configured: up to two terms, the float sum is already exact (reducer.c). */
+ * configured: up to two terms, the float sum is already exact (grad_buckets.c). */
 dp_reduction dp_grad_buckets_pick_mode(dp_reduction asked, long shards);
 
 /* Plans buckets of about bucket_bytes for model m. */

@@ -1,4 +1,4 @@
-/* reduce.c - fixed-point gradient sums that are exact, so their order cannot matter. */
+/* grad_fixed.c - fixed-point gradient sums that are exact, so their order cannot matter. */
 #include "grad/grad_fixed.h"
 
 #include <math.h>

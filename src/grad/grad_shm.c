@@ -1,4 +1,4 @@
-/* share.c - one parameter copy per node: each rank sums and updates its own range of it. */
+/* grad_shm.c - one parameter copy per node: each rank sums and updates its own range of it. */
 #include "grad/grad_shm.h"
 
 #include <math.h>
@@ -57,7 +57,7 @@ static size_t share_piece_end(const dp_grad_shm *s, size_t a, int *t, int *e) {
 }
 
 /* Agrees, with the same bits on every rank, the stop flag, the exact maxima
- * and the step's loss and correct count, as the reducer forms them: in exact
+ * and the step's loss and correct count, as grad_buckets.c forms them: in exact
  * mode a fixed-point loss sum with the scale of the largest |loss|, else
  * float sums in rank order (on one node; across nodes, the nodes' sums are
  * then allreduced). Returns -1 on every rank if a maximum or the loss is NaN

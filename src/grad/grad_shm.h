@@ -1,4 +1,4 @@
-/* share.h - (private) the ranks of a node sharing one copy of the parameters
+/* grad_shm.h - (private) the ranks of a node sharing one copy of the parameters
  * and the optimizer state, and summing gradients through shared memory
  * (DESIGN §5, §8).
  *
@@ -13,7 +13,7 @@
  * on one node no gradient moves over MPI. Every node applies the same update
  * to the same state, so the copies stay equal (the replica check compares them).
  *
- * The sums are the reducer's:
+ * The sums are those of grad_buckets.c:
  * - float (S <= 2, or reduction: fast): one arena per rank, added in rank
  *   order on the node; on two ranks that is the allreduce's one addition per
  *   element, the same bits;
@@ -87,7 +87,7 @@ float *dp_grad_shm_grads(const dp_grad_shm *s, int k);
  * gradients into the dp_grad_shm_grads arenas: agrees the loss sums (this rank's in
  * micro_sums[n_my]) and stop flag over all ranks, with the same bits on every rank,
  * then sums this rank's range of the gradient, averages it over rows and
- * applies o to it. On one node the bits are the reducer's. Fills out and
+ * applies o to it. On one node the bits are those of grad_buckets.c. Fills out and
  * *stop (OR over ranks) and returns 0, or -1 on every rank if the loss or the
  * gradient is NaN or Inf. seconds gets COMM time, REDUCE time for the exact
  * maxima and the notes, and OPTIM time for the sum and update together. */

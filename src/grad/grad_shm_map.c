@@ -1,4 +1,4 @@
-/* share_map.c - setting up, publishing and tearing down the node's shared copy. */
+/* grad_shm_map.c - setting up, publishing and tearing down the node's shared copy. */
 #include "grad/grad_shm.h"
 #include "core/alloc.h"
 

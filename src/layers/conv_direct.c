@@ -1,4 +1,4 @@
-/* conv_direct.c - direct stride-1 convolution kernels (see include/dptrain/conv_direct.h).
+/* conv_direct.c - direct stride-1 convolution kernels (see conv_direct.h).
  *
  * The image is first copied into a zero-padded plane xp[C, Hp, Wp] (Hp = OH +
  * kh - 1, Wp = OW + kw - 1), so output row oh of window offset (c, i, j) reads

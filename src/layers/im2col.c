@@ -1,4 +1,4 @@
-/* im2col.c - patch matrix kernels for conv2d (see include/dptrain/im2col.h).
+/* im2col.c - patch matrix kernels for conv2d (see im2col.h).
  *
  * Both directions walk one col row (c, i, j) at a time. For a window offset
  * (i, j) the output rows and columns whose input lies inside x (not in the

@@ -1,4 +1,4 @@
-/* maxpool_kernels.c - per-sample max-pooling kernels (see include/dptrain/maxpool.h).
+/* maxpool_kernels.c - per-sample max-pooling kernels (see maxpool.h).
  *
  * Forward remembers where each maximum came from (the first one on ties), so
  * backward routes dy there without looking at x again. The 2x2, stride-2 window
