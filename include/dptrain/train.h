@@ -40,7 +40,7 @@ typedef struct dp_train_opts {
     long long stop_after;       /* stop after this many steps of this invocation; 0 = never */
 } dp_train_opts;
 
-/* Collective. Trains cfg on all ranks of c. Rank 0 prints progress, evaluates,
+/* Collective. Trains cfg on all ranks of c. All ranks share the evaluation; rank 0 prints progress
  * and writes checkpoints and metrics. Returns one of the DP_EXIT_* codes, the same
  * on every rank; on DP_EXIT_ERROR rank 0 has printed the error line. */
 int dp_train_run(const dp_comm *c, const dp_config *cfg, const dp_train_opts *opts);

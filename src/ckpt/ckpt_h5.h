@@ -1,6 +1,6 @@
 /* ckpt_h5.h - (private) HDF5 helpers shared by ckpt_write.c and ckpt_read.c. */
-#ifndef DPTRAIN_CHECKPOINT_H5_H
-#define DPTRAIN_CHECKPOINT_H5_H
+#ifndef DPTRAIN_CKPT_H5_H
+#define DPTRAIN_CKPT_H5_H
 
 #include <hdf5.h>
 #include <stdio.h>

@@ -9,7 +9,7 @@
 
 #include <stddef.h>
 #include "dptrain/error.h"
-#include "core/blas.h"
+#include "dptrain/shape.h"
 
 /* What a file holds, checked on open. */
 typedef struct dp_data_info {

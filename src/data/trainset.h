@@ -1,4 +1,4 @@
-/* trainset.h - (private) the rows one rank trains on, and rank 0's held-out rows. */
+/* trainset.h - (private) the rows one rank trains on, and its share of the held-out rows. */
 #ifndef DPTRAIN_TRAINSET_H
 #define DPTRAIN_TRAINSET_H
 

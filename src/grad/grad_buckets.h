@@ -7,8 +7,8 @@
  * two nonblocking collectives: a max of |g| per tensor, which fixes each
  * tensor's fixed-point scale, then an int64 sum. In fast mode it is one float
  * sum. The loss, accuracy count and stop flag ride with the last bucket. */
-#ifndef DPTRAIN_REDUCER_H
-#define DPTRAIN_REDUCER_H
+#ifndef DPTRAIN_GRAD_BUCKETS_H
+#define DPTRAIN_GRAD_BUCKETS_H
 
 #include <stdint.h>
 #include "core/comm.h"

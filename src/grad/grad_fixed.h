@@ -4,8 +4,8 @@
  * power-of-two scale shared by all ranks (agreed by a max over |g|), the
  * integers are added (exact, so any order and grouping gives the same bits)
  * and converted back once. */
-#ifndef DPTRAIN_REDUCE_H
-#define DPTRAIN_REDUCE_H
+#ifndef DPTRAIN_GRAD_FIXED_H
+#define DPTRAIN_GRAD_FIXED_H
 
 #include <stddef.h>
 #include <stdint.h>

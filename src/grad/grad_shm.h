@@ -23,8 +23,8 @@
  *   rank the same scales, and each rank adds its range of the arenas in fixed
  *   point. Integer sums do not depend on order or grouping: the same bits as
  *   the MPI allreduce and as one rank, on any number of nodes. */
-#ifndef DPTRAIN_SHARE_H
-#define DPTRAIN_SHARE_H
+#ifndef DPTRAIN_GRAD_SHM_H
+#define DPTRAIN_GRAD_SHM_H
 
 #include <stddef.h>
 #include <stdint.h>

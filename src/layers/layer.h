@@ -10,7 +10,7 @@
 #include <stdint.h>
 #include "dptrain/config.h"
 #include "dptrain/error.h"
-#include "core/blas.h"
+#include "dptrain/shape.h"
 
 #define DP_LAYER_MAX_PARAMS 4
 

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "nn/activation.h"
+#include "layers/activation.h"
 #include "core/rng.h"
 
 /* The loss folds the final sigmoid/softmax into a stable cross-entropy; any other

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "nn/activation.h"
+#include "layers/activation.h"
 
 dp_model *dp_model_create(const dp_config *cfg, int max_batch, dp_error *err) {
     dp_model *m = DP_CALLOC(1, sizeof *m);

@@ -1,7 +1,7 @@
 /* test_gradcheck.c - dense layer, activations and losses against central finite
  * differences (KANN / llm.c style), plus forward values against independent
  * double-precision references, accuracy counts, and Glorot initialization. */
-#include "nn/activation.h"
+#include "layers/activation.h"
 #include "layers/layer.h"
 #include "nn/loss.h"
 #include "core/rng.h"

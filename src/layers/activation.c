@@ -2,7 +2,7 @@
  *
  * Backward uses only the output y, which lets forward overwrite its input and
  * lets a layer keep just one buffer per activation. */
-#include "nn/activation.h"
+#include "layers/activation.h"
 
 #include <math.h>
 #include <string.h>
