@@ -1,6 +1,7 @@
 /* dense.c - fully connected layer: y = act(x W + b), Keras layout.
  *
  * Parameters in the layer's slice: kernel [in, out] at 0, then bias [out]. */
+#include "core/blas.h"
 #include "layers/activation.h"
 #include "core/alloc.h"
 #include "layers/layer.h"
