@@ -601,10 +601,10 @@ static void test_flatten(void) {
     CU_ASSERT_EQUAL(f.l.param_count, 0);
     f.l.ops->forward(&f.l, NULL, f.x, f.y, 2, &infer_ctx);
     /* Element (b, c, h, w) lands at b*60 + (c*4 + h)*5 + w: the same bytes. */
-    CU_ASSERT_EQUAL(memcmp(f.x, f.y, 2 * 60 * sizeof(float)), 0);
+    ASSERT_SAME_FLOATS(f.x, f.y, 2 * 60);
     CU_ASSERT_EQUAL(f.y[60 + (2 * 4 + 1) * 5 + 3], f.x[60 + 2 * 20 + 1 * 5 + 3]);
     f.l.ops->backward(&f.l, NULL, f.x, f.y, f.dy, f.dx, NULL, 2);
-    CU_ASSERT_EQUAL(memcmp(f.dx, f.dy, 2 * 60 * sizeof(float)), 0);
+    ASSERT_SAME_FLOATS(f.dx, f.dy, 2 * 60);
     CU_ASSERT_EQUAL(fx_check(&f, "flatten"), 0);
     fx_teardown(&f);
 
@@ -636,16 +636,16 @@ static void test_dropout_inference_identity(void) {
     float x[B * N], y[B * N], dy[B * N], dx[B * N];
     for (int i = 0; i < B * N; i++) x[i] = uniform_in(3, i, -2, 2), dy[i] = uniform_in(4, i, -1, 1);
     dp_layer_dropout_ops.forward(&l, NULL, x, y, B, &infer_ctx);
-    CU_ASSERT_EQUAL(memcmp(x, y, sizeof x), 0);
+    ASSERT_SAME_FLOATS(x, y, B * N);
     dp_layer_dropout_ops.backward(&l, NULL, x, y, dy, dx, NULL, B);
-    CU_ASSERT_EQUAL(memcmp(dx, dy, sizeof dx), 0);
+    ASSERT_SAME_FLOATS(dx, dy, B * N);
     dp_layer_dropout_ops.free(&l);
 
     /* rate 0 is the identity during training too. */
     l = make_dropout(0.0, 1, B, N);
     dp_fwd_ctx tr = {.training = 1, .seed = 5, .step = 2, .row_ids = NULL};
     dp_layer_dropout_ops.forward(&l, NULL, x, y, B, &tr);
-    CU_ASSERT_EQUAL(memcmp(x, y, sizeof x), 0);
+    ASSERT_SAME_FLOATS(x, y, B * N);
     dp_layer_dropout_ops.free(&l);
 
     /* rate 1 would divide by zero. */
@@ -708,7 +708,7 @@ static void test_dropout_gradcheck(void) {
     float *y1 = malloc(f.B * f.nout * sizeof(float));
     memcpy(y1, f.y, f.B * f.nout * sizeof(float));
     fx_objective(&f);
-    CU_ASSERT_EQUAL(memcmp(y1, f.y, f.B * f.nout * sizeof(float)), 0);
+    ASSERT_SAME_FLOATS(y1, f.y, f.B * f.nout);
     int zeros = 0;
     for (size_t i = 0; i < f.B * f.nout; i++) zeros += f.y[i] == 0.0f;
     CU_ASSERT(zeros > 0 && zeros < (int)(f.B * f.nout)); /* a mask that does something */
@@ -736,26 +736,26 @@ static void test_dropout_keyed_masks(void) {
     dp_fwd_ctx cb = {.training = 1, .seed = 42, .step = 3, .row_ids = ids_b};
     dropout_masks(&l, &ca, 3, N, a);
     dropout_masks(&l, &cb, 2, N, b);
-    CU_ASSERT_EQUAL(memcmp(a + N, b, N * sizeof(float)), 0);  /* id 9 */
-    CU_ASSERT_EQUAL(memcmp(a, b + N, N * sizeof(float)), 0);  /* id 5 */
-    CU_ASSERT_NOT_EQUAL(memcmp(a, a + N, N * sizeof(float)), 0); /* ids 5 and 9 differ */
+    ASSERT_SAME_FLOATS(a + N, b, N);  /* id 9 */
+    ASSERT_SAME_FLOATS(a, b + N, N);  /* id 5 */
+    ASSERT_DIFFERENT_BYTES(a, a + N, N * sizeof(float)); /* ids 5 and 9 differ */
 
     /* Another step, another mask for the same row. */
     dp_fwd_ctx next = ca;
     next.step = 4;
     dropout_masks(&l, &next, 3, N, c);
-    CU_ASSERT_NOT_EQUAL(memcmp(a + N, c + N, N * sizeof(float)), 0);
+    ASSERT_DIFFERENT_BYTES(a + N, c + N, N * sizeof(float));
     /* Another seed too. */
     dp_fwd_ctx seed2 = ca;
     seed2.seed = 43;
     dropout_masks(&l, &seed2, 3, N, c);
-    CU_ASSERT_NOT_EQUAL(memcmp(a + N, c + N, N * sizeof(float)), 0);
+    ASSERT_DIFFERENT_BYTES(a + N, c + N, N * sizeof(float));
     dp_layer_dropout_ops.free(&l);
 
     /* Another layer (index), another mask. */
     dp_layer l2 = make_dropout(0.5, 5, 3, N);
     dropout_masks(&l2, &ca, 3, N, c);
-    CU_ASSERT_NOT_EQUAL(memcmp(a + N, c + N, N * sizeof(float)), 0);
+    ASSERT_DIFFERENT_BYTES(a + N, c + N, N * sizeof(float));
 
     /* Without row ids the row's position stands for its id. */
     uint64_t pos[3] = {0, 1, 2};
@@ -763,7 +763,7 @@ static void test_dropout_keyed_masks(void) {
     dp_fwd_ctx without = {.training = 1, .seed = 42, .step = 3, .row_ids = NULL};
     dropout_masks(&l2, &with, 3, N, a);
     dropout_masks(&l2, &without, 3, N, b);
-    CU_ASSERT_EQUAL(memcmp(a, b, sizeof a), 0);
+    ASSERT_SAME_FLOATS(a, b, 3 * N);
     dp_layer_dropout_ops.free(&l2);
 }
 
@@ -1055,15 +1055,14 @@ static void check_fused_matches(const char *yaml, int B, int exact) {
         dp_loss_forward_backward(m[v].loss, m[v].fused, out[v], y, B, k, 1, dout[v]);
         dp_model_backward(&m[v], x, dout[v], B);
     }
-    CU_ASSERT_EQUAL(memcmp(out[0], out[1], (size_t)B * k * sizeof(float)), 0);
-    size_t differ = 0;
+    ASSERT_SAME_FLOATS(out[0], out[1], (size_t)B * k);
+    size_t differ = test_count_different_floats(m[0].grads, m[1].grads, m[0].n_params);
     double worst = 0;
     for (size_t i = 0; i < m[0].n_params; i++) {
         double a = m[0].grads[i], b = m[1].grads[i];
-        differ += memcmp(&m[0].grads[i], &m[1].grads[i], sizeof(float)) != 0;
         worst = fmax(worst, fabs(a - b) / (1e-6 + fabs(b)));
     }
-    if (exact) CU_ASSERT_EQUAL(differ, 0);
+    if (exact) ASSERT_SAME_FLOATS(m[0].grads, m[1].grads, m[0].n_params);
     CU_ASSERT(worst < 1e-4);
     if ((exact && differ) || worst >= 1e-4)
         printf("\n  fused vs unfused: %zu gradients differ, worst relative %.3g", differ, worst);
