@@ -6,10 +6,10 @@
 #include "data/data.h"
 #include "testlib.h"
 
-#include <stdarg.h>
 #include <dirent.h>
 #include <hdf5.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
