@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer harnesses (tests/fuzz) with clang in build-fuzz/ and runs
 # each for SECONDS (default 30) with its dictionary (tests/fuzz/*.dict) over a
-# copy of its seed corpus, so the repository's corpus never changes. Every
+# copy of its seed corpus, so the repository's corpus never changes. fuzz_data's
+# seeds are the valid files of tests/fuzz/corpus/data plus the defective ones of
+# the table the unit and MPI tests share (tests/common/bad_h5.c), written by
+# make_bad_data. Every
 # crash, leak, timeout or OOM is re-run alone and attributed by the first stack
 # frame that is neither libc nor the sanitizers: dptrain's code, or a library
 # (libhdf5's own parsers crash on some corrupt files; those are HDF5 bugs,
@@ -29,8 +32,10 @@ fi
 
 CC=${CC:-clang} cmake -S . -B "$BUILD" -DDPTRAIN_FUZZ=ON -DDPTRAIN_NATIVE=OFF -DBUILD_TESTING=OFF \
     > "$WORK/configure.log" || { cat "$WORK/configure.log"; exit 1; }
+BUILD_TARGETS=$TARGETS
+[[ " $TARGETS " == *" fuzz_data "* ]] && BUILD_TARGETS+=" make_bad_data"
 # shellcheck disable=SC2086
-cmake --build "$BUILD" -j 2 --target $TARGETS > "$WORK/build.log" || { cat "$WORK/build.log"; exit 1; }
+cmake --build "$BUILD" -j 2 --target $BUILD_TARGETS > "$WORK/build.log" || { cat "$WORK/build.log"; exit 1; }
 
 # Prints "<owner> <signature>" for one artifact's report: the owner is "dptrain",
 # "libhdf5", another library's name, or "unknown".
@@ -66,6 +71,11 @@ for t in $TARGETS; do
     dir=$WORK/$t
     mkdir -p "$dir/corpus" "$dir/artifacts" "$dir/logs"
     cp "$corpus_src"/* "$dir/corpus/"
+    if [[ $t == fuzz_data ]]; then
+        # The shared table's defective files (its writer needs no leak report).
+        ASAN_OPTIONS=detect_leaks=0 "$BUILD/tests/common/make_bad_data" "$dir/corpus" \
+            > "$dir/make_bad_data.log" 2>&1 || { cat "$dir/make_bad_data.log"; exit 1; }
+    fi
     seeds=$(ls "$dir/corpus" | wc -l)
     dict=tests/fuzz/${t#fuzz_}.dict
     # Fork mode keeps going after a crash, so one HDF5 bug does not end the run.

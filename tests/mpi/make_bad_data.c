@@ -1,66 +1,55 @@
-/* make_bad_data.c - writes small HDF5 files, each with one defect, for the
- * bad-input test. Usage: make_bad_data DIR */
-#include <hdf5.h>
-#include <math.h>
+/* make_bad_data.c - writes the defective dataset files of the shared table
+ * (tests/common/bad_h5.c): for the bad-input and nodes tests, and as seeds of
+ * the fuzz_data corpus (scripts/fuzz.sh).
+ *
+ * Usage: make_bad_data DIR [NAME...]   writes DIR/<name>.h5 for every case, or
+ *                                       for the cases named
+ *        make_bad_data --list          prints one line per case:
+ *                                       name<TAB>check<TAB>where<TAB>what<TAB>about:
+ *                                       check is none, info, rows or run; where
+ *                                       and what are the fragments of dptrain's
+ *                                       error line at np 2 with configs/seed.yaml
+ *                                       (bad_h5_run_error), "-" when empty */
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
-enum { ROWS = 64, COLS = 20 };
+#include "bad_h5.h"
 
-static void put(hid_t f, const char *name, hid_t type, int rank, const hsize_t *dims,
-                const void *data) {
-    hid_t sp = H5Screate_simple(rank, dims, NULL);
-    hid_t ds = H5Dcreate2(f, name, type, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-    if (data && dims[0] > 0) H5Dwrite(ds, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data);
-    H5Dclose(ds);
-    H5Sclose(sp);
-}
-
-/* A file like the seed data but ROWS rows; `defect` picks what is wrong. */
-static void write_case(const char *dir, const char *defect) {
-    char path[1024];
-    snprintf(path, sizeof path, "%s/%s.h5", dir, defect);
-    hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
-    H5Gclose(H5Gcreate2(f, "/train", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT));
-    static float x[ROWS * COLS];
-    static int xi[ROWS * COLS], y[ROWS];
-    for (int i = 0; i < ROWS * COLS; i++) x[i] = xi[i] = i % 7;
-    for (int i = 0; i < ROWS; i++) y[i] = i % 2;
-    hsize_t xd[2] = {ROWS, COLS}, yd[1] = {ROWS};
-    if (!strcmp(defect, "nan")) x[5 * COLS + 3] = NAN;
-    if (!strcmp(defect, "inf")) x[9 * COLS] = INFINITY;
-    /* The last training row: with validation_split 0.2, rows [51, 64) are held
-     * out, and at np 2 rank 1's shard is rows [26, 51) (51 rows, batch 10:
-     * shard 0 takes 5 * 5 + 1 rows), so only rank 1 reads it. */
-    if (!strcmp(defect, "nan_rank1")) x[50 * COLS + 7] = NAN;
-    /* Finite, so it loads, but its products overflow to +-Inf and their sum
-     * to NaN in the first layer: a NaN loss and gradient on rank 1 alone. */
-    if (!strcmp(defect, "huge_rank1"))
-        for (int j = 0; j < COLS; j++) x[50 * COLS + j] = j % 2 ? -3e38f : 3e38f;
-    if (!strcmp(defect, "label2")) y[7] = 2;
-    if (!strcmp(defect, "labelneg")) y[3] = -1;
-    if (!strcmp(defect, "mismatch")) yd[0] = ROWS - 1;
-    if (!strcmp(defect, "empty")) xd[0] = yd[0] = 0;
-    if (!strcmp(defect, "norows")) xd[0] = yd[0] = 4;
-    if (!strcmp(defect, "int_x"))
-        put(f, "/train/x", H5T_NATIVE_INT, 2, xd, xi);
-    else if (!strcmp(defect, "rank1_x"))
-        put(f, "/train/x", H5T_NATIVE_FLOAT, 1, yd, x);
-    else if (strcmp(defect, "no_x") != 0)
-        put(f, "/train/x", H5T_NATIVE_FLOAT, 2, xd, x);
-    if (strcmp(defect, "no_y") != 0) put(f, "/train/y", H5T_NATIVE_INT, 1, yd, y);
-    H5Fclose(f);
+static const char *check_name(bad_h5_check k) {
+    switch (k) {
+    case BAD_H5_INFO: return "info";
+    case BAD_H5_ROWS: return "rows";
+    case BAD_H5_RUN: return "run";
+    case BAD_H5_NONE: break;
+    }
+    return "none";
 }
 
 int main(int argc, char **argv) {
-    if (argc != 2) {
-        fprintf(stderr, "usage: make_bad_data DIR\n");
+    if (argc == 2 && !strcmp(argv[1], "--list")) {
+        for (const bad_h5_case *c = bad_h5_cases; c->name; c++) {
+            char where[256], what[512];
+            bad_h5_run_error(c, where, sizeof where, what, sizeof what);
+            printf("%s\t%s\t%s\t%s\t%s\n", c->name, check_name(c->check), where[0] ? where : "-",
+                   what[0] ? what : "-", c->about);
+        }
+        return 0;
+    }
+    if (argc < 2 || argv[1][0] == '-') {
+        fprintf(stderr, "usage: make_bad_data DIR [NAME...] | make_bad_data --list\n");
         return 2;
     }
-    static const char *defects[] = {"good",    "nan",    "inf",     "label2", "labelneg",
-                                    "mismatch", "empty", "norows",  "int_x",  "rank1_x",
-                                    "no_x",     "no_y",  "nan_rank1", "huge_rank1"};
-    for (size_t i = 0; i < sizeof defects / sizeof *defects; i++) write_case(argv[1], defects[i]);
-    return 0;
+    int rc = 0;
+    if (argc == 2)
+        for (const bad_h5_case *c = bad_h5_cases; c->name; c++) rc |= bad_h5_write(c, argv[1]) != 0;
+    for (int i = 2; i < argc; i++) {
+        const bad_h5_case *c = bad_h5_find(argv[i]);
+        if (!c) {
+            fprintf(stderr, "make_bad_data: no case '%s' (--list names them)\n", argv[i]);
+            rc = 1;
+        } else {
+            rc |= bad_h5_write(c, argv[1]) != 0;
+        }
+    }
+    return rc;
 }

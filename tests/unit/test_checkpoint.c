@@ -250,12 +250,12 @@ static void test_roundtrip_is_bit_exact(void) {
 
     build_model(&m2, BASE, N_BASE); /* different random contents */
     build_optim(&o2, &m2, DP_OPTIM_ADAM);
-    CU_ASSERT_NOT_EQUAL(memcmp(m.params, m2.params, m.n_params * sizeof(float)), 0);
+    ASSERT_DIFFERENT_BYTES(m.params, m2.params, m.n_params * sizeof(float));
     memset(&st2, 0xAB, sizeof st2);
     CU_ASSERT_EQUAL_FATAL(dp_ckpt_read(ckpt_path(dir, 77), &m2, &o2, &st2, &err), 0);
-    CU_ASSERT_EQUAL(memcmp(m.params, m2.params, m.n_params * sizeof(float)), 0);
+    ASSERT_SAME_FLOATS(m.params, m2.params, m.n_params);
     for (int k = 0; k < 2; k++)
-        CU_ASSERT_EQUAL(memcmp(o.slots[k], o2.slots[k], o.n * sizeof(float)), 0);
+        ASSERT_SAME_FLOATS(o.slots[k], o2.slots[k], o.n);
     CU_ASSERT_EQUAL(o2.step, o.step);
     CU_ASSERT_EQUAL(st2.epoch, 3);
     CU_ASSERT_EQUAL(st2.step_in_epoch, 5);
@@ -263,10 +263,10 @@ static void test_roundtrip_is_bit_exact(void) {
     CU_ASSERT_EQUAL(st2.seed, 0xFEDCBA9876543210ULL);
     CU_ASSERT_EQUAL(st2.shards, 2);
     CU_ASSERT_EQUAL_FATAL(st2.n_features, 5);
-    CU_ASSERT_EQUAL(memcmp(st.mean, st2.mean, 5 * sizeof(float)), 0);
-    CU_ASSERT_EQUAL(memcmp(st.std, st2.std, 5 * sizeof(float)), 0);
+    ASSERT_SAME_FLOATS(st.mean, st2.mean, 5);
+    ASSERT_SAME_FLOATS(st.std, st2.std, 5);
     CU_ASSERT_EQUAL_FATAL(st2.n_metrics, 3);
-    CU_ASSERT_EQUAL(memcmp(st.metrics, st2.metrics, 3 * DP_METRICS_COLS * sizeof(double)), 0);
+    ASSERT_SAME_DOUBLES(st.metrics, st2.metrics, 3 * DP_METRICS_COLS);
     CU_ASSERT_PTR_NULL(st2.config_text);
 
     char *text = NULL;
@@ -343,8 +343,7 @@ static void check_tensors(hid_t f, const char *root, const dp_model *m, const fl
             hid_t d = H5Dopen2(f, path, H5P_DEFAULT);
             CU_ASSERT(H5Dread(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) >= 0);
             H5Dclose(d);
-            CU_ASSERT_EQUAL(memcmp(buf, arena + l->param_offset + v->offset,
-                                   v->numel * sizeof(float)), 0);
+            ASSERT_SAME_FLOATS(buf, arena + l->param_offset + v->offset, v->numel);
             free(buf);
         }
     }
@@ -453,7 +452,7 @@ static void test_empty_state_and_no_optimizer(void) {
     build_model(&m2, BASE, N_BASE);
     memset(&st2, 0xAB, sizeof st2);
     CU_ASSERT_EQUAL_FATAL(dp_ckpt_read(ckpt_path(base, 0), &m2, NULL, &st2, &err), 0);
-    CU_ASSERT_EQUAL(memcmp(m.params, m2.params, m.n_params * sizeof(float)), 0);
+    ASSERT_SAME_FLOATS(m.params, m2.params, m.n_params);
     CU_ASSERT_EQUAL(st2.n_features, 0);
     CU_ASSERT_PTR_NULL(st2.mean);
     CU_ASSERT_PTR_NULL(st2.std);
@@ -565,7 +564,7 @@ static void expect_rejected(const char *path, const lspec *spec, int n, dp_optim
     CU_ASSERT_STRING_EQUAL(err.where, path);
     if (!has(&err, needle)) printf("\n  expected '%s' in '%s'\n", needle, err.what);
     CU_ASSERT_TRUE(has(&err, needle));
-    CU_ASSERT_EQUAL(memcmp(before, m.params, m.n_params * sizeof(float)), 0);
+    ASSERT_SAME_FLOATS(before, m.params, m.n_params);
     CU_ASSERT_EQUAL(o.step, step);
     CU_ASSERT_PTR_NULL(st.mean);
     CU_ASSERT_PTR_NULL(st.metrics);
@@ -726,7 +725,7 @@ static void expect_write_fails(const char *dir, const dp_model *m, long long ste
     unsigned char *now = slurp(old, &n);
     CU_ASSERT_PTR_NOT_NULL_FATAL(now);
     CU_ASSERT_EQUAL(n, old_n);
-    CU_ASSERT(n == old_n && memcmp(now, old_bytes, n) == 0);
+    if (n == old_n) ASSERT_SAME_BYTES(now, old_bytes, n);
     free(now);
     CU_ASSERT_EQUAL(count_entries(dir, "tmp"), 0);
     free_state(&st);

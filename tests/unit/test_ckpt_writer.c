@@ -52,7 +52,7 @@ static void test_writes_the_snapshot(void) {
     snprintf(path, sizeof path, "%s/ckpt-000000000005.h5", dir);
     dp_ckpt_state back = {0};
     CU_ASSERT_EQUAL_FATAL(dp_ckpt_read(path, &m, &o, &back, &err), 0);
-    CU_ASSERT_EQUAL(memcmp(m.params, want, m.n_params * sizeof(float)), 0);
+    ASSERT_SAME_FLOATS(m.params, want, m.n_params);
     CU_ASSERT_EQUAL(o.step, 7);
     CU_ASSERT_EQUAL(back.global_step, 5);
     dp_ckpt_state_free(&back);

@@ -280,9 +280,9 @@ static void test_glorot_init(void) {
 
     /* Same key, same weights; another key, other weights. */
     dp_layer_dense_ops.init_params(&l, p2, 1234);
-    CU_ASSERT_EQUAL(memcmp(p, p2, l.param_count * sizeof(float)), 0);
+    ASSERT_SAME_FLOATS(p, p2, l.param_count);
     dp_layer_dense_ops.init_params(&l, p2, 1235);
-    CU_ASSERT_NOT_EQUAL(memcmp(p, p2, nk * sizeof(float)), 0);
+    ASSERT_DIFFERENT_BYTES(p, p2, nk * sizeof(float));
     free(p), free(p2);
     dp_layer_dense_ops.free(&l);
 }
@@ -311,7 +311,7 @@ static void test_activation_values(void) {
 
     memcpy(y, z, sizeof z);
     dp_activation_forward(DP_ACT_LINEAR, y, 3, 2);
-    CU_ASSERT_EQUAL(memcmp(y, z, sizeof z), 0);
+    ASSERT_SAME_FLOATS(y, z, 6);
 
     /* Softmax per row, stable for huge logits. */
     float s[6] = {1000.0f, 1000.0f, 999.0f, 1.0f, 2.0f, 3.0f};

@@ -302,9 +302,9 @@ static void test_scale_and_nonfinite(void) {
             CU_ASSERT_EQUAL(dp_optim_step(&a, pa, g, scale), 0);
             CU_ASSERT_EQUAL(dp_optim_step(&b, pb, gs, 1.0f), 0);
         }
-        CU_ASSERT_EQUAL(memcmp(pa, pb, sizeof pa), 0);
+        ASSERT_SAME_FLOATS(pa, pb, N);
         for (int sl = 0; sl < a.n_slots; sl++)
-            CU_ASSERT_EQUAL(memcmp(a.slots[sl], b.slots[sl], N * sizeof(float)), 0);
+            ASSERT_SAME_FLOATS(a.slots[sl], b.slots[sl], N);
         g[N - 1] = INFINITY;
         CU_ASSERT_EQUAL(dp_optim_step(&a, pa, g, scale), -1);
         g[N - 1] = NAN;
@@ -344,11 +344,10 @@ static void test_ranges(void) {
             dp_optim_end_step(&hi);
         }
         CU_ASSERT_EQUAL(lo.step, 3);
-        CU_ASSERT_EQUAL(memcmp(pw, pr, sizeof pw), 0);
+        ASSERT_SAME_FLOATS(pw, pr, N);
         for (int sl = 0; sl < whole.n_slots; sl++) {
-            CU_ASSERT_EQUAL(memcmp(whole.slots[sl], lo.slots[sl], CUT * sizeof(float)), 0);
-            CU_ASSERT_EQUAL(memcmp(whole.slots[sl] + CUT, hi.slots[sl] + CUT,
-                                   (N - CUT) * sizeof(float)), 0);
+            ASSERT_SAME_FLOATS(whole.slots[sl], lo.slots[sl], CUT);
+            ASSERT_SAME_FLOATS(whole.slots[sl] + CUT, hi.slots[sl] + CUT, N - CUT);
         }
         /* A NaN is reported by the range that holds it only. */
         g[N - 1] = NAN;

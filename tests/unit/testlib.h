@@ -23,4 +23,33 @@ const char *test_make_tmpdir(void);
 /* Max |a-b| / max(1, |b|) over n values. */
 double test_max_rel_diff(const float *a, const float *b, size_t n);
 
+/* Bitwise comparisons that say where they fail. Each is one CUnit assertion
+ * (counted like CU_ASSERT, reported with the caller's file and line); on a
+ * difference its text names the first differing index, both values (floats
+ * and doubles also as hex bits) and how many elements differ. Floats and
+ * doubles compare by their bits, like memcmp: NaN equals the same NaN, and
+ * 0.0 differs from -0.0. Each returns 1 when the assertion passed. */
+#define ASSERT_SAME_BYTES(a, b, n) \
+    test_assert_same_bytes((a), (b), (n), #a, #b, __LINE__, __FILE__, __func__)
+#define ASSERT_SAME_FLOATS(a, b, n) \
+    test_assert_same_floats((a), (b), (n), #a, #b, __LINE__, __FILE__, __func__)
+#define ASSERT_SAME_DOUBLES(a, b, n) \
+    test_assert_same_doubles((a), (b), (n), #a, #b, __LINE__, __FILE__, __func__)
+/* The opposite: fails, naming the length, when all n bytes are the same. */
+#define ASSERT_DIFFERENT_BYTES(a, b, n) \
+    test_assert_different_bytes((a), (b), (n), #a, #b, __LINE__, __FILE__, __func__)
+
+int test_assert_same_bytes(const void *a, const void *b, size_t n, const char *ea, const char *eb,
+                           unsigned line, const char *file, const char *func);
+int test_assert_same_floats(const float *a, const float *b, size_t n, const char *ea,
+                            const char *eb, unsigned line, const char *file, const char *func);
+int test_assert_same_doubles(const double *a, const double *b, size_t n, const char *ea,
+                             const char *eb, unsigned line, const char *file, const char *func);
+int test_assert_different_bytes(const void *a, const void *b, size_t n, const char *ea,
+                                const char *eb, unsigned line, const char *file,
+                                const char *func);
+
+/* Number of the n floats whose bits differ between a and b. */
+size_t test_count_different_floats(const float *a, const float *b, size_t n);
+
 #endif
