@@ -39,9 +39,8 @@ typedef struct dp_layer_cfg {
 } dp_layer_cfg;
 
 /* Optimizer settings. The parser leaves absent keys negative and dp_optim_init
- * replaces them with Keras's defaults for `kind`:
- * sgd lr 0.01 momentum 0 nesterov false; adam lr 0.001 beta1 0.9 beta2 0.999
- * epsilon 1e-7; rmsprop lr 0.001 rho 0.9 momentum 0 epsilon 1e-7. */
+ * replaces them with Keras's defaults for `kind`, from the schema's optimizer
+ * tables (`dptrain config --explain` lists them). */
 typedef struct dp_optim_cfg {
     dp_optim_kind kind;
     double learning_rate;

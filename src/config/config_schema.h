@@ -104,4 +104,12 @@ int dp_cs_in_range(const cs_key *k, double x);
  * "relu", "[2, 2]"), for single-value keys. */
 const char *dp_cs_format_value(const cs_key *k, const void *target, char *buf, size_t cap);
 
+/* Fills cfg's negative ("unset") fields with the defaults of cfg->kind's
+ * table, and the fields that kind does not use with 0. */
+void dp_cs_optim_fill_defaults(dp_optim_cfg *cfg);
+
+/* Checks every field cfg->kind uses against its range in the table. Returns 0
+ * or -1 with err set at "optimizer", naming the kind and the field. */
+int dp_cs_optim_check(const dp_optim_cfg *cfg, dp_error *err);
+
 #endif
