@@ -8,6 +8,8 @@
 #ifndef DPTRAIN_CONFIG_H
 #define DPTRAIN_CONFIG_H
 
+#include <stdio.h>
+
 #include "dptrain/error.h"
 #include "dptrain/kinds.h"
 #include "dptrain/shape.h"
@@ -93,6 +95,11 @@ int dp_config_load_text(dp_config *cfg, const char *name, const char *text, size
 
 /* Releases what config_load_* allocated. Safe on a zeroed struct. */
 void dp_config_free(dp_config *cfg);
+
+/* Writes the reference of every config key (dotted path, type, default or
+ * "required", range, one line of meaning) to out, from the same schema tables
+ * the parser reads. Needs no MPI. Returns 0, or -1 if writing failed. */
+int dp_config_explain(FILE *out);
 
 /* Canonical names, as written in YAML ("relu", "binary_crossentropy", "adam"). */
 const char *dp_config_name_act(dp_act a);

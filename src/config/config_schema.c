@@ -155,13 +155,13 @@ static const cs_table optim_common = {"{name: adam}", optim_common_keys, NULL};
 static const cs_key data_keys[] = {
     {.key = "path", .type = CS_STRING, FIELD(dp_config, data_path), .lo = 1, .hi = DP_PATH_MAX - 1,
      .required = 1, .noun = "a file path",
-     .help = "HDF5 file with /train and /test, relative to the working directory"},
+     .help = "HDF5 file with /train (and optionally /val, /test), relative to the working directory"},
     {.key = "standardize", .type = CS_BOOL, FIELD(dp_config, standardize), .def = 1,
      .help = "scale each feature by the mean and std of the training rows, over all ranks"},
     {.key = "validation_split", .type = CS_NUMBER, FIELD(dp_config, validation_split), UNIT_OPEN,
      .def = 0, .help = "fraction of the /train rows held out for validation (the last ones)"},
     {.key = "shards", .type = CS_INT, FIELD(dp_config, shards), AT_LEAST(1), .def = 0,
-     .def_note = "ranks", .help = "pieces the training rows are dealt in; a multiple of the ranks"},
+     .def_note = "ranks", .help = "shards the training rows are cut into; a multiple of the rank count"},
     END};
 
 static const cs_key dim_entry = {.key = "dim", .type = CS_INT, AT_LEAST(1),
@@ -216,7 +216,7 @@ static const cs_key root_keys[] = {
     {.key = "model", .type = CS_SECTION, .required = 1, .sub = &model_table,
      .help = "the input shape and the layers"},
     {.key = "loss", .type = CS_ENUM, FIELD(dp_config, loss), .required = 1, .names = loss_names,
-     .noun = "loss", .help = "the cross-entropies are computed from the logits"},
+     .noun = "loss", .help = "what training minimizes; the cross-entropies are computed from the logits"},
     {.key = "optimizer", .type = CS_OPTIMIZER, FIELD(dp_config, optim), .required = 1,
      .sub = &optim_common, .variants = dp_cs_optimizers,
      .help = "a name (optimizer: adam) or a mapping with name and that optimizer's keys"},
