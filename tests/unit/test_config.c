@@ -700,6 +700,33 @@ static void test_explain_defaults(void) {
     dp_config_free(&cfg);
 }
 
+/* The parser and dp_optim_init read one range per optimizer key: momentum 1
+ * is refused by both, for every optimizer that takes it. */
+static void test_optim_one_range(void) {
+    const char *names[] = {"sgd", "rmsprop"};
+    for (int i = 0; i < 2; i++) {
+        char line[64], text[512], where[64];
+        snprintf(line, sizeof line, "optimizer: {name: %s, momentum: 1}\n", names[i]);
+        snprintf(text, sizeof text, L01 L02 L03 L04 L05 L06 L07 L08 "%s" L10 L11 L12, line);
+        /* the value's column: just after "momentum: " */
+        snprintf(where, sizeof where, NAME ":9:%d", (int)(strstr(line, "momentum: ") - line) + 11);
+        expect_error(text, where, "optimizer.momentum: must be in [0, 1), got 1");
+    }
+    dp_optim_cfg oc = {DP_OPTIM_SGD, -1, -1, -1, -1, -1, -1, -1};
+    for (int kind = DP_OPTIM_SGD; kind <= DP_OPTIM_RMSPROP; kind += DP_OPTIM_RMSPROP - DP_OPTIM_SGD) {
+        dp_optim o;
+        dp_error err = {0};
+        oc.kind = (dp_optim_kind)kind;
+        oc.momentum = 1;
+        CU_ASSERT_EQUAL(dp_optim_init(&o, &oc, 1, &err), -1);
+        CU_ASSERT_PTR_NOT_NULL(strstr(err.what, "momentum must be in [0, 1), got 1"));
+        dp_optim_free(&o);
+        oc.momentum = 0.99;
+        CU_ASSERT_EQUAL(dp_optim_init(&o, &oc, 1, &err), 0);
+        dp_optim_free(&o);
+    }
+}
+
 /* A zeroed config (never loaded) must be safe to free. */
 static void test_free_zeroed(void) {
     dp_config cfg;
@@ -724,6 +751,7 @@ int main(void) {
         {"errors: cnn layers", test_cnn_layer_errors},
         {"explain: every key", test_explain_lists_every_key},
         {"explain: defaults", test_explain_defaults},
+        {"optimizer: one range per key", test_optim_one_range},
         {"free zeroed", test_free_zeroed},
         {NULL, NULL},
     };
