@@ -143,7 +143,6 @@ static int read_int_pair(ctx *c, const ct_node *n, const char *path, int lo, int
     return 0;
 }
 
-
 /* A mapping whose keys are all in the schema mapping `spec`. */
 static int check_map(ctx *c, const ct_node *n, const char *path, const cs_key *spec,
                      const char *example) {

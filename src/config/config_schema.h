@@ -15,7 +15,7 @@
 
 typedef enum cs_type {
     /* single values */
-    CS_STRING,   /* char[]; lo and hi bound its length */
+    CS_STRING,   /* char[hi + 1] or larger; lo and hi bound the length */
     CS_BOOL,     /* int 0 or 1 */
     CS_INT,      /* int >= lo */
     CS_UINT64,   /* unsigned long long >= lo, read as a signed 64-bit integer */
