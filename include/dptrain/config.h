@@ -2,7 +2,8 @@
  *
  * The file is read with libyaml into a small tree that keeps every node's
  * file:line:column, `--set a.b.c=value` overrides are applied to the tree, and the
- * tree is then checked against the schema below and turned into dp_config.
+ * tree is then checked against the schema tables (one per section, see
+ * `dptrain config --explain`) and turned into dp_config.
  * Every error names its place: "seed.yaml:12:7" for file nodes, "--set train.epochs"
  * for overrides. */
 #ifndef DPTRAIN_CONFIG_H

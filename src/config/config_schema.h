@@ -8,7 +8,6 @@
 #define DPTRAIN_CONFIG_SCHEMA_H
 
 #include <stddef.h>
-#include <stdio.h>
 
 #include "dptrain/config.h"
 #include "dptrain/error.h"
