@@ -17,10 +17,13 @@
 static const char *main_usage =
     "usage: dptrain train CONFIG [--set KEY=VALUE]... [--run-dir DIR] [--resume]\n"
     "                            [--stop-after STEPS]\n"
+    "       dptrain config --explain\n"
     "       dptrain --help | --version\n"
     "\n"
     "Trains the model described by the YAML file CONFIG, data-parallel over the MPI\n"
     "ranks it is started on (mpirun -np N dptrain train CONFIG).\n"
+    "config --explain lists every config key with its type, default, range and\n"
+    "meaning; it runs as a plain process, without mpirun.\n"
     "\n"
     "  --set KEY=VALUE    override a config key by its dotted path, e.g.\n"
     "                     --set train.epochs=2 --set model.input=[20]\n"
@@ -79,7 +82,7 @@ static int main_parse_args(int argc, char **argv, main_args *a, dp_error *err) {
     /* getopt_long permutes argv, so options may come before or after CONFIG. */
     if (optind >= argc) return dp_error_set(err, "usage", "missing command (see dptrain --help)");
     if (strcmp(argv[optind], "train") != 0)
-        return dp_error_set(err, "usage", "unknown command '%s' (known: train)", argv[optind]);
+        return dp_error_set(err, "usage", "unknown command '%s' (known: train, config)", argv[optind]);
     if (optind + 1 >= argc) return dp_error_set(err, "usage", "train needs a CONFIG file");
     if (optind + 2 < argc)
         return dp_error_set(err, "usage", "unexpected argument '%s'", argv[optind + 2]);
@@ -104,7 +107,19 @@ static void main_fix_blas_core(char **argv) {
     /* If exec fails we simply go on with the generic kernels. */
 }
 
+/* `dptrain config --explain`: prints the config schema. Handled before MPI is
+ * initialized, so it runs as a plain process without mpirun. */
+static int main_config_command(int argc, char **argv) {
+    if (argc == 3 && strcmp(argv[2], "--explain") == 0)
+        return dp_config_explain(stdout) ? DP_EXIT_ERROR : DP_EXIT_OK;
+    dp_error err = {0};
+    dp_error_set(&err, "usage", "config takes --explain (see dptrain --help)");
+    dp_error_print(&err);
+    return DP_EXIT_USAGE;
+}
+
 int main(int argc, char **argv) {
+    if (argc > 1 && strcmp(argv[1], "config") == 0) return main_config_command(argc, argv);
     dp_signals_block();
     main_fix_blas_core(argv);
     /* Before MPI_Init, which takes a while: a stop signal during set-up must not

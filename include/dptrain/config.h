@@ -2,11 +2,14 @@
  *
  * The file is read with libyaml into a small tree that keeps every node's
  * file:line:column, `--set a.b.c=value` overrides are applied to the tree, and the
- * tree is then checked against the schema below and turned into dp_config.
+ * tree is then checked against the schema tables (one per section, see
+ * `dptrain config --explain`) and turned into dp_config.
  * Every error names its place: "seed.yaml:12:7" for file nodes, "--set train.epochs"
  * for overrides. */
 #ifndef DPTRAIN_CONFIG_H
 #define DPTRAIN_CONFIG_H
+
+#include <stdio.h>
 
 #include "dptrain/error.h"
 #include "dptrain/kinds.h"
@@ -39,9 +42,8 @@ typedef struct dp_layer_cfg {
 } dp_layer_cfg;
 
 /* Optimizer settings. The parser leaves absent keys negative and dp_optim_init
- * replaces them with Keras's defaults for `kind`:
- * sgd lr 0.01 momentum 0 nesterov false; adam lr 0.001 beta1 0.9 beta2 0.999
- * epsilon 1e-7; rmsprop lr 0.001 rho 0.9 momentum 0 epsilon 1e-7. */
+ * replaces them with Keras's defaults for `kind`, from the schema's optimizer
+ * tables (`dptrain config --explain` lists them). */
 typedef struct dp_optim_cfg {
     dp_optim_kind kind;
     double learning_rate;
@@ -94,6 +96,11 @@ int dp_config_load_text(dp_config *cfg, const char *name, const char *text, size
 
 /* Releases what config_load_* allocated. Safe on a zeroed struct. */
 void dp_config_free(dp_config *cfg);
+
+/* Writes the reference of every config key (dotted path, type, default or
+ * "required", range, one line of meaning) to out, from the same schema tables
+ * the parser reads. Needs no MPI. Returns 0, or -1 if writing failed. */
+int dp_config_explain(FILE *out);
 
 /* Canonical names, as written in YAML ("relu", "binary_crossentropy", "adam"). */
 const char *dp_config_name_act(dp_act a);

@@ -1,5 +1,5 @@
 /* config_internal.h - what the config_*.c files share: the YAML tree with places,
- * the key schema that both `--set` and validation walk, and name suggestions. */
+ * `--set` applied to it, and name suggestions. The schema is in config_schema.h. */
 #ifndef DPTRAIN_CONFIG_INTERNAL_H
 #define DPTRAIN_CONFIG_INTERNAL_H
 
@@ -52,29 +52,12 @@ int dp_ct_is_null(const ct_node *n);
 /* "a list", "a mapping", "an empty value" or "'text'", for "got ..." messages. */
 const char *dp_ct_describe(const ct_node *n, char *buf, size_t cap);
 
-/* The key schema. A CK_MAP lists its keys in `kids` (terminated by a NULL name);
- * a CK_LIST has its element spec in `kids[0]`. `scalar_key` names the key a bare
- * scalar stands for ("optimizer: adam" means {name: adam}). A NULL or empty
- * scalar where a CK_MAP is expected is treated as an empty mapping by --set. */
-typedef enum ck_kind { CK_LEAF, CK_MAP, CK_LIST } ck_kind;
-
-typedef struct ck_spec {
-    const char *name;
-    ck_kind kind;
-    const struct ck_spec *kids;
-    const char *scalar_key;
-    const char *kid_noun; /* what the kids are called in errors; NULL = "key" */
-} ck_spec;
-
-/* The spec named `key` among a CK_MAP's kids, or NULL. */
-const ck_spec *dp_ck_find(const ck_spec *map, const char *key);
-
-/* Writes the CK_MAP's key names into names[] (NULL-terminated, at most cap-1). */
-void dp_ck_names(const ck_spec *map, const char **names, size_t cap);
+typedef struct cs_key cs_key; /* a key of the schema, config_schema.h */
 
 /* Applies one "dotted.key=value" override to the tree under `root` (a mapping),
- * checking each key against `top`. Errors are placed at "--set <key>". */
-int dp_ct_apply_set(ct_node *root, const ck_spec *top, const char *arg, dp_error *err);
+ * checking each key against the schema below `top` (dp_cs_root). Errors are
+ * placed at "--set <key>". */
+int dp_ct_apply_set(ct_node *root, const cs_key *top, const char *arg, dp_error *err);
 
 /* The candidate (NULL-terminated list) nearest to `word` by edit distance,
  * ignoring case, or NULL if none is close enough to be a plausible typo. */

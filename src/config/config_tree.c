@@ -8,6 +8,7 @@
 #include <yaml.h>
 
 #include "config/config_internal.h"
+#include "config/config_schema.h"
 #include "core/alloc.h"
 
 /* Deeper nesting than any valid config needs; the bound keeps hostile input
@@ -315,20 +316,6 @@ int dp_ct_parse(const char *name, const char *label, const char *text, size_t le
     return 0;
 }
 
-/* ---- the key schema ---- */
-
-const ck_spec *dp_ck_find(const ck_spec *map, const char *key) {
-    for (const ck_spec *k = map->kids; k && k->name; k++)
-        if (strcmp(k->name, key) == 0) return k;
-    return NULL;
-}
-
-void dp_ck_names(const ck_spec *map, const char **names, size_t cap) {
-    size_t n = 0;
-    for (const ck_spec *k = map->kids; k && k->name && n + 1 < cap; k++) names[n++] = k->name;
-    names[n] = NULL;
-}
-
 /* ---- --set overrides ---- */
 
 static void trim(char *s) {
@@ -347,45 +334,46 @@ static int all_digits(const char *s) {
 
 /* Turns a bare scalar standing for a mapping ("optimizer: adam") or an empty
  * value ("checkpoint:") into the mapping it means, so keys can be set inside. */
-static void widen_to_map(ct_node *node, const ck_spec *spec) {
+static void widen_to_map(ct_node *node, const cs_key *spec) {
     if (node->kind != CT_SCALAR) return;
     if (dp_ct_is_null(node)) {
         free(node->value);
         node->value = NULL;
         node->kind = CT_MAP;
-    } else if (spec->scalar_key) {
+    } else if (spec->type == CS_OPTIMIZER) {
         ct_node *v = node_new(CT_SCALAR, node->where);
         v->value = node->value;
         v->plain = node->plain;
         node->value = NULL;
         node->kind = CT_MAP;
-        map_append(node, dup_str(spec->scalar_key), dup_str(node->where), v);
+        /* "optimizer: adam" means {name: adam}. */
+        map_append(node, dup_str(spec->sub->keys[0].key), dup_str(node->where), v);
     }
 }
 
 /* Walks key parts down the tree and the schema together; takes val. */
-static int set_path(ct_node *root, const ck_spec *top, char **parts, int n_parts,
+static int set_path(ct_node *root, const cs_key *top, char **parts, int n_parts,
                     const char *label, ct_node *val, dp_error *err) {
     ct_node *node = root;
-    const ck_spec *spec = top;
+    const cs_key *spec = top;
     char path[300] = "";
     char got[256];
     for (int i = 0; i < n_parts; i++) {
         const char *part = parts[i];
         int last = i == n_parts - 1;
-        if (spec->kind == CK_MAP) {
+        if (!dp_cs_is_value(spec) && !dp_cs_is_list(spec)) { /* a mapping */
             widen_to_map(node, spec);
             if (node->kind != CT_MAP) {
                 dp_error_set(err, label, "cannot set '%s' inside '%s': it is %s at %s, not a mapping",
                              part, path, dp_ct_describe(node, got, sizeof got), node->where);
                 goto fail;
             }
-            const ck_spec *kid = dp_ck_find(spec, part);
+            const cs_key *kid = dp_cs_find(spec, part);
             if (!kid) {
                 const char *names[64];
-                const char *noun = spec->kid_noun ? spec->kid_noun : "key";
+                const char *noun = spec->type == CS_ONE_OF ? spec->noun : "key";
                 char msg[700], plural[64];
-                dp_ck_names(spec, names, 64);
+                dp_cs_names(spec, names, 64);
                 if (path[0]) snprintf(msg, sizeof msg, "unknown %s '%.200s' in '%s'", noun, part, path);
                 else snprintf(msg, sizeof msg, "unknown top-level %s '%.200s'", noun, part);
                 snprintf(plural, sizeof plural, "%ss", noun);
@@ -397,13 +385,13 @@ static int set_path(ct_node *root, const ck_spec *top, char **parts, int n_parts
                 dp_ct_map_put(node, part, label, val);
                 return 0;
             }
-            if (kid->kind == CK_LEAF) {
+            if (dp_cs_is_value(kid)) {
                 dp_error_set(err, label, "'%s%s%s' takes a single value; it has no key '%s'", path,
                              path[0] ? "." : "", part, parts[i + 1]);
                 goto fail;
             }
             ct_pair *p = dp_ct_map_find(node, part);
-            if (!p && kid->kind == CK_LIST) {
+            if (!p && dp_cs_is_list(kid)) {
                 dp_error_set(err, label, "'%s%s%s' is not in the config, so it has no entry '%s'",
                              path, path[0] ? "." : "", part, parts[i + 1]);
                 goto fail;
@@ -414,12 +402,12 @@ static int set_path(ct_node *root, const ck_spec *top, char **parts, int n_parts
             }
             node = p->val;
             spec = kid;
-        } else if (spec->kind == CK_LEAF) {
+        } else if (dp_cs_is_value(spec)) {
             /* A list entry that is a single value ("model.input.0"), written as a
              * list in the file: there is no schema below it to walk. */
             dp_error_set(err, label, "'%s' takes a single value; it has no entry '%s'", path, part);
             goto fail;
-        } else { /* CK_LIST */
+        } else { /* a list */
             if (!all_digits(part)) {
                 dp_error_set(err, label, "'%s' is a list; expected an entry number such as '%s.0', got '%s'",
                              path, path, part);
@@ -442,7 +430,7 @@ static int set_path(ct_node *root, const ck_spec *top, char **parts, int n_parts
                 return 0;
             }
             node = node->items[idx];
-            spec = &spec->kids[0];
+            spec = spec->elem;
         }
         size_t used = strlen(path);
         snprintf(path + used, sizeof path - used, "%s%s", used ? "." : "", part);
@@ -452,7 +440,7 @@ fail:
     return -1;
 }
 
-int dp_ct_apply_set(ct_node *root, const ck_spec *top, const char *arg, dp_error *err) {
+int dp_ct_apply_set(ct_node *root, const cs_key *top, const char *arg, dp_error *err) {
     char label[300];
     const char *eq = strchr(arg, '=');
     snprintf(label, sizeof label, "--set %.200s", arg);

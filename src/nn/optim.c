@@ -6,6 +6,7 @@
  * with restrict pointers so the compiler can vectorize it. The learning rate is
  * read from o->cfg on every step, so a schedule may change it between steps. */
 #include "nn/optim.h"
+#include "config/config_schema.h"
 #include "core/alloc.h"
 
 #include <float.h>
@@ -13,75 +14,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-void dp_optim_fill_defaults(dp_optim_cfg *cfg) {
-    /* Fields the kind does not use are set to 0 so a stored config reads cleanly. */
-    double lr = 0.001, beta1 = 0, beta2 = 0, eps = 0, rho = 0, momentum = 0;
-    switch (cfg->kind) {
-    case DP_OPTIM_SGD:
-        lr = 0.01;
-        break;
-    case DP_OPTIM_ADAM:
-        beta1 = 0.9, beta2 = 0.999, eps = 1e-7;
-        break;
-    case DP_OPTIM_RMSPROP:
-        rho = 0.9, eps = 1e-7;
-        break;
-    }
-    if (cfg->learning_rate < 0) cfg->learning_rate = lr;
-    if (cfg->beta1 < 0) cfg->beta1 = beta1;
-    if (cfg->beta2 < 0) cfg->beta2 = beta2;
-    if (cfg->epsilon < 0) cfg->epsilon = eps;
-    if (cfg->rho < 0) cfg->rho = rho;
-    if (cfg->momentum < 0) cfg->momentum = momentum;
-    if (cfg->nesterov < 0) cfg->nesterov = 0;
-}
-
-/* lo <= v < hi (hi_open) or lo <= v <= hi; false for NaN. */
-static int in_range(double v, double lo, double hi, int hi_open) {
-    return v >= lo && (hi_open ? v < hi : v <= hi);
-}
-
-static int validate(const dp_optim_cfg *c, dp_error *err) {
-    const char *where = "optimizer";
-    if (!(c->learning_rate > 0) || !isfinite(c->learning_rate))
-        return dp_error_set(err, where, "learning_rate must be a finite number > 0, got %g",
-                            c->learning_rate);
-    switch (c->kind) {
-    case DP_OPTIM_SGD:
-        if (!in_range(c->momentum, 0, 1, 0))
-            return dp_error_set(err, where, "sgd momentum must be in [0, 1], got %g", c->momentum);
-        if (c->nesterov != 0 && c->nesterov != 1)
-            return dp_error_set(err, where, "sgd nesterov must be true or false, got %d",
-                                c->nesterov);
-        return 0;
-    case DP_OPTIM_ADAM:
-        if (!in_range(c->beta1, 0, 1, 1))
-            return dp_error_set(err, where, "adam beta1 must be in [0, 1), got %g", c->beta1);
-        if (!in_range(c->beta2, 0, 1, 1))
-            return dp_error_set(err, where, "adam beta2 must be in [0, 1), got %g", c->beta2);
-        if (!(c->epsilon > 0) || !isfinite(c->epsilon))
-            return dp_error_set(err, where, "adam epsilon must be a finite number > 0, got %g",
-                                c->epsilon);
-        return 0;
-    case DP_OPTIM_RMSPROP:
-        if (!in_range(c->rho, 0, 1, 1))
-            return dp_error_set(err, where, "rmsprop rho must be in [0, 1), got %g", c->rho);
-        if (!in_range(c->momentum, 0, 1, 0))
-            return dp_error_set(err, where, "rmsprop momentum must be in [0, 1], got %g",
-                                c->momentum);
-        if (!(c->epsilon > 0) || !isfinite(c->epsilon))
-            return dp_error_set(err, where, "rmsprop epsilon must be a finite number > 0, got %g",
-                                c->epsilon);
-        return 0;
-    }
-    return dp_error_set(err, where, "unknown optimizer kind %d", (int)c->kind);
-}
+/* The defaults and ranges are the config schema's optimizer tables, so the
+ * parser, `dptrain config --explain` and the optimizer cannot disagree. */
+void dp_optim_fill_defaults(dp_optim_cfg *cfg) { dp_cs_optim_fill_defaults(cfg); }
 
 int dp_optim_init(dp_optim *o, const dp_optim_cfg *cfg, size_t n, dp_error *err) {
     memset(o, 0, sizeof *o);
     o->cfg = *cfg;
     dp_optim_fill_defaults(&o->cfg);
-    if (validate(&o->cfg, err)) return -1;
+    if (dp_cs_optim_check(&o->cfg, err)) return -1;
     o->n = n;
     switch (o->cfg.kind) {
     case DP_OPTIM_SGD:

@@ -44,7 +44,8 @@ void dp_optim_end_step(dp_optim *o);
 /* Frees the state. Safe on a zeroed struct. */
 void dp_optim_free(dp_optim *o);
 
-/* Fills unset (negative) fields of cfg with Keras's defaults for cfg->kind. */
+/* Fills unset (negative) fields of cfg with Keras's defaults for cfg->kind,
+ * as the config schema's optimizer tables give them. */
 void dp_optim_fill_defaults(dp_optim_cfg *cfg);
 
 #endif

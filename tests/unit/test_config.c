@@ -4,7 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "config/config_schema.h"
 #include "dptrain/config.h"
+#include "nn/optim.h"
 #include "testlib.h"
 
 #define NAME "t.yaml"
@@ -539,6 +541,192 @@ static void test_cnn_layer_errors(void) {
                       "must be in [0, 1), got 1");
 }
 
+/* ---- dptrain config --explain ---- */
+
+/* The reference as one string (static, replaced on each call). */
+static const char *explain_text(void) {
+    static char *text;
+    size_t len;
+    free(text);
+    text = NULL;
+    FILE *f = open_memstream(&text, &len);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+    CU_ASSERT_EQUAL(dp_config_explain(f), 0);
+    fclose(f);
+    return text;
+}
+
+/* Column `col` (0 path, 1 type, 2 default, 3 range) of the line for `path`,
+ * columns being separated by two or more spaces; "" when absent. Also checks
+ * that the next line is the key's help. */
+static const char *explain_column(const char *text, const char *path, int col, const char *help) {
+    static char out[256];
+    char want[160];
+    out[0] = '\0';
+    snprintf(want, sizeof want, "\n%s  ", path);
+    const char *line = strstr(text, want);
+    CU_ASSERT_PTR_NOT_NULL(line);
+    if (!line) {
+        fprintf(stderr, "\n  --explain has no line for '%s'\n", path);
+        return out;
+    }
+    line++;
+    const char *end = strchr(line, '\n');
+    if (help) {
+        char next[512];
+        snprintf(next, sizeof next, "\n    %s\n", help);
+        CU_ASSERT_EQUAL(strncmp(end, next, strlen(next)), 0);
+    }
+    for (int c = 0; c <= col && line < end; c++) {
+        const char *stop = strstr(line, "  ");
+        if (!stop || stop > end) stop = end;
+        if (c == col) snprintf(out, sizeof out, "%.*s", (int)(stop - line), line);
+        line = stop;
+        while (*line == ' ') line++;
+    }
+    return out;
+}
+
+/* The default column must be what loading leaves in `target` for the key. */
+static void expect_default(const char *text, const char *path, const cs_key *k, const void *target) {
+    char want[256];
+    const char *got = explain_column(text, path, 2, k->help);
+    if (k->required) snprintf(want, sizeof want, "required");
+    else if (k->def_note) snprintf(want, sizeof want, "%s", k->def_note);
+    else if (!dp_cs_is_value(k)) snprintf(want, sizeof want, "-");
+    else dp_cs_format_value(k, target, want, sizeof want);
+    CU_ASSERT_STRING_EQUAL(got, want);
+    if (strcmp(got, want) != 0) fprintf(stderr, "\n  %s: --explain says %s, loading gives %s\n", path, got, want);
+}
+
+/* Every table entry has its line and help, and there are no other lines. */
+static void test_explain_lists_every_key(void) {
+    const char *text = explain_text();
+    char path[160];
+    int entries = 0;
+    for (const cs_key *k = dp_cs_root.sub->keys; k->key; k++, entries++) {
+        explain_column(text, k->key, 0, k->help);
+        for (const cs_key *kid = k->type == CS_SECTION ? k->sub->keys : NULL; kid && kid->key; kid++, entries++) {
+            snprintf(path, sizeof path, "%s.%s", k->key, kid->key);
+            explain_column(text, path, 0, kid->help);
+        }
+        const cs_key *layers = k->type == CS_SECTION ? dp_cs_find(k, "layers") : NULL;
+        for (const cs_key *t = layers ? layers->elem->variants : NULL; t && t->key; t++, entries++) {
+            snprintf(path, sizeof path, "%s.layers.N.%s", k->key, t->key);
+            explain_column(text, path, 0, t->help);
+            for (const cs_key *f = t->sub->keys; f->key; f++, entries++) {
+                snprintf(path, sizeof path, "%s.layers.N.%s.%s", k->key, t->key, f->key);
+                explain_column(text, path, 0, f->help);
+            }
+        }
+        if (k->type != CS_OPTIMIZER) continue;
+        for (const cs_key *f = k->sub->keys; f->key; f++, entries++) {
+            snprintf(path, sizeof path, "%s.%s", k->key, f->key);
+            explain_column(text, path, 0, f->help);
+        }
+        for (const cs_key *v = k->variants; v->key; v++, entries++) {
+            snprintf(path, sizeof path, "%s (%s)", k->key, v->key);
+            explain_column(text, path, 0, v->help);
+            for (const cs_key *f = v->sub->keys; f->key; f++, entries++) {
+                snprintf(path, sizeof path, "%s.%s (%s)", k->key, f->key, v->key);
+                explain_column(text, path, 0, f->help);
+            }
+        }
+    }
+    /* Each entry is two lines (key, help), after a header of five. */
+    int lines = 0;
+    for (const char *s = text; *s; s++) lines += *s == '\n';
+    CU_ASSERT_EQUAL(lines, 5 + 2 * entries);
+    CU_ASSERT_PTR_NOT_NULL(strstr(text, "\nKEY "));
+    /* Spot checks against the numbers Keras documents. */
+    CU_ASSERT_STRING_EQUAL(explain_column(text, "optimizer.learning_rate (sgd)", 2, NULL), "0.01");
+    CU_ASSERT_STRING_EQUAL(explain_column(text, "optimizer.beta_2 (adam)", 2, NULL), "0.999");
+    CU_ASSERT_STRING_EQUAL(explain_column(text, "optimizer.momentum (sgd)", 3, NULL), "in [0, 1)");
+    CU_ASSERT_STRING_EQUAL(explain_column(text, "train.seed", 2, NULL), "42");
+    CU_ASSERT_STRING_EQUAL(explain_column(text, "train.epochs", 2, NULL), "required");
+}
+
+/* The printed defaults are the values a minimal config loads with, layer by
+ * layer type, and the optimizers' are what dp_optim_init fills in. */
+static void test_explain_defaults(void) {
+    const char *text = explain_text();
+    char path[160];
+    dp_config cfg;
+    if (load_ok(&cfg, BASE, NULL, 0)) return;
+    for (const cs_key *k = dp_cs_root.sub->keys; k->key; k++) {
+        expect_default(text, k->key, k, &cfg);
+        if (k->type != CS_SECTION) continue;
+        for (const cs_key *kid = k->sub->keys; kid->key; kid++) {
+            snprintf(path, sizeof path, "%s.%s", k->key, kid->key);
+            expect_default(text, path, kid, &cfg);
+        }
+    }
+    const cs_key *opt = dp_cs_find(&dp_cs_root, "optimizer");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(opt);
+    for (int o = 0; opt->variants[o].key; o++) {
+        dp_optim_cfg oc = cfg.optim; /* as parsed: every key unset */
+        oc.kind = (dp_optim_kind)o;
+        dp_optim_fill_defaults(&oc);
+        for (const cs_key *f = opt->variants[o].sub->keys; f->key; f++) {
+            snprintf(path, sizeof path, "optimizer.%s (%s)", f->key, opt->variants[o].key);
+            expect_default(text, path, f, &oc);
+        }
+    }
+    dp_config_free(&cfg);
+
+    /* One layer of each type with only its required keys. */
+    const char *layers = L01 L02 L03 "  input: [1, 28, 28]\n" L05
+                         "    - conv2d: {filters: 2, kernel_size: 3}\n"
+                         "    - maxpool2d:\n"
+                         "    - flatten:\n"
+                         "    - dropout: {rate: 0.5}\n"
+                         "    - dense: {units: 1}\n" L08 L09 L10 L11 L12;
+    if (load_ok(&cfg, layers, NULL, 0)) return;
+    int covered = 0;
+    for (const cs_key *t = dp_cs_layer_types; t->key; t++) {
+        for (int i = 0; i < cfg.n_layers; i++) {
+            if (strcmp(cfg.layers[i].type, t->key) != 0) continue;
+            covered++;
+            for (const cs_key *f = t->sub->keys; f->key; f++) {
+                snprintf(path, sizeof path, "model.layers.N.%s.%s", t->key, f->key);
+                expect_default(text, path, f, &cfg.layers[i]);
+            }
+        }
+    }
+    CU_ASSERT_EQUAL(covered, 5);
+    /* The one default that is not a value: maxpool2d strides follow pool_size. */
+    CU_ASSERT_EQUAL(cfg.layers[1].strides[0], cfg.layers[1].pool[0]);
+    CU_ASSERT_EQUAL(cfg.layers[1].strides[1], cfg.layers[1].pool[1]);
+    dp_config_free(&cfg);
+}
+
+/* The parser and dp_optim_init read one range per optimizer key: momentum 1
+ * is refused by both, for every optimizer that takes it. */
+static void test_optim_one_range(void) {
+    const char *names[] = {"sgd", "rmsprop"};
+    for (int i = 0; i < 2; i++) {
+        char line[64], text[512], where[64];
+        snprintf(line, sizeof line, "optimizer: {name: %s, momentum: 1}\n", names[i]);
+        snprintf(text, sizeof text, L01 L02 L03 L04 L05 L06 L07 L08 "%s" L10 L11 L12, line);
+        /* the value's column: just after "momentum: " */
+        snprintf(where, sizeof where, NAME ":9:%d", (int)(strstr(line, "momentum: ") - line) + 11);
+        expect_error(text, where, "optimizer.momentum: must be in [0, 1), got 1");
+    }
+    dp_optim_cfg oc = {DP_OPTIM_SGD, -1, -1, -1, -1, -1, -1, -1};
+    for (int kind = DP_OPTIM_SGD; kind <= DP_OPTIM_RMSPROP; kind += DP_OPTIM_RMSPROP - DP_OPTIM_SGD) {
+        dp_optim o;
+        dp_error err = {0};
+        oc.kind = (dp_optim_kind)kind;
+        oc.momentum = 1;
+        CU_ASSERT_EQUAL(dp_optim_init(&o, &oc, 1, &err), -1);
+        CU_ASSERT_PTR_NOT_NULL(strstr(err.what, "momentum must be in [0, 1), got 1"));
+        dp_optim_free(&o);
+        oc.momentum = 0.99;
+        CU_ASSERT_EQUAL(dp_optim_init(&o, &oc, 1, &err), 0);
+        dp_optim_free(&o);
+    }
+}
+
 /* A zeroed config (never loaded) must be safe to free. */
 static void test_free_zeroed(void) {
     dp_config cfg;
@@ -561,6 +749,9 @@ int main(void) {
         {"errors: values", test_errors_values},
         {"cnn layer keys, defaults, --set", test_cnn_layer_keys},
         {"errors: cnn layers", test_cnn_layer_errors},
+        {"explain: every key", test_explain_lists_every_key},
+        {"explain: defaults", test_explain_defaults},
+        {"optimizer: one range per key", test_optim_one_range},
         {"free zeroed", test_free_zeroed},
         {NULL, NULL},
     };

@@ -1,0 +1,449 @@
+/* config_schema.c - the schema tables, one per config section, layer type and
+ * optimizer; everything else about a key is read from here. */
+#include "config/config_schema.h"
+
+#include <math.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "config/config_internal.h"
+
+/* Values are written through memcpy: the target struct is reached by offset,
+ * and a cast of char * to double * would break strict aliasing. */
+_Static_assert(sizeof(dp_act) == sizeof(int) && sizeof(dp_loss_kind) == sizeof(int) &&
+                   sizeof(dp_optim_kind) == sizeof(int) && sizeof(dp_reduction) == sizeof(int),
+               "CS_ENUM writes an int");
+
+#define FIELD(type, member) .offset = offsetof(type, member), .field = #member
+#define AT_LEAST(x) .lo = (x), .hi = INFINITY, .hi_open = 1
+#define ABOVE(x) .lo = (x), .lo_open = 1, .hi = INFINITY, .hi_open = 1
+#define UNIT_OPEN .lo = 0, .hi = 1, .hi_open = 1 /* [0, 1) */
+#define END {.key = NULL}
+
+/* ---- names, indexed by the enums in kinds.h and config.h ---- */
+
+static const char *const act_names[] = {"linear", "relu", "sigmoid", "tanh", "softmax", NULL};
+static const char *const loss_names[] = {"mse", "binary_crossentropy", "categorical_crossentropy",
+                                         "sparse_categorical_crossentropy", NULL};
+static const char *const reduction_names[] = {"exact", "fast", NULL};
+static const char *const metric_names[] = {"accuracy", NULL};
+static const char *const padding_names[] = {"valid", "same", NULL}; /* index = padding_same */
+
+#define ACTIVATION                                                                             \
+    {.key = "activation", .type = CS_ENUM, FIELD(dp_layer_cfg, activation), .def = DP_ACT_LINEAR, \
+     .names = act_names, .noun = "activation", .help = "applied to the layer's output"}
+
+/* ---- layer types: one table each, then one entry in dp_cs_layer_types ---- */
+
+static const cs_key dense_keys[] = {
+    {.key = "units", .type = CS_INT, FIELD(dp_layer_cfg, units), AT_LEAST(1), .required = 1,
+     .help = "number of outputs"},
+    ACTIVATION,
+    END};
+
+static const cs_key conv2d_keys[] = {
+    {.key = "filters", .type = CS_INT, FIELD(dp_layer_cfg, filters), AT_LEAST(1), .required = 1,
+     .help = "number of output channels"},
+    {.key = "kernel_size", .type = CS_INT_PAIR, FIELD(dp_layer_cfg, kernel), AT_LEAST(1),
+     .required = 1, .help = "kernel height and width; an integer means square"},
+    {.key = "strides", .type = CS_INT_PAIR, FIELD(dp_layer_cfg, strides), AT_LEAST(1), .def = 1,
+     .help = "step between kernel positions, down and across"},
+    {.key = "padding", .type = CS_ENUM, FIELD(dp_layer_cfg, padding_same), .def = 0,
+     .names = padding_names, .noun = "padding",
+     .help = "valid: no padding; same: zeros so the output has ceil(input / stride) rows"},
+    ACTIVATION,
+    END};
+
+static const cs_key maxpool2d_keys[] = {
+    {.key = "pool_size", .type = CS_INT_PAIR, FIELD(dp_layer_cfg, pool), AT_LEAST(1), .def = 2,
+     .help = "window height and width"},
+    /* 0 stands for "not given" until maxpool2d_finish copies pool_size. */
+    {.key = "strides", .type = CS_INT_PAIR, FIELD(dp_layer_cfg, strides), AT_LEAST(1), .def = 0,
+     .def_note = "pool_size", .help = "step between windows, down and across"},
+    END};
+
+/* Keras: the strides of a pooling layer default to its pool size. */
+static void maxpool2d_finish(void *target) {
+    dp_layer_cfg *l = target;
+    if (l->strides[0] == 0) {
+        l->strides[0] = l->pool[0];
+        l->strides[1] = l->pool[1];
+    }
+}
+
+static const cs_key flatten_keys[] = {END};
+
+static const cs_key dropout_keys[] = {
+    /* rate 1 would drop everything and scale by 1/0. */
+    {.key = "rate", .type = CS_NUMBER, FIELD(dp_layer_cfg, rate), UNIT_OPEN, .required = 1,
+     .help = "fraction of the inputs zeroed in training (the rest scaled by 1/(1 - rate))"},
+    END};
+
+static const cs_table dense_table = {"{units: 64}", dense_keys, NULL};
+static const cs_table conv2d_table = {"{filters: 32, kernel_size: 3}", conv2d_keys, NULL};
+static const cs_table maxpool2d_table = {"{pool_size: 2}", maxpool2d_keys, maxpool2d_finish};
+static const cs_table flatten_table = {"{}", flatten_keys, NULL};
+static const cs_table dropout_table = {"{rate: 0.5}", dropout_keys, NULL};
+
+const cs_key dp_cs_layer_types[] = {
+    {.key = "dense", .type = CS_SECTION, .sub = &dense_table,
+     .help = "fully connected: outputs = activation(inputs W + b)"},
+    {.key = "conv2d", .type = CS_SECTION, .sub = &conv2d_table,
+     .help = "2-D convolution over channels-first images"},
+    {.key = "maxpool2d", .type = CS_SECTION, .sub = &maxpool2d_table,
+     .help = "maximum over each window, 'valid' padding"},
+    {.key = "flatten", .type = CS_SECTION, .sub = &flatten_table,
+     .help = "reshapes each sample to one dimension; takes no keys"},
+    {.key = "dropout", .type = CS_SECTION, .sub = &dropout_table,
+     .help = "zeroes random inputs in training only, the same for any rank count"},
+    END};
+
+/* ---- optimizers: one table each, indexed by dp_optim_kind; defaults are
+ * Keras 3's constructor defaults ---- */
+
+#define LEARNING_RATE(d)                                                                      \
+    {.key = "learning_rate", .type = CS_NUMBER, FIELD(dp_optim_cfg, learning_rate), ABOVE(0), \
+     .def = (d), .help = "step size"}
+#define MOMENTUM                                                                               \
+    {.key = "momentum", .type = CS_NUMBER, FIELD(dp_optim_cfg, momentum), UNIT_OPEN, .def = 0, \
+     .help = "fraction of the previous update added to this one; 0 keeps no momentum state"}
+#define EPSILON                                                                                 \
+    {.key = "epsilon", .type = CS_NUMBER, FIELD(dp_optim_cfg, epsilon), ABOVE(0), .def = 1e-7, \
+     .help = "added to the denominator for numerical stability"}
+
+static const cs_key sgd_keys[] = {
+    LEARNING_RATE(0.01), MOMENTUM,
+    {.key = "nesterov", .type = CS_BOOL, FIELD(dp_optim_cfg, nesterov), .def = 0,
+     .help = "Nesterov momentum: the gradient is applied at the look-ahead point"},
+    END};
+
+static const cs_key adam_keys[] = {
+    LEARNING_RATE(0.001),
+    {.key = "beta_1", .type = CS_NUMBER, FIELD(dp_optim_cfg, beta1), UNIT_OPEN, .def = 0.9,
+     .help = "decay rate of the first-moment (mean) estimate"},
+    {.key = "beta_2", .type = CS_NUMBER, FIELD(dp_optim_cfg, beta2), UNIT_OPEN, .def = 0.999,
+     .help = "decay rate of the second-moment (uncentred variance) estimate"},
+    EPSILON, END};
+
+static const cs_key rmsprop_keys[] = {
+    LEARNING_RATE(0.001),
+    {.key = "rho", .type = CS_NUMBER, FIELD(dp_optim_cfg, rho), UNIT_OPEN, .def = 0.9,
+     .help = "decay rate of the mean squared gradient"},
+    MOMENTUM, EPSILON, END};
+
+static const cs_table sgd_table = {"{name: sgd}", sgd_keys, NULL};
+static const cs_table adam_table = {"{name: adam}", adam_keys, NULL};
+static const cs_table rmsprop_table = {"{name: rmsprop}", rmsprop_keys, NULL};
+
+const cs_key dp_cs_optimizers[] = {
+    {.key = "sgd", .type = CS_SECTION, .sub = &sgd_table,
+     .help = "stochastic gradient descent, with optional (Nesterov) momentum"},
+    {.key = "adam", .type = CS_SECTION, .sub = &adam_table, .help = "Adam"},
+    {.key = "rmsprop", .type = CS_SECTION, .sub = &rmsprop_table, .help = "RMSprop"},
+    END};
+
+static const cs_key optim_common_keys[] = {
+    {.key = "name", .type = CS_ENUM, FIELD(dp_optim_cfg, kind), .required = 1,
+     .variants = dp_cs_optimizers, .noun = "optimizer",
+     .help = "which optimizer; the other keys depend on it"},
+    END};
+static const cs_table optim_common = {"{name: adam}", optim_common_keys, NULL};
+
+/* ---- the sections ---- */
+
+static const cs_key data_keys[] = {
+    {.key = "path", .type = CS_STRING, FIELD(dp_config, data_path), .lo = 1, .hi = DP_PATH_MAX - 1,
+     .required = 1, .noun = "a file path",
+     .help = "HDF5 file with /train (and optionally /val, /test), relative to the working directory"},
+    {.key = "standardize", .type = CS_BOOL, FIELD(dp_config, standardize), .def = 1,
+     .help = "scale each feature by the mean and std of the training rows, over all ranks"},
+    {.key = "validation_split", .type = CS_NUMBER, FIELD(dp_config, validation_split), UNIT_OPEN,
+     .def = 0, .help = "fraction of the /train rows held out for validation (the last ones)"},
+    {.key = "shards", .type = CS_INT, FIELD(dp_config, shards), AT_LEAST(1), .def = 0,
+     .def_note = "ranks", .help = "shards the training rows are cut into; a multiple of the rank count"},
+    END};
+
+static const cs_key dim_entry = {.key = "dim", .type = CS_INT, AT_LEAST(1),
+                                 .help = "one dimension of a sample"};
+
+static const cs_key layer_entry = {.key = "layer", .type = CS_ONE_OF, .variants = dp_cs_layer_types,
+                                   .noun = "layer type", .help = "one layer: {type: {keys}}"};
+
+static const cs_key model_keys[] = {
+    {.key = "input", .type = CS_DIMS, FIELD(dp_config, input), .required = 1, .elem = &dim_entry,
+     .help = "shape of one sample, channels first: [20] or [1, 28, 28]"},
+    {.key = "layers", .type = CS_LAYERS, FIELD(dp_config, layers), .required = 1,
+     .elem = &layer_entry, .help = "the layers in order, each {type: {keys}}"},
+    END};
+
+static const cs_key metric_entry = {.key = "metric", .type = CS_ENUM, .names = metric_names,
+                                    .noun = "metric", .help = "a metric name"};
+
+static const cs_key train_keys[] = {
+    {.key = "epochs", .type = CS_INT, FIELD(dp_config, epochs), AT_LEAST(0), .required = 1,
+     .help = "passes over the training rows"},
+    {.key = "batch_size", .type = CS_INT, FIELD(dp_config, batch_size), AT_LEAST(1), .required = 1,
+     .help = "the global batch, split across the ranks"},
+    {.key = "seed", .type = CS_UINT64, FIELD(dp_config, seed), AT_LEAST(0), .def = 42,
+     .help = "seeds the weights, the shuffle and dropout"},
+    {.key = "reduction", .type = CS_ENUM, FIELD(dp_config, reduction), .def = DP_REDUCE_EXACT,
+     .names = reduction_names, .noun = "reduction",
+     .help = "exact: a fixed-point sum, the same bits for any rank count; fast: float allreduce"},
+    {.key = "check_every_steps", .type = CS_INT, FIELD(dp_config, check_every_steps), AT_LEAST(1),
+     .def = 200, .help = "how often the replicas compare a hash of their parameters"},
+    {.key = "bucket_kib", .type = CS_INT, FIELD(dp_config, bucket_kib), AT_LEAST(1), .def = 1024,
+     .help = "size of the gradient buckets reduced during the backward pass"},
+    {.key = "shared_memory", .type = CS_BOOL, FIELD(dp_config, shared_memory), .def = 1,
+     .help = "ranks that all run on one node share one copy of the parameters"},
+    END};
+
+static const cs_key checkpoint_keys[] = {
+    {.key = "keep", .type = CS_INT, FIELD(dp_config, ckpt_keep), AT_LEAST(1), .def = 3,
+     .help = "how many of the newest checkpoints are kept"},
+    {.key = "every_steps", .type = CS_INT, FIELD(dp_config, ckpt_every_steps), AT_LEAST(0),
+     .def = 0, .help = "also write one every this many steps; 0: only at epoch ends"},
+    END};
+
+static const cs_table data_table = {"{path: data.h5}", data_keys, NULL};
+static const cs_table model_table = {"{input: [20], layers: [...]}", model_keys, NULL};
+static const cs_table train_table = {"{epochs: 10, batch_size: 32}", train_keys, NULL};
+static const cs_table checkpoint_table = {"{keep: 3}", checkpoint_keys, NULL};
+
+static const cs_key root_keys[] = {
+    {.key = "data", .type = CS_SECTION, .required = 1, .sub = &data_table,
+     .help = "where the samples come from"},
+    {.key = "model", .type = CS_SECTION, .required = 1, .sub = &model_table,
+     .help = "the input shape and the layers"},
+    {.key = "loss", .type = CS_ENUM, FIELD(dp_config, loss), .required = 1, .names = loss_names,
+     .noun = "loss", .help = "what training minimizes; the cross-entropies are computed from the logits"},
+    {.key = "optimizer", .type = CS_OPTIMIZER, FIELD(dp_config, optim), .required = 1,
+     .sub = &optim_common, .variants = dp_cs_optimizers,
+     .help = "a name (optimizer: adam) or a mapping with name and that optimizer's keys"},
+    {.key = "metrics", .type = CS_METRICS, FIELD(dp_config, metric_accuracy), .def = 0,
+     .def_note = "[]", .elem = &metric_entry, .help = "reported besides the loss"},
+    {.key = "train", .type = CS_SECTION, .required = 1, .sub = &train_table,
+     .help = "the training loop"},
+    {.key = "checkpoint", .type = CS_SECTION, .sub = &checkpoint_table,
+     .help = "checkpoints in the run directory"},
+    END};
+
+static const cs_table root_table = {"", root_keys, NULL};
+
+const cs_key dp_cs_root = {.key = "", .type = CS_SECTION, .sub = &root_table};
+
+/* ---- canonical names ---- */
+
+const char *dp_config_name_act(dp_act a) {
+    return a >= DP_ACT_LINEAR && a <= DP_ACT_SOFTMAX ? act_names[a] : "?";
+}
+
+const char *dp_config_name_loss(dp_loss_kind l) {
+    return l >= DP_LOSS_MSE && l <= DP_LOSS_SPARSE_CE ? loss_names[l] : "?";
+}
+
+static size_t count_keys(const cs_key *keys) {
+    size_t n = 0;
+    while (keys[n].key) n++;
+    return n;
+}
+
+const char *dp_config_name_optim(dp_optim_kind o) {
+    return (int)o >= 0 && (size_t)o < count_keys(dp_cs_optimizers) ? dp_cs_optimizers[o].key : "?";
+}
+
+/* ---- walking ---- */
+
+int dp_cs_is_value(const cs_key *k) { return k->type <= CS_INT_PAIR; }
+
+int dp_cs_is_list(const cs_key *k) {
+    return k->type == CS_DIMS || k->type == CS_LAYERS || k->type == CS_METRICS;
+}
+
+static const cs_key *find_in(const cs_key *keys, const char *name) {
+    for (const cs_key *k = keys; k && k->key; k++)
+        if (strcmp(k->key, name) == 0) return k;
+    return NULL;
+}
+
+const cs_key *dp_cs_find(const cs_key *map, const char *name) {
+    if (map->type == CS_ONE_OF) return find_in(map->variants, name);
+    const cs_key *k = map->sub ? find_in(map->sub->keys, name) : NULL;
+    /* The optimizer's keys are those of every optimizer; which apply is
+     * checked once the name is known. */
+    for (const cs_key *v = map->type == CS_OPTIMIZER ? map->variants : NULL; !k && v && v->key; v++)
+        k = find_in(v->sub->keys, name);
+    return k;
+}
+
+static void add_name(const char **names, size_t cap, size_t *n, const char *name) {
+    for (size_t i = 0; i < *n; i++)
+        if (strcmp(names[i], name) == 0) return;
+    if (*n + 1 < cap) names[(*n)++] = name;
+}
+
+void dp_cs_names(const cs_key *map, const char **names, size_t cap) {
+    size_t n = 0;
+    if (map->type == CS_ONE_OF) {
+        for (const cs_key *v = map->variants; v->key; v++) add_name(names, cap, &n, v->key);
+    } else {
+        for (const cs_key *k = map->sub ? map->sub->keys : NULL; k && k->key; k++)
+            add_name(names, cap, &n, k->key);
+        for (const cs_key *v = map->type == CS_OPTIMIZER ? map->variants : NULL; v && v->key; v++)
+            for (const cs_key *k = v->sub->keys; k->key; k++) add_name(names, cap, &n, k->key);
+    }
+    names[n] = NULL;
+}
+
+void dp_cs_enum_names(const cs_key *k, const char **names, size_t cap) {
+    size_t n = 0;
+    if (k->names)
+        for (const char *const *s = k->names; *s && n + 1 < cap; s++) names[n++] = *s;
+    else
+        for (const cs_key *v = k->variants; v && v->key && n + 1 < cap; v++) names[n++] = v->key;
+    names[n] = NULL;
+}
+
+/* ---- values ---- */
+
+static void put_int(void *target, size_t offset, int v) {
+    memcpy((char *)target + offset, &v, sizeof v);
+}
+
+static void put_double(void *target, size_t offset, double v) {
+    memcpy((char *)target + offset, &v, sizeof v);
+}
+
+static int get_int(const void *target, size_t offset) {
+    int v;
+    memcpy(&v, (const char *)target + offset, sizeof v);
+    return v;
+}
+
+static double get_double(const void *target, size_t offset) {
+    double v;
+    memcpy(&v, (const char *)target + offset, sizeof v);
+    return v;
+}
+
+void dp_cs_apply_defaults(const cs_key *k, void *target) {
+    char *at = (char *)target + k->offset;
+    switch (k->type) {
+    case CS_BOOL:
+    case CS_INT:
+    case CS_ENUM:
+    case CS_METRICS:
+        if (!k->required) put_int(at, 0, (int)k->def);
+        break;
+    case CS_INT_PAIR:
+        if (!k->required) {
+            put_int(at, 0, (int)k->def);
+            put_int(at, sizeof(int), (int)k->def);
+        }
+        break;
+    case CS_UINT64:
+        if (!k->required) {
+            unsigned long long v = (unsigned long long)k->def;
+            memcpy(at, &v, sizeof v);
+        }
+        break;
+    case CS_NUMBER:
+        if (!k->required) put_double(at, 0, k->def);
+        break;
+    case CS_SECTION:
+        for (const cs_key *kid = k->sub->keys; kid->key; kid++) dp_cs_apply_defaults(kid, at);
+        break;
+    case CS_OPTIMIZER:
+        /* Unset until the kind is known: dp_optim_init fills them. */
+        for (const cs_key *v = k->variants; v->key; v++) {
+            for (const cs_key *kid = v->sub->keys; kid->key; kid++) {
+                if (kid->type == CS_NUMBER) put_double(at, kid->offset, -1);
+                else put_int(at, kid->offset, -1);
+            }
+        }
+        break;
+    case CS_STRING:
+    case CS_ONE_OF:
+    case CS_DIMS:
+    case CS_LAYERS:
+        break;
+    }
+}
+
+const char *dp_cs_range_text(const cs_key *k, char *buf, size_t cap) {
+    const char *names[64];
+    buf[0] = '\0';
+    switch (k->type) {
+    case CS_STRING:
+        snprintf(buf, cap, "%g to %g characters", k->lo, k->hi);
+        break;
+    case CS_BOOL:
+        snprintf(buf, cap, "true or false");
+        break;
+    case CS_ENUM:
+        dp_cs_enum_names(k, names, 64);
+        dp_cfg_join(names, buf, cap);
+        break;
+    case CS_INT:
+    case CS_UINT64:
+    case CS_NUMBER:
+    case CS_INT_PAIR:
+        if (isinf(k->hi))
+            snprintf(buf, cap, "%s %g", k->lo_open ? ">" : ">=", k->lo);
+        else
+            snprintf(buf, cap, "in %c%g, %g%c", k->lo_open ? '(' : '[', k->lo, k->hi,
+                     k->hi_open ? ')' : ']');
+        break;
+    default:
+        break;
+    }
+    return buf;
+}
+
+int dp_cs_in_range(const cs_key *k, double x) {
+    int lo_ok = k->lo_open ? x > k->lo : x >= k->lo;
+    int hi_ok = k->hi_open ? x < k->hi : x <= k->hi;
+    return lo_ok && hi_ok;
+}
+
+const char *dp_cs_format_value(const cs_key *k, const void *target, char *buf, size_t cap) {
+    const char *at = (const char *)target + k->offset;
+    const char *names[64];
+    buf[0] = '\0';
+    switch (k->type) {
+    case CS_STRING:
+        snprintf(buf, cap, "%s", at);
+        break;
+    case CS_BOOL:
+        snprintf(buf, cap, "%s", get_int(at, 0) ? "true" : "false");
+        break;
+    case CS_INT:
+        snprintf(buf, cap, "%d", get_int(at, 0));
+        break;
+    case CS_UINT64: {
+        unsigned long long v;
+        memcpy(&v, at, sizeof v);
+        snprintf(buf, cap, "%llu", v);
+        break;
+    }
+    case CS_NUMBER:
+        snprintf(buf, cap, "%g", get_double(at, 0));
+        break;
+    case CS_ENUM: {
+        dp_cs_enum_names(k, names, 64);
+        int i = get_int(at, 0), n = 0;
+        while (names[n]) n++;
+        snprintf(buf, cap, "%s", i >= 0 && i < n ? names[i] : "?");
+        break;
+    }
+    case CS_INT_PAIR: {
+        int h = get_int(at, 0), w = get_int(at, sizeof(int));
+        if (h == w) snprintf(buf, cap, "%d", h);
+        else snprintf(buf, cap, "[%d, %d]", h, w);
+        break;
+    }
+    default:
+        break;
+    }
+    return buf;
+}
