@@ -29,15 +29,24 @@ static int check_checkpoint(const char *path) {
     dp_ckpt_state st = {0};
     char *text = NULL;
     int bad = 1;
-    if (dp_ckpt_read_config(path, &text, &err)) { fail("dp_ckpt_read_config", &err); goto out; }
+    if (dp_ckpt_read_config(path, &text, &err)) {
+        fail("dp_ckpt_read_config", &err);
+        goto out;
+    }
     if (dp_config_load_text(&cfg, path, text, strlen(text), NULL, 0, &err)) {
         fail("dp_config_load_text of the checkpoint's config", &err);
         goto out;
     }
     m = dp_model_create(&cfg, ROWS, &err);
-    if (!m) { fail("dp_model_create", &err); goto out; }
+    if (!m) {
+        fail("dp_model_create", &err);
+        goto out;
+    }
     uint64_t zero_hash = dp_model_hash_params(m);
-    if (dp_ckpt_read(path, m, NULL, &st, &err)) { fail("dp_ckpt_read", &err); goto out; }
+    if (dp_ckpt_read(path, m, NULL, &st, &err)) {
+        fail("dp_ckpt_read", &err);
+        goto out;
+    }
     uint64_t hash = dp_model_hash_params(m);
     printf("consumer: %s: epoch %d, step %lld, %zu parameters, hash %016" PRIx64
            " (zero model %016" PRIx64 ")\n",
@@ -50,11 +59,17 @@ static int check_checkpoint(const char *path) {
         fail("the newest checkpoint is not the end of the last epoch", NULL);
         goto out;
     }
-    if (hash == zero_hash) { fail("the parameters did not change from zero", NULL); goto out; }
+    if (hash == zero_hash) {
+        fail("the parameters did not change from zero", NULL);
+        goto out;
+    }
 
     int in = (int)dp_shape_numel(&cfg.input);
     float *x = malloc(sizeof(float) * (size_t)in * ROWS);
-    if (!x) { fail("out of memory", NULL); goto out; }
+    if (!x) {
+        fail("out of memory", NULL);
+        goto out;
+    }
     for (int r = 0; r < ROWS; r++)
         for (int j = 0; j < in; j++) x[r * in + j] = (float)((r + 1) * (j % 5) - 4) * 0.25f;
     const float *y = dp_model_predict(m, x, ROWS);
@@ -64,7 +79,8 @@ static int check_checkpoint(const char *path) {
         for (int k = 0; k < K; k++) {
             float p = y[r * K + k];
             printf("consumer: row %d output %d: %.6f\n", r, k, p);
-            if (!(p > 0.0f && p < 1.0f)) bad = fail("an output is not a probability in (0,1)", NULL);
+            if (!(p > 0.0f && p < 1.0f))
+                bad = fail("an output is not a probability in (0,1)", NULL);
         }
     free(x);
 out:
@@ -99,7 +115,8 @@ int main(int argc, char **argv) {
     } else {
         dp_train_opts opts = {.run_dir = run_dir, .resume = 0, .stop_after = 0};
         int status = dp_train_run(c, &cfg, &opts);
-        if (rank == 0) printf("consumer: dp_train_run on %d rank(s): %d\n", dp_comm_size(c), status);
+        if (rank == 0)
+            printf("consumer: dp_train_run on %d rank(s): %d\n", dp_comm_size(c), status);
         if (status != DP_EXIT_OK) rc = fail("dp_train_run", NULL);
     }
     dp_config_free(&cfg);
@@ -108,8 +125,10 @@ int main(int argc, char **argv) {
         char **paths = NULL;
         int n = dp_ckpt_list(run_dir, &paths, &err);
         printf("consumer: %d checkpoint(s) in %s\n", n, run_dir);
-        if (n <= 0) rc = fail("dp_ckpt_list found no checkpoint", &err);
-        else rc = check_checkpoint(paths[0]);
+        if (n <= 0)
+            rc = fail("dp_ckpt_list found no checkpoint", &err);
+        else
+            rc = check_checkpoint(paths[0]);
         dp_ckpt_free_list(paths, n > 0 ? n : 0);
     }
     dp_comm_close(c);
