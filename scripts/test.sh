@@ -2,8 +2,8 @@
 # Quick start, part 2: install, build, and run the whole test suite, first in the
 # normal build and then under AddressSanitizer + UndefinedBehaviorSanitizer;
 # the checkpoint writer's tests and training runs under ThreadSanitizer; then
-# 30 s of each libFuzzer harness and a valgrind memcheck of a 1-rank training.
-# Every build is made with
+# 30 s of each libFuzzer harness, a valgrind memcheck of a 1-rank training,
+# and cppcheck. Every build is made with
 # DPTRAIN_WERROR, so any compiler warning fails it. The exit status is non-zero
 # if anything failed.
 set -euo pipefail
@@ -79,8 +79,14 @@ step "TSan build, checkpoint tests and trainings" tsan
 step "fuzzers" scripts/fuzz.sh 30
 step "valgrind" scripts/valgrind.sh
 
+# Static analysis of everything the project compiles.
+cppcheck_all() {
+  cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability --std=c11 \
+    --inline-suppr -Iinclude -Isrc src tests scripts/bench
+}
+step "cppcheck" cppcheck_all
 # Reaching this line means every step above passed (set -e): say how many.
 n=$(cd build && ctest -N | sed -n 's/^Total Tests: //p')
 echo "CTest $n tests twice (normal, ASan+UBSan), 2 TSan tests and $TSAN_RUNS TSan trainings,"
-echo "2 fuzzers, 3 valgrind runs"
-echo "all: $((2 * n + 2 + TSAN_RUNS + 2 + 3)) passed, 0 failed"
+echo "2 fuzzers, 3 valgrind runs, cppcheck"
+echo "all: $((2 * n + 2 + TSAN_RUNS + 2 + 3 + 1)) passed, 0 failed"
