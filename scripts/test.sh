@@ -3,7 +3,7 @@
 # normal build and then under AddressSanitizer + UndefinedBehaviorSanitizer;
 # the checkpoint writer's tests and training runs under ThreadSanitizer; then
 # 30 s of each libFuzzer harness, a valgrind memcheck of a 1-rank training,
-# and cppcheck. Every build is made with
+# cppcheck, and the clang-format check. Every build is made with
 # DPTRAIN_WERROR, so any compiler warning fails it. The exit status is non-zero
 # if anything failed.
 set -euo pipefail
@@ -85,8 +85,10 @@ cppcheck_all() {
     --inline-suppr -Iinclude -Isrc src tests scripts/bench
 }
 step "cppcheck" cppcheck_all
+step "format" scripts/check_format.sh
+
 # Reaching this line means every step above passed (set -e): say how many.
 n=$(cd build && ctest -N | sed -n 's/^Total Tests: //p')
 echo "CTest $n tests twice (normal, ASan+UBSan), 2 TSan tests and $TSAN_RUNS TSan trainings,"
-echo "2 fuzzers, 3 valgrind runs, cppcheck"
-echo "all: $((2 * n + 2 + TSAN_RUNS + 2 + 3 + 1)) passed, 0 failed"
+echo "2 fuzzers, 3 valgrind runs, cppcheck, clang-format"
+echo "all: $((2 * n + 2 + TSAN_RUNS + 2 + 3 + 2)) passed, 0 failed"
