@@ -92,7 +92,7 @@ int dp_grad_shm_attach(dp_grad_shm *s, const dp_comm *c, dp_model *m, dp_optim *
         o->slots[k] = base + stride * (size_t)(1 + k);
     }
     s->grads = base + stride * (size_t)(1 + slots);
-    s->micro_notes = (double *)(base + floats);
+    s->micro_notes = (double *)(void *)(base + floats);
     s->rank_notes = s->micro_notes + 2 * L * s->n_my;
     s->maxima = s->rank_notes + 2 * L;
     m->grads = dp_grad_shm_grads(s, s->n_my - 1);

@@ -86,8 +86,10 @@ static double bce_probs_row(const float *p, const float *yr, int id, int K, floa
  * which is softmax - onehot for one-hot or class-id targets. */
 static double ce_logits_row(const float *z, const float *yr, int id, int K, float *d) {
     float mx = z[argmax_row(z, K)];
-    double se = 0.0, tsum = 0.0;
-    for (int k = 0; k < K; k++) {
+    /* The first term starts the sums: with K >= 1, se >= 1 (the argmax term is
+     * exp(0)), so log(se) is finite. */
+    double se = exp((double)z[0] - mx), tsum = target_at(yr, id, 0);
+    for (int k = 1; k < K; k++) {
         se += exp((double)z[k] - mx);
         tsum += target_at(yr, id, k);
     }
