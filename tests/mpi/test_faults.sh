@@ -59,7 +59,11 @@ echo "SIGKILL of rank 1: mpirun exited with status $rc ${took}s after the kill,"
 # ends at all (no timeout, status 124) is what is asserted.
 check "mpirun exits non-zero by itself after SIGKILL of rank 1" test "$rc" -ne 0 -a "$rc" -ne 124
 check "the killed run did not finish" bash -c "! grep -q 'test accuracy' '$TMP/kill1.log'"
-check "no rank outlives mpirun" none_running "$r0" "$r1"
+# mpirun may exit while the kernel still tears down the rank it killed (state R,
+# a zombie a moment later): a rank left behind would keep running, so a rank
+# that is gone within 30 s did not outlive it.
+wait_until 30 none_running "$r0" "$r1"
+check "no rank outlives mpirun" test $? -eq 0
 check "checkpoints written before the kill are unchanged" \
   bash -c "cd '$run' && md5sum --quiet -c - <<<'$before'"
 check "no checkpoint is lost or added by the kill" \
