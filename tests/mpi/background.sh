@@ -2,10 +2,7 @@
 # background.sh - sourced after common.sh by the fault and signal tests, which
 # act on a run while it trains. Provides: start_np (run_np in the background),
 # rank_pid, wait_until, now/elapsed, holds (held, wait_held, held_pid,
-# wait_recorded, release), ckpt helpers, and $ASAN (1 when $DPTRAIN is a
-# sanitizer build, whose tests may repeat less).
-ASAN=0
-if ldd "$DPTRAIN" 2>/dev/null | grep -q libasan; then ASAN=1; fi
+# wait_recorded, release) and ckpt helpers.
 DPTRAIN_EXE=$(readlink -f "$DPTRAIN")
 
 # start_np N LOG ARGS...: like run_np, but returns at once; BG is the pid of the
