@@ -83,16 +83,22 @@ check "a: the signal's checkpoint = --stop-after $N's, bit for bit" \
 resume_checks "a" "$dir" "$TMP/usr1r.log"
 
 # ---- b. SIGTERM to rank 1 only ----------------------------------------------------
-# Each rank runs under a wrapper that records its exit status. The wrapper
-# ignores SIGTERM, which mpirun sends to rank 0's process when rank 1 has exited
-# first, so that it lives to record rank 0's status (dptrain installs its own
-# handler, so the ignored disposition does not reach it). Rank 1 alone is held
-# after step S (rank 0 waits for it in step S+1) and signalled there.
+# Each rank runs under a wrapper that records its exit status. mpirun ends the
+# job (SIGTERM, then SIGKILL a second later) at the first non-zero exit, which
+# could come before the other rank has finished; so no wrapper exits before
+# every rank's status is recorded (up to 60 s), and each ignores SIGTERM
+# (dptrain installs its own handler, so the ignored disposition does not reach
+# it). Rank 1 alone is held after step S (rank 0 waits for it in step S+1) and
+# signalled there.
 cat >"$TMP/wrap.sh" <<'EOS'
 trap '' TERM
 "$@"
 rc=$?
 echo "$rc" >"$RC_DIR/rank$OMPI_COMM_WORLD_RANK"
+for _ in $(seq 600); do
+  [ "$(ls "$RC_DIR" | wc -l)" -ge "$OMPI_COMM_WORLD_SIZE" ] && break
+  sleep 0.1
+done
 exit "$rc"
 EOS
 export RC_DIR=$TMP/rcs
@@ -110,6 +116,7 @@ t0=$(now)
 wait "$BG"
 rc=$?
 stop_checks "b (SIGTERM to rank 1)" "$dir" "$TMP/term.log" "$rc" "$(elapsed "$t0")" $((S + 1))
+echo "b: the ranks' exit statuses: $(cat "$RC_DIR/rank0" 2>/dev/null || echo none), $(cat "$RC_DIR/rank1" 2>/dev/null || echo none)"
 check "b: rank 0, never signalled, exits 4 too" test "$(cat "$RC_DIR/rank0" 2>/dev/null)" = 4
 check "b: rank 1 exits 4" test "$(cat "$RC_DIR/rank1" 2>/dev/null)" = 4
 resume_checks "b" "$dir" "$TMP/termr.log"
