@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "core/comm.h"
+#include "core/test_hold.h"
 #include "dptrain/config.h"
 #include "train/signals.h"
 #include "core/blas.h"
@@ -125,6 +126,7 @@ int main(int argc, char **argv) {
     /* Before MPI_Init, which takes a while: a stop signal during set-up must not
      * kill the rank (it is agreed at the first step). */
     dp_signals_install();
+    dp_test_hold("setup", 0, dp_signals_pending); /* tests only: core/test_hold.h */
     dp_comm c;
     if (dp_comm_init(&c, &argc, &argv)) {
         fprintf(stderr, "dptrain: error: MPI: initialization failed\n");

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "ckpt/ckpt_h5.h"
+#include "core/test_hold.h"
 #include "dptrain/config.h"
 
 #define CKPT_MAX_STEP 999999999999LL /* 12 digits in the file name */
@@ -216,6 +217,7 @@ static int write_file(const char *tmp, const char *where, const dp_model *m, con
     int rc = (w.lcpl < 0 || H5Pset_create_intermediate_group(w.lcpl, 1) < 0)
                  ? fail(&w, "link creation properties")
                  : write_contents(&w, m, o, st);
+    dp_test_hold("ckpt-write", st->global_step, NULL);
     if (rc)
         dp_error_set(err, where, "writing the checkpoint failed at %s%s", w.failed, w.detail);
     ckpt_h5_close_plist(w.lcpl);
@@ -304,6 +306,7 @@ int dp_ckpt_write(const char *dir, const dp_model *m, const dp_optim *o, const d
         unlink(tmp);
         return dp_error_set(err, final, "cannot rename %s into place: %s", tmp, strerror(e));
     }
+    dp_test_hold("ckpt-rename", st->global_step, NULL);
     /* Some file systems cannot fsync a directory (EINVAL); the rename still stands. */
     if (fsync_path(dir, O_RDONLY | O_DIRECTORY) != 0 && errno != EINVAL)
         return dp_error_set(err, dir, "fsync of the checkpoint directory failed: %s",

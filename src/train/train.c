@@ -10,6 +10,7 @@
 
 #include "ckpt/ckpt.h"
 #include "ckpt/ckpt_writer.h"
+#include "core/test_hold.h"
 #include "train/eval.h"
 #include "nn/model.h"
 #include "nn/optim.h"
@@ -237,6 +238,7 @@ static int train_epoch(dp_run *r, int epoch, int start, long long *budget, dp_er
         tot.rows += s.rows;
         r->ck.global_step++;
         r->ck.step_in_epoch = t + 1;
+        dp_test_hold("step", r->ck.global_step, dp_signals_pending);
         if (c->rank == 0)
             dp_progress_update_step(&r->prog, epoch + 1, t + 1, tot.loss / (double)tot.rows,
                                  (double)tot.correct / (double)tot.rows, dp_comm_time());

@@ -1,10 +1,8 @@
 # shellcheck shell=bash
 # background.sh - sourced after common.sh by the fault and signal tests, which
 # act on a run while it trains. Provides: start_np (run_np in the background),
-# rank_pid, wait_until, now/elapsed, ckpt helpers, and $ASAN (1 when $DPTRAIN is
-# a sanitizer build, whose tests may repeat less).
-ASAN=0
-if ldd "$DPTRAIN" 2>/dev/null | grep -q libasan; then ASAN=1; fi
+# rank_pid, wait_until, now/elapsed, holds (held, wait_held, held_pid,
+# wait_recorded, release) and ckpt helpers.
 DPTRAIN_EXE=$(readlink -f "$DPTRAIN")
 
 # start_np N LOG ARGS...: like run_np, but returns at once; BG is the pid of the
@@ -63,6 +61,40 @@ wait_until() {
     fgt "$(elapsed "$t0")" "$limit" && return 1
     sleep 0.05
   done
+}
+
+# Holds (src/core/test_hold.h): a rank started with DPTRAIN_TEST_HOLD=POINT[:STEP][@RANK]
+# in its environment stops at that point, writes $HOLD/held-POINT-RANK ("pid PID
+# step STEP", then "signal SIG" once it has recorded a stop signal) and waits
+# until the test removes the file. A test thus acts at a step it chooses, not
+# at one the machine's speed picks.
+HOLD=$TMP/holds
+mkdir -p "$HOLD"
+export DPTRAIN_TEST_HOLD_DIR=$HOLD
+
+# held POINT RANK: rank RANK is held at POINT.
+held() { [ -e "$HOLD/held-$1-$2" ]; }
+# wait_held POINT RANK...: every RANK is held at POINT within 60 s (false if not).
+wait_held() {
+  local p=$1 r
+  shift
+  for r; do wait_until 60 held "$p" "$r" || return 1; done
+}
+# held_pid POINT RANK: the pid of the process held there (empty if none).
+held_pid() { sed -n 's/^pid \([0-9]*\) .*/\1/p' "$HOLD/held-$1-$2" 2>/dev/null; }
+# recorded POINT RANK: the rank held there has recorded a stop signal.
+recorded() { grep -q '^signal ' "$HOLD/held-$1-$2" 2>/dev/null; }
+# wait_recorded POINT RANK...: every RANK held at POINT recorded a stop signal within 60 s.
+wait_recorded() {
+  local p=$1 r
+  shift
+  for r; do wait_until 60 recorded "$p" "$r" || return 1; done
+}
+# release POINT RANK...: the ranks held at POINT go on.
+release() {
+  local p=$1 r
+  shift
+  for r; do rm -f "$HOLD/held-$p-$r"; done
 }
 
 # ckpt_name STEP: the file name dptrain gives the checkpoint of STEP.

@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # Faults never hang a run and never cost a checkpoint (DESIGN §6, §7):
-#  a. SIGKILL of rank 1 mid-training: mpirun ends within 10 s, the checkpoints
+#  a. SIGKILL of rank 1 mid-training: mpirun ends by itself, the checkpoints
 #     already written are untouched, and --resume finishes the run;
-#  b. SIGKILL of rank 0 at random moments while it writes a checkpoint every
-#     step, 20 times (5 under ASan, where every launch is slower), each launch
-#     resuming the last: every ckpt-*.h5 is always whole, and the run that
-#     finishes is bit-identical to one that was never killed;
+#  b. SIGKILL of rank 0 while it writes a checkpoint every step, its writer
+#     held inside a write (temporary file open) or just after the rename
+#     (before the directory fsync and the pruning), each launch resuming the
+#     last: every ckpt-*.h5 is always whole, and the run that finishes is
+#     bit-identical to one that was never killed;
 #  c. a loss that overflows: exit 1 with one error line, and the checkpoints
 #     written before it are kept, byte for byte, and none after it is written.
+# Kills land where a test hold (DPTRAIN_TEST_HOLD, see background.sh) keeps the
+# rank, never at a moment the machine's speed picks.
 source "$(dirname "$0")/common.sh"
 source "$(dirname "$0")/background.sh"
 
@@ -26,17 +29,22 @@ all_whole() {
 }
 
 # ---- a. SIGKILL of rank 1 mid-training ----------------------------------------
-run=$TMP/kill1
+# Rank 1 is held after step 169, the first of epoch 4; rank 0 waits for it in
+# step 170's collective, having handed the checkpoint of step 168 to its writer.
 # keep=1000: nothing is pruned, so every file seen before the kill must survive it.
-# 10000 epochs, far more than the kill lets it run (1000 last about 2 s here, and
-# the speed varies tenfold with the load); the resume then asks for one epoch
-# past the newest checkpoint.
+run=$TMP/kill1
+K=$((3 * STEPS + 1))
 A=(train "$cfg" --set checkpoint.keep=1000 --run-dir "$run")
-start_np 2 "$TMP/kill1.log" "${A[@]}" --set train.epochs=10000
+DPTRAIN_TEST_HOLD=step:$K@1 start_np 2 "$TMP/kill1.log" "${A[@]}" --set train.epochs=5
+wait_held step 1
+check "rank 1 is held after step $K" test $? -eq 0
+# Rank 0 cannot pass step 170, so its writer's last file is step 168's.
 wait_until 60 test -e "$run/$(ckpt_name $((3 * STEPS)))"
-check "long run reaches epoch 3" test $? -eq 0
+check "rank 0 writes the checkpoint of epoch 3 meanwhile" test $? -eq 0
+check "the checkpoints of epochs 1-3 are on disk" \
+  test "$(ckpt_steps "$run" | tr '\n' ' ')" = "56 112 168 "
 r0=$(rank_pid 0)
-r1=$(rank_pid 1)
+r1=$(held_pid step 1)
 check "both ranks' pids found" test -n "$r0" -a -n "$r1"
 before=$(cd "$run" && md5sum ckpt-*.h5)
 t0=$(now)
@@ -44,65 +52,66 @@ kill -KILL "$r1"
 wait "$BG"
 rc=$?
 took=$(elapsed "$t0")
+release step 1
 echo "SIGKILL of rank 1: mpirun exited with status $rc ${took}s after the kill," \
   "$(echo "$before" | wc -l) checkpoint(s) on disk before it"
-check "mpirun exits non-zero after SIGKILL of rank 1" test "$rc" -ne 0 -a "$rc" -ne 124
-check "mpirun exits within 10 s of the kill" fgt 10 "$took"
+# The time mpirun takes to notice and end rank 0 is the machine's; that it
+# ends at all (no timeout, status 124) is what is asserted.
+check "mpirun exits non-zero by itself after SIGKILL of rank 1" test "$rc" -ne 0 -a "$rc" -ne 124
 check "the killed run did not finish" bash -c "! grep -q 'test accuracy' '$TMP/kill1.log'"
-check "no rank outlives mpirun" none_running "$r0" "$r1"
+# mpirun may exit while the kernel still tears down the rank it killed (state R,
+# a zombie a moment later): a rank left behind would keep running, so a rank
+# that is gone within 30 s did not outlive it.
+wait_until 30 none_running "$r0" "$r1"
+check "no rank outlives mpirun" test $? -eq 0
 check "checkpoints written before the kill are unchanged" \
   bash -c "cd '$run' && md5sum --quiet -c - <<<'$before'"
+check "no checkpoint is lost or added by the kill" \
+  test "$(ckpt_steps "$run" | tr '\n' ' ')" = "56 112 168 "
 check "every checkpoint after the kill is whole" all_whole "$run"
-last=$(newest_step "$run")
-run_np 2 "$TMP/kill1r.log" "${A[@]}" --set train.epochs=$((last / STEPS + 2)) --resume
+run_np 2 "$TMP/kill1r.log" "${A[@]}" --set train.epochs=4 --resume
 check "resume after the kill exits 0" test $? -eq 0
-check "it resumes from the newest checkpoint" grep -q "resuming from .*$(ckpt_name "$last")" "$TMP/kill1r.log"
+check "it resumes from the newest checkpoint" grep -q "resuming from .*$(ckpt_name 168)" "$TMP/kill1r.log"
 check "the resumed run prints the test accuracy" grep -q "test accuracy" "$TMP/kill1r.log"
 
 # ---- b. SIGKILL of rank 0 while it writes checkpoints ----------------------------
-# Every step writes a checkpoint (rank 0's writer thread is busy nearly all the
-# time), so a kill lands inside dp_ckpt_write: writing or fsyncing the temporary
-# file (which is then left behind), or, after the rename, in the directory
-# fsync or the pruning. Each launch resumes the previous one, alternately on 1
-# and 2 ranks (data.shards=2 allows both). After a rank dies mpirun ends the
-# others with SIGTERM and, odls_base_sigkill_timeout (1 s) later, SIGKILL;
-# dptrain catches SIGTERM, so that costs about 2 s (part a); here it is cut to 0.
-# train.epochs=10000 is only an upper bound: the last launch lowers it to finish.
-reps=20
-[ "$ASAN" = 1 ] && reps=5
+# Every step writes a checkpoint. Each launch resumes the previous one,
+# alternately on 2 and 1 ranks (data.shards=2 allows both), and holds rank 0's
+# writer at the checkpoint of the step 3 past the one it resumed from:
+#  ckpt-write:  the temporary file is open and written but not closed: the kill
+#               leaves it behind (never a ckpt-*.h5), and the next start removes it;
+#  ckpt-rename: the file is renamed into place, the directory fsync and the
+#               pruning are still to come: the kill leaves a whole checkpoint.
+# The writer has finished the previous step's checkpoint (a submit waits for it).
+# After a rank dies mpirun ends the others with SIGTERM and,
+# odls_base_sigkill_timeout (1 s) later, SIGKILL; dptrain catches SIGTERM, so
+# that costs about 2 s (part a); here it is cut to 0.
 run=$TMP/crash
 B=(train "$cfg" --set data.shards=2 --set checkpoint.every_steps=1 --set checkpoint.keep=2
   --run-dir "$run" --resume)
-newer() { [ "$(newest_step "$run")" -gt "$1" ]; }
-tmps() { find "$run" -maxdepth 1 -name '.ckpt-*.tmp-*' 2>/dev/null | wc -l; }
-bad_rc=0 bad_resume=0 bad_files=0 midwrite=0 kills=0
+kinds=(ckpt-write ckpt-rename ckpt-rename ckpt-write)
+bad_rc=0 bad_resume=0 bad_files=0 bad_left=0 kills=0 prev_tmp=
 t_b=$(now)
-for i in $(seq 1 "$reps"); do
+for i in 1 2 3 4; do
   np=$((i % 2 + 1))
+  kind=${kinds[$((i - 1))]}
   last=$(newest_step "$run")
-  n_tmp=$(tmps)
+  target=$((last < 0 ? 2 : last + 3))
   log=$TMP/crash$i.log
-  OMPI_MCA_odls_base_sigkill_timeout=0 start_np "$np" "$log" "${B[@]}" --set train.epochs=10000
-  # Wait for this launch's first checkpoint, then 0-0.6 s more, then kill.
-  if ! wait_until 60 newer "$last"; then
-    echo "--- launch $i wrote no checkpoint:"; cat "$log"
-    kill -TERM "$BG" 2>/dev/null
+  OMPI_MCA_odls_base_sigkill_timeout=0 DPTRAIN_TEST_HOLD=$kind:$target@0 \
+    start_np "$np" "$log" "${B[@]}" --set train.epochs=$((target / STEPS + 1))
+  if ! wait_held "$kind" 0; then
+    echo "--- launch $i ($np rank(s)) never held at $kind of step $target:"; cat "$log"
+    kill -TERM "$BG" 2>/dev/null # timeout passes TERM on to mpirun
     bad_rc=$((bad_rc + 1))
     wait "$BG"
     continue
   fi
-  sleep "0.$(printf '%03d' $((RANDOM % 600)))"
-  p0=$(rank_pid 0)
-  if [ -n "$p0" ]; then
-    kill -KILL "$p0" && kills=$((kills + 1))
-  else
-    echo "--- launch $i: rank 0 not found"; bad_rc=$((bad_rc + 1))
-    kill -TERM "$BG" # timeout passes TERM on to mpirun
-  fi
+  p0=$(held_pid "$kind" 0)
+  kill -KILL "$p0" && kills=$((kills + 1))
   wait "$BG"
   rc=$?
-  # A kill inside a write leaves its temporary file behind (never a ckpt-*.h5).
-  [ "$(tmps)" -gt "$n_tmp" ] && midwrite=$((midwrite + 1))
+  release "$kind" 0
   if [ "$rc" -eq 0 ] || [ "$rc" -eq 124 ]; then
     echo "--- launch $i: status $rc"; tail -5 "$log"; bad_rc=$((bad_rc + 1))
   fi
@@ -112,19 +121,33 @@ for i in $(seq 1 "$reps"); do
     echo "--- launch $i did not resume from $(ckpt_name "$last"):"; grep dptrain "$log"
     bad_resume=$((bad_resume + 1))
   fi
+  # The previous launch's temporary file is removed at this start.
+  if [ -n "$prev_tmp" ] && [ -e "$prev_tmp" ]; then
+    echo "--- launch $i left $prev_tmp in place"; bad_left=$((bad_left + 1))
+  fi
+  tmp="$run/.$(ckpt_name "$target").tmp-$p0"
+  prev_tmp=
+  if [ "$kind" = ckpt-write ]; then
+    # Killed inside the write: its temporary file stays, the newest is the step before.
+    if [ -e "$tmp" ] && [ "$(newest_step "$run")" -eq $((target - 1)) ]; then
+      prev_tmp=$tmp
+    else
+      echo "--- launch $i: no $tmp, or newest step $(newest_step "$run") != $((target - 1))"
+      bad_left=$((bad_left + 1))
+    fi
+  elif [ -e "$tmp" ] || [ "$(newest_step "$run")" -ne "$target" ]; then
+    # Killed after the rename: the checkpoint of the target step is in place.
+    echo "--- launch $i: $tmp left, or newest step $(newest_step "$run") != $target"
+    bad_left=$((bad_left + 1))
+  fi
   all_whole "$run" || bad_files=$((bad_files + 1))
 done
-echo "$kills SIGKILLs of rank 0 in ${reps} launches ($(elapsed "$t_b")s), $midwrite inside a" \
-  "checkpoint write (temporary file left); training reached step $(newest_step "$run")"
-check "every launch is killed and ends non-zero, without timing out" test "$bad_rc" -eq 0
+echo "$kills SIGKILLs of rank 0 in 4 launches ($(elapsed "$t_b")s); training reached step $(newest_step "$run")"
+check "every launch is held, killed and ends non-zero, without timing out" test "$bad_rc" -eq 0
 check "every launch resumes from the newest checkpoint, with no warning" test "$bad_resume" -eq 0
 check "after every kill each ckpt-*.h5 is a whole checkpoint" test "$bad_files" -eq 0
-# About a third of the kills leave a temporary file (the rest land in the
-# directory fsync or the pruning after the rename): with 20 kills, none inside
-# a write has odds of about 1e-4; with ASan's 5 it is too likely to assert.
-if [ "$reps" -ge 20 ]; then
-  check "at least one kill landed inside a write" test "$midwrite" -gt 0
-fi
+check "a kill in a write leaves its temporary file (removed at the next start), one after the rename its checkpoint" \
+  test "$bad_left" -eq 0
 # Finish inside the current epoch, and compare with a run never killed.
 last=$(newest_step "$run")
 epochs=$((last / STEPS + 1))
@@ -132,6 +155,7 @@ run_np 2 "$TMP/crash_end.log" "${B[@]}" --set train.epochs=$epochs
 check "the last resume finishes (exit 0)" test $? -eq 0
 check "it resumes from the newest checkpoint" grep -q "resuming from .*$(ckpt_name "$last")" "$TMP/crash_end.log"
 check "it prints the test accuracy" grep -q "test accuracy" "$TMP/crash_end.log"
+check "it removes the last temporary file" test ! -e "${prev_tmp:-/nonexistent}"
 run_np 2 "$TMP/whole.log" train "$cfg" --set data.shards=2 --set train.epochs=$epochs --run-dir "$TMP/whole"
 check "uninterrupted reference run exits 0" test $? -eq 0
 final=$(ckpt_name $((epochs * STEPS)))
