@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """Converts Fashion-MNIST from the Debian package dataset-fashion-mnist (IDX files,
-gzip-compressed) to dptrain's HDF5 layout (DESIGN §4):
+gzip-compressed) to dptrain's HDF5 layout (docs/DESIGN.md §4):
 
   /train/x float32 [60000, 1, 28, 28] in [0, 1] (pixel / 255), rows shuffled once
   /train/y int32   [60000] class ids 0..9

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Writes the seed workload's data (DESIGN §1) in dptrain's HDF5 layout (DESIGN §4).
+"""Writes the seed workload's data (docs/DESIGN.md §1) in dptrain's HDF5 layout (docs/DESIGN.md §4).
 
 The rows are the reference example's: make_classification(n_samples=1000, n_features=20,
 n_classes=2, random_state=42) split by train_test_split(test_size=0.3, random_state=42).
@@ -19,7 +19,7 @@ def main():
     out = sys.argv[1] if len(sys.argv) > 1 else "datasets/seed_classification.h5"
     X, y = make_classification(n_samples=1000, n_features=20, n_classes=2, random_state=42)
     Xtr, Xte, ytr, yte = train_test_split(X, y, test_size=0.3, random_state=42)
-    # DESIGN §4 has converters shuffle the rows once; train_test_split has already done so.
+    # docs/DESIGN.md §4 has converters shuffle the rows once; train_test_split has already done so.
     # Shuffling again would change which rows form validation_split's last 20% and break
     # the match with the Keras/PyTorch reference, which takes those same rows.
     splits = {"train": (Xtr, ytr), "test": (Xte, yte)}

@@ -1,4 +1,4 @@
-/* checkpoint.h - HDF5 checkpoints, written atomically by rank 0 (DESIGN §6).
+/* checkpoint.h - HDF5 checkpoints, written atomically by rank 0 (docs/DESIGN.md §6).
  *
  * File layout (h5py-readable):
  *   /format_version            int, attribute of "/"

@@ -1,4 +1,4 @@
-/* error.h - one failure, carried until the ranks agree on it (DESIGN §7). */
+/* error.h - one failure, carried until the ranks agree on it (docs/DESIGN.md §7). */
 #ifndef DPTRAIN_ERROR_H
 #define DPTRAIN_ERROR_H
 

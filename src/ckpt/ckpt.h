@@ -1,4 +1,4 @@
-/* ckpt.h - (private) writing checkpoints, which only rank 0 does (DESIGN §6);
+/* ckpt.h - (private) writing checkpoints, which only rank 0 does (docs/DESIGN.md §6);
  * reading them is public, in dptrain/checkpoint.h. */
 #ifndef DPTRAIN_CKPT_CKPT_H
 #define DPTRAIN_CKPT_CKPT_H

@@ -1,4 +1,4 @@
-/* ckpt_read.c - reading and validating HDF5 checkpoints (DESIGN §6). */
+/* ckpt_read.c - reading and validating HDF5 checkpoints (docs/DESIGN.md §6). */
 #include "dptrain/checkpoint.h"
 #include "core/alloc.h"
 

@@ -1,4 +1,4 @@
-/* ckpt_write.c - atomic HDF5 checkpoint writing, retention and listing (DESIGN §6). */
+/* ckpt_write.c - atomic HDF5 checkpoint writing, retention and listing (docs/DESIGN.md §6). */
 #include "ckpt/ckpt.h"
 #include "core/alloc.h"
 

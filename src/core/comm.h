@@ -1,4 +1,4 @@
-/* comm.h - the rank context, and the only module that calls MPI (DESIGN §3). */
+/* comm.h - the rank context, and the only module that calls MPI (docs/DESIGN.md §3). */
 #ifndef DPTRAIN_COMM_H
 #define DPTRAIN_COMM_H
 

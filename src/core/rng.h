@@ -2,7 +2,7 @@
  *
  * Nothing in dptrain draws from a per-rank stream: every random value is a pure
  * function of its key, so shuffles, initialization and dropout masks are the
- * same whatever the number of ranks (DESIGN §5). */
+ * same whatever the number of ranks (docs/DESIGN.md §5). */
 #ifndef DPTRAIN_RNG_H
 #define DPTRAIN_RNG_H
 

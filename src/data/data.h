@@ -1,6 +1,6 @@
 /* data.h - the HDF5 dataset: validate on open, read row ranges by hyperslab.
  *
- * Layout (DESIGN §4): /train/x float32 [N, ...], /train/y int32 [N] (class ids)
+ * Layout (docs/DESIGN.md §4): /train/x float32 [N, ...], /train/y int32 [N] (class ids)
  * or float32 [N, k]; optional /val/{x,y} and /test/{x,y} with the same row shape.
  * Targets are handed out as float32 [rows, ycols] whatever their stored dtype.
  * Nothing here calls MPI: the caller combines per-shard statistics (comm.h). */

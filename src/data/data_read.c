@@ -143,7 +143,7 @@ static int check_y(hid_t d, const char *where, split_meta *m, dp_error *err) {
     ds_layout l;
     if (read_layout(d, where, 2, &l, err)) return -1;
     if (l.cls == H5T_INTEGER && l.size == 4 && l.is_signed) {
-        /* int32 class ids: [N], or [N, T] per-step labels (DESIGN §4). */
+        /* int32 class ids: [N], or [N, T] per-step labels (docs/DESIGN.md §4). */
         if (l.rank < 1)
             return dp_error_set(err, where, "expected int32 [N] class ids, got rank %d", l.rank);
         m->y_is_int = 1;

@@ -1,4 +1,4 @@
-/* shard.h - which training rows each shard, rank and step owns (DESIGN §5).
+/* shard.h - which training rows each shard, rank and step owns (docs/DESIGN.md §5).
  *
  * The N training rows are cut into S contiguous shards. Shard s takes rows_per_step[s] rows
  * per global step (the global batch B split as evenly as possible, the first

@@ -58,13 +58,13 @@ void dp_grad_buckets_init(dp_grad_buckets *r, const dp_model *m, dp_reduction mo
     }
 }
 
-static int reducer_is_last(const dp_grad_buckets *r, int k) {
+static int buckets_is_last(const dp_grad_buckets *r, int k) {
     return k == r->n_buckets - 1;
 }
 
 /* Exact mode, phase 1: this rank's max |g| per tensor of bucket k over its
  * micro-batches (and, for the last bucket, |loss| and the stop flag). */
-static void reducer_start_max(dp_grad_buckets *r, int k) {
+static void buckets_start_max(dp_grad_buckets *r, int k) {
     dp_grad_bucket *b = &r->buckets[k];
     double *mx = b->mx;
     double t0 = dp_comm_time();
@@ -77,7 +77,7 @@ static void reducer_start_max(dp_grad_buckets *r, int k) {
         }
     }
     int n = b->t_count;
-    if (reducer_is_last(r, k)) {
+    if (buckets_is_last(r, k)) {
         double l = 0;
         for (int q = 0; q < r->n_micro; q++)
             if (!(fabs(r->micro_sums[q].loss) <= l)) l = fabs(r->micro_sums[q].loss);
@@ -92,10 +92,10 @@ static void reducer_start_max(dp_grad_buckets *r, int k) {
 }
 
 /* Exact mode, phase 2: fixed-point sum of bucket k with the agreed scales. */
-static void reducer_start_sum(dp_grad_buckets *r, int k) {
+static void buckets_start_sum(dp_grad_buckets *r, int k) {
     dp_grad_bucket *b = &r->buckets[k];
     double t0 = dp_comm_time();
-    int n_mx = b->t_count + (reducer_is_last(r, k) ? 2 : 0);
+    int n_mx = b->t_count + (buckets_is_last(r, k) ? 2 : 0);
     for (int j = 0; j < n_mx; j++)
         if (!isfinite(b->mx[j])) r->bad = 1;
     size_t n = b->len;
@@ -111,7 +111,7 @@ static void reducer_start_sum(dp_grad_buckets *r, int k) {
                 dp_grad_fixed_accumulate(acc, r->micro_grads[q] + r->t_off[t], r->t_len[t], e);
         }
     b->acc[n] = b->acc[n + 1] = 0;
-    if (reducer_is_last(r, k)) {
+    if (buckets_is_last(r, k)) {
         int el = dp_grad_fixed_pick_exponent(b->mx[b->t_count], r->terms);
         for (int q = 0; q < r->n_micro; q++) {
             if (!r->bad) b->acc[n] += (int64_t)llrint(ldexp(r->micro_sums[q].loss, el));
@@ -128,7 +128,7 @@ static void reducer_start_sum(dp_grad_buckets *r, int k) {
 }
 
 /* Fast mode: one float sum per bucket; the extras follow the last bucket. */
-static void reducer_start_fast(dp_grad_buckets *r, int k) {
+static void buckets_start_fast(dp_grad_buckets *r, int k) {
     dp_grad_bucket *b = &r->buckets[k];
     double t0 = dp_comm_time();
     /* Separately kept micro-batch gradients (exact mode, two shards on one rank)
@@ -142,7 +142,7 @@ static void reducer_start_fast(dp_grad_buckets *r, int k) {
     r->seconds[DP_TIME_REDUCE] += dp_comm_time() - t0;
     t0 = dp_comm_time();
     dp_comm_isum_f32(r->c, LANE_SUM, r->grads + b->off, b->len, &b->req);
-    if (reducer_is_last(r, k)) {
+    if (buckets_is_last(r, k)) {
         r->extra[0] = r->extra[1] = 0;
         for (int q = 0; q < r->n_micro; q++) {
             r->extra[0] += r->micro_sums[q].loss;
@@ -158,7 +158,7 @@ static void reducer_start_fast(dp_grad_buckets *r, int k) {
 /* Turns bucket k's completed exact sum into the averaged gradient. The fast
  * sum stays a sum: the optimizer scales it by grad_scale as it reads it, and
  * checks it is finite, saving a pass over the gradient. */
-static void reducer_complete(dp_grad_buckets *r, int k) {
+static void buckets_complete(dp_grad_buckets *r, int k) {
     dp_grad_bucket *b = &r->buckets[k];
     double t0 = dp_comm_time();
     if (r->mode == DP_REDUCE_EXACT && !r->bad)
@@ -173,7 +173,7 @@ static void reducer_complete(dp_grad_buckets *r, int k) {
 
 /* Moves bucket k on as far as it can go; blocks on its collective if `block`.
  * Sums start strictly in bucket order (their lane's order on every rank). */
-static void reducer_advance(dp_grad_buckets *r, int k, int block) {
+static void buckets_advance(dp_grad_buckets *r, int k, int block) {
     dp_grad_bucket *b = &r->buckets[k];
     for (;;) {
         if (b->phase == DP_BUCKET_WAITING || b->phase == DP_BUCKET_DONE) return;
@@ -183,9 +183,9 @@ static void reducer_advance(dp_grad_buckets *r, int k, int block) {
         r->seconds[DP_TIME_COMM] += dp_comm_time() - t0;
         if (!done) return;
         if (b->phase == DP_BUCKET_MAX_IN_FLIGHT)
-            reducer_start_sum(r, k);
+            buckets_start_sum(r, k);
         else
-            reducer_complete(r, k);
+            buckets_complete(r, k);
     }
 }
 
@@ -202,30 +202,30 @@ void dp_grad_buckets_begin(dp_grad_buckets *r, const dp_comm *c, float *grads, c
     for (int k = 0; k < r->n_buckets; k++) r->buckets[k].phase = DP_BUCKET_WAITING;
 }
 
-static void reducer_start(dp_grad_buckets *r, int k) {
+static void buckets_start(dp_grad_buckets *r, int k) {
     if (r->mode == DP_REDUCE_EXACT)
-        reducer_start_max(r, k);
+        buckets_start_max(r, k);
     else
-        reducer_start_fast(r, k);
+        buckets_start_fast(r, k);
 }
 
 void dp_grad_buckets_layer_done(void *arg, int layer) {
     dp_grad_buckets *r = arg;
     for (int k = 0; k < r->n_buckets; k++) {
-        if (r->buckets[k].phase == DP_BUCKET_WAITING && r->buckets[k].low_layer == layer) reducer_start(r, k);
-        reducer_advance(r, k, 0);
+        if (r->buckets[k].phase == DP_BUCKET_WAITING && r->buckets[k].low_layer == layer) buckets_start(r, k);
+        buckets_advance(r, k, 0);
     }
 }
 
 int dp_grad_buckets_finish(dp_grad_buckets *r, dp_loss_sums *out, int *stop) {
     /* Buckets whose backward never ran (an empty micro-batch) start now, in order. */
     for (int k = 0; k < r->n_buckets; k++)
-        if (r->buckets[k].phase == DP_BUCKET_WAITING) reducer_start(r, k);
+        if (r->buckets[k].phase == DP_BUCKET_WAITING) buckets_start(r, k);
     for (int k = 0; k < r->n_buckets; k++)
         while (r->buckets[k].phase != DP_BUCKET_DONE) {
             /* Earlier buckets first: a later one's sum may wait for theirs to start. */
-            for (int q = 0; q < k; q++) reducer_advance(r, q, 0);
-            reducer_advance(r, k, 1);
+            for (int q = 0; q < k; q++) buckets_advance(r, q, 0);
+            buckets_advance(r, k, 1);
         }
     out->rows = (long)r->rows;
     r->grad_scale = r->mode == DP_REDUCE_EXACT ? 1.0f : (float)(1.0 / (double)r->rows);

@@ -1,5 +1,5 @@
 /* grad_buckets.h - (private) the gradient sum across micro-batches and ranks, in
- * buckets that start while backward is still running (DESIGN §5, §8).
+ * buckets that start while backward is still running (docs/DESIGN.md §5, §8).
  *
  * Buckets are contiguous ranges of the gradient arena covering whole layers,
  * formed from the last layer backwards, so the first bucket is complete as

@@ -1,4 +1,4 @@
-/* grad_fixed.h - exact, order-independent gradient sums (DESIGN §5).
+/* grad_fixed.h - exact, order-independent gradient sums (docs/DESIGN.md §5).
  *
  * Each micro-batch gradient g[n] is converted to int64 fixed point with a
  * power-of-two scale shared by all ranks (agreed by a max over |g|), the

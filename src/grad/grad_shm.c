@@ -11,7 +11,7 @@
 /* Exact mode: the max |g| of each tensor over this rank's micro-batches, into
  * its row of maxima. Read right after backward, the arenas are still partly
  * in this core's cache. */
-static void share_own_maxima(dp_grad_shm *s) {
+static void shm_own_maxima(dp_grad_shm *s) {
     double *mine = s->maxima + (size_t)s->rank * s->n_tensors;
     for (int t = 0; t < s->n_tensors; t++) {
         mine[t] = 0;
@@ -25,7 +25,7 @@ static void share_own_maxima(dp_grad_shm *s) {
 /* The node's sum of gradient elements [a, a + len) over its arenas: in fixed
  * point with exponent e (exact, into acc), or in float, in rank order (into
  * out). */
-static void share_sum_node(const dp_grad_shm *s, size_t a, size_t len, int e, int64_t *acc,
+static void shm_sum_node(const dp_grad_shm *s, size_t a, size_t len, int e, int64_t *acc,
                            float *out) {
     const float *g0 = s->grads + a;
     if (s->exact) {
@@ -45,7 +45,7 @@ static void share_sum_node(const dp_grad_shm *s, size_t a, size_t len, int e, in
 /* The end of the piece of this rank's range that starts at a: at the range's
  * end, SHARE_PIECE on and, in exact mode, the end of the tensor, whose scale
  * the next one does not share; *t follows the tensor and *e gets its exponent. */
-static size_t share_piece_end(const dp_grad_shm *s, size_t a, int *t, int *e) {
+static size_t shm_piece_end(const dp_grad_shm *s, size_t a, int *t, int *e) {
     size_t b = s->hi - a < SHARE_PIECE ? s->hi : a + SHARE_PIECE;
     *e = 0;
     if (s->exact) {
@@ -62,7 +62,7 @@ static size_t share_piece_end(const dp_grad_shm *s, size_t a, int *t, int *e) {
  * float sums in rank order (on one node; across nodes, the nodes' sums are
  * then allreduced). Returns -1 on every rank if a maximum or the loss is NaN
  * or Inf. */
-static int share_agree(dp_grad_shm *s, dp_loss_sums *out, int *stop, double *seconds) {
+static int shm_agree(dp_grad_shm *s, dp_loss_sums *out, int *stop, double *seconds) {
     int T = s->n_tensors, n_micro = s->size * s->n_my;
     const double *notes = s->micro_notes;
     double *v = s->agreed; /* [T] max |g| per tensor, [T] stop, [T + 1] max |loss| */
@@ -107,13 +107,13 @@ static int share_agree(dp_grad_shm *s, dp_loss_sums *out, int *stop, double *sec
 }
 
 /* One node: each piece of the range is summed into L1 and applied at once. */
-static int share_update_node(dp_grad_shm *s, dp_model *m, dp_optim *o, double inv_rows) {
+static int shm_update_node(dp_grad_shm *s, dp_model *m, dp_optim *o, double inv_rows) {
     /* The exact mean is final; the float sum is scaled as the optimizer reads it. */
     float scale = s->exact ? 1.0f : (float)inv_rows;
     int bad = 0, t = 0, e;
     for (size_t a = s->lo, b; a < s->hi; a = b) {
-        b = share_piece_end(s, a, &t, &e);
-        share_sum_node(s, a, b - a, e, s->acc, s->piece);
+        b = shm_piece_end(s, a, &t, &e);
+        shm_sum_node(s, a, b - a, e, s->acc, s->piece);
         if (s->exact) dp_grad_fixed_finish(s->piece, s->acc, b - a, e, inv_rows);
         bad |= dp_optim_update_range(o, a, b - a, m->params + a, s->piece, scale);
     }
@@ -122,13 +122,13 @@ static int share_update_node(dp_grad_shm *s, dp_model *m, dp_optim *o, double in
 
 /* Several nodes: the node's sum of the whole range, allreduced with the other
  * nodes' over the cross group, then applied piece by piece. */
-static int share_update_nodes(dp_grad_shm *s, dp_model *m, dp_optim *o, double inv_rows,
+static int shm_update_nodes(dp_grad_shm *s, dp_model *m, dp_optim *o, double inv_rows,
                               double *seconds) {
     size_t lo = s->lo;
     int t = 0, e;
     for (size_t a = lo, b; a < s->hi; a = b) {
-        b = share_piece_end(s, a, &t, &e);
-        share_sum_node(s, a, b - a, e, s->racc ? s->racc + (a - lo) : NULL,
+        b = shm_piece_end(s, a, &t, &e);
+        shm_sum_node(s, a, b - a, e, s->racc ? s->racc + (a - lo) : NULL,
                        s->rsum ? s->rsum + (a - lo) : NULL);
     }
     double t0 = dp_comm_time();
@@ -138,7 +138,7 @@ static int share_update_nodes(dp_grad_shm *s, dp_model *m, dp_optim *o, double i
     int bad = 0;
     t = 0;
     for (size_t a = lo, b; a < s->hi; a = b) {
-        b = share_piece_end(s, a, &t, &e);
+        b = shm_piece_end(s, a, &t, &e);
         if (s->exact) {
             dp_grad_fixed_finish(s->piece, s->racc + (a - lo), b - a, e, inv_rows);
             bad |= dp_optim_update_range(o, a, b - a, m->params + a, s->piece, 1.0f);
@@ -153,7 +153,7 @@ static int share_update_nodes(dp_grad_shm *s, dp_model *m, dp_optim *o, double i
 int dp_grad_shm_step(dp_grad_shm *s, dp_model *m, dp_optim *o, const dp_loss_sums *micro_sums, size_t rows,
                dp_loss_sums *out, int *stop, double *seconds) {
     double t0 = dp_comm_time();
-    if (s->exact) share_own_maxima(s);
+    if (s->exact) shm_own_maxima(s);
     for (int k = 0; k < s->n_my; k++) {
         int q = s->rank * s->n_my + k;
         s->micro_notes[2 * q] = micro_sums[k].loss;
@@ -166,11 +166,11 @@ int dp_grad_shm_step(dp_grad_shm *s, dp_model *m, dp_optim *o, const dp_loss_sum
     seconds[DP_TIME_COMM] += dp_comm_time() - t1;
     out->rows = (long)rows;
     /* Agreed by all alike, before any rank touches the parameters. */
-    if (share_agree(s, out, stop, seconds)) return -1;
+    if (shm_agree(s, out, stop, seconds)) return -1;
     t0 = dp_comm_time();
     double comm0 = seconds[DP_TIME_COMM], inv_rows = 1.0 / (double)rows;
-    int bad = s->nodes > 1 ? share_update_nodes(s, m, o, inv_rows, seconds)
-                           : share_update_node(s, m, o, inv_rows);
+    int bad = s->nodes > 1 ? shm_update_nodes(s, m, o, inv_rows, seconds)
+                           : shm_update_node(s, m, o, inv_rows);
     dp_optim_end_step(o);
     s->rank_notes[2 * s->rank + 1] = bad ? 1.0 : 0.0;
     t1 = dp_comm_time();

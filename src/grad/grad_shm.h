@@ -1,6 +1,6 @@
 /* grad_shm.h - (private) the ranks of a node sharing one copy of the parameters
  * and the optimizer state, and summing gradients through shared memory
- * (DESIGN §5, §8).
+ * (docs/DESIGN.md §5, §8).
  *
  * On each node, the parameters, the optimizer state and the node's gradient
  * arenas live in one shared segment. After backward, a fence; each rank sums

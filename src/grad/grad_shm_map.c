@@ -9,7 +9,7 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
-static size_t share_round_up(size_t n) {
+static size_t shm_round_up(size_t n) {
     return (n + SHARE_LINE - 1) / SHARE_LINE * SHARE_LINE;
 }
 
@@ -22,7 +22,7 @@ static size_t share_round_up(size_t n) {
  * the node's first rank learns of it, so it cannot be caught and agreed on
  * afterwards): this is asked first. A container's /dev/shm (64 MiB under
  * Docker by default) is the usual case. */
-static void share_check_room(size_t bytes, dp_error *err) {
+static void shm_check_room(size_t bytes, dp_error *err) {
     char dir[512];
     if (dp_comm_shared_dir(dir, sizeof dir)) return; /* not Open MPI's: let it try */
     struct statvfs fs;
@@ -41,7 +41,7 @@ static void share_check_room(size_t bytes, dp_error *err) {
 /* The node and cross groups, or 0 (with none kept) when sharing gains nothing:
  * uneven nodes, whose ranges would not pair up, or one rank per node, where
  * the allreduce overlapped with backward is the better path. */
-static int share_split(dp_grad_shm *s, const dp_comm *c) {
+static int shm_split(dp_grad_shm *s, const dp_comm *c) {
     s->nodes = dp_comm_split_nodes(c, &s->node, &s->cross);
     if (s->nodes == 0) return 0;
     if (s->node.size > 1) return 1;
@@ -53,9 +53,9 @@ static int share_split(dp_grad_shm *s, const dp_comm *c) {
 int dp_grad_shm_attach(dp_grad_shm *s, const dp_comm *c, dp_model *m, dp_optim *o, dp_reduction mode,
                  const dp_trainset *ts) {
     memset(s, 0, sizeof *s);
-    if (c->size < 2 || !share_split(s, c)) return 0;
+    if (c->size < 2 || !shm_split(s, c)) return 0;
     int L = s->node.size;
-    size_t n = m->n_params, stride = share_round_up(n);
+    size_t n = m->n_params, stride = shm_round_up(n);
     int slots = o->n_slots, exact = mode == DP_REDUCE_EXACT;
     int arenas = exact ? L * ts->n_shards : L;
     int n_tensors = dp_model_list_tensors(m, NULL, NULL);
@@ -63,7 +63,7 @@ int dp_grad_shm_attach(dp_grad_shm *s, const dp_comm *c, dp_model *m, dp_optim *
     size_t doubles = 2 * (size_t)(L * ts->n_shards) + 2 * (size_t)L + (size_t)L * n_tensors;
     size_t bytes = floats * sizeof(float) + doubles * sizeof(double);
     dp_error room = {0};
-    if (s->node.rank == 0) share_check_room(bytes, &room);
+    if (s->node.rank == 0) shm_check_room(bytes, &room);
     if (dp_comm_agree(c, &room)) {
         if (c->rank == 0) snprintf(s->why, sizeof s->why, "%s", room.what);
         dp_comm_free_split(&s->node);

@@ -6,7 +6,7 @@
  * index is id keeps its value iff
  *   dp_rng_uniform(dp_rng_make_key(seed, 0xd70, layer index, step), id * numel + i) >= rate,
  * so a row gets the same mask whichever rank, micro-batch or position computes
- * it, and the result does not depend on the number of ranks (DESIGN §5). */
+ * it, and the result does not depend on the number of ranks (docs/DESIGN.md §5). */
 #include "layers/layer.h"
 #include "core/alloc.h"
 #include "core/rng.h"

@@ -1,4 +1,4 @@
-/* layer.h - a layer is a small struct behind a const ops table (DESIGN §3).
+/* layer.h - a layer is a small struct behind a const ops table (docs/DESIGN.md §3).
  *
  * Activations flow as [B, ...shape] float32 buffers owned by the model. A layer's
  * parameters and gradients are views into the model's flat arenas: `params` and

@@ -1,4 +1,4 @@
-/* signals.h - SIGUSR1/SIGTERM as a request to checkpoint and stop (DESIGN §7).
+/* signals.h - SIGUSR1/SIGTERM as a request to checkpoint and stop (docs/DESIGN.md §7).
  *
  * The handlers only record the signal; the training loop agrees on it across
  * ranks at the next step boundary, so every rank stops after the same step. */

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Faults never hang a run and never cost a checkpoint (DESIGN §6, §7):
+# Faults never hang a run and never cost a checkpoint (docs/DESIGN.md §6, §7):
 #  a. SIGKILL of rank 1 mid-training: mpirun ends by itself, the checkpoints
 #     already written are untouched, and --resume finishes the run;
 #  b. SIGKILL of rank 0 while it writes a checkpoint every step, its writer

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Ranks on several nodes: each node shares one copy of the parameters, the
-# nodes allreduce their sums (DESIGN §5). Open MPI is made to see two nodes on
+# nodes allreduce their sums (docs/DESIGN.md §5). Open MPI is made to see two nodes on
 # this one machine: a hostfile names nodeA and nodeB, and a stand-in for ssh
 # starts each node's daemon here. Ranks on different "nodes" then talk over
 # TCP and share no memory, as on a cluster.

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Stop signals (DESIGN §7): SIGUSR1 or SIGTERM makes every rank stop after the
+# Stop signals (docs/DESIGN.md §7): SIGUSR1 or SIGTERM makes every rank stop after the
 # same step, rank 0 write a checkpoint, and every rank exit with status 4; a
 # --resume then ends bit-identical to a run that was never stopped.
 #  a. SIGUSR1 to mpirun, which forwards it to every rank;
