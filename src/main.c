@@ -49,11 +49,13 @@ typedef struct main_args {
 
 /* Parses argv; returns 0 or -1 with a message in err. */
 static int main_parse_args(int argc, char **argv, main_args *a, dp_error *err) {
-    static const struct option longopts[] = {
-        {"set", required_argument, NULL, 's'},     {"run-dir", required_argument, NULL, 'd'},
-        {"resume", no_argument, NULL, 'r'},        {"stop-after", required_argument, NULL, 'S'},
-        {"help", no_argument, NULL, 'h'},          {"version", no_argument, NULL, 'V'},
-        {NULL, 0, NULL, 0}};
+    static const struct option longopts[] = {{"set", required_argument, NULL, 's'},
+                                             {"run-dir", required_argument, NULL, 'd'},
+                                             {"resume", no_argument, NULL, 'r'},
+                                             {"stop-after", required_argument, NULL, 'S'},
+                                             {"help", no_argument, NULL, 'h'},
+                                             {"version", no_argument, NULL, 'V'},
+                                             {NULL, 0, NULL, 0}};
     opterr = 0;
     int ch;
     while ((ch = getopt_long(argc, argv, "hV", longopts, NULL)) != -1) {
@@ -76,14 +78,16 @@ static int main_parse_args(int argc, char **argv, main_args *a, dp_error *err) {
         case 'h': a->help = 1; return 0;
         case 'V': a->version = 1; return 0;
         default:
-            return dp_error_set(err, "usage", "unknown or incomplete option '%s' (see dptrain --help)",
+            return dp_error_set(err, "usage",
+                                "unknown or incomplete option '%s' (see dptrain --help)",
                                 argv[optind - 1]);
         }
     }
     /* getopt_long permutes argv, so options may come before or after CONFIG. */
     if (optind >= argc) return dp_error_set(err, "usage", "missing command (see dptrain --help)");
     if (strcmp(argv[optind], "train") != 0)
-        return dp_error_set(err, "usage", "unknown command '%s' (known: train, config)", argv[optind]);
+        return dp_error_set(err, "usage", "unknown command '%s' (known: train, config)",
+                            argv[optind]);
     if (optind + 1 >= argc) return dp_error_set(err, "usage", "train needs a CONFIG file");
     if (optind + 2 < argc)
         return dp_error_set(err, "usage", "unexpected argument '%s'", argv[optind + 2]);

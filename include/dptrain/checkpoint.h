@@ -31,16 +31,16 @@ typedef struct dp_optim dp_optim;
 /* Everything a run needs to continue. The model and optimizer supply the
  * parameter names, shapes and arrays. */
 typedef struct dp_ckpt_state {
-    int epoch;                /* epochs fully done */
-    int step_in_epoch;        /* steps done in the current epoch */
+    int epoch;         /* epochs fully done */
+    int step_in_epoch; /* steps done in the current epoch */
     long long global_step;
     unsigned long long seed;
     int shards;
-    size_t n_features;        /* length of mean/std; 0 when not standardized */
-    float *mean, *std;        /* [n_features] */
+    size_t n_features; /* length of mean/std; 0 when not standardized */
+    float *mean, *std; /* [n_features] */
     const char *config_text;
-    size_t n_metrics;         /* rows of metrics */
-    double *metrics;          /* [n_metrics, DP_METRICS_COLS] */
+    size_t n_metrics; /* rows of metrics */
+    double *metrics;  /* [n_metrics, DP_METRICS_COLS] */
 } dp_ckpt_state;
 
 /* Reads path into m->params and o's state/step and st (st->mean/std/metrics are
@@ -48,8 +48,7 @@ typedef struct dp_ckpt_state {
  * every parameter's name and shape match the model: a checkpoint of another
  * model is an error naming the first difference. o or st may be NULL to skip
  * those parts. On failure m, o and st are left unchanged. Returns 0 or -1. */
-int dp_ckpt_read(const char *path, dp_model *m, dp_optim *o, dp_ckpt_state *st,
-              dp_error *err);
+int dp_ckpt_read(const char *path, dp_model *m, dp_optim *o, dp_ckpt_state *st, dp_error *err);
 
 /* Reads the /config text of checkpoint path into *text (allocated, NUL-terminated;
  * free() it). Returns 0 or -1. */

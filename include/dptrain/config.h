@@ -55,9 +55,9 @@ typedef struct dp_optim_cfg {
 typedef struct dp_config {
     /* data */
     char data_path[DP_PATH_MAX];
-    int standardize;            /* default 1 */
-    double validation_split;    /* [0,1), default 0 */
-    int shards;                 /* data.shards; 0 = number of ranks */
+    int standardize;         /* default 1 */
+    double validation_split; /* [0,1), default 0 */
+    int shards;              /* data.shards; 0 = number of ranks */
     /* model */
     dp_shape input;
     int n_layers;
@@ -65,22 +65,22 @@ typedef struct dp_config {
     /* loss, optimizer, metrics */
     dp_loss_kind loss;
     dp_optim_cfg optim;
-    int metric_accuracy;        /* metrics: [accuracy] */
+    int metric_accuracy; /* metrics: [accuracy] */
     /* train */
-    int epochs;                 /* >= 0 */
-    int batch_size;             /* global batch, >= 1 */
-    unsigned long long seed;    /* default 42 */
-    dp_reduction reduction;     /* default exact */
-    int check_every_steps;      /* replica hash check period; default 200 */
-    int bucket_kib;             /* gradient bucket size for overlapped reduction; 1024 */
-    int shared_memory;          /* ranks on one node share the parameters; default 1 */
+    int epochs;              /* >= 0 */
+    int batch_size;          /* global batch, >= 1 */
+    unsigned long long seed; /* default 42 */
+    dp_reduction reduction;  /* default exact */
+    int check_every_steps;   /* replica hash check period; default 200 */
+    int bucket_kib;          /* gradient bucket size for overlapped reduction; 1024 */
+    int shared_memory;       /* ranks on one node share the parameters; default 1 */
     /* checkpoint */
-    int ckpt_keep;              /* default 3 */
-    int ckpt_every_steps;       /* 0 = only at epoch ends */
+    int ckpt_keep;        /* default 3 */
+    int ckpt_every_steps; /* 0 = only at epoch ends */
     /* where the config came from, and its effective text (file + overrides)
      * stored in every checkpoint */
     char source[DP_PATH_MAX];
-    char *text;                 /* owned, NUL-terminated */
+    char *text; /* owned, NUL-terminated */
 } dp_config;
 
 /* Parses `path`, applies the n_set overrides ("dotted.key=value", the value read
@@ -88,11 +88,11 @@ typedef struct dp_config {
  * absent optional keys. Returns 0, or -1 with err set. Unknown keys get a
  * "did you mean" suggestion. cfg must be released with dp_config_free either way. */
 int dp_config_load_file(dp_config *cfg, const char *path, char *const *sets, int n_set,
-                     dp_error *err);
+                        dp_error *err);
 
 /* As dp_config_load_file, but from text in memory; `name` is used in error places. */
 int dp_config_load_text(dp_config *cfg, const char *name, const char *text, size_t len,
-                     char *const *sets, int n_set, dp_error *err);
+                        char *const *sets, int n_set, dp_error *err);
 
 /* Releases what config_load_* allocated. Safe on a zeroed struct. */
 void dp_config_free(dp_config *cfg);

@@ -17,9 +17,9 @@ typedef enum dp_act {
 
 typedef enum dp_loss_kind {
     DP_LOSS_MSE = 0,
-    DP_LOSS_BCE,        /* binary_crossentropy */
-    DP_LOSS_CE,         /* categorical_crossentropy (one-hot or class-id targets) */
-    DP_LOSS_SPARSE_CE,  /* sparse_categorical_crossentropy (class-id targets) */
+    DP_LOSS_BCE,       /* binary_crossentropy */
+    DP_LOSS_CE,        /* categorical_crossentropy (one-hot or class-id targets) */
+    DP_LOSS_SPARSE_CE, /* sparse_categorical_crossentropy (class-id targets) */
 } dp_loss_kind;
 
 typedef enum dp_optim_kind {

@@ -27,17 +27,17 @@ int dp_comm_size(const dp_comm *c);
 /* Exit statuses of `dptrain train`, the same on every rank. */
 enum {
     DP_EXIT_OK = 0,
-    DP_EXIT_ERROR = 1,   /* bad input or a failure; one error line printed by rank 0 */
-    DP_EXIT_USAGE = 2,   /* bad command line */
-    DP_EXIT_STOPPED = 3, /* stopped early on request (--stop-after), checkpoint written */
+    DP_EXIT_ERROR = 1,    /* bad input or a failure; one error line printed by rank 0 */
+    DP_EXIT_USAGE = 2,    /* bad command line */
+    DP_EXIT_STOPPED = 3,  /* stopped early on request (--stop-after), checkpoint written */
     DP_EXIT_SIGNALED = 4, /* SIGUSR1 or SIGTERM: stopped at a step boundary, checkpoint
                              written; resume with --resume */
 };
 
 typedef struct dp_train_opts {
-    const char *run_dir;        /* checkpoints and metrics.jsonl */
-    int resume;                 /* continue from the newest valid checkpoint in run_dir */
-    long long stop_after;       /* stop after this many steps of this invocation; 0 = never */
+    const char *run_dir;  /* checkpoints and metrics.jsonl */
+    int resume;           /* continue from the newest valid checkpoint in run_dir */
+    long long stop_after; /* stop after this many steps of this invocation; 0 = never */
 } dp_train_opts;
 
 /* Collective. Trains cfg on all ranks of c. All ranks share the evaluation; rank 0 prints progress

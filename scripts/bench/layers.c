@@ -62,8 +62,8 @@ int main(int argc, char **argv) {
     dp_model_init_params(&m, 1);
     size_t in_n = dp_shape_numel(&m.in_shape);
     int kout = dp_model_output_width(&m);
-    float *x = malloc((size_t)B * in_n * sizeof *x);  /* [B, in] */
-    float *y = malloc((size_t)B * sizeof *y);         /* [B] class ids */
+    float *x = malloc((size_t)B * in_n * sizeof *x);       /* [B, in] */
+    float *y = malloc((size_t)B * sizeof *y);              /* [B] class ids */
     float *dout = malloc((size_t)B * kout * sizeof *dout); /* [B, out] */
     uint64_t *ids = malloc((size_t)B * sizeof *ids);
     for (size_t i = 0; i < (size_t)B * in_n; i++) x[i] = (float)rand() / (float)RAND_MAX;

@@ -11,8 +11,8 @@
  * rename, fsync of dir; then deletes all but the newest `keep` checkpoints.
  * keep <= 0 keeps all; the file just written is never deleted. o may be NULL
  * (no /optimizer). On failure the previous checkpoints are untouched. Returns 0 or -1. */
-int dp_ckpt_write(const char *dir, const dp_model *m, const dp_optim *o,
-               const dp_ckpt_state *st, int keep, dp_error *err);
+int dp_ckpt_write(const char *dir, const dp_model *m, const dp_optim *o, const dp_ckpt_state *st,
+                  int keep, dp_error *err);
 
 /* mkdir -p dir. Returns 0 or -1 with err set (naming the component at fault). */
 int dp_ckpt_make_dir(const char *dir, dp_error *err);

@@ -67,10 +67,9 @@ static inline int ckpt_check_layout(const dp_model *m, const dp_optim *o, const 
         if (l->n_params < 0 || l->n_params > DP_LAYER_MAX_PARAMS)
             return dp_error_set(err, where, "layer %s has %d parameter tensors", l->name,
                                 l->n_params);
-        if (l->n_params > 0 && (l->param_offset > m->n_params ||
-                                l->param_count > m->n_params - l->param_offset))
-            return dp_error_set(err, where, "layer %s parameters lie outside the arena",
-                                l->name);
+        if (l->n_params > 0 &&
+            (l->param_offset > m->n_params || l->param_count > m->n_params - l->param_offset))
+            return dp_error_set(err, where, "layer %s parameters lie outside the arena", l->name);
         for (int p = 0; p < l->n_params; p++) {
             const dp_param_view *v = &l->params[p];
             int bad_shape = v->shape.ndim < 0 || v->shape.ndim > DP_MAX_DIMS;
@@ -78,8 +77,8 @@ static inline int ckpt_check_layout(const dp_model *m, const dp_optim *o, const 
             if (bad_shape || v->name[0] == '\0' || strchr(v->name, '/') ||
                 v->numel != dp_shape_numel(&v->shape) || v->offset > l->param_count ||
                 v->numel > l->param_count - v->offset)
-                return dp_error_set(err, where, "parameter %s/%s has an inconsistent view",
-                                    l->name, v->name);
+                return dp_error_set(err, where, "parameter %s/%s has an inconsistent view", l->name,
+                                    v->name);
         }
     }
     if (!o) return 0;

@@ -50,14 +50,11 @@ static int exists(hid_t file, const char *path) {
 static const char *type_name(hid_t t, char *buf, size_t n) {
     H5T_class_t c = H5Tget_class(t);
     size_t bits = 8 * H5Tget_size(t);
-    if (c == H5T_FLOAT)
-        snprintf(buf, n, "float%zu", bits);
+    if (c == H5T_FLOAT) snprintf(buf, n, "float%zu", bits);
     else if (c == H5T_INTEGER)
         snprintf(buf, n, "%sint%zu", H5Tget_sign(t) == H5T_SGN_NONE ? "u" : "", bits);
-    else if (c == H5T_STRING)
-        snprintf(buf, n, "string");
-    else
-        snprintf(buf, n, "a non-numeric type");
+    else if (c == H5T_STRING) snprintf(buf, n, "string");
+    else snprintf(buf, n, "a non-numeric type");
     return buf;
 }
 
@@ -94,8 +91,8 @@ static hid_t open_dataset(reader *r, const char *path, size_t size, const char *
                           type_name(t, got, sizeof got), 8 * size);
     } else {
         hsize_t total = 1;
-        for (int i = 0; i < rank; i++) total = dims[i] && total > MAX_ELEMENTS / dims[i]
-                                                   ? MAX_ELEMENTS + 1 : total * dims[i];
+        for (int i = 0; i < rank; i++)
+            total = dims[i] && total > MAX_ELEMENTS / dims[i] ? MAX_ELEMENTS + 1 : total * dims[i];
         if (total > MAX_ELEMENTS) rc = damaged(r, path);
     }
     if (t >= 0) H5Tclose(t);
@@ -144,15 +141,19 @@ static int check_extras(reader *r, const char *root, const dp_model *m, const ch
         snprintf(g, sizeof g, "%s/%s", root, name);
         const dp_layer *l = find_layer(m, name);
         if (!l)
-            return dp_error_set(r->err, r->path, "%sit has layer %s, which the model (%d layers) "
-                                "does not have", ctx, g, m->n_layers);
+            return dp_error_set(r->err, r->path,
+                                "%sit has layer %s, which the model (%d layers) "
+                                "does not have",
+                                ctx, g, m->n_layers);
         H5G_info_t gi;
         if (H5Gget_info_by_name(r->file, g, &gi, H5P_DEFAULT) < 0) return damaged(r, g);
         for (hsize_t j = 0; j < gi.nlinks; j++) {
             if (link_name(r, g, j, name, sizeof name)) return -1;
             if (!has_param(l, name))
-                return dp_error_set(r->err, r->path, "%sit has dataset %s/%s, which the model "
-                                    "does not have", ctx, g, name);
+                return dp_error_set(r->err, r->path,
+                                    "%sit has dataset %s/%s, which the model "
+                                    "does not have",
+                                    ctx, g, name);
         }
     }
     return 0;
@@ -208,8 +209,8 @@ static hid_t open_attr(reader *r, hid_t loc, const char *obj, const char *name, 
     if (!ok) {
         char got[48] = "unreadable";
         if (t >= 0) type_name(t, got, sizeof got);
-        dp_error_set(r->err, r->path, "attribute %s %s is %s, expected a single %s", obj, name,
-                     got, cls == H5T_STRING ? "string" : "integer");
+        dp_error_set(r->err, r->path, "attribute %s %s is %s, expected a single %s", obj, name, got,
+                     cls == H5T_STRING ? "string" : "integer");
         if (t >= 0) H5Tclose(t);
         if (a >= 0) H5Aclose(a);
         H5Eclear2(H5E_DEFAULT);
@@ -393,8 +394,7 @@ static hid_t open_file(const char *path, dp_error *err) {
     ckpt_h5_detail(detail, sizeof detail);
     ckpt_h5_close_plist(fapl);
     if (f < 0)
-        return dp_error_set(err, path, "not a readable HDF5 file: truncated or damaged%s",
-                            detail);
+        return dp_error_set(err, path, "not a readable HDF5 file: truncated or damaged%s", detail);
     return f;
 }
 
@@ -408,7 +408,7 @@ int dp_ckpt_read(const char *path, dp_model *m, dp_optim *o, dp_ckpt_state *st, 
     float *params = DP_MALLOC(m->n_params * sizeof *params); /* [n_params] */
     if (m->n_params) memcpy(params, m->params, m->n_params * sizeof *params);
     size_t n_slot = o ? (size_t)o->n_slots * o->n : 0;
-    float *slots = DP_MALLOC(n_slot * sizeof *slots);        /* [n_slots, n] */
+    float *slots = DP_MALLOC(n_slot * sizeof *slots); /* [n_slots, n] */
     for (int k = 0; o && k < o->n_slots && o->n; k++)
         memcpy(slots + (size_t)k * o->n, o->slots[k], o->n * sizeof *slots);
     long long step = 0;
@@ -445,8 +445,7 @@ int dp_ckpt_read_config(const char *path, char **text, dp_error *err) {
         if (t < 0 || sp < 0 || H5Tget_class(t) != H5T_STRING ||
             H5Sget_simple_extent_npoints(sp) != 1)
             rc = dp_error_set(err, path, "/config is not a single string");
-        else
-            rc = read_string(&r, d, t, 0, "/config", text);
+        else rc = read_string(&r, d, t, 0, "/config", text);
         if (sp >= 0) H5Sclose(sp);
         if (t >= 0) H5Tclose(t);
         if (d >= 0) H5Dclose(d);

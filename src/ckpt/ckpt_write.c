@@ -19,9 +19,9 @@
 
 typedef struct writer {
     hid_t file;
-    hid_t lcpl;        /* creates missing parent groups */
-    char failed[320];  /* the object being written when a call failed */
-    char detail[300];  /* HDF5's reason, taken before cleanup calls clear the stack */
+    hid_t lcpl;       /* creates missing parent groups */
+    char failed[320]; /* the object being written when a call failed */
+    char detail[300]; /* HDF5's reason, taken before cleanup calls clear the stack */
 } writer;
 
 /* Call right after the failing HDF5 call: any later API call resets the stack. */
@@ -94,8 +94,7 @@ static hid_t string_type(size_t len) {
 }
 
 /* Variable-length, so h5py returns the attribute as str rather than bytes. */
-static int write_str_attr(writer *w, hid_t loc, const char *obj, const char *name,
-                          const char *s) {
+static int write_str_attr(writer *w, hid_t loc, const char *obj, const char *name, const char *s) {
     hid_t t = H5Tcopy(H5T_C_S1);
     int rc = (t < 0 || H5Tset_size(t, H5T_VARIABLE) < 0 || H5Tset_cset(t, H5T_CSET_UTF8) < 0)
                  ? fail(w, "attribute %s %s", obj, name)
@@ -105,11 +104,10 @@ static int write_str_attr(writer *w, hid_t loc, const char *obj, const char *nam
 }
 
 /* Creates dataset `path` (parents included) of dims [ndim] and writes data. */
-static int write_dataset(writer *w, const char *path, int ndim, const hsize_t *dims,
-                         hid_t ftype, hid_t mtype, const void *data) {
+static int write_dataset(writer *w, const char *path, int ndim, const hsize_t *dims, hid_t ftype,
+                         hid_t mtype, const void *data) {
     hid_t sp = ndim > 0 ? H5Screate_simple(ndim, dims, NULL) : H5Screate(H5S_SCALAR);
-    hid_t d = sp < 0 ? -1 : H5Dcreate2(w->file, path, ftype, sp, w->lcpl, H5P_DEFAULT,
-                                       H5P_DEFAULT);
+    hid_t d = sp < 0 ? -1 : H5Dcreate2(w->file, path, ftype, sp, w->lcpl, H5P_DEFAULT, H5P_DEFAULT);
     int rc = d < 0 ? fail(w, "dataset %s", path) : 0;
     if (rc == 0 && H5Sget_simple_extent_npoints(sp) > 0 &&
         H5Dwrite(d, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) < 0)
@@ -218,8 +216,7 @@ static int write_file(const char *tmp, const char *where, const dp_model *m, con
                  ? fail(&w, "link creation properties")
                  : write_contents(&w, m, o, st);
     dp_test_hold("ckpt-write", st->global_step, NULL);
-    if (rc)
-        dp_error_set(err, where, "writing the checkpoint failed at %s%s", w.failed, w.detail);
+    if (rc) dp_error_set(err, where, "writing the checkpoint failed at %s%s", w.failed, w.detail);
     ckpt_h5_close_plist(w.lcpl);
     /* Close flushes the metadata: a full disk shows up here. */
     if (H5Fclose(w.file) < 0 && !rc)
@@ -259,16 +256,14 @@ static void prune(const char *dir, const char *written, int keep) {
     int kept = 1;
     for (int i = 0; i < n; i++) {
         if (!strcmp(paths[i], written)) continue;
-        if (kept < keep)
-            kept++;
-        else
-            unlink(paths[i]);
+        if (kept < keep) kept++;
+        else unlink(paths[i]);
     }
     dp_ckpt_free_list(paths, n > 0 ? n : 0);
 }
 
 int dp_ckpt_write(const char *dir, const dp_model *m, const dp_optim *o, const dp_ckpt_state *st,
-               int keep, dp_error *err) {
+                  int keep, dp_error *err) {
     ckpt_h5_quiet();
     if (st->global_step < 0 || st->global_step > CKPT_MAX_STEP)
         return dp_error_set(err, dir, "global step %lld cannot name a checkpoint (0..%lld)",
@@ -341,8 +336,7 @@ int dp_ckpt_list(const char *dir, char ***paths, dp_error *err) {
     DIR *d = opendir(dir);
     if (!d) {
         if (errno == ENOENT) return 0;
-        return dp_error_set(err, dir, "cannot list the checkpoint directory: %s",
-                            strerror(errno));
+        return dp_error_set(err, dir, "cannot list the checkpoint directory: %s", strerror(errno));
     }
     listed *items = NULL;
     size_t n = 0, cap = 0;

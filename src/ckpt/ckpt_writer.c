@@ -25,7 +25,7 @@ static void *ckpt_writer_main(void *arg) {
 }
 
 int dp_ckpt_writer_start(dp_ckpt_writer *w, const char *dir, int keep, const dp_model *m,
-                      const dp_optim *o, dp_error *err) {
+                         const dp_optim *o, dp_error *err) {
     memset(w, 0, sizeof *w);
     snprintf(w->dir, sizeof w->dir, "%s", dir);
     w->keep = keep;
@@ -60,7 +60,7 @@ static int ckpt_writer_wait_locked(dp_ckpt_writer *w, dp_error *err) {
 }
 
 int dp_ckpt_writer_submit(dp_ckpt_writer *w, const dp_model *m, const dp_optim *o,
-                       const dp_ckpt_state *st, dp_error *err) {
+                          const dp_ckpt_state *st, dp_error *err) {
     pthread_mutex_lock(&w->lock);
     if (ckpt_writer_wait_locked(w, err)) {
         pthread_mutex_unlock(&w->lock);

@@ -18,25 +18,25 @@ typedef struct dp_ckpt_writer {
     int started, pending, quit;
     char dir[DP_PATH_MAX];
     int keep;
-    dp_model model;          /* shallow copy whose params point at `params` */
-    dp_optim optim;          /* shallow copy whose slots point at `slots` */
-    dp_ckpt_state st;        /* copy; metrics point at `metrics` */
-    float *params;           /* [n_params] snapshot */
+    dp_model model;                   /* shallow copy whose params point at `params` */
+    dp_optim optim;                   /* shallow copy whose slots point at `slots` */
+    dp_ckpt_state st;                 /* copy; metrics point at `metrics` */
+    float *params;                    /* [n_params] snapshot */
     float *slots[DP_OPTIM_MAX_SLOTS]; /* [n_params] snapshots */
-    double *metrics;         /* [n_metrics, DP_METRICS_COLS] snapshot */
+    double *metrics;                  /* [n_metrics, DP_METRICS_COLS] snapshot */
     size_t metrics_cap;
-    dp_error err;            /* result of the last finished write */
+    dp_error err; /* result of the last finished write */
 } dp_ckpt_writer;
 
 /* Starts the writer thread for checkpoints of m/o into dir. Returns 0 or -1. */
 int dp_ckpt_writer_start(dp_ckpt_writer *w, const char *dir, int keep, const dp_model *m,
-                      const dp_optim *o, dp_error *err);
+                         const dp_optim *o, dp_error *err);
 
 /* Waits for the previous write, copies m's parameters, o's state and st, and
  * hands them to the thread. Returns -1 with err set if the previous write failed
  * (the new one is then not started), else 0. */
 int dp_ckpt_writer_submit(dp_ckpt_writer *w, const dp_model *m, const dp_optim *o,
-                       const dp_ckpt_state *st, dp_error *err);
+                          const dp_ckpt_state *st, dp_error *err);
 
 /* Waits until no write is in flight. Returns -1 with err set if the last write
  * failed, else 0. */

@@ -65,8 +65,9 @@ static int read_ll(ctx *c, const ct_node *n, const char *path, long long lo, lon
         return dp_error_set(c->err, n->where, "%s: must be >= %lld, got %.200s", path, lo, s);
     if (errno == ERANGE || v > hi) {
         if (hi == INT_MAX || hi == LLONG_MAX)
-            return dp_error_set(c->err, n->where, "%s: %.200s is too large for an integer (at most %lld)",
-                                path, s, hi);
+            return dp_error_set(c->err, n->where,
+                                "%s: %.200s is too large for an integer (at most %lld)", path, s,
+                                hi);
         return dp_error_set(c->err, n->where, "%s: must be <= %lld, got %.200s", path, hi, s);
     }
     *out = v;
@@ -219,8 +220,7 @@ static int read_value(ctx *c, const ct_node *n, const char *path, const cs_key *
         if (read_int_pair(c, n, path, (int)k->lo, pair)) return -1;
         memcpy(at, pair, sizeof pair);
         return 0;
-    default:
-        return dp_error_set(c->err, n->where, "%s: not a single value in the schema", path);
+    default: return dp_error_set(c->err, n->where, "%s: not a single value in the schema", path);
     }
 }
 
@@ -280,10 +280,11 @@ static int parse_layers(ctx *c, const ct_node *n, const char *path, const cs_key
                         dp_config *cfg) {
     char got[256];
     if (n->kind != CT_SEQ || n->n == 0)
-        return dp_error_set(c->err, n->where,
-                            "%s: expected a non-empty list of layers such as "
-                            "[{dense: {units: 1}}], got %s",
-                            path, n->kind == CT_SEQ ? "an empty list" : dp_ct_describe(n, got, sizeof got));
+        return dp_error_set(
+            c->err, n->where,
+            "%s: expected a non-empty list of layers such as "
+            "[{dense: {units: 1}}], got %s",
+            path, n->kind == CT_SEQ ? "an empty list" : dp_ct_describe(n, got, sizeof got));
     if (n->n > DP_MAX_LAYERS)
         return dp_error_set(c->err, n->where, "%s: %zu layers, at most %d are supported", path,
                             n->n, DP_MAX_LAYERS);
@@ -293,14 +294,15 @@ static int parse_layers(ctx *c, const ct_node *n, const char *path, const cs_key
     return 0;
 }
 
-static int parse_dims(ctx *c, const ct_node *n, const char *path, const cs_key *k, dp_shape *shape) {
+static int parse_dims(ctx *c, const ct_node *n, const char *path, const cs_key *k,
+                      dp_shape *shape) {
     char got[256], key[192];
     if (n->kind != CT_SEQ || n->n < 1 || n->n > DP_MAX_DIMS)
-        return dp_error_set(c->err, n->where,
-                            "%s: expected a list of 1 to %d positive integers such as [20], got %s%s",
-                            path, DP_MAX_DIMS,
-                            n->kind == CT_SEQ ? (n->n ? "a longer list" : "an empty list") : "",
-                            n->kind == CT_SEQ ? "" : dp_ct_describe(n, got, sizeof got));
+        return dp_error_set(
+            c->err, n->where,
+            "%s: expected a list of 1 to %d positive integers such as [20], got %s%s", path,
+            DP_MAX_DIMS, n->kind == CT_SEQ ? (n->n ? "a longer list" : "an empty list") : "",
+            n->kind == CT_SEQ ? "" : dp_ct_describe(n, got, sizeof got));
     shape->ndim = (int)n->n;
     for (size_t i = 0; i < n->n; i++) {
         snprintf(key, sizeof key, "%.160s.%zu", path, i);
@@ -313,8 +315,8 @@ static int parse_metrics(ctx *c, const ct_node *n, const char *path, const cs_ke
     char got[256], key[192];
     if (dp_ct_is_null(n)) return 0;
     if (n->kind != CT_SEQ)
-        return dp_error_set(c->err, n->where, "%s: expected a list such as [accuracy], got %s", path,
-                            dp_ct_describe(n, got, sizeof got));
+        return dp_error_set(c->err, n->where, "%s: expected a list such as [accuracy], got %s",
+                            path, dp_ct_describe(n, got, sizeof got));
     for (size_t i = 0; i < n->n; i++) {
         int m, on = 1;
         snprintf(key, sizeof key, "%.160s.%zu", path, i);
@@ -416,7 +418,7 @@ static char *effective_text(const char *text, size_t len, char *const *sets, int
 }
 
 int dp_config_load_text(dp_config *cfg, const char *name, const char *text, size_t len,
-                     char *const *sets, int n_set, dp_error *err) {
+                        char *const *sets, int n_set, dp_error *err) {
     memset(cfg, 0, sizeof *cfg);
     dp_cs_apply_defaults(&dp_cs_root, cfg);
     snprintf(cfg->source, sizeof cfg->source, "%s", name);
@@ -438,7 +440,7 @@ int dp_config_load_text(dp_config *cfg, const char *name, const char *text, size
 }
 
 int dp_config_load_file(dp_config *cfg, const char *path, char *const *sets, int n_set,
-                     dp_error *err) {
+                        dp_error *err) {
     memset(cfg, 0, sizeof *cfg);
     FILE *f = fopen(path, "rb");
     if (!f) return dp_error_set(err, path, "cannot open config file: %s", strerror(errno));

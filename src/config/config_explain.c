@@ -56,17 +56,14 @@ static const char *range_text(const cs_key *k, char *buf, size_t cap) {
         snprintf(buf, cap, "1 to %d entries, each %s", DP_MAX_DIMS,
                  dp_cs_range_text(k->elem, each, sizeof each));
         return buf;
-    case CS_LAYERS:
-        snprintf(buf, cap, "1 to %d entries", DP_MAX_LAYERS);
-        return buf;
+    case CS_LAYERS: snprintf(buf, cap, "1 to %d entries", DP_MAX_LAYERS); return buf;
     case CS_METRICS:
         dp_cs_enum_names(k->elem, names, 64);
         snprintf(buf, cap, "each one of: ");
         for (size_t i = 0; names[i]; i++)
             snprintf(buf + strlen(buf), cap - strlen(buf), "%s%s", i ? ", " : "", names[i]);
         return buf;
-    default:
-        return dp_cs_range_text(k, buf, cap);
+    default: return dp_cs_range_text(k, buf, cap);
     }
 }
 

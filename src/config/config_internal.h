@@ -31,8 +31,8 @@ struct ct_node {
  * is given, in which case every node's place is `label` (override values).
  * An empty stream or document leaves *root NULL and returns 0. Rejects aliases,
  * anchors, duplicate keys, non-scalar keys and several documents. */
-int dp_ct_parse(const char *name, const char *label, const char *text, size_t len,
-             ct_node **root, dp_error *err);
+int dp_ct_parse(const char *name, const char *label, const char *text, size_t len, ct_node **root,
+                dp_error *err);
 
 /* Frees a node and everything below it; NULL is fine. */
 void dp_ct_free(ct_node *n);
@@ -69,6 +69,6 @@ char *dp_cfg_join(const char *const *names, char *buf, size_t cap);
 /* Appends " (did you mean 'x'?)" when a candidate is close, and "; valid <what>:
  * a, b, c" when none is or when `always_list` is set. */
 void dp_cfg_hint(char *msg, size_t cap, const char *word, const char *const *cands,
-              const char *what, int always_list);
+                 const char *what, int always_list);
 
 #endif

@@ -57,7 +57,8 @@ int dp_cs_optim_check(const dp_optim_cfg *cfg, dp_error *err) {
     for (const cs_key *k = keys; k->key; k++) {
         if (k->type == CS_NUMBER && !dp_cs_in_range(k, get_double(cfg, k->offset)))
             return dp_error_set(err, where, "%s %s must be %s, got %g", name, k->field,
-                                dp_cs_range_text(k, range, sizeof range), get_double(cfg, k->offset));
+                                dp_cs_range_text(k, range, sizeof range),
+                                get_double(cfg, k->offset));
         if (k->type == CS_BOOL && get_int(cfg, k->offset) != 0 && get_int(cfg, k->offset) != 1)
             return dp_error_set(err, where, "%s %s must be true or false, got %d", name, k->field,
                                 get_int(cfg, k->offset));

@@ -15,6 +15,9 @@ _Static_assert(sizeof(dp_act) == sizeof(int) && sizeof(dp_loss_kind) == sizeof(i
                    sizeof(dp_optim_kind) == sizeof(int) && sizeof(dp_reduction) == sizeof(int),
                "CS_ENUM writes an int");
 
+/* The tables are laid out by hand, a key per entry: clang-format would put
+ * every field on its own line. */
+/* clang-format off */
 #define FIELD(type, member) .offset = offsetof(type, member), .field = #member
 #define AT_LEAST(x) .lo = (x), .hi = INFINITY, .hi_open = 1
 #define ABOVE(x) .lo = (x), .lo_open = 1, .hi = INFINITY, .hi_open = 1
@@ -234,6 +237,8 @@ const cs_key dp_cs_root = {.key = "", .type = CS_SECTION, .sub = &root_table};
 
 /* ---- canonical names ---- */
 
+/* clang-format on */
+
 const char *dp_config_name_act(dp_act a) {
     return a >= DP_ACT_LINEAR && a <= DP_ACT_SOFTMAX ? act_names[a] : "?";
 }
@@ -254,7 +259,9 @@ const char *dp_config_name_optim(dp_optim_kind o) {
 
 /* ---- walking ---- */
 
-int dp_cs_is_value(const cs_key *k) { return k->type <= CS_INT_PAIR; }
+int dp_cs_is_value(const cs_key *k) {
+    return k->type <= CS_INT_PAIR;
+}
 
 int dp_cs_is_list(const cs_key *k) {
     return k->type == CS_DIMS || k->type == CS_LAYERS || k->type == CS_METRICS;
@@ -365,8 +372,7 @@ void dp_cs_apply_defaults(const cs_key *k, void *target) {
     case CS_STRING:
     case CS_ONE_OF:
     case CS_DIMS:
-    case CS_LAYERS:
-        break;
+    case CS_LAYERS: break;
     }
 }
 
@@ -374,12 +380,8 @@ const char *dp_cs_range_text(const cs_key *k, char *buf, size_t cap) {
     const char *names[64];
     buf[0] = '\0';
     switch (k->type) {
-    case CS_STRING:
-        snprintf(buf, cap, "%g to %g characters", k->lo, k->hi);
-        break;
-    case CS_BOOL:
-        snprintf(buf, cap, "true or false");
-        break;
+    case CS_STRING: snprintf(buf, cap, "%g to %g characters", k->lo, k->hi); break;
+    case CS_BOOL: snprintf(buf, cap, "true or false"); break;
     case CS_ENUM:
         dp_cs_enum_names(k, names, 64);
         dp_cfg_join(names, buf, cap);
@@ -388,14 +390,12 @@ const char *dp_cs_range_text(const cs_key *k, char *buf, size_t cap) {
     case CS_UINT64:
     case CS_NUMBER:
     case CS_INT_PAIR:
-        if (isinf(k->hi))
-            snprintf(buf, cap, "%s %g", k->lo_open ? ">" : ">=", k->lo);
+        if (isinf(k->hi)) snprintf(buf, cap, "%s %g", k->lo_open ? ">" : ">=", k->lo);
         else
             snprintf(buf, cap, "in %c%g, %g%c", k->lo_open ? '(' : '[', k->lo, k->hi,
                      k->hi_open ? ')' : ']');
         break;
-    default:
-        break;
+    default: break;
     }
     return buf;
 }
@@ -411,24 +411,16 @@ const char *dp_cs_format_value(const cs_key *k, const void *target, char *buf, s
     const char *names[64];
     buf[0] = '\0';
     switch (k->type) {
-    case CS_STRING:
-        snprintf(buf, cap, "%s", at);
-        break;
-    case CS_BOOL:
-        snprintf(buf, cap, "%s", get_int(at, 0) ? "true" : "false");
-        break;
-    case CS_INT:
-        snprintf(buf, cap, "%d", get_int(at, 0));
-        break;
+    case CS_STRING: snprintf(buf, cap, "%s", at); break;
+    case CS_BOOL: snprintf(buf, cap, "%s", get_int(at, 0) ? "true" : "false"); break;
+    case CS_INT: snprintf(buf, cap, "%d", get_int(at, 0)); break;
     case CS_UINT64: {
         unsigned long long v;
         memcpy(&v, at, sizeof v);
         snprintf(buf, cap, "%llu", v);
         break;
     }
-    case CS_NUMBER:
-        snprintf(buf, cap, "%g", get_double(at, 0));
-        break;
+    case CS_NUMBER: snprintf(buf, cap, "%g", get_double(at, 0)); break;
     case CS_ENUM: {
         dp_cs_enum_names(k, names, 64);
         int i = get_int(at, 0), n = 0;
@@ -442,8 +434,7 @@ const char *dp_cs_format_value(const cs_key *k, const void *target, char *buf, s
         else snprintf(buf, cap, "[%d, %d]", h, w);
         break;
     }
-    default:
-        break;
+    default: break;
     }
     return buf;
 }

@@ -51,9 +51,9 @@ struct cs_key {
     double lo, hi;
     int lo_open, hi_open;
     int required;
-    double def;           /* the default of an optional key, in the key's type */
-    const char *def_note; /* set when the default is not a plain value ("pool_size") */
-    const char *help;     /* one line */
+    double def;               /* the default of an optional key, in the key's type */
+    const char *def_note;     /* set when the default is not a plain value ("pool_size") */
+    const char *help;         /* one line */
     const char *const *names; /* CS_ENUM, CS_METRICS' elem: valid names, NULL-terminated */
     const char *noun;         /* CS_ENUM: "activation"; CS_STRING: "a file path";
                                  CS_ONE_OF: what its keys are ("layer type") */

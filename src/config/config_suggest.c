@@ -68,12 +68,14 @@ char *dp_cfg_join(const char *const *names, char *buf, size_t cap) {
 }
 
 void dp_cfg_hint(char *msg, size_t cap, const char *word, const char *const *cands,
-              const char *what, int always_list) {
+                 const char *what, int always_list) {
     size_t used = strlen(msg);
     const char *s = dp_cfg_suggest(word, cands);
-    if (s && used < cap) used += (size_t)snprintf(msg + used, cap - used, " (did you mean '%s'?)", s);
+    if (s && used < cap)
+        used += (size_t)snprintf(msg + used, cap - used, " (did you mean '%s'?)", s);
     if ((!s || always_list) && used < cap) {
         char list[512];
-        snprintf(msg + used, cap - used, "; valid %s: %s", what, dp_cfg_join(cands, list, sizeof list));
+        snprintf(msg + used, cap - used, "; valid %s: %s", what,
+                 dp_cfg_join(cands, list, sizeof list));
     }
 }

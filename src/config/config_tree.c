@@ -30,7 +30,9 @@ static ct_node *node_new(ct_kind kind, const char *where) {
     return n;
 }
 
-ct_node *dp_ct_new_map(const char *where) { return node_new(CT_MAP, where); }
+ct_node *dp_ct_new_map(const char *where) {
+    return node_new(CT_MAP, where);
+}
 
 void dp_ct_free(ct_node *n) {
     if (!n) return;
@@ -210,7 +212,8 @@ static int on_event(builder *b, const yaml_event_t *ev) {
         return 0;
     case YAML_ALIAS_EVENT: {
         char what[300];
-        snprintf(what, sizeof what, "YAML aliases ('*%.200s') are not supported; write the value out",
+        snprintf(what, sizeof what,
+                 "YAML aliases ('*%.200s') are not supported; write the value out",
                  (const char *)ev->data.alias.anchor);
         return fail_at(b, ev->start_mark, what);
     }
@@ -230,7 +233,8 @@ static int on_event(builder *b, const yaml_event_t *ev) {
     case YAML_SEQUENCE_START_EVENT:
     case YAML_MAPPING_START_EVENT: {
         int seq = ev->type == YAML_SEQUENCE_START_EVENT;
-        if (check_anchor(b, ev, seq ? ev->data.sequence_start.anchor : ev->data.mapping_start.anchor) ||
+        if (check_anchor(b, ev,
+                         seq ? ev->data.sequence_start.anchor : ev->data.mapping_start.anchor) ||
             check_tag(b, ev, seq ? ev->data.sequence_start.tag : ev->data.mapping_start.tag, NULL))
             return -1;
         if (b->depth == CT_MAX_DEPTH)
@@ -242,11 +246,8 @@ static int on_event(builder *b, const yaml_event_t *ev) {
         return 0;
     }
     case YAML_SEQUENCE_END_EVENT:
-    case YAML_MAPPING_END_EVENT:
-        b->depth--;
-        return 0;
-    default:
-        return 0;
+    case YAML_MAPPING_END_EVENT: b->depth--; return 0;
+    default: return 0;
     }
 }
 
@@ -269,22 +270,25 @@ static int parse_failed(builder *b, const yaml_parser_t *p, const char *text, si
     yaml_mark_t m = p->problem_mark;
     if (p->error == YAML_READER_ERROR) {
         m = offset_mark(text, len, p->problem_offset);
-        snprintf(what, sizeof what, "not valid YAML: %s", p->problem ? p->problem : "unreadable text");
+        snprintf(what, sizeof what, "not valid YAML: %s",
+                 p->problem ? p->problem : "unreadable text");
     } else if (p->problem && p->context) {
         snprintf(what, sizeof what, "not valid YAML: %s (%s that started at line %zu, column %zu)",
                  p->problem, p->context, p->context_mark.line + 1, p->context_mark.column + 1);
     } else {
-        snprintf(what, sizeof what, "not valid YAML: %s", p->problem ? p->problem : "parser out of memory");
+        snprintf(what, sizeof what, "not valid YAML: %s",
+                 p->problem ? p->problem : "parser out of memory");
     }
     return fail_at(b, m, what);
 }
 
-int dp_ct_parse(const char *name, const char *label, const char *text, size_t len,
-             ct_node **root, dp_error *err) {
+int dp_ct_parse(const char *name, const char *label, const char *text, size_t len, ct_node **root,
+                dp_error *err) {
     builder b = {.name = name, .label = label, .err = err};
     yaml_parser_t p;
     *root = NULL;
-    if (!yaml_parser_initialize(&p)) return dp_error_set(err, label ? label : name, "out of memory");
+    if (!yaml_parser_initialize(&p))
+        return dp_error_set(err, label ? label : name, "out of memory");
     yaml_parser_set_input_string(&p, (const unsigned char *)text, len);
     int rc = 0;
     for (;;) {
@@ -352,8 +356,8 @@ static void widen_to_map(ct_node *node, const cs_key *spec) {
 }
 
 /* Walks key parts down the tree and the schema together; takes val. */
-static int set_path(ct_node *root, const cs_key *top, char **parts, int n_parts,
-                    const char *label, ct_node *val, dp_error *err) {
+static int set_path(ct_node *root, const cs_key *top, char **parts, int n_parts, const char *label,
+                    ct_node *val, dp_error *err) {
     ct_node *node = root;
     const cs_key *spec = top;
     char path[300] = "";
@@ -364,8 +368,9 @@ static int set_path(ct_node *root, const cs_key *top, char **parts, int n_parts,
         if (!dp_cs_is_value(spec) && !dp_cs_is_list(spec)) { /* a mapping */
             widen_to_map(node, spec);
             if (node->kind != CT_MAP) {
-                dp_error_set(err, label, "cannot set '%s' inside '%s': it is %s at %s, not a mapping",
-                             part, path, dp_ct_describe(node, got, sizeof got), node->where);
+                dp_error_set(err, label,
+                             "cannot set '%s' inside '%s': it is %s at %s, not a mapping", part,
+                             path, dp_ct_describe(node, got, sizeof got), node->where);
                 goto fail;
             }
             const cs_key *kid = dp_cs_find(spec, part);
@@ -374,7 +379,8 @@ static int set_path(ct_node *root, const cs_key *top, char **parts, int n_parts,
                 const char *noun = spec->type == CS_ONE_OF ? spec->noun : "key";
                 char msg[700], plural[64];
                 dp_cs_names(spec, names, 64);
-                if (path[0]) snprintf(msg, sizeof msg, "unknown %s '%.200s' in '%s'", noun, part, path);
+                if (path[0])
+                    snprintf(msg, sizeof msg, "unknown %s '%.200s' in '%s'", noun, part, path);
                 else snprintf(msg, sizeof msg, "unknown top-level %s '%.200s'", noun, part);
                 snprintf(plural, sizeof plural, "%ss", noun);
                 dp_cfg_hint(msg, sizeof msg, part, names, plural, 0);
@@ -409,7 +415,8 @@ static int set_path(ct_node *root, const cs_key *top, char **parts, int n_parts,
             goto fail;
         } else { /* a list */
             if (!all_digits(part)) {
-                dp_error_set(err, label, "'%s' is a list; expected an entry number such as '%s.0', got '%s'",
+                dp_error_set(err, label,
+                             "'%s' is a list; expected an entry number such as '%s.0', got '%s'",
                              path, path, part);
                 goto fail;
             }
@@ -420,8 +427,8 @@ static int set_path(ct_node *root, const cs_key *top, char **parts, int n_parts,
             }
             size_t idx = strlen(part) > 9 ? (size_t)-1 : strtoul(part, NULL, 10);
             if (idx >= node->n) {
-                dp_error_set(err, label, "entry %s is out of range: '%s' has %zu entr%s", part, path,
-                             node->n, node->n == 1 ? "y" : "ies");
+                dp_error_set(err, label, "entry %s is out of range: '%s' has %zu entr%s", part,
+                             path, node->n, node->n == 1 ? "y" : "ies");
                 goto fail;
             }
             if (last) {
@@ -444,8 +451,7 @@ int dp_ct_apply_set(ct_node *root, const cs_key *top, const char *arg, dp_error 
     char label[300];
     const char *eq = strchr(arg, '=');
     snprintf(label, sizeof label, "--set %.200s", arg);
-    if (!eq)
-        return dp_error_set(err, label, "expected key=value, e.g. --set train.epochs=10");
+    if (!eq) return dp_error_set(err, label, "expected key=value, e.g. --set train.epochs=10");
     size_t klen = (size_t)(eq - arg);
     char *key = DP_MALLOC(klen + 1);
     memcpy(key, arg, klen);
@@ -453,7 +459,8 @@ int dp_ct_apply_set(ct_node *root, const cs_key *top, const char *arg, dp_error 
     trim(key);
     if (!key[0]) {
         free(key);
-        return dp_error_set(err, label, "empty key before '=', expected e.g. --set train.epochs=10");
+        return dp_error_set(err, label,
+                            "empty key before '=', expected e.g. --set train.epochs=10");
     }
     snprintf(label, sizeof label, "--set %.200s", key);
 
@@ -463,7 +470,8 @@ int dp_ct_apply_set(ct_node *root, const cs_key *top, const char *arg, dp_error 
         char *dot = strchr(s, '.');
         if (dot) *dot = '\0';
         if (!*s) {
-            dp_error_set(err, label, "empty part in the key; write it as section.key, e.g. train.epochs");
+            dp_error_set(err, label,
+                         "empty part in the key; write it as section.key, e.g. train.epochs");
             goto out;
         }
         if (n_parts == CT_MAX_PARTS) {

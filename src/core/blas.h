@@ -8,7 +8,7 @@
 /* C[M,N] = alpha * op(A) op(B) + beta * C, row-major, through cblas_sgemm.
  * ta/tb select A^T / B^T; lda/ldb are the row strides of A and B as stored. */
 void dp_gemm(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,
-                 const float *B, int ldb, float beta, float *C, int ldc);
+             const float *B, int ldb, float beta, float *C, int ldc);
 
 /* The OpenBLAS kernel family this CPU should use when OpenBLAS's own detection
  * fell back to its generic one (virtual machines often report a CPU model it

@@ -11,7 +11,7 @@ typedef struct dp_comm {
     int rank;
     int size;
     MPI_Comm comm;
-    MPI_Comm lanes[2];  /* for nonblocking collectives: each lane keeps its own order */
+    MPI_Comm lanes[2]; /* for nonblocking collectives: each lane keeps its own order */
 } dp_comm;
 
 /* MPI_Init and a private duplicate of COMM_WORLD. MPI errors on it are fatal:

@@ -70,8 +70,7 @@ static void hold_read_env(void) {
         size_t len = strcspn(s, ",");
         if (hold_n == HOLD_MAX_SPECS || hold_parse_spec(s, len, &hold_specs[hold_n]))
             fprintf(stderr, "dptrain: warning: DPTRAIN_TEST_HOLD: ignoring '%.*s'\n", (int)len, s);
-        else
-            hold_n++;
+        else hold_n++;
         s += len;
         if (*s == ',') s++;
     }
@@ -96,13 +95,15 @@ static void hold_wait(const char *point, long long step, int (*stop_requested)(v
     snprintf(tmp, sizeof tmp, "%s.tmp-%ld", path, (long)getpid());
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0644);
     if (fd < 0) {
-        fprintf(stderr, "dptrain: warning: test hold: cannot create %s: %s\n", tmp, strerror(errno));
+        fprintf(stderr, "dptrain: warning: test hold: cannot create %s: %s\n", tmp,
+                strerror(errno));
         return;
     }
     int n = snprintf(line, sizeof line, "pid %ld step %lld\n", (long)getpid(), step);
     hold_write(fd, line, (size_t)n);
     if (rename(tmp, path) != 0) {
-        fprintf(stderr, "dptrain: warning: test hold: cannot create %s: %s\n", path, strerror(errno));
+        fprintf(stderr, "dptrain: warning: test hold: cannot create %s: %s\n", path,
+                strerror(errno));
         close(fd);
         unlink(tmp);
         return;
@@ -121,8 +122,7 @@ static void hold_wait(const char *point, long long step, int (*stop_requested)(v
         }
         if (access(path, F_OK) != 0 && errno == ENOENT) break; /* released */
         if (hold_now() - t0 > DP_TEST_HOLD_SECONDS) {
-            fprintf(stderr,
-                    "dptrain: warning: test hold: %s not released within %d s; going on\n",
+            fprintf(stderr, "dptrain: warning: test hold: %s not released within %d s; going on\n",
                     path, DP_TEST_HOLD_SECONDS);
             unlink(path);
             break;

@@ -14,21 +14,21 @@
 /* What a file holds, checked on open. */
 typedef struct dp_data_info {
     char path[1024];
-    dp_shape x_shape;      /* one row of x */
-    int y_cols;            /* 1 for int32 [N] labels, k for float32 [N, k] */
-    int y_is_int;          /* labels stored as int32 class ids */
-    size_t n_train;        /* rows in /train */
+    dp_shape x_shape; /* one row of x */
+    int y_cols;       /* 1 for int32 [N] labels, k for float32 [N, k] */
+    int y_is_int;     /* labels stored as int32 class ids */
+    size_t n_train;   /* rows in /train */
     int has_val, has_test;
-    size_t n_val, n_test;  /* rows in /val and /test when present */
+    size_t n_val, n_test; /* rows in /val and /test when present */
 } dp_data_info;
 
 /* Rows of one split held in memory. */
 typedef struct dp_rows {
     size_t n;
-    size_t x_width;  /* floats per row of x */
+    size_t x_width; /* floats per row of x */
     int y_cols;
-    float *x;        /* [n, x_width] */
-    float *y;        /* [n, y_cols] */
+    float *x; /* [n, x_width] */
+    float *y; /* [n, y_cols] */
 } dp_rows;
 
 /* Opens the file and checks every dataset it needs: presence, rank, dtype
@@ -41,7 +41,7 @@ int dp_data_read_info(const char *path, dp_data_info *info, dp_error *err);
  * into out (allocated here). Rejects NaN/Inf in x, and labels outside
  * [0, n_classes) when n_classes > 0 and labels are class ids. */
 int dp_data_read_rows(const dp_data_info *info, const char *split, size_t first, size_t count,
-                   int n_classes, dp_rows *out, dp_error *err);
+                      int n_classes, dp_rows *out, dp_error *err);
 
 /* Adds per-column sums and sums of squares of rows [first, first+count) of r into
  * sums[2*x_width] (sum then sumsq), in row order, in double. */

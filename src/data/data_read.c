@@ -155,8 +155,8 @@ static int check_y(hid_t d, const char *where, split_meta *m, dp_error *err) {
                                 l.rank);
         m->y_is_int = 0;
     } else {
-        return dp_error_set(err, where, "expected int32 class ids or float32 [N, k] targets, got %s",
-                            l.tname);
+        return dp_error_set(err, where,
+                            "expected int32 class ids or float32 [N, k] targets, got %s", l.tname);
     }
     if (l.rank == 2 && (l.dims[1] == 0 || l.dims[1] > INT_MAX))
         return dp_error_set(err, where, "y has %llu columns", (unsigned long long)l.dims[1]);
@@ -295,8 +295,8 @@ static int check_finite(const float *v, size_t n, size_t w, size_t first, const 
     for (size_t i = 0; i < n * w; i++)
         if (!isfinite(v[i]))
             return dp_error_set(err, where, "non-finite value (%s) at row %zu, column %zu",
-                                isnan(v[i]) ? "nan" : (v[i] > 0 ? "inf" : "-inf"),
-                                first + i / w, i % w);
+                                isnan(v[i]) ? "nan" : (v[i] > 0 ? "inf" : "-inf"), first + i / w,
+                                i % w);
     return 0;
 }
 
@@ -340,7 +340,7 @@ static int read_y(hid_t d, const dp_data_info *info, size_t first, size_t count,
 }
 
 int dp_data_read_rows(const dp_data_info *info, const char *split, size_t first, size_t count,
-                   int n_classes, dp_rows *out, dp_error *err) {
+                      int n_classes, dp_rows *out, dp_error *err) {
     memset(out, 0, sizeof *out);
     silence_hdf5();
     size_t rows = 0, w = dp_shape_numel(&info->x_shape);

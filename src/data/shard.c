@@ -10,11 +10,12 @@ int dp_shard_plan_make(dp_shard_plan *p, size_t n_rows, int shards, int batch, d
     if (batch < shards)
         return dp_error_set(err, "train.batch_size",
                             "global batch %d is smaller than data.shards %d: every shard "
-                            "needs at least one row per step", batch, shards);
+                            "needs at least one row per step",
+                            batch, shards);
     if (n_rows < (size_t)batch)
         return dp_error_set(err, "train.batch_size",
-                            "%zu training rows are fewer than one global batch of %d",
-                            n_rows, batch);
+                            "%zu training rows are fewer than one global batch of %d", n_rows,
+                            batch);
     p->n_rows = n_rows;
     p->shards = shards;
     p->batch = batch;

@@ -14,13 +14,13 @@
 #include "dptrain/error.h"
 
 typedef struct dp_shard_plan {
-    size_t n_rows;   /* N */
-    int shards;      /* S */
-    int batch;       /* B */
-    int steps;       /* steps per epoch */
-    int *rows_per_step;       /* [S] rows per full step */
-    size_t *count;   /* [S] rows in the shard */
-    size_t *offset;  /* [S] first row of the shard */
+    size_t n_rows;      /* N */
+    int shards;         /* S */
+    int batch;          /* B */
+    int steps;          /* steps per epoch */
+    int *rows_per_step; /* [S] rows per full step */
+    size_t *count;      /* [S] rows in the shard */
+    size_t *offset;     /* [S] first row of the shard */
 } dp_shard_plan;
 
 /* Makes the plan. Errors: S < 1, B < S (a shard would get no rows per step),

@@ -22,8 +22,7 @@ static int trainset_check_shapes(const dp_trainset *ts, const dp_config *cfg, in
                                  dp_error *err) {
     char a[64], b[64];
     if (!dp_shape_equal(&ts->info.x_shape, &cfg->input))
-        return dp_error_set(err, ts->info.path,
-                            "/train/x rows have shape %s but model.input is %s",
+        return dp_error_set(err, ts->info.path, "/train/x rows have shape %s but model.input is %s",
                             dp_shape_format(&ts->info.x_shape, a, sizeof a),
                             dp_shape_format(&cfg->input, b, sizeof b));
     int y = ts->info.y_cols;
@@ -31,16 +30,19 @@ static int trainset_check_shapes(const dp_trainset *ts, const dp_config *cfg, in
         if (cfg->loss == DP_LOSS_MSE)
             return dp_error_set(err, ts->info.path,
                                 "/train/y holds int32 class ids, but loss mse needs float32 "
-                                "targets [N, %d]", k);
+                                "targets [N, %d]",
+                                k);
         if (cfg->loss == DP_LOSS_BCE && k != 1)
             return dp_error_set(err, ts->info.path,
                                 "/train/y holds class ids; binary_crossentropy with %d outputs "
-                                "needs float32 targets [N, %d]", k, k);
+                                "needs float32 targets [N, %d]",
+                                k, k);
     } else if (y != k || cfg->loss == DP_LOSS_SPARSE_CE) {
         if (cfg->loss == DP_LOSS_SPARSE_CE)
             return dp_error_set(err, ts->info.path,
                                 "/train/y is float32 [N, %d], but sparse_categorical_crossentropy "
-                                "needs int32 class ids [N]", y);
+                                "needs int32 class ids [N]",
+                                y);
         return dp_error_set(err, ts->info.path,
                             "/train/y has %d columns but the model has %d outputs", y, k);
     }
@@ -59,7 +61,7 @@ static int trainset_read(dp_trainset *ts, const dp_comm *c, size_t split_at, int
         int tail = split_at < ts->info.n_train;
         dp_eval_split_rows(ts->n_val_total, c->rank, c->size, &ts->val_first, &count);
         if (dp_data_read_rows(&ts->info, tail ? "train" : "val",
-                           (tail ? split_at : 0) + ts->val_first, count, classes, &ts->val, err))
+                              (tail ? split_at : 0) + ts->val_first, count, classes, &ts->val, err))
             return -1;
     }
     if (ts->info.has_test) {
@@ -97,7 +99,8 @@ static void trainset_standardize(dp_trainset *ts, const dp_comm *c) {
     free(sum);
 }
 
-int dp_trainset_load(dp_trainset *ts, const dp_comm *c, const dp_config *cfg, int k, dp_error *err) {
+int dp_trainset_load(dp_trainset *ts, const dp_comm *c, const dp_config *cfg, int k,
+                     dp_error *err) {
     memset(ts, 0, sizeof *ts);
     int classes = trainset_classes(cfg, k);
     size_t split_at = 0;

@@ -10,13 +10,13 @@
 typedef struct dp_trainset {
     dp_data_info info;
     dp_shard_plan plan;
-    int first_shard, n_shards; /* the shards this rank owns */
-    dp_rows train;             /* rows of this rank's shards, shard after shard */
-    dp_rows val, test;         /* this rank's share of the held-out rows (eval.h) */
+    int first_shard, n_shards;    /* the shards this rank owns */
+    dp_rows train;                /* rows of this rank's shards, shard after shard */
+    dp_rows val, test;            /* this rank's share of the held-out rows (eval.h) */
     size_t val_first, test_first; /* their first row within the held-out set */
-    size_t n_val_total;        /* validation rows in all (known on every rank) */
-    float *mean, *std;         /* [width] standardization statistics, NULL when off */
-    size_t width;              /* floats per input row */
+    size_t n_val_total;           /* validation rows in all (known on every rank) */
+    float *mean, *std;            /* [width] standardization statistics, NULL when off */
+    size_t width;                 /* floats per input row */
 } dp_trainset;
 
 /* Collective. Opens cfg's dataset, checks it against the model's input shape and

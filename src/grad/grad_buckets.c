@@ -21,7 +21,7 @@ dp_reduction dp_grad_buckets_pick_mode(dp_reduction asked, long shards) {
 }
 
 void dp_grad_buckets_init(dp_grad_buckets *r, const dp_model *m, dp_reduction mode, long shards,
-                  size_t bucket_bytes, double *seconds) {
+                          size_t bucket_bytes, double *seconds) {
     memset(r, 0, sizeof *r);
     r->mode = dp_grad_buckets_pick_mode(mode, shards);
     r->terms = shards;
@@ -164,8 +164,9 @@ static void buckets_complete(dp_grad_buckets *r, int k) {
     if (r->mode == DP_REDUCE_EXACT && !r->bad)
         for (int j = 0; j < b->t_count; j++) {
             int t = b->t_first + j;
-            dp_grad_fixed_finish(r->grads + r->t_off[t], b->acc + (r->t_off[t] - b->off), r->t_len[t],
-                          dp_grad_fixed_pick_exponent(b->mx[j], r->terms), 1.0 / (double)r->rows);
+            dp_grad_fixed_finish(r->grads + r->t_off[t], b->acc + (r->t_off[t] - b->off),
+                                 r->t_len[t], dp_grad_fixed_pick_exponent(b->mx[j], r->terms),
+                                 1.0 / (double)r->rows);
         }
     r->seconds[DP_TIME_REDUCE] += dp_comm_time() - t0;
     b->phase = DP_BUCKET_DONE;
@@ -177,20 +178,21 @@ static void buckets_advance(dp_grad_buckets *r, int k, int block) {
     dp_grad_bucket *b = &r->buckets[k];
     for (;;) {
         if (b->phase == DP_BUCKET_WAITING || b->phase == DP_BUCKET_DONE) return;
-        if (b->phase == DP_BUCKET_MAX_IN_FLIGHT && k > 0 && r->buckets[k - 1].phase < DP_BUCKET_SUM_IN_FLIGHT) return;
+        if (b->phase == DP_BUCKET_MAX_IN_FLIGHT && k > 0 &&
+            r->buckets[k - 1].phase < DP_BUCKET_SUM_IN_FLIGHT)
+            return;
         double t0 = dp_comm_time();
         int done = block ? (dp_comm_wait(&b->req), 1) : dp_comm_test(&b->req);
         r->seconds[DP_TIME_COMM] += dp_comm_time() - t0;
         if (!done) return;
-        if (b->phase == DP_BUCKET_MAX_IN_FLIGHT)
-            buckets_start_sum(r, k);
-        else
-            buckets_complete(r, k);
+        if (b->phase == DP_BUCKET_MAX_IN_FLIGHT) buckets_start_sum(r, k);
+        else buckets_complete(r, k);
     }
 }
 
-void dp_grad_buckets_begin(dp_grad_buckets *r, const dp_comm *c, float *grads, const float *const *micro_grads,
-                   int n_micro, const dp_loss_sums *micro_sums, size_t rows, int stop) {
+void dp_grad_buckets_begin(dp_grad_buckets *r, const dp_comm *c, float *grads,
+                           const float *const *micro_grads, int n_micro,
+                           const dp_loss_sums *micro_sums, size_t rows, int stop) {
     r->c = c;
     r->grads = grads;
     r->micro_grads = micro_grads;
@@ -203,16 +205,15 @@ void dp_grad_buckets_begin(dp_grad_buckets *r, const dp_comm *c, float *grads, c
 }
 
 static void buckets_start(dp_grad_buckets *r, int k) {
-    if (r->mode == DP_REDUCE_EXACT)
-        buckets_start_max(r, k);
-    else
-        buckets_start_fast(r, k);
+    if (r->mode == DP_REDUCE_EXACT) buckets_start_max(r, k);
+    else buckets_start_fast(r, k);
 }
 
 void dp_grad_buckets_layer_done(void *arg, int layer) {
     dp_grad_buckets *r = arg;
     for (int k = 0; k < r->n_buckets; k++) {
-        if (r->buckets[k].phase == DP_BUCKET_WAITING && r->buckets[k].low_layer == layer) buckets_start(r, k);
+        if (r->buckets[k].phase == DP_BUCKET_WAITING && r->buckets[k].low_layer == layer)
+            buckets_start(r, k);
         buckets_advance(r, k, 0);
     }
 }

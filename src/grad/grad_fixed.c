@@ -7,7 +7,7 @@
 int dp_grad_fixed_pick_exponent(double maxabs, long terms) {
     if (!(maxabs > 0)) return 0;
     int emax, eterms;
-    frexp(maxabs, &emax);          /* maxabs < 2^emax */
+    frexp(maxabs, &emax);                            /* maxabs < 2^emax */
     frexp((double)(terms > 0 ? terms : 1), &eterms); /* terms < 2^eterms */
     /* Keep the total below 2^62 so the int64 sum cannot overflow. */
     return 62 - emax - eterms;

@@ -26,7 +26,7 @@ static void shm_own_maxima(dp_grad_shm *s) {
  * point with exponent e (exact, into acc), or in float, in rank order (into
  * out). */
 static void shm_sum_node(const dp_grad_shm *s, size_t a, size_t len, int e, int64_t *acc,
-                           float *out) {
+                         float *out) {
     const float *g0 = s->grads + a;
     if (s->exact) {
         dp_grad_fixed_convert(acc, g0, len, e);
@@ -123,13 +123,13 @@ static int shm_update_node(dp_grad_shm *s, dp_model *m, dp_optim *o, double inv_
 /* Several nodes: the node's sum of the whole range, allreduced with the other
  * nodes' over the cross group, then applied piece by piece. */
 static int shm_update_nodes(dp_grad_shm *s, dp_model *m, dp_optim *o, double inv_rows,
-                              double *seconds) {
+                            double *seconds) {
     size_t lo = s->lo;
     int t = 0, e;
     for (size_t a = lo, b; a < s->hi; a = b) {
         b = shm_piece_end(s, a, &t, &e);
         shm_sum_node(s, a, b - a, e, s->racc ? s->racc + (a - lo) : NULL,
-                       s->rsum ? s->rsum + (a - lo) : NULL);
+                     s->rsum ? s->rsum + (a - lo) : NULL);
     }
     double t0 = dp_comm_time();
     if (s->exact) dp_comm_sum_i64(&s->cross, s->racc, s->hi - lo);
@@ -144,14 +144,14 @@ static int shm_update_nodes(dp_grad_shm *s, dp_model *m, dp_optim *o, double inv
             bad |= dp_optim_update_range(o, a, b - a, m->params + a, s->piece, 1.0f);
         } else {
             bad |= dp_optim_update_range(o, a, b - a, m->params + a, s->rsum + (a - lo),
-                                      (float)inv_rows);
+                                         (float)inv_rows);
         }
     }
     return bad;
 }
 
-int dp_grad_shm_step(dp_grad_shm *s, dp_model *m, dp_optim *o, const dp_loss_sums *micro_sums, size_t rows,
-               dp_loss_sums *out, int *stop, double *seconds) {
+int dp_grad_shm_step(dp_grad_shm *s, dp_model *m, dp_optim *o, const dp_loss_sums *micro_sums,
+                     size_t rows, dp_loss_sums *out, int *stop, double *seconds) {
     double t0 = dp_comm_time();
     if (s->exact) shm_own_maxima(s);
     for (int k = 0; k < s->n_my; k++) {

@@ -43,29 +43,29 @@ enum { SHARE_LINE = 16 };
 enum { SHARE_PIECE = 4096 };
 
 typedef struct dp_grad_shm {
-    dp_comm node;         /* the ranks on this rank's node */
-    dp_comm cross;        /* the ranks at this rank's place on every node */
-    int nodes;            /* nodes, each with a copy of its own */
+    dp_comm node;  /* the ranks on this rank's node */
+    dp_comm cross; /* the ranks at this rank's place on every node */
+    int nodes;     /* nodes, each with a copy of its own */
     dp_comm_win win;
-    int rank, size;       /* this rank's place on its node, and ranks per node (L) */
-    int exact;            /* fixed-point sum over shards, else float sum over ranks */
-    int shards;           /* S, over all nodes */
-    int n_my;             /* micro-batches (shards) per rank */
-    int arenas;           /* the node's arenas: L * n_my (exact) or L */
-    size_t lo, hi;        /* this rank's range of the parameters */
-    float *grads;         /* [arenas, stride] the node's gradient arenas */
-    size_t stride;        /* floats from one arena to the next */
-    double *micro_notes;     /* [L * n_my, 2] each micro-batch of the node: loss sum, correct count */
-    double *rank_notes;   /* [L, 2] each rank of the node: stop request, bad update */
-    double *maxima;       /* [L, n_tensors] exact: each rank's max |g| per tensor */
+    int rank, size;      /* this rank's place on its node, and ranks per node (L) */
+    int exact;           /* fixed-point sum over shards, else float sum over ranks */
+    int shards;          /* S, over all nodes */
+    int n_my;            /* micro-batches (shards) per rank */
+    int arenas;          /* the node's arenas: L * n_my (exact) or L */
+    size_t lo, hi;       /* this rank's range of the parameters */
+    float *grads;        /* [arenas, stride] the node's gradient arenas */
+    size_t stride;       /* floats from one arena to the next */
+    double *micro_notes; /* [L * n_my, 2] each micro-batch of the node: loss sum, correct count */
+    double *rank_notes;  /* [L, 2] each rank of the node: stop request, bad update */
+    double *maxima;      /* [L, n_tensors] exact: each rank's max |g| per tensor */
     int n_tensors;
     size_t *t_off, *t_len; /* [n_tensors] private: the tensors' places in the arenas */
-    double *agreed;       /* [n_tensors + 2] private: max |g| per tensor, stop, max |loss| */
-    float *piece;         /* [SHARE_PIECE] private: one summed piece of the range */
-    int64_t *acc;         /* [SHARE_PIECE] private, exact: its fixed-point sum */
-    float *rsum;          /* [hi - lo] private, several nodes, float: the range's sum */
-    int64_t *racc;        /* [hi - lo] private, several nodes, exact: the same in fixed point */
-    char why[1024];       /* rank 0: why ranks that share a node share nothing, or "" */
+    double *agreed;        /* [n_tensors + 2] private: max |g| per tensor, stop, max |loss| */
+    float *piece;          /* [SHARE_PIECE] private: one summed piece of the range */
+    int64_t *acc;          /* [SHARE_PIECE] private, exact: its fixed-point sum */
+    float *rsum;           /* [hi - lo] private, several nodes, float: the range's sum */
+    int64_t *racc;         /* [hi - lo] private, several nodes, exact: the same in fixed point */
+    char why[1024];        /* rank 0: why ranks that share a node share nothing, or "" */
 } dp_grad_shm;
 
 /* Collective. With more than one rank on every node and the same number on
@@ -77,8 +77,8 @@ typedef struct dp_grad_shm {
  * says so (else it is ""). The segments start zeroed: rank 0 initializes or
  * loads the parameters after this, and dp_grad_shm_publish shows them to all. m->grads
  * is then the arena of this rank's last micro-batch. */
-int dp_grad_shm_attach(dp_grad_shm *s, const dp_comm *c, dp_model *m, dp_optim *o, dp_reduction mode,
-                 const dp_trainset *ts);
+int dp_grad_shm_attach(dp_grad_shm *s, const dp_comm *c, dp_model *m, dp_optim *o,
+                       dp_reduction mode, const dp_trainset *ts);
 
 /* Where this rank's micro-batch k (0 <= k < n_my) adds its gradient. */
 float *dp_grad_shm_grads(const dp_grad_shm *s, int k);
@@ -91,8 +91,8 @@ float *dp_grad_shm_grads(const dp_grad_shm *s, int k);
  * *stop (OR over ranks) and returns 0, or -1 on every rank if the loss or the
  * gradient is NaN or Inf. seconds gets COMM time, REDUCE time for the exact
  * maxima and the notes, and OPTIM time for the sum and update together. */
-int dp_grad_shm_step(dp_grad_shm *s, dp_model *m, dp_optim *o, const dp_loss_sums *micro_sums, size_t rows,
-               dp_loss_sums *out, int *stop, double *seconds);
+int dp_grad_shm_step(dp_grad_shm *s, dp_model *m, dp_optim *o, const dp_loss_sums *micro_sums,
+                     size_t rows, dp_loss_sums *out, int *stop, double *seconds);
 
 /* Collective. Rank 0's stores to m's parameters and o's state reach every
  * node's copy and become visible to all ranks. */

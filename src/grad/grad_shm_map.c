@@ -50,8 +50,8 @@ static int shm_split(dp_grad_shm *s, const dp_comm *c) {
     return 0;
 }
 
-int dp_grad_shm_attach(dp_grad_shm *s, const dp_comm *c, dp_model *m, dp_optim *o, dp_reduction mode,
-                 const dp_trainset *ts) {
+int dp_grad_shm_attach(dp_grad_shm *s, const dp_comm *c, dp_model *m, dp_optim *o,
+                       dp_reduction mode, const dp_trainset *ts) {
     memset(s, 0, sizeof *s);
     if (c->size < 2 || !shm_split(s, c)) return 0;
     int L = s->node.size;

@@ -35,8 +35,7 @@ static void softmax_forward(float *y, size_t rows, size_t cols) {
 void dp_activation_forward(dp_act act, float *y, size_t rows, size_t cols) {
     size_t n = rows * cols;
     switch (act) {
-    case DP_ACT_LINEAR:
-        return;
+    case DP_ACT_LINEAR: return;
     case DP_ACT_RELU:
         for (size_t i = 0; i < n; i++) y[i] = y[i] > 0.0f ? y[i] : 0.0f;
         return;
@@ -54,8 +53,7 @@ void dp_activation_forward(dp_act act, float *y, size_t rows, size_t cols) {
 
 /* dz[rows, cols] from y, dy [rows, cols]. The row dot product is taken before any
  * element of the row is written, so dz may alias dy. */
-static void softmax_backward(const float *y, const float *dy, float *dz, size_t rows,
-                             size_t cols) {
+static void softmax_backward(const float *y, const float *dy, float *dz, size_t rows, size_t cols) {
     for (size_t r = 0; r < rows; r++) {
         const float *yr = y + r * cols, *dyr = dy + r * cols;
         float *dzr = dz + r * cols;
@@ -66,8 +64,8 @@ static void softmax_backward(const float *y, const float *dy, float *dz, size_t 
     }
 }
 
-void dp_activation_backward(dp_act act, const float *y, const float *dy, float *dz,
-                         size_t rows, size_t cols) {
+void dp_activation_backward(dp_act act, const float *y, const float *dy, float *dz, size_t rows,
+                            size_t cols) {
     size_t n = rows * cols;
     switch (act) {
     case DP_ACT_LINEAR:
@@ -82,8 +80,6 @@ void dp_activation_backward(dp_act act, const float *y, const float *dy, float *
     case DP_ACT_TANH:
         for (size_t i = 0; i < n; i++) dz[i] = dy[i] * (1.0f - y[i] * y[i]);
         return;
-    case DP_ACT_SOFTMAX:
-        softmax_backward(y, dy, dz, rows, cols);
-        return;
+    case DP_ACT_SOFTMAX: softmax_backward(y, dy, dz, rows, cols); return;
     }
 }

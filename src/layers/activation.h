@@ -10,7 +10,7 @@ void dp_activation_forward(dp_act act, float *y, size_t rows, size_t cols);
 
 /* dz[rows, cols] = dL/dz given the activation output y and dy = dL/dy.
  * dz may alias dy. Uses only y (not z), so forward may work in place. */
-void dp_activation_backward(dp_act act, const float *y, const float *dy, float *dz,
-                         size_t rows, size_t cols);
+void dp_activation_backward(dp_act act, const float *y, const float *dy, float *dz, size_t rows,
+                            size_t cols);
 
 #endif

@@ -38,14 +38,14 @@
 
 typedef struct conv2d_state {
     dp_conv_geom g;
-    int F, K, P;  /* filters, C*kh*kw, OH*OW */
-    int G;        /* samples per chunk */
-    int direct;   /* dp_conv_direct_fits: no patch matrices in forward or kernel gradient */
-    float *xp;    /* [dp_conv_direct_scratch_floats] direct kernels' scratch */
-    float *col;   /* [K, G*P] patch matrices of a chunk, side by side */
-    float *dcol;  /* [K, G*P] their gradient */
-    float *z;     /* [F, G*P] a chunk's pre-activations, then their gradient */
-    float *dwt;   /* [K, F] kernel gradient of one backward, transposed */
+    int F, K, P;     /* filters, C*kh*kw, OH*OW */
+    int G;           /* samples per chunk */
+    int direct;      /* dp_conv_direct_fits: no patch matrices in forward or kernel gradient */
+    float *xp;       /* [dp_conv_direct_scratch_floats] direct kernels' scratch */
+    float *col;      /* [K, G*P] patch matrices of a chunk, side by side */
+    float *dcol;     /* [K, G*P] their gradient */
+    float *z;        /* [F, G*P] a chunk's pre-activations, then their gradient */
+    float *dwt;      /* [K, F] kernel gradient of one backward, transposed */
     int pooled;      /* absorbed the maxpool2d after it: forward writes the pooled output */
     dp_pool_geom pg; /* that pool, over this layer's [F, OH, OW] */
     size_t pout_n;   /* F*POH*POW pooled values per sample */
@@ -64,8 +64,8 @@ static void set_param(dp_param_view *v, const char *name, size_t offset, int ndi
     v->numel = dp_shape_numel(&v->shape);
 }
 
-static int conv2d_create(dp_layer *l, const dp_layer_cfg *cfg, const dp_shape *in,
-                         int max_batch, dp_error *err) {
+static int conv2d_create(dp_layer *l, const dp_layer_cfg *cfg, const dp_shape *in, int max_batch,
+                         dp_error *err) {
     char buf[96];
     if (in->ndim != 3)
         return dp_error_set(err, cfg->where,
@@ -84,9 +84,13 @@ static int conv2d_create(dp_layer *l, const dp_layer_cfg *cfg, const dp_shape *i
         return dp_error_set(err, cfg->where,
                             "conv2d does not take activation softmax; use flatten and a dense "
                             "softmax layer");
-    dp_conv_geom g = {.C = in->dim[0], .H = in->dim[1], .W = in->dim[2],
-                      .kh = cfg->kernel[0], .kw = cfg->kernel[1],
-                      .sh = cfg->strides[0], .sw = cfg->strides[1]};
+    dp_conv_geom g = {.C = in->dim[0],
+                      .H = in->dim[1],
+                      .W = in->dim[2],
+                      .kh = cfg->kernel[0],
+                      .kw = cfg->kernel[1],
+                      .sh = cfg->strides[0],
+                      .sw = cfg->strides[1]};
     g.OH = dp_im2col_out_size(g.H, g.kh, g.sh, cfg->padding_same, &g.pt);
     g.OW = dp_im2col_out_size(g.W, g.kw, g.sw, cfg->padding_same, &g.pl);
     if (g.OH < 1 || g.OW < 1)
@@ -183,7 +187,7 @@ static void conv2d_forward_chunk(dp_layer *l, conv2d_state *st, const float *w, 
             bias_act_row(l->activation, z + (size_t)f * n, z + (size_t)f * n, b[f], n);
         for (int s = 0; s < gs; s++)
             dp_maxpool_forward_sample(&st->pg, z + (size_t)s * P, (size_t)n, y + s * st->pout_n,
-                                   parg + s * st->pout_n);
+                                      parg + s * st->pout_n);
         return;
     }
     /* Back to [sample, F, P] with the bias and activation on the way, one row of
@@ -222,10 +226,8 @@ static void conv2d_forward(dp_layer *l, const float *params, const float *x, flo
     for (int s0 = 0; s0 < B; s0 += st->direct ? 1 : st->G) {
         int gs = B - s0 < st->G ? B - s0 : st->G;
         int32_t *parg = st->pooled ? st->parg + s0 * st->pout_n : NULL;
-        if (st->direct)
-            conv2d_forward_direct(l, st, w, b, x + s0 * in_n, y + s0 * out_n, parg);
-        else
-            conv2d_forward_chunk(l, st, w, b, x + s0 * in_n, y + s0 * out_n, parg, gs);
+        if (st->direct) conv2d_forward_direct(l, st, w, b, x + s0 * in_n, y + s0 * out_n, parg);
+        else conv2d_forward_chunk(l, st, w, b, x + s0 * in_n, y + s0 * out_n, parg, gs);
     }
 }
 
@@ -233,15 +235,15 @@ static void conv2d_forward(dp_layer *l, const float *params, const float *x, flo
  * act'(y) dy, where y, dy are this layer's output and its gradient, or the
  * pooled ones, whose gradient then goes back to where each maximum was (the
  * same values as unpooled: a monotone activation commutes with the max). */
-static void conv2d_make_dz(dp_layer *l, conv2d_state *st, const float *y, const float *dy,
-                           int s0, int gs, float *dz, int ld) {
+static void conv2d_make_dz(dp_layer *l, conv2d_state *st, const float *y, const float *dy, int s0,
+                           int gs, float *dz, int ld) {
     const int F = st->F, P = st->P;
     if (st->pooled) {
         for (int s = 0; s < gs; s++) {
             size_t at = (size_t)(s0 + s) * st->pout_n;
             dp_activation_backward(l->activation, y + at, dy + at, st->pgrad, 1, st->pout_n);
             dp_maxpool_backward_sample(&st->pg, st->parg + at, st->pgrad, dz + (size_t)s * P,
-                                    (size_t)ld);
+                                       (size_t)ld);
         }
         return;
     }
@@ -249,8 +251,8 @@ static void conv2d_make_dz(dp_layer *l, conv2d_state *st, const float *y, const 
     for (int s = 0; s < gs; s++)
         for (int f = 0; f < F; f++) {
             size_t at = (size_t)(s0 + s) * out_n + (size_t)f * P;
-            dp_activation_backward(l->activation, y + at, dy + at, dz + (size_t)f * ld + (size_t)s * P,
-                                1, (size_t)P);
+            dp_activation_backward(l->activation, y + at, dy + at,
+                                   dz + (size_t)f * ld + (size_t)s * P, 1, (size_t)P);
         }
 }
 

@@ -26,8 +26,8 @@ static void pad_image(const dp_conv_geom *g, const float *x, float *xp, int *off
     memset(xp, 0, dp_conv_direct_scratch_floats(g) * sizeof *xp);
     for (int c = 0; c < g->C; c++)
         for (int h = 0; h < g->H; h++)
-            memcpy(xp + ((size_t)c * Hp + h + g->pt) * Wp + g->pl, x + ((size_t)c * g->H + h) * g->W,
-                   (size_t)g->W * sizeof *xp);
+            memcpy(xp + ((size_t)c * Hp + h + g->pt) * Wp + g->pl,
+                   x + ((size_t)c * g->H + h) * g->W, (size_t)g->W * sizeof *xp);
     int k = 0;
     for (int c = 0; c < g->C; c++)
         for (int i = 0; i < g->kh; i++)
@@ -41,8 +41,8 @@ int dp_conv_direct_fits(const dp_conv_geom *g) {
 
 /* X(k) for every K the kernels take (1 .. CONV_DIRECT_MAX_K): the switch cases
  * that pick each K's copy of a kernel. */
-#define EACH_K(X) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) \
-                  X(9) X(10) X(11) X(12) X(13) X(14) X(15) X(16)
+#define EACH_K(X) \
+    X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11) X(12) X(13) X(14) X(15) X(16)
 
 static __mmask16 lanes(int n) {
     return n >= 16 ? (__mmask16)0xFFFF : n <= 0 ? 0 : (__mmask16)((1u << n) - 1u);
@@ -54,9 +54,10 @@ static __mmask16 lanes(int n) {
  * weights broadcast from memory, 8 filters at a time for 8 independent chains.
  * Every load is used by all F filters, so the multiply-adds, not split
  * unaligned loads, set the pace. */
-static inline __attribute__((always_inline)) void forward_vector(
-    const float *xp, const int *off, int K, int F, const float *w, const float *b, int relu,
-    float *y, size_t plane, __mmask16 m) {
+static inline __attribute__((always_inline)) void forward_vector(const float *xp, const int *off,
+                                                                 int K, int F, const float *w,
+                                                                 const float *b, int relu, float *y,
+                                                                 size_t plane, __mmask16 m) {
     __m512 xv[CONV_DIRECT_MAX_K];
     for (int k = 0; k < K; k++) xv[k] = _mm512_maskz_loadu_ps(m, xp + off[k]);
     int f = 0;
@@ -79,9 +80,10 @@ static inline __attribute__((always_inline)) void forward_vector(
     }
 }
 
-static inline __attribute__((always_inline)) void forward_all(
-    const dp_conv_geom *g, const float *xp, const int *off, int K, int F, const float *w,
-    const float *b, int relu, float *y) {
+static inline __attribute__((always_inline)) void forward_all(const dp_conv_geom *g,
+                                                              const float *xp, const int *off,
+                                                              int K, int F, const float *w,
+                                                              const float *b, int relu, float *y) {
     const int OH = g->OH, OW = g->OW, Wp = OW + g->kw - 1;
     for (int oh = 0; oh < OH; oh++)
         for (int v0 = 0; v0 < OW; v0 += 16)
@@ -90,7 +92,7 @@ static inline __attribute__((always_inline)) void forward_all(
 }
 
 void dp_conv_direct_forward(const dp_conv_geom *g, int F, const float *w, const float *b, int relu,
-                         const float *x, float *y, float *xp) {
+                            const float *x, float *y, float *xp) {
     int off[CONV_DIRECT_MAX_K];
     pad_image(g, x, xp, off);
     /* One copy of the kernel per K, so its window vectors stay in registers. */
@@ -105,9 +107,10 @@ void dp_conv_direct_forward(const dp_conv_geom *g, int F, const float *w, const 
 /* dw[f .. f+NF)[0 .. K) += the kernel gradient of NF filters: NF x K vector
  * sums held in registers over every output vector of the plane (K and NF
  * constants at each call), each window vector loaded once for all NF filters. */
-static inline __attribute__((always_inline)) void weight_grad_block(
-    const dp_conv_geom *g, const float *xp, const int *off, const float *dz, float *dw, int K,
-    int NF) {
+static inline __attribute__((always_inline)) void weight_grad_block(const dp_conv_geom *g,
+                                                                    const float *xp, const int *off,
+                                                                    const float *dz, float *dw,
+                                                                    int K, int NF) {
     const int OH = g->OH, OW = g->OW, Wp = OW + g->kw - 1;
     const size_t P = (size_t)OH * OW;
     __m512 acc[4][CONV_DIRECT_MAX_K];
@@ -130,9 +133,10 @@ static inline __attribute__((always_inline)) void weight_grad_block(
 
 /* NF = min(4, 27 / K) filters at a time keeps NF*K accumulators, NF dz vectors
  * and a window vector within the 32 registers; the last F mod NF one by one. */
-static inline __attribute__((always_inline)) void weight_grad_all(
-    const dp_conv_geom *g, const float *xp, const int *off, const float *dz, float *dw, int F,
-    int K) {
+static inline __attribute__((always_inline)) void weight_grad_all(const dp_conv_geom *g,
+                                                                  const float *xp, const int *off,
+                                                                  const float *dz, float *dw, int F,
+                                                                  int K) {
     const int NF = 27 / K < 4 ? (27 / K < 1 ? 1 : 27 / K) : 4;
     const size_t P = (size_t)g->OH * g->OW;
     int f = 0;
@@ -142,7 +146,7 @@ static inline __attribute__((always_inline)) void weight_grad_all(
 }
 
 void dp_conv_direct_weight_grad(const dp_conv_geom *g, int F, const float *x, const float *dz,
-                             float *dw, float *xp) {
+                                float *dw, float *xp) {
     int off[CONV_DIRECT_MAX_K];
     pad_image(g, x, xp, off);
     switch (g->C * g->kh * g->kw) {
@@ -161,7 +165,7 @@ int dp_conv_direct_fits(const dp_conv_geom *g) {
 }
 
 void dp_conv_direct_forward(const dp_conv_geom *g, int F, const float *w, const float *b, int relu,
-                         const float *x, float *y, float *xp) {
+                            const float *x, float *y, float *xp) {
     int off[CONV_DIRECT_MAX_K];
     const int K = g->C * g->kh * g->kw, OH = g->OH, OW = g->OW, Wp = OW + g->kw - 1;
     pad_image(g, x, xp, off);
@@ -175,7 +179,7 @@ void dp_conv_direct_forward(const dp_conv_geom *g, int F, const float *w, const 
 }
 
 void dp_conv_direct_weight_grad(const dp_conv_geom *g, int F, const float *x, const float *dz,
-                             float *dw, float *xp) {
+                                float *dw, float *xp) {
     int off[CONV_DIRECT_MAX_K];
     const int K = g->C * g->kh * g->kw, OH = g->OH, OW = g->OW, Wp = OW + g->kw - 1;
     pad_image(g, x, xp, off);

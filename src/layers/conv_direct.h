@@ -27,12 +27,12 @@ size_t dp_conv_direct_scratch_floats(const dp_conv_geom *g);
 /* y[F, P] = w[F, K] (*) x + b[F], then max(., 0) if relu, for one sample
  * x[C, H, W]. xp is the scratch (dp_conv_direct_scratch_floats). */
 void dp_conv_direct_forward(const dp_conv_geom *g, int F, const float *w, const float *b, int relu,
-                         const float *x, float *y, float *xp);
+                            const float *x, float *y, float *xp);
 
 /* dw[F, K] += the kernel gradient of one sample: dw[f][(c, i, j)] gets the sum
  * over output positions of dz[f][oh, ow] * x[c][oh + i - pt][ow + j - pl]
  * (0 in the padding). xp is the scratch. */
 void dp_conv_direct_weight_grad(const dp_conv_geom *g, int F, const float *x, const float *dz,
-                             float *dw, float *xp);
+                                float *dw, float *xp);
 
 #endif

@@ -17,8 +17,7 @@ typedef struct dense_state {
     int cap;
 } dense_state;
 
-static void set_param(dp_param_view *v, const char *name, size_t offset, int ndim, int d0,
-                      int d1) {
+static void set_param(dp_param_view *v, const char *name, size_t offset, int ndim, int d0, int d1) {
     memset(v, 0, sizeof *v);
     snprintf(v->name, sizeof v->name, "%s", name);
     v->shape.ndim = ndim;
@@ -28,8 +27,8 @@ static void set_param(dp_param_view *v, const char *name, size_t offset, int ndi
     v->numel = dp_shape_numel(&v->shape);
 }
 
-static int dense_create(dp_layer *l, const dp_layer_cfg *cfg, const dp_shape *in,
-                        int max_batch, dp_error *err) {
+static int dense_create(dp_layer *l, const dp_layer_cfg *cfg, const dp_shape *in, int max_batch,
+                        dp_error *err) {
     if (in->ndim != 1) {
         char buf[96];
         return dp_error_set(err, cfg->where,
@@ -72,8 +71,8 @@ static void dense_init_params(dp_layer *l, float *params, uint64_t key) {
 /* The kernels, llm.c style: raw pointers, shapes in the comments. */
 
 /* y[B, out] = x[B, in] w[in, out] + b[out] */
-static void dense_forward_kernel(float *y, const float *x, const float *w, const float *b,
-                                 int B, int nin, int nout) {
+static void dense_forward_kernel(float *y, const float *x, const float *w, const float *b, int B,
+                                 int nin, int nout) {
     dp_gemm(0, 0, B, nout, nin, 1.0f, x, nin, w, nout, 0.0f, y, nout);
     for (int r = 0; r < B; r++) {
         float *yr = y + (size_t)r * nout;
@@ -83,8 +82,8 @@ static void dense_forward_kernel(float *y, const float *x, const float *w, const
 
 /* dw[in, out] += x^T dz; db[out] += column sums of dz[B, out];
  * dx[B, in] = dz w^T unless dx is NULL. */
-static void dense_backward_kernel(float *dx, float *dw, float *db, const float *dz,
-                                  const float *x, const float *w, int B, int nin, int nout) {
+static void dense_backward_kernel(float *dx, float *dw, float *db, const float *dz, const float *x,
+                                  const float *w, int B, int nin, int nout) {
     dp_gemm(1, 0, nin, nout, B, 1.0f, x, nin, dz, nout, 1.0f, dw, nout);
     for (int r = 0; r < B; r++) {
         const float *dzr = dz + (size_t)r * nout;
@@ -97,8 +96,8 @@ static void dense_forward(dp_layer *l, const float *params, const float *x, floa
                           const dp_fwd_ctx *ctx) {
     (void)ctx;
     int nin = l->params[0].shape.dim[0], nout = l->params[0].shape.dim[1];
-    dense_forward_kernel(y, x, params + l->params[0].offset, params + l->params[1].offset, B,
-                         nin, nout);
+    dense_forward_kernel(y, x, params + l->params[0].offset, params + l->params[1].offset, B, nin,
+                         nout);
     dp_activation_forward(l->activation, y, (size_t)B, (size_t)nout);
 }
 

@@ -19,14 +19,14 @@
 
 typedef struct dropout_state {
     double rate;
-    size_t n;      /* values per row */
-    float *scale;  /* [cap, n] 0 or 1/(1-rate): the last training forward's mask */
+    size_t n;     /* values per row */
+    float *scale; /* [cap, n] 0 or 1/(1-rate): the last training forward's mask */
     int cap;
-    int masked;    /* the last forward applied the mask (training, rate > 0) */
+    int masked; /* the last forward applied the mask (training, rate > 0) */
 } dropout_state;
 
-static int dropout_create(dp_layer *l, const dp_layer_cfg *cfg, const dp_shape *in,
-                          int max_batch, dp_error *err) {
+static int dropout_create(dp_layer *l, const dp_layer_cfg *cfg, const dp_shape *in, int max_batch,
+                          dp_error *err) {
     if (!(cfg->rate >= 0.0 && cfg->rate < 1.0))
         return dp_error_set(err, cfg->where, "dropout rate must be in [0, 1), got %g", cfg->rate);
     if (max_batch <= 0)
@@ -67,7 +67,8 @@ static void dropout_forward(dp_layer *l, const float *params, const float *x, fl
     }
     const float rate = (float)st->rate;
     const float keep_scale = (float)(1.0 / (1.0 - st->rate));
-    uint64_t key = dp_rng_make_key(ctx->seed, DROPOUT_STREAM, (uint64_t)l->index, (uint64_t)ctx->step);
+    uint64_t key =
+        dp_rng_make_key(ctx->seed, DROPOUT_STREAM, (uint64_t)l->index, (uint64_t)ctx->step);
     for (int r = 0; r < B; r++) {
         uint64_t id = ctx->row_ids ? ctx->row_ids[r] : (uint64_t)r;
         const float *xr = x + (size_t)r * n;

@@ -7,8 +7,8 @@
 #include <stdio.h>
 #include <string.h>
 
-static int flatten_create(dp_layer *l, const dp_layer_cfg *cfg, const dp_shape *in,
-                          int max_batch, dp_error *err) {
+static int flatten_create(dp_layer *l, const dp_layer_cfg *cfg, const dp_shape *in, int max_batch,
+                          dp_error *err) {
     (void)max_batch;
     if (in->ndim < 1) return dp_error_set(err, cfg->where, "flatten needs an input with a shape");
     l->in_shape = *in;

@@ -46,7 +46,8 @@ static void copy_runs(float *restrict dst, int dstep, const float *restrict src,
     if (n <= 16) {
         const __mmask16 m = (__mmask16)((1u << n) - 1u);
         for (int r = 0; r < runs; r++)
-            _mm512_mask_storeu_ps(dst + (long)r * dstep, m, _mm512_maskz_loadu_ps(m, src + r * sstep));
+            _mm512_mask_storeu_ps(dst + (long)r * dstep, m,
+                                  _mm512_maskz_loadu_ps(m, src + r * sstep));
         return;
     }
 #endif
@@ -113,7 +114,7 @@ void dp_im2col_forward(const dp_conv_geom *g, const float *x, float *col, int ld
             const long at = (long)(oh_lo * g->sh + i - g->pt) * g->W + lo * sw + j - g->pl;
             const long step = (long)g->sh * g->W;
             for (int c = 0; c < g->C; c++) {
-                const float *xc = x + (size_t)c * plane; /* [H, W] */
+                const float *xc = x + (size_t)c * plane;                       /* [H, W] */
                 float *row = col + (size_t)((c * g->kh + i) * g->kw + j) * ld; /* [OH*OW] */
                 /* output rows that read only the top and bottom padding */
                 if (oh_lo > 0) memset(row, 0, (size_t)oh_lo * OW * sizeof *row);

@@ -10,11 +10,11 @@
 #define DPTRAIN_IM2COL_H
 
 typedef struct dp_conv_geom {
-    int C, H, W;   /* input [C, H, W] */
-    int kh, kw;    /* window */
-    int sh, sw;    /* strides */
-    int pt, pl;    /* zero rows above, zero columns to the left */
-    int OH, OW;    /* output positions */
+    int C, H, W; /* input [C, H, W] */
+    int kh, kw;  /* window */
+    int sh, sw;  /* strides */
+    int pt, pl;  /* zero rows above, zero columns to the left */
+    int OH, OW;  /* output positions */
 } dp_conv_geom;
 
 /* Output size and leading padding along one axis of length n, window k, stride s:

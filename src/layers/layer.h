@@ -29,10 +29,10 @@ typedef struct dp_layer dp_layer;
  * keyed by (seed, layer, step, row id), never drawn from a stream, so a row gets
  * the same mask whichever rank computes it. */
 typedef struct dp_fwd_ctx {
-    int training;             /* 1 during training steps: dropout active */
-    uint64_t seed;            /* train.seed */
-    long long step;           /* global step being computed */
-    const uint64_t *row_ids;  /* [B] each row's index in the training set, or NULL */
+    int training;            /* 1 during training steps: dropout active */
+    uint64_t seed;           /* train.seed */
+    long long step;          /* global step being computed */
+    const uint64_t *row_ids; /* [B] each row's index in the training set, or NULL */
 } dp_fwd_ctx;
 
 typedef struct dp_layer_ops {
@@ -63,14 +63,14 @@ typedef struct dp_layer_ops {
 
 struct dp_layer {
     const dp_layer_ops *ops;
-    char name[48];        /* "<index>_<type>", the checkpoint group name */
-    int index;            /* position in the model, part of random keys */
+    char name[48]; /* "<index>_<type>", the checkpoint group name */
+    int index;     /* position in the model, part of random keys */
     dp_shape in_shape, out_shape;
-    dp_act activation;    /* applied at the end of forward; the model may set it to
+    dp_act activation; /* applied at the end of forward; the model may set it to
                              linear when the loss fuses it (sigmoid/softmax + CE) */
     int n_params;
     dp_param_view params[DP_LAYER_MAX_PARAMS];
-    size_t param_offset;  /* start of this layer's slice in the arenas */
+    size_t param_offset; /* start of this layer's slice in the arenas */
     size_t param_count;
     void *state;
 };

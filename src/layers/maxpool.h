@@ -12,21 +12,21 @@
 #include <stdint.h>
 
 typedef struct dp_pool_geom {
-    int C, H, W;  /* input planes */
-    int ph, pw;   /* window */
-    int sh, sw;   /* strides */
-    int OH, OW;   /* output positions */
+    int C, H, W; /* input planes */
+    int ph, pw;  /* window */
+    int sh, sw;  /* strides */
+    int OH, OW;  /* output positions */
 } dp_pool_geom;
 
 /* y[C, OH, OW] = the window maxima, arg[C, OH, OW] = where each came from as
  * c*H*W + h*W + w (the first maximum in row-major order on ties). */
 void dp_maxpool_forward_sample(const dp_pool_geom *g, const float *x, size_t xs, float *y,
-                            int32_t *arg);
+                               int32_t *arg);
 
 /* Writes every plane of dx whole (plane c at dx + c*xs): dy[C, OH, OW] summed at
  * each output's arg, 0 elsewhere. */
 void dp_maxpool_backward_sample(const dp_pool_geom *g, const int32_t *arg, const float *dy,
-                             float *dx, size_t xs);
+                                float *dx, size_t xs);
 
 struct dp_layer;
 

@@ -17,8 +17,8 @@ typedef struct maxpool2d_state {
     int cap;
 } maxpool2d_state;
 
-static int maxpool2d_create(dp_layer *l, const dp_layer_cfg *cfg, const dp_shape *in,
-                            int max_batch, dp_error *err) {
+static int maxpool2d_create(dp_layer *l, const dp_layer_cfg *cfg, const dp_shape *in, int max_batch,
+                            dp_error *err) {
     char buf[96];
     if (in->ndim != 3)
         return dp_error_set(err, cfg->where,
@@ -31,13 +31,15 @@ static int maxpool2d_create(dp_layer *l, const dp_layer_cfg *cfg, const dp_shape
         return dp_error_set(err, cfg->where, "maxpool2d strides must be positive, got [%d, %d]",
                             cfg->strides[0], cfg->strides[1]);
     if (in->dim[1] < cfg->pool[0] || in->dim[2] < cfg->pool[1])
-        return dp_error_set(err, cfg->where, "maxpool2d pool_size [%d, %d] is larger than its input %s",
+        return dp_error_set(err, cfg->where,
+                            "maxpool2d pool_size [%d, %d] is larger than its input %s",
                             cfg->pool[0], cfg->pool[1], dp_shape_format(in, buf, sizeof buf));
     if (dp_shape_numel(in) > INT32_MAX)
         return dp_error_set(err, cfg->where, "maxpool2d input %s has more than 2^31 values",
                             dp_shape_format(in, buf, sizeof buf));
     if (max_batch <= 0)
-        return dp_error_set(err, cfg->where, "maxpool2d needs a batch size >= 1, got %d", max_batch);
+        return dp_error_set(err, cfg->where, "maxpool2d needs a batch size >= 1, got %d",
+                            max_batch);
     maxpool2d_state *st = DP_CALLOC(1, sizeof *st);
     dp_pool_geom *g = &st->g;
     g->C = in->dim[0], g->H = in->dim[1], g->W = in->dim[2];
@@ -77,7 +79,7 @@ static void maxpool2d_forward(dp_layer *l, const float *params, const float *x, 
     }
     for (int s = 0; s < B; s++)
         dp_maxpool_forward_sample(g, x + s * in_n, (size_t)g->H * g->W, y + s * out_n,
-                               st->arg + s * out_n);
+                                  st->arg + s * out_n);
 }
 
 /* dx[C, H, W] = 0 except dy added at each output's argmax (windows may overlap). */
@@ -90,7 +92,7 @@ static void maxpool2d_backward(dp_layer *l, const float *params, const float *x,
     size_t in_n = (size_t)g->C * g->H * g->W, out_n = (size_t)g->C * g->OH * g->OW;
     for (int s = 0; s < B; s++)
         dp_maxpool_backward_sample(g, st->arg + s * out_n, dy + s * out_n, dx + s * in_n,
-                                (size_t)g->H * g->W);
+                                   (size_t)g->H * g->W);
 }
 
 int dp_maxpool2d_geom(const dp_layer *l, dp_pool_geom *g) {

@@ -11,8 +11,7 @@
 #include <immintrin.h>
 #endif
 
-static void forward_any(const dp_pool_geom *g, const float *x, size_t xs, float *y,
-                        int32_t *arg) {
+static void forward_any(const dp_pool_geom *g, const float *x, size_t xs, float *y, int32_t *arg) {
     for (int c = 0; c < g->C; c++) {
         const float *xc = x + (size_t)c * xs; /* [H, W] */
         for (int oh = 0; oh < g->OH; oh++) {
@@ -52,7 +51,8 @@ static void backward_any(const dp_pool_geom *g, const int32_t *arg, const float 
 #ifdef __AVX512F__
 /* 0, 2, 4, ..., 30: each lane's window start within a row pair. */
 static __m512i lanes_times_2(void) {
-    return _mm512_slli_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15), 1);
+    return _mm512_slli_epi32(
+        _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15), 1);
 }
 
 static int is_2x2(const dp_pool_geom *g) {
@@ -66,10 +66,10 @@ static int is_2x2(const dp_pool_geom *g) {
  * data the comparisons are unpredictable: 0.013 ms against 0.10 ms for the
  * scalar loop on 4 x [32, 26, 26] in cache (scalar branch-free code was no
  * faster). */
-static void forward_2x2(const dp_pool_geom *g, const float *x, size_t xs, float *y,
-                        int32_t *arg) {
+static void forward_2x2(const dp_pool_geom *g, const float *x, size_t xs, float *y, int32_t *arg) {
     const int W = g->W, OW = g->OW;
-    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    const __m512i even =
+        _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
     const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
     const __m512i one = _mm512_set1_epi32(1), wv = _mm512_set1_epi32(W);
     const __m512i lane2 = lanes_times_2();
@@ -86,8 +86,10 @@ static void forward_2x2(const dp_pool_geom *g, const float *x, size_t xs, float 
                 const __mmask16 mhi = len > 16 ? (__mmask16)((1u << (len - 16)) - 1u) : 0;
                 const __mmask16 mout = (__mmask16)((1u << n) - 1u);
                 const float *a = xr + 2 * ow0, *b = a + W; /* top and bottom rows */
-                __m512 alo = _mm512_maskz_loadu_ps(mlo, a), ahi = _mm512_maskz_loadu_ps(mhi, a + 16);
-                __m512 blo = _mm512_maskz_loadu_ps(mlo, b), bhi = _mm512_maskz_loadu_ps(mhi, b + 16);
+                __m512 alo = _mm512_maskz_loadu_ps(mlo, a),
+                       ahi = _mm512_maskz_loadu_ps(mhi, a + 16);
+                __m512 blo = _mm512_maskz_loadu_ps(mlo, b),
+                       bhi = _mm512_maskz_loadu_ps(mhi, b + 16);
                 __m512 t0 = _mm512_permutex2var_ps(alo, even, ahi);
                 __m512 t1 = _mm512_permutex2var_ps(alo, odd, ahi);
                 __m512 b0 = _mm512_permutex2var_ps(blo, even, bhi);
@@ -114,7 +116,8 @@ static void forward_2x2(const dp_pool_geom *g, const float *x, size_t xs, float 
 static void backward_2x2(const dp_pool_geom *g, const int32_t *arg, const float *dy, float *dx,
                          size_t xs) {
     const int W = g->W, OW = g->OW;
-    const __m512i lo_idx = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+    const __m512i lo_idx =
+        _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
     const __m512i hi_idx = _mm512_add_epi32(lo_idx, _mm512_set1_epi32(8));
     const __m512i one = _mm512_set1_epi32(1), wv = _mm512_set1_epi32(W);
     const __m512i lane2 = lanes_times_2();
@@ -132,13 +135,15 @@ static void backward_2x2(const dp_pool_geom *g, const int32_t *arg, const float 
                 const __mmask16 mhi = len > 16 ? (__mmask16)((1u << (len - 16)) - 1u) : 0;
                 __m512 gv = _mm512_maskz_loadu_ps(mdy, gr + ow0);
                 /* where in its window each maximum is: 0, 1, W or W + 1 */
-                __m512i at = _mm512_sub_epi32(_mm512_maskz_loadu_epi32(mdy, ao + ow0),
-                                              _mm512_add_epi32(_mm512_set1_epi32(r0 + 2 * ow0), lane2));
-                __m512 t0 = _mm512_maskz_mov_ps(_mm512_cmpeq_epi32_mask(at, _mm512_setzero_si512()), gv);
+                __m512i at =
+                    _mm512_sub_epi32(_mm512_maskz_loadu_epi32(mdy, ao + ow0),
+                                     _mm512_add_epi32(_mm512_set1_epi32(r0 + 2 * ow0), lane2));
+                __m512 t0 =
+                    _mm512_maskz_mov_ps(_mm512_cmpeq_epi32_mask(at, _mm512_setzero_si512()), gv);
                 __m512 t1 = _mm512_maskz_mov_ps(_mm512_cmpeq_epi32_mask(at, one), gv);
                 __m512 b0 = _mm512_maskz_mov_ps(_mm512_cmpeq_epi32_mask(at, wv), gv);
-                __m512 b1 = _mm512_maskz_mov_ps(
-                    _mm512_cmpeq_epi32_mask(at, _mm512_add_epi32(wv, one)), gv);
+                __m512 b1 =
+                    _mm512_maskz_mov_ps(_mm512_cmpeq_epi32_mask(at, _mm512_add_epi32(wv, one)), gv);
                 float *tp = top + 2 * ow0, *bp = bot + 2 * ow0;
                 _mm512_mask_storeu_ps(tp, mlo, _mm512_permutex2var_ps(t0, lo_idx, t1));
                 _mm512_mask_storeu_ps(tp + 16, mhi, _mm512_permutex2var_ps(t0, hi_idx, t1));
@@ -153,7 +158,7 @@ static void backward_2x2(const dp_pool_geom *g, const int32_t *arg, const float 
 #endif
 
 void dp_maxpool_forward_sample(const dp_pool_geom *g, const float *x, size_t xs, float *y,
-                            int32_t *arg) {
+                               int32_t *arg) {
 #ifdef __AVX512F__
     if (is_2x2(g)) {
         forward_2x2(g, x, xs, y, arg);
@@ -164,7 +169,7 @@ void dp_maxpool_forward_sample(const dp_pool_geom *g, const float *x, size_t xs,
 }
 
 void dp_maxpool_backward_sample(const dp_pool_geom *g, const int32_t *arg, const float *dy,
-                             float *dx, size_t xs) {
+                                float *dx, size_t xs) {
 #ifdef __AVX512F__
     if (is_2x2(g)) {
         backward_2x2(g, arg, dy, dx, xs);

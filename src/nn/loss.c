@@ -128,7 +128,7 @@ static double ce_probs_row(const float *o, const float *yr, int id, int K, float
 }
 
 dp_loss_sums dp_loss_forward_backward(dp_loss_kind kind, int fused, const float *out,
-                                   const float *y, int B, int K, int ycols, float *dout) {
+                                      const float *y, int B, int K, int ycols, float *dout) {
     dp_loss_sums sums = {0.0, 0, B};
     for (int r = 0; r < B; r++) {
         const float *o = out + (size_t)r * K;
@@ -148,9 +148,7 @@ dp_loss_sums dp_loss_forward_backward(dp_loss_kind kind, int fused, const float 
         /* Before the gradient is written, so dout may alias out. */
         sums.correct += row_correct(o, yr, id, K, fused);
         switch (kind) {
-        case DP_LOSS_MSE:
-            sums.loss += mse_row(o, yr, id, K, d);
-            break;
+        case DP_LOSS_MSE: sums.loss += mse_row(o, yr, id, K, d); break;
         case DP_LOSS_BCE:
             sums.loss += fused ? bce_logits_row(o, yr, id, K, d) : bce_probs_row(o, yr, id, K, d);
             break;

@@ -10,8 +10,8 @@
 /* Per-batch totals; losses are summed (not averaged) so batches and ranks can be
  * combined exactly and divided once by the row count. */
 typedef struct dp_loss_sums {
-    double loss;   /* sum over rows of the per-row loss */
-    long correct;  /* rows whose prediction matches the target */
+    double loss;  /* sum over rows of the per-row loss */
+    long correct; /* rows whose prediction matches the target */
     long rows;
 } dp_loss_sums;
 
@@ -23,6 +23,6 @@ typedef struct dp_loss_sums {
  * the label; K > 1 compares the argmax with the class id or one-hot argmax.
  * Returns the sums for these B rows. */
 dp_loss_sums dp_loss_forward_backward(dp_loss_kind kind, int fused, const float *out,
-                                   const float *y, int B, int K, int ycols, float *dout);
+                                      const float *y, int B, int K, int ycols, float *dout);
 
 #endif

@@ -18,19 +18,20 @@ static int model_check_loss(dp_model *m, const dp_config *cfg, dp_error *err) {
     m->loss = cfg->loss;
     m->fused = 0;
     switch (cfg->loss) {
-    case DP_LOSS_MSE:
-        return 0;
+    case DP_LOSS_MSE: return 0;
     case DP_LOSS_BCE:
         if (last->activation != DP_ACT_SIGMOID)
             return dp_error_set(err, where,
                                 "loss binary_crossentropy needs a sigmoid output layer, got "
-                                "activation %s", dp_config_name_act(last->activation));
+                                "activation %s",
+                                dp_config_name_act(last->activation));
         break;
     case DP_LOSS_CE:
     case DP_LOSS_SPARSE_CE:
         if (last->activation != DP_ACT_SOFTMAX)
-            return dp_error_set(err, where, "loss %s needs a softmax output layer, got activation %s",
-                                dp_config_name_loss(cfg->loss), dp_config_name_act(last->activation));
+            return dp_error_set(
+                err, where, "loss %s needs a softmax output layer, got activation %s",
+                dp_config_name_loss(cfg->loss), dp_config_name_act(last->activation));
         if (k < 2)
             return dp_error_set(err, where,
                                 "loss %s needs at least 2 output units (one per class), got %d",
@@ -87,8 +88,8 @@ static int model_build_with(dp_model *m, const dp_config *cfg, int max_batch, in
     }
     for (int i = 0; i < m->n_layers; i++)
         if (i + 1 == m->n_layers || !m->absorbed[i + 1])
-            m->acts[i] = DP_MALLOC((size_t)max_batch *
-                                   dp_shape_numel(&m->layers[i].out_shape) * sizeof(float));
+            m->acts[i] = DP_MALLOC((size_t)max_batch * dp_shape_numel(&m->layers[i].out_shape) *
+                                   sizeof(float));
     for (int k = 0; k < 2; k++) m->dbuf[k] = DP_MALLOC((size_t)max_batch * widest * sizeof(float));
     return 0;
 }
@@ -104,7 +105,8 @@ int dp_model_build_unfused(dp_model *m, const dp_config *cfg, int max_batch, dp_
 void dp_model_init_params(dp_model *m, uint64_t seed) {
     for (int i = 0; i < m->n_layers; i++) {
         dp_layer *l = &m->layers[i];
-        l->ops->init_params(l, m->params + l->param_offset, dp_rng_make_key(seed, 0x1417, (uint64_t)i, 0));
+        l->ops->init_params(l, m->params + l->param_offset,
+                            dp_rng_make_key(seed, 0x1417, (uint64_t)i, 0));
     }
 }
 
@@ -127,7 +129,7 @@ void dp_model_backward(dp_model *m, const float *x, const float *dout, int B) {
 }
 
 void dp_model_backward_hooked(dp_model *m, const float *x, const float *dout, int B,
-                           void (*after)(void *ctx, int layer), void *ctx) {
+                              void (*after)(void *ctx, int layer), void *ctx) {
     /* Layers up to the first with parameters need no input gradient: nothing
      * before them learns (a flatten in front of a dense layer, say). */
     int first = 0;

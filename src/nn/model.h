@@ -15,15 +15,15 @@ struct dp_model {
     dp_shape in_shape, out_shape;
     int max_batch;
     size_t n_params;
-    float *params;        /* [n_params] every layer's weights, one after another */
-    float *grads;         /* [n_params] same layout */
-    float *acts[DP_MAX_LAYERS]; /* acts[i]: output of layer i [max_batch, numel(out_i)];
+    float *params;               /* [n_params] every layer's weights, one after another */
+    float *grads;                /* [n_params] same layout */
+    float *acts[DP_MAX_LAYERS];  /* acts[i]: output of layer i [max_batch, numel(out_i)];
                                    NULL when layer i + 1 is absorbed */
-    int absorbed[DP_MAX_LAYERS];  /* layer i's work is done by layer i - 1 (layer.h) */
-    float *dbuf[2];       /* [max_batch, widest activation] backward ping-pong */
+    int absorbed[DP_MAX_LAYERS]; /* layer i's work is done by layer i - 1 (layer.h) */
+    float *dbuf[2];              /* [max_batch, widest activation] backward ping-pong */
     dp_loss_kind loss;
-    int fused;            /* last activation folded into the loss */
-    float *probs;         /* [max_batch, out] dp_model_predict's output when fused */
+    int fused;    /* last activation folded into the loss */
+    float *probs; /* [max_batch, out] dp_model_predict's output when fused */
 };
 
 /* Builds the layers of cfg->model for batches of up to max_batch rows, checks
@@ -50,7 +50,7 @@ void dp_model_backward(dp_model *m, const float *x, const float *dout, int B);
  * gradients are complete (layers run last to first), so their reduction can
  * start while the earlier layers are still back-propagating. */
 void dp_model_backward_hooked(dp_model *m, const float *x, const float *dout, int B,
-                           void (*after)(void *ctx, int layer), void *ctx);
+                              void (*after)(void *ctx, int layer), void *ctx);
 
 /* Number of parameter tensors (a dense layer's kernel and bias are two). When
  * off and len are not NULL, fills off[t] and len[t], each tensor's offset in

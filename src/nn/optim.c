@@ -16,7 +16,9 @@
 
 /* The defaults and ranges are the config schema's optimizer tables, so the
  * parser, `dptrain config --explain` and the optimizer cannot disagree. */
-void dp_optim_fill_defaults(dp_optim_cfg *cfg) { dp_cs_optim_fill_defaults(cfg); }
+void dp_optim_fill_defaults(dp_optim_cfg *cfg) {
+    dp_cs_optim_fill_defaults(cfg);
+}
 
 int dp_optim_init(dp_optim *o, const dp_optim_cfg *cfg, size_t n, dp_error *err) {
     memset(o, 0, sizeof *o);
@@ -122,8 +124,8 @@ static int rmsprop_plain(size_t n, float *restrict p, const float *restrict g, f
 
 /* As rmsprop_plain, then mom[n] = mu mom + inc; p -= mom. */
 static int rmsprop_momentum(size_t n, float *restrict p, const float *restrict g, float scale,
-                            float *restrict v, float *restrict mom, float lr, float rho,
-                            float eps, float mu) {
+                            float *restrict v, float *restrict mom, float lr, float rho, float eps,
+                            float mu) {
     int bad = 0;
     for (size_t i = 0; i < n; i++) {
         float gi = g[i] * scale;
@@ -147,8 +149,8 @@ void dp_optim_end_step(dp_optim *o) {
     o->step++;
 }
 
-int dp_optim_update_range(const dp_optim *o, size_t lo, size_t n, float *params,
-                       const float *grads, float scale) {
+int dp_optim_update_range(const dp_optim *o, size_t lo, size_t n, float *params, const float *grads,
+                          float scale) {
     const dp_optim_cfg *c = &o->cfg;
     float lr = (float)c->learning_rate;
     int bad = 0;
@@ -158,8 +160,7 @@ int dp_optim_update_range(const dp_optim *o, size_t lo, size_t n, float *params,
     case DP_OPTIM_SGD:
         if (c->momentum > 0)
             bad = sgd_momentum(n, params, grads, scale, s0, lr, (float)c->momentum, c->nesterov);
-        else
-            bad = sgd_plain(n, params, grads, scale, lr);
+        else bad = sgd_plain(n, params, grads, scale, lr);
         break;
     case DP_OPTIM_ADAM: {
         double t = (double)(o->step + 1);
@@ -172,8 +173,7 @@ int dp_optim_update_range(const dp_optim *o, size_t lo, size_t n, float *params,
         if (c->momentum > 0)
             bad = rmsprop_momentum(n, params, grads, scale, s0, s1, lr, (float)c->rho,
                                    (float)c->epsilon, (float)c->momentum);
-        else
-            bad = rmsprop_plain(n, params, grads, scale, s0, lr, (float)c->rho, (float)c->epsilon);
+        else bad = rmsprop_plain(n, params, grads, scale, s0, lr, (float)c->rho, (float)c->epsilon);
         break;
     }
     return bad ? -1 : 0;

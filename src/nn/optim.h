@@ -12,9 +12,9 @@
 #define DP_OPTIM_MAX_SLOTS 2
 
 typedef struct dp_optim {
-    dp_optim_cfg cfg;       /* with defaults filled in */
-    size_t n;               /* number of parameters */
-    long long step;         /* steps taken so far (Keras "iterations") */
+    dp_optim_cfg cfg; /* with defaults filled in */
+    size_t n;         /* number of parameters */
+    long long step;   /* steps taken so far (Keras "iterations") */
     int n_slots;
     const char *slot_names[DP_OPTIM_MAX_SLOTS]; /* "m","v" / "momentum" / "velocity","momentum" */
     float *slots[DP_OPTIM_MAX_SLOTS];           /* each [n], zero-initialized */
@@ -34,8 +34,8 @@ int dp_optim_step(dp_optim *o, float *params, const float *grads, float scale);
  * them), lo places them in the state. Ranks sharing one parameter copy each
  * update their own range, piece by piece, then call dp_optim_end_step once.
  * Returns -1 if a scaled gradient among them is NaN or Inf, else 0. */
-int dp_optim_update_range(const dp_optim *o, size_t lo, size_t n, float *params,
-                       const float *grads, float scale);
+int dp_optim_update_range(const dp_optim *o, size_t lo, size_t n, float *params, const float *grads,
+                          float scale);
 
 /* Counts one step taken (o->step++): the next update uses the next step's
  * bias corrections. */

@@ -16,9 +16,8 @@ void dp_eval_run_chunks(dp_model *m, const dp_rows *r, size_t first, double *sum
     for (size_t i = 0; i < r->n; i += DP_EVAL_CHUNK) {
         int b = (int)(r->n - i < DP_EVAL_CHUNK ? r->n - i : DP_EVAL_CHUNK);
         const float *out = dp_model_forward(m, r->x + i * r->x_width, b, NULL);
-        dp_loss_sums s = dp_loss_forward_backward(m->loss, m->fused, out,
-                                               r->y + i * (size_t)r->y_cols, b, k, r->y_cols,
-                                               NULL);
+        dp_loss_sums s = dp_loss_forward_backward(
+            m->loss, m->fused, out, r->y + i * (size_t)r->y_cols, b, k, r->y_cols, NULL);
         double *c = sums + 3 * (base + i / DP_EVAL_CHUNK);
         c[0] = s.loss;
         c[1] = (double)s.correct;

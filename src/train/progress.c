@@ -20,7 +20,7 @@ static int progress_stdout_is_tty(void) {
 }
 
 int dp_progress_open(dp_progress *p, const char *run_dir, int append, int epochs, int steps,
-                  char *errbuf, size_t errlen) {
+                     char *errbuf, size_t errlen) {
     memset(p, 0, sizeof *p);
     p->tty = progress_stdout_is_tty();
     p->epochs = epochs;
@@ -37,7 +37,7 @@ int dp_progress_open(dp_progress *p, const char *run_dir, int append, int epochs
 }
 
 void dp_progress_update_step(dp_progress *p, int epoch, int step, double loss, double accuracy,
-                          double now) {
+                             double now) {
     if (!p->tty || (now - p->last_draw < 0.1 && step < p->steps)) return;
     p->last_draw = now;
     enum { WIDTH = 30 };
@@ -60,16 +60,13 @@ void dp_progress_break_line(dp_progress *p) {
 
 /* JSON has no NaN: absent values are written as null. */
 static void progress_json_num(FILE *f, const char *key, double v, int last) {
-    if (isfinite(v))
-        fprintf(f, "\"%s\": %.9g%s", key, v, last ? "" : ", ");
-    else
-        fprintf(f, "\"%s\": null%s", key, last ? "" : ", ");
+    if (isfinite(v)) fprintf(f, "\"%s\": %.9g%s", key, v, last ? "" : ", ");
+    else fprintf(f, "\"%s\": null%s", key, last ? "" : ", ");
 }
 
 static void progress_json_line(FILE *f, int epoch, const double v[8]) {
-    static const char *keys[8] = {"loss",          "accuracy",     "val_loss",
-                                  "val_accuracy",  "test_loss",    "test_accuracy",
-                                  "samples_per_s", "seconds"};
+    static const char *keys[8] = {"loss",      "accuracy",      "val_loss",      "val_accuracy",
+                                  "test_loss", "test_accuracy", "samples_per_s", "seconds"};
     fprintf(f, "{\"epoch\": %d, ", epoch);
     for (int i = 0; i < 8; i++) progress_json_num(f, keys[i], v[i], i == 7);
     fprintf(f, "}\n");
@@ -86,14 +83,14 @@ void dp_progress_write_epoch(dp_progress *p, const dp_epoch_stats *s) {
     printf(" - %.0f samples/s\n", s->samples_per_s);
     fflush(stdout);
     if (p->jsonl) {
-        double v[8] = {s->loss, s->accuracy, s->val_loss, s->val_accuracy, NAN, NAN,
-                       s->samples_per_s, s->seconds};
+        double v[8] = {s->loss, s->accuracy, s->val_loss,      s->val_accuracy,
+                       NAN,     NAN,         s->samples_per_s, s->seconds};
         progress_json_line(p->jsonl, s->epoch, v);
     }
 }
 
 void dp_progress_write_test(dp_progress *p, int epoch, double test_loss, double test_accuracy,
-                         double seconds) {
+                            double seconds) {
     printf("Test loss: %.4f - test accuracy: %.4f\n", test_loss, test_accuracy);
     fflush(stdout);
     if (p->jsonl) {

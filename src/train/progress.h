@@ -9,27 +9,27 @@
 
 /* One epoch's figures; NaN marks a value that does not exist (no validation). */
 typedef struct dp_epoch_stats {
-    int epoch;          /* 1-based */
+    int epoch; /* 1-based */
     double loss, accuracy, val_loss, val_accuracy;
     double samples_per_s, seconds;
 } dp_epoch_stats;
 
 typedef struct dp_progress {
-    int tty;            /* stdout is a terminal */
+    int tty; /* stdout is a terminal */
     int epochs, steps;
-    double last_draw;   /* time of the last redraw, to throttle it */
-    int drawn;          /* a bar is on the current line */
-    FILE *jsonl;        /* run_dir/metrics.jsonl, or NULL */
+    double last_draw; /* time of the last redraw, to throttle it */
+    int drawn;        /* a bar is on the current line */
+    FILE *jsonl;      /* run_dir/metrics.jsonl, or NULL */
 } dp_progress;
 
 /* Opens run_dir/metrics.jsonl (appending when `append`, for resumed runs).
  * Returns 0 or -1 with err-style message in errbuf. */
 int dp_progress_open(dp_progress *p, const char *run_dir, int append, int epochs, int steps,
-                  char *errbuf, size_t errlen);
+                     char *errbuf, size_t errlen);
 
 /* Redraws the bar after `step` of `steps` (terminal only, at most ~10 times/s). */
 void dp_progress_update_step(dp_progress *p, int epoch, int step, double loss, double accuracy,
-                          double now);
+                             double now);
 
 /* Ends a half-drawn bar with a newline, so a message printed next (a stop or
  * an error in the middle of an epoch) starts a line of its own. */
@@ -40,7 +40,7 @@ void dp_progress_write_epoch(dp_progress *p, const dp_epoch_stats *s);
 
 /* Prints the test figures and appends the final JSON object (epoch = epochs run). */
 void dp_progress_write_test(dp_progress *p, int epoch, double test_loss, double test_accuracy,
-                         double seconds);
+                            double seconds);
 
 void dp_progress_close(dp_progress *p);
 

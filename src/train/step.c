@@ -8,7 +8,7 @@
 #include "core/rng.h"
 
 void dp_step_init(dp_stepper *st, const dp_trainset *ts, const dp_model *m, dp_reduction mode,
-               unsigned long long seed, size_t bucket_bytes, dp_grad_shm *share) {
+                  unsigned long long seed, size_t bucket_bytes, dp_grad_shm *share) {
     memset(st, 0, sizeof *st);
     st->seed = seed;
     st->share = share;
@@ -36,9 +36,9 @@ void dp_step_init(dp_stepper *st, const dp_trainset *ts, const dp_model *m, dp_r
     if (mode == DP_REDUCE_EXACT && st->n_my > 1 && !share)
         st->gstore = DP_MALLOC((size_t)(st->n_my - 1) * m->n_params * sizeof(float));
     for (int k = 0; k < st->n_my; k++)
-        st->micro_grads[k] = share                             ? dp_grad_shm_grads(share, k)
-                     : k + 1 < st->n_my && st->gstore ? st->gstore + (size_t)k * m->n_params
-                                                      : m->grads;
+        st->micro_grads[k] = share                            ? dp_grad_shm_grads(share, k)
+                             : k + 1 < st->n_my && st->gstore ? st->gstore + (size_t)k * m->n_params
+                                                              : m->grads;
     dp_grad_buckets_init(&st->red, m, mode, ts->plan.shards, bucket_bytes, st->seconds);
 }
 
@@ -46,7 +46,7 @@ void dp_step_shuffle(dp_stepper *st, const dp_trainset *ts, int epoch) {
     for (int k = 0; k < st->n_my; k++) {
         int s = ts->first_shard + k;
         dp_rng_permute(dp_rng_make_key(st->seed, 0x5eed, (uint64_t)epoch, (uint64_t)s), st->perm[k],
-                    ts->plan.count[s]);
+                       ts->plan.count[s]);
     }
 }
 
@@ -71,8 +71,8 @@ static int step_gather(dp_stepper *st, const dp_trainset *ts, int k, int t) {
     return rows;
 }
 
-int dp_step_run(dp_stepper *st, const dp_comm *c, const dp_trainset *ts, dp_model *m,
-             dp_optim *o, int t, long long gstep, dp_loss_sums *sums, int *stop) {
+int dp_step_run(dp_stepper *st, const dp_comm *c, const dp_trainset *ts, dp_model *m, dp_optim *o,
+                int t, long long gstep, dp_loss_sums *sums, int *stop) {
     size_t n = m->n_params;
     int kout = dp_model_output_width(m);
     int yc = ts->train.y_cols;
@@ -94,15 +94,16 @@ int dp_step_run(dp_stepper *st, const dp_comm *c, const dp_trainset *ts, dp_mode
         st->micro_sums[k] = (dp_loss_sums){0};
         if (rows > 0) {
             const float *out = dp_model_forward(m, st->xb, rows, &ctx);
-            st->micro_sums[k] = dp_loss_forward_backward(m->loss, m->fused, out, st->yb, rows, kout, yc,
-                                              st->dout);
+            st->micro_sums[k] =
+                dp_loss_forward_backward(m->loss, m->fused, out, st->yb, rows, kout, yc, st->dout);
         }
         if (last && !st->share) {
             /* The reduction starts bucket by bucket inside this backward. */
             dp_grad_buckets_begin(&st->red, c, m->grads, st->micro_grads, st->n_my, st->micro_sums,
-                          dp_shard_plan_step_rows(&ts->plan, t), *stop);
+                                  dp_shard_plan_step_rows(&ts->plan, t), *stop);
             if (rows > 0)
-                dp_model_backward_hooked(m, st->xb, st->dout, rows, dp_grad_buckets_layer_done, &st->red);
+                dp_model_backward_hooked(m, st->xb, st->dout, rows, dp_grad_buckets_layer_done,
+                                         &st->red);
         } else if (rows > 0) {
             dp_model_backward(m, st->xb, st->dout, rows);
         }
@@ -111,8 +112,8 @@ int dp_step_run(dp_stepper *st, const dp_comm *c, const dp_trainset *ts, dp_mode
         st->seconds[DP_TIME_COMPUTE] += dp_comm_time() - t0 - hook;
     }
     if (st->share)
-        return dp_grad_shm_step(st->share, m, o, st->micro_sums, dp_shard_plan_step_rows(&ts->plan, t), sums, stop,
-                          st->seconds);
+        return dp_grad_shm_step(st->share, m, o, st->micro_sums,
+                                dp_shard_plan_step_rows(&ts->plan, t), sums, stop, st->seconds);
     if (dp_grad_buckets_finish(&st->red, sums, stop)) return -1;
     double t0 = dp_comm_time();
     /* Every rank holds the same summed gradient, so all agree on a non-finite one. */

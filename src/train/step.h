@@ -15,24 +15,24 @@
 typedef struct dp_stepper {
     double seconds[DP_TIME_PHASES];
     dp_grad_buckets red;
-    dp_grad_shm *share;       /* the node's shared parameters, or NULL: reduce over MPI */
-    int n_my;              /* micro-batches per step on this rank (its shards) */
-    size_t *shard_row;     /* [n_my] first local row of each of this rank's shards */
-    uint32_t **perm;       /* [n_my][shard rows] this epoch's order of each shard */
-    float *xb, *yb;        /* [max_micro_rows, width], [max_micro_rows, ycols] gathered micro-batch */
-    uint64_t *row_ids;     /* [max_micro_rows] training-set index of each gathered row */
+    dp_grad_shm *share; /* the node's shared parameters, or NULL: reduce over MPI */
+    int n_my;           /* micro-batches per step on this rank (its shards) */
+    size_t *shard_row;  /* [n_my] first local row of each of this rank's shards */
+    uint32_t **perm;    /* [n_my][shard rows] this epoch's order of each shard */
+    float *xb, *yb;     /* [max_micro_rows, width], [max_micro_rows, ycols] gathered micro-batch */
+    uint64_t *row_ids;  /* [max_micro_rows] training-set index of each gathered row */
     unsigned long long seed;
-    float *dout;           /* [max_micro_rows, k] dL/dout */
-    float *gstore;         /* [n_my - 1, n_params] exact mode: gradients of all but the
+    float *dout;               /* [max_micro_rows, k] dL/dout */
+    float *gstore;             /* [n_my - 1, n_params] exact mode: gradients of all but the
                               last micro-batch, which goes to the model's arena */
-    const float **micro_grads;     /* [n_my] where each micro-batch's gradient is */
-    dp_loss_sums *micro_sums;/* [n_my] loss sums of each owned micro-batch */
+    const float **micro_grads; /* [n_my] where each micro-batch's gradient is */
+    dp_loss_sums *micro_sums;  /* [n_my] loss sums of each owned micro-batch */
 } dp_stepper;
 
 /* bucket_bytes: gradient buckets of about this size travel while backward goes
  * on. share: when not NULL (attached), steps end in dp_grad_shm_step instead. */
 void dp_step_init(dp_stepper *st, const dp_trainset *ts, const dp_model *m, dp_reduction mode,
-               unsigned long long seed, size_t bucket_bytes, dp_grad_shm *share);
+                  unsigned long long seed, size_t bucket_bytes, dp_grad_shm *share);
 
 /* Orders every owned shard's rows for `epoch` by a permutation keyed by
  * (seed, epoch, global shard index). */
@@ -49,8 +49,8 @@ void dp_step_shuffle(dp_stepper *st, const dp_trainset *ts, int epoch);
  * parameters change; a float sum's is caught by the optimizer as it updates).
  * *stop carries this rank's stop request in and the OR over all ranks out,
  * agreed inside the step's own collectives. */
-int dp_step_run(dp_stepper *st, const dp_comm *c, const dp_trainset *ts, dp_model *m,
-             dp_optim *o, int t, long long gstep, dp_loss_sums *sums, int *stop);
+int dp_step_run(dp_stepper *st, const dp_comm *c, const dp_trainset *ts, dp_model *m, dp_optim *o,
+                int t, long long gstep, dp_loss_sums *sums, int *stop);
 
 void dp_step_free(dp_stepper *st);
 

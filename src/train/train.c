@@ -28,13 +28,13 @@ typedef struct dp_run {
     dp_optim optim;
     dp_stepper step;
     dp_grad_shm share;
-    int shared;         /* 1 when share is attached */
+    int shared; /* 1 when share is attached */
     dp_progress prog;
     dp_ckpt_writer writer; /* rank 0 */
-    dp_ckpt_state ck;   /* position and history; mean/std point into ts */
-    int stop;           /* DP_EXIT_STOPPED or DP_EXIT_SIGNALED once agreed, else 0 */
+    dp_ckpt_state ck;      /* position and history; mean/std point into ts */
+    int stop;              /* DP_EXIT_STOPPED or DP_EXIT_SIGNALED once agreed, else 0 */
     size_t metrics_cap;
-    double *metrics;    /* [metrics_cap, DP_METRICS_COLS] rank 0's epoch history */
+    double *metrics; /* [metrics_cap, DP_METRICS_COLS] rank 0's epoch history */
 } dp_run;
 
 /* Rank 0 finds the newest checkpoint it can read; unreadable ones are skipped
@@ -154,8 +154,8 @@ static int train_flush_checkpoints(dp_run *r, dp_error *err) {
  * checkpoints held the others up. */
 static void train_report_time(dp_run *r, double wall) {
     static const char *names[DP_TIME_PHASES] = {
-        "data", "forward/backward", "gradient reduction", "communication",
-        "optimizer", "evaluation", "checkpoints"};
+        "data",      "forward/backward", "gradient reduction", "communication",
+        "optimizer", "evaluation",       "checkpoints"};
     double sum[DP_TIME_PHASES];
     memcpy(sum, r->step.seconds, sizeof sum);
     double eval = r->step.seconds[DP_TIME_EVAL], stall = r->step.seconds[DP_TIME_CKPT];
@@ -174,13 +174,14 @@ static void train_report_time(dp_run *r, double wall) {
     const char *how = r->step.red.mode == DP_REDUCE_EXACT ? "exact" : "fast";
     if (r->shared && r->share.nodes == 1)
         printf("\ngradients summed (%s) through shared memory: %d ranks on one node, one copy "
-               "of the parameters and optimizer state", how, r->c->size);
+               "of the parameters and optimizer state",
+               how, r->c->size);
     else if (r->shared)
         printf("\ngradients summed (%s) through shared memory on each of %d nodes (%d ranks each, "
                "one copy of the parameters and optimizer state per node) and by MPI allreduce "
-               "between them", how, r->share.nodes, r->share.size);
-    else if (r->c->size > 1)
-        printf("\ngradients summed (%s) by MPI allreduce", how);
+               "between them",
+               how, r->share.nodes, r->share.size);
+    else if (r->c->size > 1) printf("\ngradients summed (%s) by MPI allreduce", how);
     printf("\nevaluation, shared by the ranks, took %.1f%% of the run; rank 0's checkpoints "
            "held the other ranks %.1f%%; peak memory (RSS) of the largest rank %.1f MiB\n",
            wall > 0 ? 100 * eval / wall : 0, wall > 0 ? 100 * stall / wall : 0, rss);
@@ -211,7 +212,7 @@ static void train_record_epoch(dp_run *r, const dp_epoch_stats *s) {
         free(r->metrics);
         r->metrics = grown;
     }
-    double row[DP_METRICS_COLS] = {s->epoch, s->loss, s->accuracy, s->val_loss,
+    double row[DP_METRICS_COLS] = {s->epoch,        s->loss,          s->accuracy, s->val_loss,
                                    s->val_accuracy, s->samples_per_s, s->seconds};
     memcpy(r->metrics + r->ck.n_metrics * DP_METRICS_COLS, row, sizeof row);
     r->ck.n_metrics++;
@@ -241,7 +242,7 @@ static int train_epoch(dp_run *r, int epoch, int start, long long *budget, dp_er
         dp_test_hold("step", r->ck.global_step, dp_signals_pending);
         if (c->rank == 0)
             dp_progress_update_step(&r->prog, epoch + 1, t + 1, tot.loss / (double)tot.rows,
-                                 (double)tot.correct / (double)tot.rows, dp_comm_time());
+                                    (double)tot.correct / (double)tot.rows, dp_comm_time());
         if (r->ck.global_step % cfg->check_every_steps == 0 && train_check_replicas(r, err))
             return -1;
         /* The budget counts the same on every rank and the signal flag was agreed
@@ -257,9 +258,13 @@ static int train_epoch(dp_run *r, int epoch, int start, long long *budget, dp_er
     double seconds = dp_comm_time() - t0;
     r->ck.epoch = epoch + 1;
     r->ck.step_in_epoch = 0;
-    dp_epoch_stats s = {epoch + 1, tot.loss / (double)tot.rows,
-                        (double)tot.correct / (double)tot.rows, NAN, NAN,
-                        (double)tot.rows / seconds, seconds};
+    dp_epoch_stats s = {epoch + 1,
+                        tot.loss / (double)tot.rows,
+                        (double)tot.correct / (double)tot.rows,
+                        NAN,
+                        NAN,
+                        (double)tot.rows / seconds,
+                        seconds};
     if (r->ts.n_val_total) {
         dp_loss_sums v = train_evaluate(r, &r->ts.val, r->ts.val_first, r->ts.n_val_total);
         s.val_loss = v.loss / (double)v.rows;
@@ -287,12 +292,13 @@ static int train_setup(dp_run *r, dp_error *err) {
     if (dp_trainset_load(&r->ts, c, cfg, dp_model_output_width(&r->model), err)) return -1;
     if (cfg->shared_memory)
         r->shared = dp_grad_shm_attach(&r->share, c, &r->model, &r->optim,
-                                 dp_grad_buckets_pick_mode(cfg->reduction, r->ts.plan.shards), &r->ts);
+                                       dp_grad_buckets_pick_mode(cfg->reduction, r->ts.plan.shards),
+                                       &r->ts);
     if (r->share.why[0])
         fprintf(stderr, "dptrain: warning: shared memory: %s; gradients go through MPI allreduce\n",
                 r->share.why);
     dp_step_init(&r->step, &r->ts, &r->model, cfg->reduction, cfg->seed,
-              (size_t)cfg->bucket_kib * 1024, r->shared ? &r->share : NULL);
+                 (size_t)cfg->bucket_kib * 1024, r->shared ? &r->share : NULL);
     r->ck.seed = cfg->seed;
     r->ck.shards = r->ts.plan.shards;
     r->ck.n_features = r->ts.mean ? r->ts.width : 0;
@@ -304,10 +310,10 @@ static int train_setup(dp_run *r, dp_error *err) {
         dp_model_init_params(&r->model, cfg->seed);
         if (r->opts->resume) resumed = train_load_checkpoint(r, err);
         if (resumed >= 0 && dp_ckpt_writer_start(&r->writer, r->opts->run_dir, cfg->ckpt_keep,
-                                              &r->model, &r->optim, err) == 0) {
+                                                 &r->model, &r->optim, err) == 0) {
             char msg[256];
             if (dp_progress_open(&r->prog, r->opts->run_dir, resumed == 1, cfg->epochs,
-                              r->ts.plan.steps, msg, sizeof msg))
+                                 r->ts.plan.steps, msg, sizeof msg))
                 dp_error_set(err, r->opts->run_dir, "cannot write metrics.jsonl: %s", msg);
         }
     }
@@ -355,7 +361,7 @@ int dp_train_run(const dp_comm *c, const dp_config *cfg, const dp_train_opts *op
             dp_loss_sums t = train_evaluate(&r, &r.ts.test, r.ts.test_first, r.ts.info.n_test);
             if (c->rank == 0)
                 dp_progress_write_test(&r.prog, r.ck.epoch, t.loss / (double)t.rows,
-                                    (double)t.correct / (double)t.rows, dp_comm_time() - t0);
+                                       (double)t.correct / (double)t.rows, dp_comm_time() - t0);
         }
         train_report_time(&r, dp_comm_time() - t0);
     }

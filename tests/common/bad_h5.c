@@ -14,9 +14,13 @@ float bad_h5_x_value(int s, size_t row, size_t col) {
     return (float)(s * 100000 + (int)row * 64 + (int)col) * 0.25f - 7.0f;
 }
 
-int bad_h5_label_value(size_t row) { return (int)(row % 3); }
+int bad_h5_label_value(size_t row) {
+    return (int)(row % 3);
+}
 
-float bad_h5_target_value(size_t row, int k) { return (float)row * 0.5f + (float)k; }
+float bad_h5_target_value(size_t row, int k) {
+    return (float)row * 0.5f + (float)k;
+}
 
 hid_t bad_h5_create(const char *path, int latest) {
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
@@ -77,8 +81,7 @@ int bad_h5_put_y(hid_t f, const char *split, size_t n, int ycols, hid_t ftype) {
             for (int k = 0; k < ycols; k++)
                 y[i * (size_t)ycols + (size_t)k] = bad_h5_target_value(i, k);
         hsize_t dims[2] = {n, (hsize_t)ycols};
-        rc = bad_h5_write_ds(f, name, ftype ? ftype : H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 2, dims,
-                             y);
+        rc = bad_h5_write_ds(f, name, ftype ? ftype : H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 2, dims, y);
         free(y);
     }
     return rc;
@@ -157,14 +160,24 @@ static int write_seed(const char *path, int latest, const char *defect) {
     return rc;
 }
 
-static int w_good(const char *path, int latest) { return write_seed(path, latest, NULL); }
-static int w_nan(const char *path, int latest) { return write_seed(path, latest, "nan"); }
-static int w_inf(const char *path, int latest) { return write_seed(path, latest, "inf"); }
-static int w_label2(const char *path, int latest) { return write_seed(path, latest, "label2"); }
+static int w_good(const char *path, int latest) {
+    return write_seed(path, latest, NULL);
+}
+static int w_nan(const char *path, int latest) {
+    return write_seed(path, latest, "nan");
+}
+static int w_inf(const char *path, int latest) {
+    return write_seed(path, latest, "inf");
+}
+static int w_label2(const char *path, int latest) {
+    return write_seed(path, latest, "label2");
+}
 static int w_labelneg(const char *path, int latest) {
     return write_seed(path, latest, "labelneg");
 }
-static int w_norows(const char *path, int latest) { return write_seed(path, latest, "norows"); }
+static int w_norows(const char *path, int latest) {
+    return write_seed(path, latest, "norows");
+}
 static int w_nan_rank1(const char *path, int latest) {
     return write_seed(path, latest, "nan_rank1");
 }
@@ -184,14 +197,14 @@ static int w_truncated(const char *path, int latest) {
 static const int ROW5[1] = {5};
 
 /* Creates path, runs body (a list of PUTs into file f), closes it, returns. */
-#define WRITE_FILE(path, latest, body)                  \
-    do {                                                \
-        hid_t f = bad_h5_create(path, latest);          \
-        if (f < 0) return -1;                           \
-        int rc = 0;                                     \
-        body;                                           \
-        if (H5Fclose(f) < 0) rc = -1;                   \
-        return rc;                                      \
+#define WRITE_FILE(path, latest, body) \
+    do { \
+        hid_t f = bad_h5_create(path, latest); \
+        if (f < 0) return -1; \
+        int rc = 0; \
+        body; \
+        if (H5Fclose(f) < 0) rc = -1; \
+        return rc; \
     } while (0)
 #define PUT(call) \
     if ((call) < 0) rc = -1
@@ -318,16 +331,18 @@ static int w_val_y_layout(const char *path, int latest) {
 const bad_h5_case bad_h5_cases[] = {
     /* name, about, writer, latest, check, ds, what, run */
     {"good", "a valid file", w_good, 0, BAD_H5_NONE, NULL, NULL, NULL},
-    {"text", "data file is not HDF5", w_text, 0, BAD_H5_INFO, NULL, "not a readable HDF5 file", NULL},
+    {"text", "data file is not HDF5", w_text, 0, BAD_H5_INFO, NULL, "not a readable HDF5 file",
+     NULL},
     {"empty_file", "data file of 0 bytes", w_empty_file, 0, BAD_H5_INFO, NULL,
      "not a readable HDF5 file", NULL},
     {"signature", "the HDF5 signature alone", w_signature, 0, BAD_H5_INFO, NULL,
      "not a readable HDF5 file", NULL},
-    {"truncated", "truncated HDF5 file", w_truncated, 0, BAD_H5_INFO, NULL, "not a readable HDF5 file",
-     NULL},
+    {"truncated", "truncated HDF5 file", w_truncated, 0, BAD_H5_INFO, NULL,
+     "not a readable HDF5 file", NULL},
     {"no_x", "missing /train/x", w_no_x, 0, BAD_H5_INFO, "/train/x", "missing dataset", NULL},
     {"no_y", "missing /train/y", w_no_y, 1, BAD_H5_INFO, "/train/y", "missing dataset", NULL},
-    {"no_train", "no /train group", w_no_train, 0, BAD_H5_INFO, "/train/x", "missing dataset", NULL},
+    {"no_train", "no /train group", w_no_train, 0, BAD_H5_INFO, "/train/x", "missing dataset",
+     NULL},
     {"not_group", "/train is a dataset, not a group", w_not_group, 1, BAD_H5_INFO, "/train/x",
      "missing dataset", NULL},
     {"val_no_y", "/val without y", w_val_no_y, 0, BAD_H5_INFO, "/val/y", "missing dataset", NULL},
@@ -344,14 +359,15 @@ const bad_h5_case bad_h5_cases[] = {
      "a row of x has more than 2147483647 values", NULL},
     {"wide_x", "a row of 2^32 values", w_wide_x, 1, BAD_H5_INFO, "/train/x",
      "more than 2147483647 values", NULL},
-    {"float_y_rank1", "float targets of rank 1", w_float_y_rank1, 0, BAD_H5_INFO, "/train/y", "rank 2",
+    {"float_y_rank1", "float targets of rank 1", w_float_y_rank1, 0, BAD_H5_INFO, "/train/y",
+     "rank 2", NULL},
+    {"int64_y", "labels of the wrong dtype", w_int64_y, 0, BAD_H5_INFO, "/train/y", "got int64",
      NULL},
-    {"int64_y", "labels of the wrong dtype", w_int64_y, 0, BAD_H5_INFO, "/train/y", "got int64", NULL},
     {"empty", "empty dataset", w_empty, 1, BAD_H5_INFO, "/train/x", "empty dataset", NULL},
     {"test_shape", "/test rows of another shape", w_test_shape, 1, BAD_H5_INFO, "/test/x",
      "row shape [6] differs from /train/x row shape [5]", NULL},
-    {"val_y_layout", "/val/y of another layout", w_val_y_layout, 0, BAD_H5_INFO, "/val/y", "float32",
-     NULL},
+    {"val_y_layout", "/val/y of another layout", w_val_y_layout, 0, BAD_H5_INFO, "/val/y",
+     "float32", NULL},
     {"nan", "NaN in x", w_nan, 0, BAD_H5_ROWS, "/train/x",
      "non-finite value (nan) at row 5, column 3", NULL},
     {"inf", "Inf in x", w_inf, 1, BAD_H5_ROWS, "/train/x",

@@ -19,15 +19,15 @@ typedef enum bad_h5_check {
 } bad_h5_check;
 
 typedef struct bad_h5_case {
-    const char *name;   /* the file is <name>.h5 */
-    const char *about;  /* what is wrong, as a test's name */
+    const char *name;                           /* the file is <name>.h5 */
+    const char *about;                          /* what is wrong, as a test's name */
     int (*write)(const char *path, int latest); /* 0, or -1 if HDF5 failed */
-    int latest;         /* written in the latest file format (else the earliest) */
+    int latest; /* written in the latest file format (else the earliest) */
     bad_h5_check check;
-    const char *ds;     /* INFO, ROWS: the error's where is "<path>:<ds>", or the path
+    const char *ds;   /* INFO, ROWS: the error's where is "<path>:<ds>", or the path
                            alone when NULL */
-    const char *what;   /* INFO, ROWS: a fragment of the error's what */
-    const char *run;    /* what dptrain's one error line says at np 2 with configs/seed.yaml
+    const char *what; /* INFO, ROWS: a fragment of the error's what */
+    const char *run;  /* what dptrain's one error line says at np 2 with configs/seed.yaml
                            and data.path=<name>.h5, when not `what` (see bad_h5_run_error) */
 } bad_h5_case;
 
@@ -44,8 +44,7 @@ int bad_h5_write(const bad_h5_case *c, const char *dir);
  * with configs/seed.yaml: where_frag "<ds>: " (or "<name>.h5: " for the path
  * alone; "" when the error is not about the file) and what_frag (run, else
  * what; "" for a valid file). */
-void bad_h5_run_error(const bad_h5_case *c, char *where_frag, size_t wn, char *what_frag,
-                      size_t n);
+void bad_h5_run_error(const bad_h5_case *c, char *where_frag, size_t wn, char *what_frag, size_t n);
 
 /* --- the writers' building blocks, also for valid files in the unit tests --- */
 

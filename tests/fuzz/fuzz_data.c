@@ -27,12 +27,16 @@ const char *__asan_default_options(void);
  * protected, then an error return that never unprotects it): its bug, not ours.
  * Our own handle hygiene is checked exactly instead, by counting open HDF5
  * objects after every input. */
-const char *__lsan_default_suppressions(void) { return "leak:libhdf5\n"; }
+const char *__lsan_default_suppressions(void) {
+    return "leak:libhdf5\n";
+}
 
 /* libhdf5 mallocs whatever size a corrupt header claims and copes with NULL;
  * under ASan's default such a request is a crash report. Our own allocations go
  * through DP_MALLOC, which still aborts (and is reported) on NULL. */
-const char *__asan_default_options(void) { return "allocator_may_return_null=1"; }
+const char *__asan_default_options(void) {
+    return "allocator_may_return_null=1";
+}
 
 static char tmp_path[256];
 
@@ -107,7 +111,8 @@ static void run(void) {
     /* An accepted row shape must have a width that size_t (and BLAS's int) holds. */
     size_t width = 1;
     for (int i = 0; i < info.x_shape.ndim; i++)
-        if (info.x_shape.dim[i] < 1 || __builtin_mul_overflow(width, (size_t)info.x_shape.dim[i], &width))
+        if (info.x_shape.dim[i] < 1 ||
+            __builtin_mul_overflow(width, (size_t)info.x_shape.dim[i], &width))
             abort();
     if (width > INT_MAX) abort();
     /* A file may declare rows of any size without storing them (chunked, never

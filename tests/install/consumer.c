@@ -125,10 +125,8 @@ int main(int argc, char **argv) {
         char **paths = NULL;
         int n = dp_ckpt_list(run_dir, &paths, &err);
         printf("consumer: %d checkpoint(s) in %s\n", n, run_dir);
-        if (n <= 0)
-            rc = fail("dp_ckpt_list found no checkpoint", &err);
-        else
-            rc = check_checkpoint(paths[0]);
+        if (n <= 0) rc = fail("dp_ckpt_list found no checkpoint", &err);
+        else rc = check_checkpoint(paths[0]);
         dp_ckpt_free_list(paths, n > 0 ? n : 0);
     }
     dp_comm_close(c);

@@ -48,8 +48,8 @@ dp_shape shape3(int c, int h, int w) {
 
 /* ------------------------------------------------------- generic fixture ---- */
 
-int fx_setup(fixture *f, const dp_layer_ops *ops, const dp_layer_cfg *cfg,
-             const dp_shape *in, int B, uint64_t seed, const dp_fwd_ctx *ctx) {
+int fx_setup(fixture *f, const dp_layer_ops *ops, const dp_layer_cfg *cfg, const dp_shape *in,
+             int B, uint64_t seed, const dp_fwd_ctx *ctx) {
     memset(f, 0, sizeof *f);
     dp_error err = {0};
     f->l.ops = ops;
@@ -151,7 +151,8 @@ int fx_check(fixture *f, const char *label) {
         }
         checked++;
         if (!close_enough(dx[i], num, rel, abs_tol)) {
-            if (bad++ < 10) printf("\n  %s: x %zu analytic %.6g numeric %.6g", label, i, dx[i], num);
+            if (bad++ < 10)
+                printf("\n  %s: x %zu analytic %.6g numeric %.6g", label, i, dx[i], num);
         }
     }
     /* Kinks may hide a few entries, never most of them. */

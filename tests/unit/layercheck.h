@@ -29,11 +29,11 @@ dp_shape shape3(int c, int h, int w);
 typedef struct fixture {
     dp_layer l;
     int B;
-    size_t nin, nout;       /* values per row of x and y */
-    float *params, *grads;  /* [param_count] */
-    float *x, *dx;          /* [B, nin] */
-    float *y, *dy;          /* [B, nout] */
-    float *zp, *zm;         /* [B, nout] pre-activations at +h / -h */
+    size_t nin, nout;      /* values per row of x and y */
+    float *params, *grads; /* [param_count] */
+    float *x, *dx;         /* [B, nin] */
+    float *y, *dy;         /* [B, nout] */
+    float *zp, *zm;        /* [B, nout] pre-activations at +h / -h */
     dp_fwd_ctx ctx;
 } fixture;
 

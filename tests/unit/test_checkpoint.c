@@ -254,8 +254,7 @@ static void test_roundtrip_is_bit_exact(void) {
     memset(&st2, 0xAB, sizeof st2);
     CU_ASSERT_EQUAL_FATAL(dp_ckpt_read(ckpt_path(dir, 77), &m2, &o2, &st2, &err), 0);
     ASSERT_SAME_FLOATS(m.params, m2.params, m.n_params);
-    for (int k = 0; k < 2; k++)
-        ASSERT_SAME_FLOATS(o.slots[k], o2.slots[k], o.n);
+    for (int k = 0; k < 2; k++) ASSERT_SAME_FLOATS(o.slots[k], o2.slots[k], o.n);
     CU_ASSERT_EQUAL(o2.step, o.step);
     CU_ASSERT_EQUAL(st2.epoch, 3);
     CU_ASSERT_EQUAL(st2.step_in_epoch, 5);
@@ -515,9 +514,8 @@ static void test_list_orders_newest_first(void) {
     snprintf(dir, sizeof dir, "%s", test_make_tmpdir());
     const long long steps[] = {7, 1000000, 42, 999999999999LL, 0};
     for (int i = 0; i < 5; i++) touch(ckpt_path(dir, steps[i]), "");
-    const char *ignored[] = {"ckpt-00000000001.h5", "ckpt-0000000000012.h5",
-                             "ckpt-00000000000a.h5", "ckpt-000000000001.h5x",
-                             "xckpt-000000000001.h5"};
+    const char *ignored[] = {"ckpt-00000000001.h5", "ckpt-0000000000012.h5", "ckpt-00000000000a.h5",
+                             "ckpt-000000000001.h5x", "xckpt-000000000001.h5"};
     for (int i = 0; i < 5; i++) {
         snprintf(p, sizeof p, "%s/%s", dir, ignored[i]);
         touch(p, "");
@@ -710,9 +708,8 @@ static void test_variable_length_config_reads(void) {
 
 /* A failing write leaves the existing checkpoint byte-identical, no temporary, and
  * prunes nothing (keep = 1 would otherwise delete the old file). */
-static void expect_write_fails(const char *dir, const dp_model *m, long long step,
-                               const char *old, const unsigned char *old_bytes, size_t old_n,
-                               const char *needle) {
+static void expect_write_fails(const char *dir, const dp_model *m, long long step, const char *old,
+                               const unsigned char *old_bytes, size_t old_n, const char *needle) {
     dp_optim o;
     dp_ckpt_state st;
     dp_error err = {0};

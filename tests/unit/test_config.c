@@ -95,7 +95,8 @@ static void test_seed_file(void) {
     const dp_act acts[3] = {DP_ACT_RELU, DP_ACT_RELU, DP_ACT_SIGMOID};
     /* Each entry's place: the "dense" key after "    - ", found by scanning the file. */
     int line = 1, k = 0;
-    for (const char *p = text; *p && k < 3; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : "", line++) {
+    for (const char *p = text; *p && k < 3;
+         p = strchr(p, '\n') ? strchr(p, '\n') + 1 : "", line++) {
         if (strncmp(p, "    - dense:", 12) != 0) continue;
         char where[4200];
         snprintf(where, sizeof where, "%s:%d:7", path_copy, line);
@@ -239,7 +240,8 @@ static void test_names_round_trip(void) {
     }
     for (int a = DP_ACT_LINEAR; a <= DP_ACT_SOFTMAX; a++) {
         snprintf(text, sizeof text,
-                 L01 L02 L03 L04 L05 "    - dense: {units: 3, activation: %s}\n" L07 L08 L09 L10 L11 L12,
+                 L01 L02 L03 L04 L05
+                 "    - dense: {units: 3, activation: %s}\n" L07 L08 L09 L10 L11 L12,
                  dp_config_name_act((dp_act)a));
         if (load_ok(&cfg, text, NULL, 0) == 0) CU_ASSERT_EQUAL((int)cfg.layers[0].activation, a);
         dp_config_free(&cfg);
@@ -252,9 +254,13 @@ static void test_names_round_trip(void) {
 /* ---- overrides ---- */
 
 static void test_set_values(void) {
-    char *sets[] = {"train.epochs=2", "model.input=[28, 28]", "train.reduction=fast",
-                    "checkpoint.every_steps=100", "model.layers.1.dense.units=7",
-                    "optimizer.learning_rate=0.5", "train.epochs=3"};
+    char *sets[] = {"train.epochs=2",
+                    "model.input=[28, 28]",
+                    "train.reduction=fast",
+                    "checkpoint.every_steps=100",
+                    "model.layers.1.dense.units=7",
+                    "optimizer.learning_rate=0.5",
+                    "train.epochs=3"};
     dp_config cfg;
     if (load_ok(&cfg, BASE, sets, 7)) return;
     CU_ASSERT_EQUAL(cfg.epochs, 3); /* the later --set wins */
@@ -301,7 +307,8 @@ static void test_set_errors(void) {
     char *bad_yaml[] = {"model.input=[28, 28"};
     expect_error_sets(BASE, bad_yaml, 1, "--set model.input", "not valid YAML");
     char *bad_type[] = {"train.epochs=abc"};
-    expect_error_sets(BASE, bad_type, 1, "--set train.epochs", "train.epochs: expected an integer, got 'abc'");
+    expect_error_sets(BASE, bad_type, 1, "--set train.epochs",
+                      "train.epochs: expected an integer, got 'abc'");
     char *bad_index[] = {"model.layers.2.dense.units=3"};
     expect_error_sets(BASE, bad_index, 1, "--set model.layers.2.dense.units", "out of range");
     char *leaf[] = {"train.epochs.x=3"};
@@ -311,8 +318,9 @@ static void test_set_errors(void) {
     /* Regression (fuzzing, issue 5): indexing below a single-value list entry walked
      * off the schema (a NULL spec) and crashed when the file nests lists there. */
     char *below_leaf[] = {"model.input.0.0.0=1"};
-    expect_error_sets(L01 L02 L03 "  input: [[[4]]]\n" L05 L06 L07 L08 L09 L10 L11 L12, below_leaf, 1,
-                      "--set model.input.0.0.0", "'model.input.0' takes a single value; it has no entry '0'");
+    expect_error_sets(L01 L02 L03 "  input: [[[4]]]\n" L05 L06 L07 L08 L09 L10 L11 L12, below_leaf,
+                      1, "--set model.input.0.0.0",
+                      "'model.input.0' takes a single value; it has no entry '0'");
     char *below_metric[] = {"metrics.0.0=accuracy"};
     expect_error_sets(BASE "metrics: [[accuracy]]\n", below_metric, 1, "--set metrics.0.0",
                       "'metrics.0' takes a single value");
@@ -328,54 +336,68 @@ static void test_errors_structure(void) {
     expect_error("---\n", NAME, "config is empty");
     expect_error("- a\n- b\n", NAME ":1:1", "top level must be a mapping");
     expect_error("loss: mse\n---\nloss: mse\n", NAME ":2:1", "more than one YAML document");
-    expect_error(BASE "loss: mse\n", NAME ":13:1", "duplicate key 'loss' (already set at " NAME ":8:1)");
+    expect_error(BASE "loss: mse\n", NAME ":13:1",
+                 "duplicate key 'loss' (already set at " NAME ":8:1)");
     expect_error(L01 "  path: &p d.h5\n" L03, NAME ":2:9", "anchors");
     expect_error(L01 L02 L03 L04 L05 L06 L07 L08 L09 "trian:\n" L11 L12, NAME ":10:1",
                  "unknown top-level key 'trian' (did you mean 'train'?)");
     expect_error(L01 L02 L03 L04 L05 L06 L07 L08 L09, NAME, "missing required key 'train'");
     /* train's mapping starts at its first key, line 11 column 3. */
-    expect_error(BASE "  seed: x\n" "  zzz: 1\n", NAME ":14:3", "unknown key 'zzz' in 'train'; valid keys");
+    expect_error(BASE "  seed: x\n"
+                      "  zzz: 1\n",
+                 NAME ":14:3", "unknown key 'zzz' in 'train'; valid keys");
     expect_error(L01 L02 L03 L04 L05 L06 L07 L08 L09 L10 L12, NAME ":11:3",
                  "missing required key 'train.epochs'");
-    expect_error(L01 L03 L04 L05 L06 L07 L08 L09 L10 L11 L12, NAME ":1:6", "data: expected a mapping");
+    expect_error(L01 L03 L04 L05 L06 L07 L08 L09 L10 L11 L12, NAME ":1:6",
+                 "data: expected a mapping");
 }
 
 static void test_errors_layers(void) {
-    expect_error(L01 L02 L03 L04 L05 L06 "    - dense: {units: 1, activaton: relu}\n" L08 L09 L10 L11 L12,
-                 NAME ":7:25", "unknown key 'activaton' in 'model.layers.1.dense' (did you mean 'activation'?)");
-    expect_error(L01 L02 L03 L04 L05 L06 "    - conv: {units: 1}\n" L08 L09 L10 L11 L12, NAME ":7:7",
-                 "unknown layer type 'conv'");
-    expect_error(L01 L02 L03 L04 L05 L06 "    - conv: {units: 1}\n" L08 L09 L10 L11 L12, NAME ":7:7",
-                 "valid layer types: dense");
-    expect_error(L01 L02 L03 L04 L05 "    - dense: {units: 3, activation: rleu}\n" L07 L08 L09 L10 L11 L12,
-                 NAME ":6:37", "unknown activation 'rleu' (did you mean 'relu'?); valid activations: linear, relu");
-    expect_error(L01 L02 L03 L04 L05 L06 "    - dense: {units: abc}\n" L08 L09 L10 L11 L12, NAME ":7:22",
-                 "model.layers.1.dense.units: expected an integer, got 'abc'");
-    expect_error(L01 L02 L03 L04 L05 L06 "    - dense: {units: 0}\n" L08 L09 L10 L11 L12, NAME ":7:22",
-                 "must be >= 1, got 0");
-    expect_error(L01 L02 L03 L04 L05 L06 "    - dense: {units: -2}\n" L08 L09 L10 L11 L12, NAME ":7:22",
-                 "must be >= 1, got -2");
+    expect_error(L01 L02 L03 L04 L05 L06
+                 "    - dense: {units: 1, activaton: relu}\n" L08 L09 L10 L11 L12,
+                 NAME ":7:25",
+                 "unknown key 'activaton' in 'model.layers.1.dense' (did you mean 'activation'?)");
+    expect_error(L01 L02 L03 L04 L05 L06 "    - conv: {units: 1}\n" L08 L09 L10 L11 L12,
+                 NAME ":7:7", "unknown layer type 'conv'");
+    expect_error(L01 L02 L03 L04 L05 L06 "    - conv: {units: 1}\n" L08 L09 L10 L11 L12,
+                 NAME ":7:7", "valid layer types: dense");
+    expect_error(
+        L01 L02 L03 L04 L05 "    - dense: {units: 3, activation: rleu}\n" L07 L08 L09 L10 L11 L12,
+        NAME ":6:37",
+        "unknown activation 'rleu' (did you mean 'relu'?); valid activations: linear, relu");
+    expect_error(L01 L02 L03 L04 L05 L06 "    - dense: {units: abc}\n" L08 L09 L10 L11 L12,
+                 NAME ":7:22", "model.layers.1.dense.units: expected an integer, got 'abc'");
+    expect_error(L01 L02 L03 L04 L05 L06 "    - dense: {units: 0}\n" L08 L09 L10 L11 L12,
+                 NAME ":7:22", "must be >= 1, got 0");
+    expect_error(L01 L02 L03 L04 L05 L06 "    - dense: {units: -2}\n" L08 L09 L10 L11 L12,
+                 NAME ":7:22", "must be >= 1, got -2");
     expect_error(L01 L02 L03 L04 L05 L06 "    - dense: {activation: relu}\n" L08 L09 L10 L11 L12,
                  NAME ":7:14", "missing required key 'model.layers.1.dense.units'");
-    expect_error(L01 L02 L03 L04 L05 L06 "    - dense: {units: 1}\n      conv: {}\n" L08 L09 L10 L11 L12,
+    expect_error(L01 L02 L03 L04 L05 L06
+                 "    - dense: {units: 1}\n      conv: {}\n" L08 L09 L10 L11 L12,
                  NAME ":7:7", "expected one layer");
-    expect_error(L01 L02 L03 L04 "  layers: []\n" L08 L09 L10 L11 L12, NAME ":5:11", "non-empty list");
+    expect_error(L01 L02 L03 L04 "  layers: []\n" L08 L09 L10 L11 L12, NAME ":5:11",
+                 "non-empty list");
     expect_error(L01 L02 L03 "  input: [4, 0]\n" L05 L06 L07 L08 L09 L10 L11 L12, NAME ":4:14",
                  "model.input.1: must be >= 1");
-    expect_error(L01 L02 L03 "  input: [1, 1, 1, 1, 1, 1, 1]\n" L05 L06 L07 L08 L09 L10 L11 L12, NAME ":4:10",
-                 "1 to 6 positive integers");
+    expect_error(L01 L02 L03 "  input: [1, 1, 1, 1, 1, 1, 1]\n" L05 L06 L07 L08 L09 L10 L11 L12,
+                 NAME ":4:10", "1 to 6 positive integers");
     expect_error(L01 L02 L03 "  input: 4\n" L05 L06 L07 L08 L09 L10 L11 L12, NAME ":4:10",
                  "model.input: expected a list");
 }
 
 static void test_errors_values(void) {
-    expect_error(L01 L02 L03 L04 L05 L06 L07 "loss: binary_crossentropi\n" L09 L10 L11 L12, NAME ":8:7",
+    expect_error(L01 L02 L03 L04 L05 L06 L07 "loss: binary_crossentropi\n" L09 L10 L11 L12,
+                 NAME ":8:7",
                  "unknown loss 'binary_crossentropi' (did you mean 'binary_crossentropy'?)");
-    expect_error(L01 L02 L03 L04 L05 L06 L07 L08 "optimizer: adamm\n" L10 L11 L12, NAME ":9:12",
-                 "unknown optimizer 'adamm' (did you mean 'adam'?); valid optimizers: sgd, adam, rmsprop");
-    expect_error(L01 L02 L03 L04 L05 L06 L07 L08 "optimizer: {name: adam, learning_rate: -0.1}\n" L10 L11 L12,
+    expect_error(
+        L01 L02 L03 L04 L05 L06 L07 L08 "optimizer: adamm\n" L10 L11 L12, NAME ":9:12",
+        "unknown optimizer 'adamm' (did you mean 'adam'?); valid optimizers: sgd, adam, rmsprop");
+    expect_error(L01 L02 L03 L04 L05 L06 L07 L08
+                 "optimizer: {name: adam, learning_rate: -0.1}\n" L10 L11 L12,
                  NAME ":9:40", "optimizer.learning_rate: must be > 0, got -0.1");
-    expect_error(L01 L02 L03 L04 L05 L06 L07 L08 "optimizer: {name: adam, learning_rate: 0}\n" L10 L11 L12,
+    expect_error(L01 L02 L03 L04 L05 L06 L07 L08
+                 "optimizer: {name: adam, learning_rate: 0}\n" L10 L11 L12,
                  NAME ":9:40", "must be > 0");
     expect_error(L01 L02 L03 L04 L05 L06 L07 L08 "optimizer: {name: adam, rho: 0.9}\n" L10 L11 L12,
                  NAME ":9:25", "optimizer.rho does not apply to adam");
@@ -394,30 +416,29 @@ static void test_errors_values(void) {
     expect_error(L01 L02 L03 L04 L05 L06 L07 L08 L09 L10 "  epochs: \"5\"\n" L12, NAME ":11:11",
                  "quoted string '5'");
     /* 2^31 and a value past 2^63 (strtoll's ERANGE). */
-    expect_error(L01 L02 L03 L04 L05 L06 L07 L08 L09 L10 "  epochs: 2147483648\n" L12, NAME ":11:11",
-                 "too large");
+    expect_error(L01 L02 L03 L04 L05 L06 L07 L08 L09 L10 "  epochs: 2147483648\n" L12,
+                 NAME ":11:11", "too large");
     expect_error(L01 L02 L03 L04 L05 L06 L07 L08 L09 L10 "  epochs: 99999999999999999999999\n" L12,
                  NAME ":11:11", "too large");
     expect_error(BASE "  seed: -99999999999999999999999\n", NAME ":13:9", "must be >= 0");
-    expect_error(L01 L02 "  validation_split: 1.0\n" L03 L04 L05 L06 L07 L08 L09 L10 L11 L12, NAME ":3:21",
-                 "data.validation_split: must be in [0, 1), got 1.0");
-    expect_error(L01 L02 "  validation_split: .nan\n" L03 L04 L05 L06 L07 L08 L09 L10 L11 L12, NAME ":3:21",
-                 "expected a number");
-    expect_error(L01 L02 "  standardize: maybe\n" L03 L04 L05 L06 L07 L08 L09 L10 L11 L12, NAME ":3:16",
-                 "expected true or false, got 'maybe'");
-    expect_error(BASE "  shared_memory: 2\n", NAME ":13:18", "train.shared_memory: expected true or false, got '2'");
-    expect_error(BASE "metrics: [acuracy]\n", NAME ":13:11", "unknown metric 'acuracy' (did you mean 'accuracy'?)");
+    expect_error(L01 L02 "  validation_split: 1.0\n" L03 L04 L05 L06 L07 L08 L09 L10 L11 L12,
+                 NAME ":3:21", "data.validation_split: must be in [0, 1), got 1.0");
+    expect_error(L01 L02 "  validation_split: .nan\n" L03 L04 L05 L06 L07 L08 L09 L10 L11 L12,
+                 NAME ":3:21", "expected a number");
+    expect_error(L01 L02 "  standardize: maybe\n" L03 L04 L05 L06 L07 L08 L09 L10 L11 L12,
+                 NAME ":3:16", "expected true or false, got 'maybe'");
+    expect_error(BASE "  shared_memory: 2\n", NAME ":13:18",
+                 "train.shared_memory: expected true or false, got '2'");
+    expect_error(BASE "metrics: [acuracy]\n", NAME ":13:11",
+                 "unknown metric 'acuracy' (did you mean 'accuracy'?)");
     expect_error(BASE "checkpoint: {keep: 0}\n", NAME ":13:20", "checkpoint.keep: must be >= 1");
 }
 
 /* ---- conv2d, maxpool2d, flatten, dropout ---- */
 
 static void test_cnn_layer_keys(void) {
-    const char *text =
-        L01 L02 L03
-        "  input: [1, 28, 28]\n"
-        L05
-        "    - conv2d: {filters: 8, kernel_size: 3}\n"
+    const char *text = L01 L02 L03
+        "  input: [1, 28, 28]\n" L05 "    - conv2d: {filters: 8, kernel_size: 3}\n"
         "    - conv2d: {filters: 4, kernel_size: [2, 3], strides: [2, 1], padding: same, activation: relu}\n"
         "    - maxpool2d: {pool_size: [2, 3], strides: 1}\n"
         "    - maxpool2d:\n"
@@ -426,8 +447,8 @@ static void test_cnn_layer_keys(void) {
         "    - dropout: {rate: 0.25}\n"
         "    - flatten: {}\n"
         "    - dropout: {rate: 0}\n"
-        "    - conv2d: {filters: 2, kernel_size: [5, 1], strides: 3, padding: valid, activation: tanh}\n"
-        L07 L08 L09 L10 L11 L12;
+        "    - conv2d: {filters: 2, kernel_size: [5, 1], strides: 3, padding: valid, activation: tanh}\n" L07
+            L08 L09 L10 L11 L12;
     dp_config cfg;
     if (load_ok(&cfg, text, NULL, 0)) return;
     CU_ASSERT_EQUAL_FATAL(cfg.n_layers, 11);
@@ -480,9 +501,9 @@ static void test_cnn_layer_keys(void) {
     dp_config_free(&cfg);
 
     /* --set reaches the new keys, in both forms. */
-    char *sets[] = {"model.layers.0.conv2d.kernel_size=[5, 4]", "model.layers.0.conv2d.padding=same",
-                    "model.layers.6.dropout.rate=0.5", "model.layers.3.maxpool2d.pool_size=4",
-                    "model.layers.1.conv2d.strides=2"};
+    char *sets[] = {"model.layers.0.conv2d.kernel_size=[5, 4]",
+                    "model.layers.0.conv2d.padding=same", "model.layers.6.dropout.rate=0.5",
+                    "model.layers.3.maxpool2d.pool_size=4", "model.layers.1.conv2d.strides=2"};
     if (load_ok(&cfg, text, sets, 5)) return;
     CU_ASSERT_EQUAL(cfg.layers[0].kernel[0], 5);
     CU_ASSERT_EQUAL(cfg.layers[0].kernel[1], 4);
@@ -499,20 +520,23 @@ static void test_cnn_layer_keys(void) {
 #define CNN(layer) L01 L02 L03 "  input: [1, 28, 28]\n" L05 layer "\n" L07 L08 L09 L10 L11 L12
 
 static void test_cnn_layer_errors(void) {
-    expect_error(CNN("    - conv2d: {filters: 8, kernel_size: 3, padding: full}"), NAME ":6:53",
-                 "model.layers.0.conv2d.padding: unknown padding 'full'; valid paddings: valid, same");
+    expect_error(
+        CNN("    - conv2d: {filters: 8, kernel_size: 3, padding: full}"), NAME ":6:53",
+        "model.layers.0.conv2d.padding: unknown padding 'full'; valid paddings: valid, same");
     expect_error(CNN("    - conv2d: {filters: 8, kernel_size: 3, padding: smae}"), NAME ":6:53",
                  "unknown padding 'smae' (did you mean 'same'?)");
     expect_error(CNN("    - dropout: {rate: 1.0}"), NAME ":6:23",
                  "model.layers.0.dropout.rate: must be in [0, 1), got 1.0");
     expect_error(CNN("    - dropout: {rate: -0.1}"), NAME ":6:23", "must be in [0, 1), got -0.1");
-    expect_error(CNN("    - dropout: {}"), NAME ":6:16", "missing required key 'model.layers.0.dropout.rate'");
+    expect_error(CNN("    - dropout: {}"), NAME ":6:16",
+                 "missing required key 'model.layers.0.dropout.rate'");
     expect_error(CNN("    - conv2d: {filters: 0, kernel_size: 3}"), NAME ":6:25",
                  "model.layers.0.conv2d.filters: must be >= 1, got 0");
     expect_error(CNN("    - conv2d: {filters: 8, kernel_size: [3]}"), NAME ":6:41",
                  "model.layers.0.conv2d.kernel_size: expected an integer or a list of 2 integers "
                  "[height, width], got a list of 1");
-    expect_error(CNN("    - conv2d: {filters: 8, kernel_size: [3, 3, 3]}"), NAME ":6:41", "got a list of 3");
+    expect_error(CNN("    - conv2d: {filters: 8, kernel_size: [3, 3, 3]}"), NAME ":6:41",
+                 "got a list of 3");
     expect_error(CNN("    - conv2d: {filters: 8, kernel_size: three}"), NAME ":6:41",
                  "model.layers.0.conv2d.kernel_size: expected an integer, got 'three'");
     expect_error(CNN("    - conv2d: {filters: 8, kernel_size: {h: 3}}"), NAME ":6:41",
@@ -529,16 +553,17 @@ static void test_cnn_layer_errors(void) {
                  "unknown key 'pool' in 'model.layers.0.maxpool2d' (did you mean 'pool_size'?)");
     expect_error(CNN("    - flatten: {units: 3}"), NAME ":6:17",
                  "unknown key 'units' in 'model.layers.0.flatten'; it takes no keys");
-    expect_error(CNN("    - flatten: 3"), NAME ":6:16", "model.layers.0.flatten: expected a mapping such as {}");
+    expect_error(CNN("    - flatten: 3"), NAME ":6:16",
+                 "model.layers.0.flatten: expected a mapping such as {}");
     expect_error(CNN("    - dropout: 0.5"), NAME ":6:16", "expected a mapping such as {rate: 0.5}");
-    expect_error(CNN("    - conv2d: {filters: 8, kernel_size: 3, activation: softmx}"), NAME ":6:56",
-                 "unknown activation 'softmx' (did you mean 'softmax'?)");
+    expect_error(CNN("    - conv2d: {filters: 8, kernel_size: 3, activation: softmx}"),
+                 NAME ":6:56", "unknown activation 'softmx' (did you mean 'softmax'?)");
     expect_error(CNN("    - conv2dd: {filters: 8}"), NAME ":6:7",
                  "unknown layer type 'conv2dd' (did you mean 'conv2d'?); valid layer types: dense, "
                  "conv2d, maxpool2d, flatten, dropout");
     char *bad_set[] = {"model.layers.0.dropout.rate=1"};
-    expect_error_sets(CNN("    - dropout: {rate: 0.5}"), bad_set, 1, "--set model.layers.0.dropout.rate",
-                      "must be in [0, 1), got 1");
+    expect_error_sets(CNN("    - dropout: {rate: 0.5}"), bad_set, 1,
+                      "--set model.layers.0.dropout.rate", "must be in [0, 1), got 1");
 }
 
 /* ---- dptrain config --explain ---- */
@@ -588,7 +613,8 @@ static const char *explain_column(const char *text, const char *path, int col, c
 }
 
 /* The default column must be what loading leaves in `target` for the key. */
-static void expect_default(const char *text, const char *path, const cs_key *k, const void *target) {
+static void expect_default(const char *text, const char *path, const cs_key *k,
+                           const void *target) {
     char want[256];
     const char *got = explain_column(text, path, 2, k->help);
     if (k->required) snprintf(want, sizeof want, "required");
@@ -596,7 +622,8 @@ static void expect_default(const char *text, const char *path, const cs_key *k, 
     else if (!dp_cs_is_value(k)) snprintf(want, sizeof want, "-");
     else dp_cs_format_value(k, target, want, sizeof want);
     CU_ASSERT_STRING_EQUAL(got, want);
-    if (strcmp(got, want) != 0) fprintf(stderr, "\n  %s: --explain says %s, loading gives %s\n", path, got, want);
+    if (strcmp(got, want) != 0)
+        fprintf(stderr, "\n  %s: --explain says %s, loading gives %s\n", path, got, want);
 }
 
 /* Every table entry has its line and help, and there are no other lines. */
@@ -606,12 +633,14 @@ static void test_explain_lists_every_key(void) {
     int entries = 0;
     for (const cs_key *k = dp_cs_root.sub->keys; k->key; k++, entries++) {
         explain_column(text, k->key, 0, k->help);
-        for (const cs_key *kid = k->type == CS_SECTION ? k->sub->keys : NULL; kid && kid->key; kid++, entries++) {
+        for (const cs_key *kid = k->type == CS_SECTION ? k->sub->keys : NULL; kid && kid->key;
+             kid++, entries++) {
             snprintf(path, sizeof path, "%s.%s", k->key, kid->key);
             explain_column(text, path, 0, kid->help);
         }
         const cs_key *layers = k->type == CS_SECTION ? dp_cs_find(k, "layers") : NULL;
-        for (const cs_key *t = layers ? layers->elem->variants : NULL; t && t->key; t++, entries++) {
+        for (const cs_key *t = layers ? layers->elem->variants : NULL; t && t->key;
+             t++, entries++) {
             snprintf(path, sizeof path, "%s.layers.N.%s", k->key, t->key);
             explain_column(text, path, 0, t->help);
             for (const cs_key *f = t->sub->keys; f->key; f++, entries++) {
@@ -675,12 +704,12 @@ static void test_explain_defaults(void) {
     dp_config_free(&cfg);
 
     /* One layer of each type with only its required keys. */
-    const char *layers = L01 L02 L03 "  input: [1, 28, 28]\n" L05
-                         "    - conv2d: {filters: 2, kernel_size: 3}\n"
-                         "    - maxpool2d:\n"
-                         "    - flatten:\n"
-                         "    - dropout: {rate: 0.5}\n"
-                         "    - dense: {units: 1}\n" L08 L09 L10 L11 L12;
+    const char *layers =
+        L01 L02 L03 "  input: [1, 28, 28]\n" L05 "    - conv2d: {filters: 2, kernel_size: 3}\n"
+                    "    - maxpool2d:\n"
+                    "    - flatten:\n"
+                    "    - dropout: {rate: 0.5}\n"
+                    "    - dense: {units: 1}\n" L08 L09 L10 L11 L12;
     if (load_ok(&cfg, layers, NULL, 0)) return;
     int covered = 0;
     for (const cs_key *t = dp_cs_layer_types; t->key; t++) {
@@ -713,7 +742,8 @@ static void test_optim_one_range(void) {
         expect_error(text, where, "optimizer.momentum: must be in [0, 1), got 1");
     }
     dp_optim_cfg oc = {DP_OPTIM_SGD, -1, -1, -1, -1, -1, -1, -1};
-    for (int kind = DP_OPTIM_SGD; kind <= DP_OPTIM_RMSPROP; kind += DP_OPTIM_RMSPROP - DP_OPTIM_SGD) {
+    for (int kind = DP_OPTIM_SGD; kind <= DP_OPTIM_RMSPROP;
+         kind += DP_OPTIM_RMSPROP - DP_OPTIM_SGD) {
         dp_optim o;
         dp_error err = {0};
         oc.kind = (dp_optim_kind)kind;

@@ -232,7 +232,9 @@ static void check_nonfinite(const char *name, float bad, const char *word) {
     CU_ASSERT_STRING_EQUAL(err.what, what);
 }
 
-static void test_nan_in_x(void) { check_nonfinite("nan.h5", NAN, "nan"); }
+static void test_nan_in_x(void) {
+    check_nonfinite("nan.h5", NAN, "nan");
+}
 
 static void test_inf_in_x(void) {
     check_nonfinite("inf.h5", INFINITY, "inf");
@@ -335,8 +337,7 @@ static void check_case_error(const bad_h5_case *c, const char *path, const dp_er
     else snprintf(where, sizeof where, "%s", path);
     CASE_ASSERT(err->set, c, "no error set");
     CASE_ASSERT(!strcmp(err->where, where), c, "error at '%s', expected '%s'", err->where, where);
-    CASE_ASSERT(strstr(err->what, c->what) != NULL, c, "error '%s' lacks '%s'", err->what,
-                c->what);
+    CASE_ASSERT(strstr(err->what, c->what) != NULL, c, "error '%s' lacks '%s'", err->what, c->what);
 }
 
 /* Writes case c and runs the check the table names for it. */
@@ -379,7 +380,8 @@ static void test_bad_table(void) {
         int errs = c->check == BAD_H5_INFO || c->check == BAD_H5_ROWS;
         CASE_ASSERT(!errs || c->what, c, "no expected error");
         CASE_ASSERT(c->check != BAD_H5_RUN || c->run, c, "no expected error for the run");
-        CASE_ASSERT(c->check != BAD_H5_NONE || (!c->what && !c->run), c, "an error for a valid file");
+        CASE_ASSERT(c->check != BAD_H5_NONE || (!c->what && !c->run), c,
+                    "an error for a valid file");
     }
     CU_ASSERT(n >= 25);
     CU_ASSERT_PTR_NULL(bad_h5_find("no such case"));

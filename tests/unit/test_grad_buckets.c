@@ -61,13 +61,13 @@ static int bucket_of(const dp_grad_buckets *r, const dp_layer *l) {
  * and prints each, so a failure says which bucket and why. */
 static int check_plan(const dp_model *m, const dp_grad_buckets *r, size_t bytes) {
     int bad = 0;
-#define CHECK(cond, ...)                                    \
-    do {                                                    \
-        if (!(cond)) {                                      \
-            bad++;                                          \
-            printf("\n  plan for %zu bytes: ", bytes);      \
-            printf(__VA_ARGS__);                            \
-        }                                                   \
+#define CHECK(cond, ...) \
+    do { \
+        if (!(cond)) { \
+            bad++; \
+            printf("\n  plan for %zu bytes: ", bytes); \
+            printf(__VA_ARGS__); \
+        } \
     } while (0)
     int n_tensors = dp_model_list_tensors(m, NULL, NULL);
     CHECK(r->n_tensors == n_tensors, "%d tensors, the model has %d", r->n_tensors, n_tensors);
@@ -80,8 +80,8 @@ static int check_plan(const dp_model *m, const dp_grad_buckets *r, size_t bytes)
         CHECK(r->buckets[0].len == 0 && r->buckets[0].t_count == 0, "the bucket is not empty");
         return bad;
     }
-    CHECK(r->n_buckets <= with_params, "%d buckets for %d layers with parameters",
-          r->n_buckets, with_params);
+    CHECK(r->n_buckets <= with_params, "%d buckets for %d layers with parameters", r->n_buckets,
+          with_params);
     /* Contiguous from the end of the arena down to its start, each range once. */
     size_t end = m->n_params;
     int t_end = n_tensors;
@@ -107,8 +107,9 @@ static int check_plan(const dp_model *m, const dp_grad_buckets *r, size_t bytes)
         CHECK(low->param_offset == b->off, "bucket %d starts at %zu, inside layer %d", k, b->off,
               b->low_layer);
         if (k > 0)
-            CHECK(b->low_layer < r->buckets[k - 1].low_layer, "bucket %d's layer %d is not below %d",
-                  k, b->low_layer, r->buckets[k - 1].low_layer);
+            CHECK(b->low_layer < r->buckets[k - 1].low_layer,
+                  "bucket %d's layer %d is not below %d", k, b->low_layer,
+                  r->buckets[k - 1].low_layer);
         /* Closed as soon as it held bucket_bytes: every bucket but the first
          * layers' one holds that much, and would not without its lowest layer. */
         if (k < r->n_buckets - 1)

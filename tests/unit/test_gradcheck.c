@@ -30,7 +30,7 @@ static int close_enough(double a, double b, double rel_tol, double abs_tol) {
 typedef struct dense_fixture {
     dp_layer l;
     int B, nin, nout;
-    float *params, *grads; /* [param_count] */
+    float *params, *grads;  /* [param_count] */
     float *x, *y, *dy, *dx; /* [B, in], [B, out], [B, out], [B, in] */
 } dense_fixture;
 
@@ -150,15 +150,25 @@ static void check_dense_grads(dp_act act) {
     dense_teardown(&f);
 }
 
-static void test_dense_grad_linear(void) { check_dense_grads(DP_ACT_LINEAR); }
-static void test_dense_grad_relu(void) { check_dense_grads(DP_ACT_RELU); }
-static void test_dense_grad_sigmoid(void) { check_dense_grads(DP_ACT_SIGMOID); }
-static void test_dense_grad_tanh(void) { check_dense_grads(DP_ACT_TANH); }
-static void test_dense_grad_softmax(void) { check_dense_grads(DP_ACT_SOFTMAX); }
+static void test_dense_grad_linear(void) {
+    check_dense_grads(DP_ACT_LINEAR);
+}
+static void test_dense_grad_relu(void) {
+    check_dense_grads(DP_ACT_RELU);
+}
+static void test_dense_grad_sigmoid(void) {
+    check_dense_grads(DP_ACT_SIGMOID);
+}
+static void test_dense_grad_tanh(void) {
+    check_dense_grads(DP_ACT_TANH);
+}
+static void test_dense_grad_softmax(void) {
+    check_dense_grads(DP_ACT_SOFTMAX);
+}
 
 /* Independent double-precision reference of act(x W + b) for one element. */
-static void reference_dense_row(const float *x, const float *w, const float *b, int nin,
-                                int nout, dp_act act, double *out) {
+static void reference_dense_row(const float *x, const float *w, const float *b, int nin, int nout,
+                                dp_act act, double *out) {
     for (int j = 0; j < nout; j++) {
         double z = b[j];
         for (int i = 0; i < nin; i++) z += (double)x[i] * w[i * nout + j];
@@ -181,8 +191,7 @@ static void reference_dense_row(const float *x, const float *w, const float *b, 
 }
 
 static void test_dense_forward_values(void) {
-    const dp_act acts[] = {DP_ACT_LINEAR, DP_ACT_RELU, DP_ACT_SIGMOID, DP_ACT_TANH,
-                           DP_ACT_SOFTMAX};
+    const dp_act acts[] = {DP_ACT_LINEAR, DP_ACT_RELU, DP_ACT_SIGMOID, DP_ACT_TANH, DP_ACT_SOFTMAX};
     for (size_t a = 0; a < sizeof acts / sizeof acts[0]; a++) {
         dense_fixture f;
         CU_ASSERT_FATAL(dense_setup(&f, 3, 6, 4, acts[a], 7) == 0);
@@ -326,8 +335,7 @@ static void test_activation_values(void) {
 /* dp_activation_backward on its own, dz aliasing dy, against finite differences of
  * J = sum(g .* act(z)). */
 static void test_activation_backward_aliasing(void) {
-    const dp_act acts[] = {DP_ACT_LINEAR, DP_ACT_RELU, DP_ACT_SIGMOID, DP_ACT_TANH,
-                           DP_ACT_SOFTMAX};
+    const dp_act acts[] = {DP_ACT_LINEAR, DP_ACT_RELU, DP_ACT_SIGMOID, DP_ACT_TANH, DP_ACT_SOFTMAX};
     enum { R = 3, C = 4, N = R * C };
     for (size_t a = 0; a < sizeof acts / sizeof acts[0]; a++) {
         float z[N], y[N], g[N], dz[N], tmp[N];
@@ -386,9 +394,7 @@ static void make_loss_inputs(const loss_case *c, float *out, float *y, uint64_t 
         }
         int cls = (int)(dp_rng_u64(seed + 9, r) % (uint64_t)K);
         switch (c->targets) {
-        case 0:
-            yr[0] = (float)cls;
-            break;
+        case 0: yr[0] = (float)cls; break;
         case 1:
             for (int k = 0; k < c->ycols; k++)
                 yr[k] = K == 1 ? (float)(dp_rng_u64(seed + 8, r * 7 + k) & 1) : (float)(k == cls);
@@ -552,7 +558,8 @@ static void test_accuracy_counts(void) {
                    0.2f, 0.2f, 0.6f, /* 2 */ 0.3f, 0.4f, 0.3f /* 1 */};
     float ids[4] = {1, 2, 2, 0};
     float oh[12] = {0, 1, 0, 0, 0, 1, 0, 0, 1, 1, 0, 0};
-    CU_ASSERT_EQUAL(dp_loss_forward_backward(DP_LOSS_SPARSE_CE, 0, o, ids, 4, 3, 1, NULL).correct, 2);
+    CU_ASSERT_EQUAL(dp_loss_forward_backward(DP_LOSS_SPARSE_CE, 0, o, ids, 4, 3, 1, NULL).correct,
+                    2);
     CU_ASSERT_EQUAL(dp_loss_forward_backward(DP_LOSS_CE, 0, o, oh, 4, 3, 3, NULL).correct, 2);
     CU_ASSERT_EQUAL(dp_loss_forward_backward(DP_LOSS_CE, 1, o, ids, 4, 3, 1, NULL).correct, 2);
     CU_ASSERT_EQUAL(dp_loss_forward_backward(DP_LOSS_MSE, 0, o, oh, 4, 3, 3, NULL).correct, 2);

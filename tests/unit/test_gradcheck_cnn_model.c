@@ -15,8 +15,8 @@
 static void test_fmnist_cnn_model(void) {
     dp_config cfg;
     dp_error err = {0};
-    int rc = dp_config_load_text(&cfg, "fmnist.yaml", fmnist_cnn_yaml, strlen(fmnist_cnn_yaml), NULL, 0,
-                              &err);
+    int rc = dp_config_load_text(&cfg, "fmnist.yaml", fmnist_cnn_yaml, strlen(fmnist_cnn_yaml),
+                                 NULL, 0, &err);
     if (rc) printf("\n  %s: %s", err.where, err.what);
     CU_ASSERT_EQUAL_FATAL(rc, 0);
     dp_model m;
@@ -30,7 +30,7 @@ static void test_fmnist_cnn_model(void) {
         {1, {1600}},       {1, {128}},        {1, {128}},        {1, {10}},
     };
     static const char *const types[8] = {"conv2d",  "maxpool2d", "conv2d",  "maxpool2d",
-                                          "flatten", "dense",     "dropout", "dense"};
+                                         "flatten", "dense",     "dropout", "dense"};
     for (int i = 0; i < 8; i++) {
         char got[64], exp[64];
         CU_ASSERT_STRING_EQUAL(m.layers[i].ops->type, types[i]);
@@ -41,7 +41,7 @@ static void test_fmnist_cnn_model(void) {
                    dp_shape_format(&want[i], exp, sizeof exp));
     }
     /* conv 1*9*32 + 32; conv 32*9*64 + 64; dense 1600*128 + 128; dense 128*10 + 10. */
-    const size_t counts[8] = {9 * 32 + 32,       0, 32 * 9 * 64 + 64, 0, 0,
+    const size_t counts[8] = {9 * 32 + 32,      0, 32 * 9 * 64 + 64, 0, 0,
                               1600 * 128 + 128, 0, 128 * 10 + 10};
     for (int i = 0; i < 8; i++) CU_ASSERT_EQUAL(m.layers[i].param_count, counts[i]);
     CU_ASSERT_EQUAL(m.n_params, 320 + 18496 + 204928 + 1290);
@@ -79,8 +79,8 @@ static void test_fmnist_cnn_model(void) {
             for (size_t k = 0; k < v->numel; k++) nz += g[k] != 0.0f;
             CU_ASSERT(nz * 10 > v->numel);
             if (nz * 10 <= v->numel)
-                printf("\n  %s/%s: %zu of %zu gradients non-zero", m.layers[i].name, v->name,
-                       nz, v->numel);
+                printf("\n  %s/%s: %zu of %zu gradients non-zero", m.layers[i].name, v->name, nz,
+                       v->numel);
         }
     free(x);
     dp_model_free(&m);
@@ -127,9 +127,11 @@ static double min_pool_gap(const float *a, int B, int C, int H, int W, int ph, i
     return gap;
 }
 
-static double model_loss(dp_model *m, const float *x, const float *y, int B, const dp_fwd_ctx *ctx) {
+static double model_loss(dp_model *m, const float *x, const float *y, int B,
+                         const dp_fwd_ctx *ctx) {
     const float *out = dp_model_forward(m, x, B, ctx);
-    return dp_loss_forward_backward(m->loss, m->fused, out, y, B, dp_model_output_width(m), 1, NULL).loss;
+    return dp_loss_forward_backward(m->loss, m->fused, out, y, B, dp_model_output_width(m), 1, NULL)
+        .loss;
 }
 
 /* How many of m->grads (from the last backward) disagree with central
@@ -154,7 +156,8 @@ static int count_bad_model_grads(dp_model *m, const float *x, const float *y, in
 static void test_small_cnn_model_gradient(void) {
     dp_config cfg;
     dp_error err = {0};
-    int rc = dp_config_load_text(&cfg, "small.yaml", small_cnn_yaml, strlen(small_cnn_yaml), NULL, 0, &err);
+    int rc = dp_config_load_text(&cfg, "small.yaml", small_cnn_yaml, strlen(small_cnn_yaml), NULL,
+                                 0, &err);
     if (rc) printf("\n  %s: %s", err.where, err.what);
     CU_ASSERT_EQUAL_FATAL(rc, 0);
     dp_model m;
@@ -201,18 +204,17 @@ static void test_small_cnn_model_gradient(void) {
 /* Layers in front of the first one with parameters get no backward (nothing
  * before them learns): the parameter gradients must not change, and the
  * reduction hook must still hear of every layer, last to first. */
-static const char leading_free_yaml[] =
-    "data: {path: x.h5}\n"
-    "model:\n"
-    "  input: [2, 3, 2]\n"
-    "  layers:\n"
-    "    - flatten:\n"
-    "    - dropout: {rate: 0.3}\n"
-    "    - dense: {units: 5, activation: tanh}\n"
-    "    - dense: {units: 3, activation: softmax}\n"
-    "loss: sparse_categorical_crossentropy\n"
-    "optimizer: sgd\n"
-    "train: {epochs: 1, batch_size: 4}\n";
+static const char leading_free_yaml[] = "data: {path: x.h5}\n"
+                                        "model:\n"
+                                        "  input: [2, 3, 2]\n"
+                                        "  layers:\n"
+                                        "    - flatten:\n"
+                                        "    - dropout: {rate: 0.3}\n"
+                                        "    - dense: {units: 5, activation: tanh}\n"
+                                        "    - dense: {units: 3, activation: softmax}\n"
+                                        "loss: sparse_categorical_crossentropy\n"
+                                        "optimizer: sgd\n"
+                                        "train: {epochs: 1, batch_size: 4}\n";
 
 typedef struct hook_log {
     int n, order[8];
@@ -228,7 +230,8 @@ static void test_leading_parameter_free_layers(void) {
     dp_config cfg;
     dp_error err = {0};
     CU_ASSERT_EQUAL_FATAL(dp_config_load_text(&cfg, "lead.yaml", leading_free_yaml,
-                                           strlen(leading_free_yaml), NULL, 0, &err), 0);
+                                              strlen(leading_free_yaml), NULL, 0, &err),
+                          0);
     dp_model m;
     CU_ASSERT_EQUAL_FATAL(dp_model_build(&m, &cfg, 4, &err), 0);
     enum { B = 4, NX = 12 };

@@ -44,9 +44,9 @@ static void test_out_sizes(void) {
 
 /* Direct convolution in double, written plainly: y[b][f][oh][ow] =
  * act(bias[f] + sum over c, i, j of w[f][c][i][j] x[b][c][oh*sh+i-pt][ow*sw+j-pl]). */
-static void reference_conv(const float *x, const float *w, const float *bias, int B, int C,
-                           int H, int W, int F, int kh, int kw, int sh, int sw, int pt, int pl,
-                           int OH, int OW, dp_act act, double *y) {
+static void reference_conv(const float *x, const float *w, const float *bias, int B, int C, int H,
+                           int W, int F, int kh, int kw, int sh, int sw, int pt, int pl, int OH,
+                           int OW, dp_act act, double *y) {
     for (int b = 0; b < B; b++)
         for (int f = 0; f < F; f++)
             for (int oh = 0; oh < OH; oh++)
@@ -123,13 +123,14 @@ static void check_conv_case(const conv_case *cc, dp_act act) {
     /* Forward against the direct loops. */
     const float *w = f.params + f.l.params[0].offset, *bias = f.params + f.l.params[1].offset;
     double *ref = malloc(f.B * f.nout * sizeof(double));
-    reference_conv(f.x, w, bias, cc->B, cc->C, cc->H, cc->W, cc->F, cc->kh, cc->kw, cc->sh,
-                   cc->sw, cc->pt, cc->pl, cc->OH, cc->OW, act, ref);
+    reference_conv(f.x, w, bias, cc->B, cc->C, cc->H, cc->W, cc->F, cc->kh, cc->kw, cc->sh, cc->sw,
+                   cc->pt, cc->pl, cc->OH, cc->OW, act, ref);
     f.l.ops->forward(&f.l, f.params, f.x, f.y, f.B, &infer_ctx);
     int bad_fwd = 0;
     for (size_t i = 0; i < f.B * f.nout; i++)
         if (fabs(f.y[i] - ref[i]) > 1e-5 * (1 + fabs(ref[i]))) {
-            if (bad_fwd++ < 5) printf("\n  %s: y[%zu] %.7g, direct %.7g", cc->name, i, f.y[i], ref[i]);
+            if (bad_fwd++ < 5)
+                printf("\n  %s: y[%zu] %.7g, direct %.7g", cc->name, i, f.y[i], ref[i]);
         }
     CU_ASSERT_EQUAL(bad_fwd, 0);
     free(ref);
@@ -156,8 +157,8 @@ static void test_conv_tanh(void) {
 /* Which conv2d layers take the direct kernels: stride 1 and K <= 16, and only
  * in builds with AVX-512 (elsewhere every layer takes the patch matrices). */
 static void test_conv_direct_fits(void) {
-    dp_conv_geom g = {.C = 1, .H = 28, .W = 28, .kh = 3, .kw = 3, .sh = 1, .sw = 1,
-                      .OH = 26, .OW = 26};
+    dp_conv_geom g = {
+        .C = 1, .H = 28, .W = 28, .kh = 3, .kw = 3, .sh = 1, .sw = 1, .OH = 26, .OW = 26};
 #ifdef __AVX512F__
     CU_ASSERT_EQUAL(dp_conv_direct_fits(&g), 1);
     g.C = 2; /* K = 18 */
@@ -174,16 +175,27 @@ static void test_conv_direct_fits(void) {
  * and the kernel gradient against its definition summed in double, on shapes
  * with 'same' padding, rows over two vectors, K = 16 and an odd filter count. */
 static void test_conv_direct_kernels(void) {
-    const struct { int C, H, W, F, kh, kw, same; } cases[] = {
-        {1, 5, 37, 3, 3, 3, 1}, {1, 6, 7, 5, 4, 4, 1}, {2, 4, 9, 5, 1, 5, 0}, {1, 9, 8, 9, 3, 3, 0},
+    const struct {
+        int C, H, W, F, kh, kw, same;
+    } cases[] = {
+        {1, 5, 37, 3, 3, 3, 1},
+        {1, 6, 7, 5, 4, 4, 1},
+        {2, 4, 9, 5, 1, 5, 0},
+        {1, 9, 8, 9, 3, 3, 0},
     };
     for (size_t t = 0; t < sizeof cases / sizeof cases[0]; t++) {
-        dp_conv_geom g = {.C = cases[t].C, .H = cases[t].H, .W = cases[t].W, .kh = cases[t].kh,
-                          .kw = cases[t].kw, .sh = 1, .sw = 1};
+        dp_conv_geom g = {.C = cases[t].C,
+                          .H = cases[t].H,
+                          .W = cases[t].W,
+                          .kh = cases[t].kh,
+                          .kw = cases[t].kw,
+                          .sh = 1,
+                          .sw = 1};
         g.OH = dp_im2col_out_size(g.H, g.kh, 1, cases[t].same, &g.pt);
         g.OW = dp_im2col_out_size(g.W, g.kw, 1, cases[t].same, &g.pl);
         const int F = cases[t].F, K = g.C * g.kh * g.kw, P = g.OH * g.OW;
-        float *x = malloc((size_t)g.C * g.H * g.W * sizeof *x), *w = malloc((size_t)F * K * sizeof *w);
+        float *x = malloc((size_t)g.C * g.H * g.W * sizeof *x),
+              *w = malloc((size_t)F * K * sizeof *w);
         float *b = malloc((size_t)F * sizeof *b), *y = malloc((size_t)F * P * sizeof *y);
         float *dz = malloc((size_t)F * P * sizeof *dz), *dw = calloc((size_t)F * K, sizeof *dw);
         float *xp = malloc(dp_conv_direct_scratch_floats(&g) * sizeof *xp);

@@ -128,8 +128,8 @@ static void test_dropout_keyed_masks(void) {
     dp_fwd_ctx cb = {.training = 1, .seed = 42, .step = 3, .row_ids = ids_b};
     dropout_masks(&l, &ca, 3, N, a);
     dropout_masks(&l, &cb, 2, N, b);
-    ASSERT_SAME_FLOATS(a + N, b, N);  /* id 9 */
-    ASSERT_SAME_FLOATS(a, b + N, N);  /* id 5 */
+    ASSERT_SAME_FLOATS(a + N, b, N);                     /* id 9 */
+    ASSERT_SAME_FLOATS(a, b + N, N);                     /* id 5 */
     ASSERT_DIFFERENT_BYTES(a, a + N, N * sizeof(float)); /* ids 5 and 9 differ */
 
     /* Another step, another mask for the same row. */

@@ -57,8 +57,9 @@ static void test_maxpool(void) {
                         float m = -INFINITY;
                         for (int i = 0; i < pc->ph; i++)
                             for (int j = 0; j < pc->pw; j++)
-                                m = fmaxf(m, f.x[((b * pc->C + c) * pc->H + oh * pc->sh + i) * pc->W +
-                                                 ow * pc->sw + j]);
+                                m = fmaxf(m,
+                                          f.x[((b * pc->C + c) * pc->H + oh * pc->sh + i) * pc->W +
+                                              ow * pc->sw + j]);
                         if (f.y[((b * pc->C + c) * pc->OH + oh) * pc->OW + ow] != m) bad++;
                     }
         CU_ASSERT_EQUAL(bad, 0);

@@ -41,7 +41,9 @@ static void run_impl(const dp_optim_cfg *cfg, float *p) {
 
 /* Reference values are computed from the float-rounded inputs, so only the
  * arithmetic differs between reference and implementation. */
-static double in(double v) { return (double)(float)v; }
+static double in(double v) {
+    return (double)(float)v;
+}
 
 /* Relative 1e-6 on the parameters, and, since small learning rates would hide a
  * wrong update inside the parameter's magnitude, also on the displacement from p0
@@ -94,8 +96,12 @@ static void sgd_momentum_case(int nesterov) {
     check_against(p, ref);
 }
 
-static void test_sgd_momentum(void) { sgd_momentum_case(0); }
-static void test_sgd_nesterov(void) { sgd_momentum_case(1); }
+static void test_sgd_momentum(void) {
+    sgd_momentum_case(0);
+}
+static void test_sgd_nesterov(void) {
+    sgd_momentum_case(1);
+}
 
 /* adam (Keras): t = step + 1, alpha = lr sqrt(1 - b2^t) / (1 - b1^t),
  * m += (g - m)(1 - b1), v += (g^2 - v)(1 - b2), p -= alpha m / (sqrt(v) + eps). */
@@ -160,8 +166,12 @@ static void rmsprop_case(double mu) {
     check_against(p, ref);
 }
 
-static void test_rmsprop(void) { rmsprop_case(0.0); }
-static void test_rmsprop_momentum(void) { rmsprop_case(0.7); }
+static void test_rmsprop(void) {
+    rmsprop_case(0.0);
+}
+static void test_rmsprop_momentum(void) {
+    rmsprop_case(0.7);
+}
 
 /* Keras 3 constructor defaults: SGD(0.01, momentum=0, nesterov=False),
  * Adam(0.001, 0.9, 0.999, epsilon=1e-7), RMSprop(0.001, rho=0.9, momentum=0,
@@ -281,8 +291,12 @@ static void test_validation(void) {
  * scale makes overflow, is reported. */
 static void test_scale_and_nonfinite(void) {
     enum { N = 37 };
-    const struct { dp_optim_kind kind; double momentum; int nesterov; } kinds[] = {
-        {DP_OPTIM_SGD, 0, 0}, {DP_OPTIM_SGD, 0.9, 1}, {DP_OPTIM_ADAM, 0, 0},
+    const struct {
+        dp_optim_kind kind;
+        double momentum;
+        int nesterov;
+    } kinds[] = {
+        {DP_OPTIM_SGD, 0, 0},     {DP_OPTIM_SGD, 0.9, 1},     {DP_OPTIM_ADAM, 0, 0},
         {DP_OPTIM_RMSPROP, 0, 0}, {DP_OPTIM_RMSPROP, 0.5, 0},
     };
     const float scale = 1.0f / 3.0f;
@@ -303,8 +317,7 @@ static void test_scale_and_nonfinite(void) {
             CU_ASSERT_EQUAL(dp_optim_step(&b, pb, gs, 1.0f), 0);
         }
         ASSERT_SAME_FLOATS(pa, pb, N);
-        for (int sl = 0; sl < a.n_slots; sl++)
-            ASSERT_SAME_FLOATS(a.slots[sl], b.slots[sl], N);
+        for (int sl = 0; sl < a.n_slots; sl++) ASSERT_SAME_FLOATS(a.slots[sl], b.slots[sl], N);
         g[N - 1] = INFINITY;
         CU_ASSERT_EQUAL(dp_optim_step(&a, pa, g, scale), -1);
         g[N - 1] = NAN;
@@ -328,7 +341,8 @@ static void test_ranges(void) {
         if (kinds[k] != DP_OPTIM_ADAM) c.momentum = 0.5;
         dp_optim whole, lo, hi;
         dp_error err = {0};
-        CU_ASSERT_FATAL(dp_optim_init(&whole, &c, N, &err) == 0 && dp_optim_init(&lo, &c, N, &err) == 0 &&
+        CU_ASSERT_FATAL(dp_optim_init(&whole, &c, N, &err) == 0 &&
+                        dp_optim_init(&lo, &c, N, &err) == 0 &&
                         dp_optim_init(&hi, &c, N, &err) == 0);
         float pw[N], pr[N], g[N];
         for (int i = 0; i < N; i++) pw[i] = pr[i] = 0.05f * (float)(i - 25);
@@ -337,7 +351,7 @@ static void test_ranges(void) {
             float before_hi = pr[CUT];
             CU_ASSERT_EQUAL(dp_optim_step(&whole, pw, g, 0.5f), 0);
             CU_ASSERT_EQUAL(dp_optim_update_range(&lo, 0, CUT, pr, g, 0.5f), 0);
-            CU_ASSERT_EQUAL(pr[CUT], before_hi); /* outside the range: untouched */
+            CU_ASSERT_EQUAL(pr[CUT], before_hi);     /* outside the range: untouched */
             CU_ASSERT_EQUAL(lo.slots[0][CUT], 0.0f); /* nor its state */
             CU_ASSERT_EQUAL(dp_optim_update_range(&hi, CUT, N - CUT, pr + CUT, g + CUT, 0.5f), 0);
             dp_optim_end_step(&lo);

@@ -46,7 +46,8 @@ static void test_plan_covers_all_rows(void) {
     for (size_t a = 0; a < sizeof ns / sizeof *ns; a++)
         for (size_t c = 0; c < sizeof ss / sizeof *ss; c++)
             for (size_t d = 0; d < sizeof bs / sizeof *bs; d++)
-                if (bs[d] >= ss[c] && ns[a] >= (size_t)bs[d]) check_plan_covers(ns[a], ss[c], bs[d]);
+                if (bs[d] >= ss[c] && ns[a] >= (size_t)bs[d])
+                    check_plan_covers(ns[a], ss[c], bs[d]);
 }
 
 /* The seed on 2 shards: 560 rows, batch 10, two shards of 280 taking 5 rows a step. */

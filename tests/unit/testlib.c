@@ -79,8 +79,9 @@ int test_assert_same_bytes(const void *a, const void *b, size_t n, const char *e
         return 1;
     }
     char detail[256];
-    snprintf(detail, sizeof detail, "first difference at byte %zu: 0x%02x vs 0x%02x; %zu of %zu differ",
-             first, p[first], q[first], count, n);
+    snprintf(detail, sizeof detail,
+             "first difference at byte %zu: 0x%02x vs 0x%02x; %zu of %zu differ", first, p[first],
+             q[first], count, n);
     fail_at("ASSERT_SAME_BYTES", ea, eb, n, detail, line, file, func);
     return 0;
 }
@@ -119,8 +120,8 @@ int test_assert_same_floats(const float *a, const float *b, size_t n, const char
     snprintf(detail, sizeof detail,
              "first difference at [%zu]: %.9g (0x%08" PRIx32 ") vs %.9g (0x%08" PRIx32
              "); %zu of %zu differ",
-             first, (double)a[first], float_bits(a[first]), (double)b[first],
-             float_bits(b[first]), count, n);
+             first, (double)a[first], float_bits(a[first]), (double)b[first], float_bits(b[first]),
+             count, n);
     fail_at("ASSERT_SAME_FLOATS", ea, eb, n, detail, line, file, func);
     return 0;
 }
@@ -147,8 +148,7 @@ int test_assert_same_doubles(const double *a, const double *b, size_t n, const c
 }
 
 int test_assert_different_bytes(const void *a, const void *b, size_t n, const char *ea,
-                                const char *eb, unsigned line, const char *file,
-                                const char *func) {
+                                const char *eb, unsigned line, const char *file, const char *func) {
     if (n > 0 && memcmp(a, b, n) != 0) {
         pass_at("ASSERT_DIFFERENT_BYTES", line, file, func);
         return 1;

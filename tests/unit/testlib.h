@@ -46,8 +46,7 @@ int test_assert_same_floats(const float *a, const float *b, size_t n, const char
 int test_assert_same_doubles(const double *a, const double *b, size_t n, const char *ea,
                              const char *eb, unsigned line, const char *file, const char *func);
 int test_assert_different_bytes(const void *a, const void *b, size_t n, const char *ea,
-                                const char *eb, unsigned line, const char *file,
-                                const char *func);
+                                const char *eb, unsigned line, const char *file, const char *func);
 
 /* Number of the n floats whose bits differ between a and b. */
 size_t test_count_different_floats(const float *a, const float *b, size_t n);
