@@ -29,5 +29,8 @@ check "... and prints the same" cmp -s "$out" "$TMP/nompi.txt"
 timeout 30 "$DPTRAIN" config >"$TMP/bare.log" 2>&1
 check "config without --explain is a usage error (2)" test $? -eq 2
 check "... that names --explain" grep -q 'config takes --explain' "$TMP/bare.log"
-check "--help shows the command" sh -c "'$DPTRAIN' --help | grep -q 'dptrain config --explain'"
+# --help starts MPI, so it runs under mpirun like every other MPI command here.
+run_np 1 "$TMP/help.log" --help
+check "--help exits 0" test $? -eq 0
+check "--help shows the command" grep -q 'dptrain config --explain' "$TMP/help.log"
 finish
