@@ -9,29 +9,12 @@
 #
 # Env: BUILD_DIR (the dptrain build, required), DPTRAIN_SOURCE_DIR,
 #      DPTRAIN_LINK_FLAGS (extra flags a sanitizer build's consumers need).
-set -uo pipefail
-SRC=${DPTRAIN_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
+# common.sh: $SRC, $TMP (removed on exit), check/finish and the MPI settings
+# tests use (root allowed, oversubscription, one BLAS thread).
+source "$(dirname "$0")/../mpi/common.sh"
 BUILD=${BUILD_DIR:?BUILD_DIR must name the dptrain build directory}
 EXTRA=${DPTRAIN_LINK_FLAGS:-}
-TMP=$(mktemp -d /tmp/dptrain-install-XXXXXX)
-trap 'rm -rf "$TMP"' EXIT
-# Test scripts, not the library, allow Open MPI to run as root.
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-export OMPI_MCA_rmaps_base_oversubscribe=1 OPENBLAS_NUM_THREADS=1
 PREFIX=$TMP/prefix
-passed=0
-failed=0
-check() {
-    local name=$1
-    shift
-    if "$@"; then
-        passed=$((passed + 1))
-        echo "ok: $name"
-    else
-        failed=$((failed + 1))
-        echo "FAILED: $name"
-    fi
-}
 
 # run NAME BINARY: trains and checks with one consumer build on 2 ranks.
 run() {
@@ -84,5 +67,4 @@ cmake_build() {
 check "find_package(dptrain): a CMake project builds the consumer" cmake_build
 check "find_package(dptrain): its consumer trains and reads its checkpoint" run cmake "$TMP/cmake/consumer"
 
-echo "$passed passed, $failed failed"
-((failed == 0))
+finish
