@@ -4,26 +4,6 @@
 
 #include "config/config_schema.h"
 
-static double get_double(const void *target, size_t offset) {
-    double v;
-    memcpy(&v, (const char *)target + offset, sizeof v);
-    return v;
-}
-
-static int get_int(const void *target, size_t offset) {
-    int v;
-    memcpy(&v, (const char *)target + offset, sizeof v);
-    return v;
-}
-
-static void put_double(void *target, size_t offset, double v) {
-    memcpy((char *)target + offset, &v, sizeof v);
-}
-
-static void put_int(void *target, size_t offset, int v) {
-    memcpy((char *)target + offset, &v, sizeof v);
-}
-
 /* The keys of `kind`, or NULL for a kind with no table. */
 static const cs_key *optim_table(dp_optim_kind kind) {
     for (int i = 0; dp_cs_optimizers[i].key; i++)
@@ -35,8 +15,10 @@ static const cs_key *optim_table(dp_optim_kind kind) {
 static void fill_unset(dp_optim_cfg *cfg, const cs_key *keys, int use_default) {
     for (const cs_key *k = keys; k->key; k++) {
         double d = use_default ? k->def : 0;
-        if (k->type == CS_NUMBER && get_double(cfg, k->offset) < 0) put_double(cfg, k->offset, d);
-        if (k->type == CS_BOOL && get_int(cfg, k->offset) < 0) put_int(cfg, k->offset, (int)d);
+        if (k->type == CS_NUMBER && cs_get_double(cfg, k->offset) < 0)
+            cs_put_double(cfg, k->offset, d);
+        if (k->type == CS_BOOL && cs_get_int(cfg, k->offset) < 0)
+            cs_put_int(cfg, k->offset, (int)d);
     }
 }
 
@@ -55,13 +37,14 @@ int dp_cs_optim_check(const dp_optim_cfg *cfg, dp_error *err) {
     const char *name = dp_config_name_optim(cfg->kind);
     char range[64];
     for (const cs_key *k = keys; k->key; k++) {
-        if (k->type == CS_NUMBER && !dp_cs_in_range(k, get_double(cfg, k->offset)))
+        if (k->type == CS_NUMBER && !dp_cs_in_range(k, cs_get_double(cfg, k->offset)))
             return dp_error_set(err, where, "%s %s must be %s, got %g", name, k->field,
                                 dp_cs_range_text(k, range, sizeof range),
-                                get_double(cfg, k->offset));
-        if (k->type == CS_BOOL && get_int(cfg, k->offset) != 0 && get_int(cfg, k->offset) != 1)
+                                cs_get_double(cfg, k->offset));
+        if (k->type == CS_BOOL && cs_get_int(cfg, k->offset) != 0 &&
+            cs_get_int(cfg, k->offset) != 1)
             return dp_error_set(err, where, "%s %s must be true or false, got %d", name, k->field,
-                                get_int(cfg, k->offset));
+                                cs_get_int(cfg, k->offset));
     }
     return 0;
 }

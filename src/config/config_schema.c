@@ -313,26 +313,6 @@ void dp_cs_enum_names(const cs_key *k, const char **names, size_t cap) {
 
 /* ---- values ---- */
 
-static void put_int(void *target, size_t offset, int v) {
-    memcpy((char *)target + offset, &v, sizeof v);
-}
-
-static void put_double(void *target, size_t offset, double v) {
-    memcpy((char *)target + offset, &v, sizeof v);
-}
-
-static int get_int(const void *target, size_t offset) {
-    int v;
-    memcpy(&v, (const char *)target + offset, sizeof v);
-    return v;
-}
-
-static double get_double(const void *target, size_t offset) {
-    double v;
-    memcpy(&v, (const char *)target + offset, sizeof v);
-    return v;
-}
-
 void dp_cs_apply_defaults(const cs_key *k, void *target) {
     char *at = (char *)target + k->offset;
     switch (k->type) {
@@ -340,12 +320,12 @@ void dp_cs_apply_defaults(const cs_key *k, void *target) {
     case CS_INT:
     case CS_ENUM:
     case CS_METRICS:
-        if (!k->required) put_int(at, 0, (int)k->def);
+        if (!k->required) cs_put_int(at, 0, (int)k->def);
         break;
     case CS_INT_PAIR:
         if (!k->required) {
-            put_int(at, 0, (int)k->def);
-            put_int(at, sizeof(int), (int)k->def);
+            cs_put_int(at, 0, (int)k->def);
+            cs_put_int(at, sizeof(int), (int)k->def);
         }
         break;
     case CS_UINT64:
@@ -355,7 +335,7 @@ void dp_cs_apply_defaults(const cs_key *k, void *target) {
         }
         break;
     case CS_NUMBER:
-        if (!k->required) put_double(at, 0, k->def);
+        if (!k->required) cs_put_double(at, 0, k->def);
         break;
     case CS_SECTION:
         for (const cs_key *kid = k->sub->keys; kid->key; kid++) dp_cs_apply_defaults(kid, at);
@@ -364,8 +344,8 @@ void dp_cs_apply_defaults(const cs_key *k, void *target) {
         /* Unset until the kind is known: dp_optim_init fills them. */
         for (const cs_key *v = k->variants; v->key; v++) {
             for (const cs_key *kid = v->sub->keys; kid->key; kid++) {
-                if (kid->type == CS_NUMBER) put_double(at, kid->offset, -1);
-                else put_int(at, kid->offset, -1);
+                if (kid->type == CS_NUMBER) cs_put_double(at, kid->offset, -1);
+                else cs_put_int(at, kid->offset, -1);
             }
         }
         break;
@@ -412,24 +392,24 @@ const char *dp_cs_format_value(const cs_key *k, const void *target, char *buf, s
     buf[0] = '\0';
     switch (k->type) {
     case CS_STRING: snprintf(buf, cap, "%s", at); break;
-    case CS_BOOL: snprintf(buf, cap, "%s", get_int(at, 0) ? "true" : "false"); break;
-    case CS_INT: snprintf(buf, cap, "%d", get_int(at, 0)); break;
+    case CS_BOOL: snprintf(buf, cap, "%s", cs_get_int(at, 0) ? "true" : "false"); break;
+    case CS_INT: snprintf(buf, cap, "%d", cs_get_int(at, 0)); break;
     case CS_UINT64: {
         unsigned long long v;
         memcpy(&v, at, sizeof v);
         snprintf(buf, cap, "%llu", v);
         break;
     }
-    case CS_NUMBER: snprintf(buf, cap, "%g", get_double(at, 0)); break;
+    case CS_NUMBER: snprintf(buf, cap, "%g", cs_get_double(at, 0)); break;
     case CS_ENUM: {
         dp_cs_enum_names(k, names, 64);
-        int i = get_int(at, 0), n = 0;
+        int i = cs_get_int(at, 0), n = 0;
         while (names[n]) n++;
         snprintf(buf, cap, "%s", i >= 0 && i < n ? names[i] : "?");
         break;
     }
     case CS_INT_PAIR: {
-        int h = get_int(at, 0), w = get_int(at, sizeof(int));
+        int h = cs_get_int(at, 0), w = cs_get_int(at, sizeof(int));
         if (h == w) snprintf(buf, cap, "%d", h);
         else snprintf(buf, cap, "[%d, %d]", h, w);
         break;

@@ -8,6 +8,7 @@
 #define DPTRAIN_CONFIG_SCHEMA_H
 
 #include <stddef.h>
+#include <string.h>
 
 #include "dptrain/config.h"
 #include "dptrain/error.h"
@@ -62,6 +63,28 @@ struct cs_key {
                                  one CS_SECTION per kind, NULL-terminated */
     const cs_key *elem;       /* CS_DIMS, CS_LAYERS, CS_METRICS: one entry */
 };
+
+/* A value of the target struct at a key's offset. Through memcpy: a cast of
+ * char * to double * would break strict aliasing. */
+static inline double cs_get_double(const void *target, size_t offset) {
+    double v;
+    memcpy(&v, (const char *)target + offset, sizeof v);
+    return v;
+}
+
+static inline int cs_get_int(const void *target, size_t offset) {
+    int v;
+    memcpy(&v, (const char *)target + offset, sizeof v);
+    return v;
+}
+
+static inline void cs_put_double(void *target, size_t offset, double v) {
+    memcpy((char *)target + offset, &v, sizeof v);
+}
+
+static inline void cs_put_int(void *target, size_t offset, int v) {
+    memcpy((char *)target + offset, &v, sizeof v);
+}
 
 /* The whole document: a CS_SECTION whose keys are the top-level keys. */
 extern const cs_key dp_cs_root;
