@@ -1,7 +1,8 @@
 /* activation.c - elementwise activations and row-wise softmax.
  *
  * Backward uses only the output y, which lets forward overwrite its input and
- * lets a layer keep just one buffer per activation. */
+ * lets a layer keep just one buffer per activation. gelu is the exception: its
+ * derivative needs the input (dp_activation_needs_input). */
 #include "layers/activation.h"
 
 #include <math.h>
@@ -32,6 +33,24 @@ static void softmax_forward(float *y, size_t rows, size_t cols) {
     }
 }
 
+/* gelu, tanh form: 0.5 z (1 + tanh(u)), u = sqrt(2/pi) (z + 0.044715 z^3). */
+#define GELU_C 0.7978845608028654f /* sqrt(2/pi) */
+#define GELU_A 0.044715f
+
+static inline float gelu(float z) {
+    return 0.5f * z * (1.0f + tanhf(GELU_C * (z + GELU_A * z * z * z)));
+}
+
+/* d gelu/dz = 0.5 (1 + t) + 0.5 z (1 - t^2) du/dz, du/dz = c (1 + 3a z^2). */
+static inline float gelu_grad(float z) {
+    float t = tanhf(GELU_C * (z + GELU_A * z * z * z));
+    return 0.5f * (1.0f + t) + 0.5f * z * (1.0f - t * t) * GELU_C * (1.0f + 3.0f * GELU_A * z * z);
+}
+
+int dp_activation_needs_input(dp_act act) {
+    return act == DP_ACT_GELU;
+}
+
 void dp_activation_forward(dp_act act, float *y, size_t rows, size_t cols) {
     size_t n = rows * cols;
     switch (act) {
@@ -47,6 +66,9 @@ void dp_activation_forward(dp_act act, float *y, size_t rows, size_t cols) {
         return;
     case DP_ACT_SOFTMAX:
         if (cols > 0) softmax_forward(y, rows, cols);
+        return;
+    case DP_ACT_GELU:
+        for (size_t i = 0; i < n; i++) y[i] = gelu(y[i]);
         return;
     }
 }
@@ -81,5 +103,8 @@ void dp_activation_backward(dp_act act, const float *y, const float *dy, float *
         for (size_t i = 0; i < n; i++) dz[i] = dy[i] * (1.0f - y[i] * y[i]);
         return;
     case DP_ACT_SOFTMAX: softmax_backward(y, dy, dz, rows, cols); return;
+    case DP_ACT_GELU: /* y holds the input here */
+        for (size_t i = 0; i < n; i++) dz[i] = dy[i] * gelu_grad(y[i]);
+        return;
     }
 }

@@ -8,8 +8,13 @@
 /* In place: y[rows, cols] = act(y). softmax runs over each row of `cols`. */
 void dp_activation_forward(dp_act act, float *y, size_t rows, size_t cols);
 
+/* 1 if backward needs the activation's input z rather than its output (gelu,
+ * whose output does not determine its slope); the layer then keeps z. */
+int dp_activation_needs_input(dp_act act);
+
 /* dz[rows, cols] = dL/dz given the activation output y and dy = dL/dy.
- * dz may alias dy. Uses only y (not z), so forward may work in place. */
+ * dz may alias dy. Uses only y (not z), so forward may work in place, except
+ * where dp_activation_needs_input(act): then pass the input z as y. */
 void dp_activation_backward(dp_act act, const float *y, const float *dy, float *dz, size_t rows,
                             size_t cols);
 
