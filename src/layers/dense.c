@@ -1,6 +1,8 @@
 /* dense.c - fully connected layer: y = act(x W + b), Keras layout.
  *
- * Parameters in the layer's slice: kernel [in, out] at 0, then bias [out]. */
+ * Parameters in the layer's slice: kernel [in, out] at 0, then bias [out].
+ * On a sequence [T, F] it applies to the last axis at every position, as Keras
+ * does: the B*T positions are the rows of one GEMM. */
 #include "core/blas.h"
 #include "layers/activation.h"
 #include "core/alloc.h"
@@ -14,7 +16,9 @@
 
 typedef struct dense_state {
     float *dz; /* [cap, out] scratch for dL/d(x W + b) */
-    int cap;
+    float *z;  /* [cap, out] x W + b, kept for activations that need it (gelu) */
+    int cap;   /* rows of dz and z: max_batch * steps (callers keep B <= max_batch) */
+    int steps; /* positions per sample: T for [T, F] input, else 1 */
 } dense_state;
 
 static void set_param(dp_param_view *v, const char *name, size_t offset, int ndim, int d0, int d1) {
@@ -29,10 +33,10 @@ static void set_param(dp_param_view *v, const char *name, size_t offset, int ndi
 
 static int dense_create(dp_layer *l, const dp_layer_cfg *cfg, const dp_shape *in, int max_batch,
                         dp_error *err) {
-    if (in->ndim != 1) {
+    if (in->ndim != 1 && in->ndim != 2) {
         char buf[96];
         return dp_error_set(err, cfg->where,
-                            "dense expects a 1-D input [features], got %s; "
+                            "dense expects [features] or a sequence [steps, features], got %s; "
                             "add a flatten layer before it",
                             dp_shape_format(in, buf, sizeof buf));
     }
@@ -41,18 +45,22 @@ static int dense_create(dp_layer *l, const dp_layer_cfg *cfg, const dp_shape *in
                             cfg->units);
     if (max_batch <= 0)
         return dp_error_set(err, cfg->where, "dense needs a batch size >= 1, got %d", max_batch);
-    int nin = in->dim[0], nout = cfg->units;
+    int steps = in->ndim == 2 ? in->dim[0] : 1;
+    int nin = in->dim[in->ndim - 1], nout = cfg->units;
     l->in_shape = *in;
-    l->out_shape.ndim = 1;
-    l->out_shape.dim[0] = nout;
+    l->out_shape = *in;
+    l->out_shape.dim[in->ndim - 1] = nout;
     l->activation = cfg->activation;
     l->n_params = 2;
     set_param(&l->params[0], "kernel", 0, 2, nin, nout);
     set_param(&l->params[1], "bias", l->params[0].numel, 1, nout, 0);
     l->param_count = l->params[0].numel + l->params[1].numel;
     dense_state *st = DP_CALLOC(1, sizeof *st);
-    st->cap = max_batch;
-    st->dz = DP_MALLOC((size_t)max_batch * nout * sizeof(float));
+    st->steps = steps;
+    st->cap = max_batch * steps;
+    st->dz = DP_MALLOC((size_t)st->cap * nout * sizeof(float));
+    if (dp_activation_needs_input(cfg->activation))
+        st->z = DP_MALLOC((size_t)st->cap * nout * sizeof(float));
     l->state = st;
     return 0;
 }
@@ -96,8 +104,11 @@ static void dense_forward(dp_layer *l, const float *params, const float *x, floa
                           const dp_fwd_ctx *ctx) {
     (void)ctx;
     int nin = l->params[0].shape.dim[0], nout = l->params[0].shape.dim[1];
+    dense_state *st = l->state;
+    B *= st->steps; /* positions are rows */
     dense_forward_kernel(y, x, params + l->params[0].offset, params + l->params[1].offset, B, nin,
                          nout);
+    if (st->z) memcpy(st->z, y, (size_t)B * nout * sizeof(float));
     dp_activation_forward(l->activation, y, (size_t)B, (size_t)nout);
 }
 
@@ -105,16 +116,12 @@ static void dense_backward(dp_layer *l, const float *params, const float *x, con
                            const float *dy, float *dx, float *grads, int B) {
     if (B <= 0) return;
     int nin = l->params[0].shape.dim[0], nout = l->params[0].shape.dim[1];
+    dense_state *st = l->state;
+    B *= st->steps;       /* positions are rows */
     const float *dz = dy; /* [B, out]; dL/dy is dL/dz when the activation is linear */
     if (l->activation != DP_ACT_LINEAR) {
-        dense_state *st = l->state;
-        if (B > st->cap) {
-            /* Callers promise B <= max_batch; growing keeps a broken promise safe. */
-            free(st->dz);
-            st->dz = DP_MALLOC((size_t)B * nout * sizeof(float));
-            st->cap = B;
-        }
-        dp_activation_backward(l->activation, y, dy, st->dz, (size_t)B, (size_t)nout);
+        dp_activation_backward(l->activation, st->z ? st->z : y, dy, st->dz, (size_t)B,
+                               (size_t)nout);
         dz = st->dz;
     }
     dense_backward_kernel(dx, grads + l->params[0].offset, grads + l->params[1].offset, dz, x,
@@ -123,7 +130,10 @@ static void dense_backward(dp_layer *l, const float *params, const float *x, con
 
 static void dense_free(dp_layer *l) {
     dense_state *st = l->state;
-    if (st) free(st->dz);
+    if (st) {
+        free(st->dz);
+        free(st->z);
+    }
     free(st);
     l->state = NULL;
 }

@@ -165,6 +165,9 @@ static void test_dense_grad_tanh(void) {
 static void test_dense_grad_softmax(void) {
     check_dense_grads(DP_ACT_SOFTMAX);
 }
+static void test_dense_grad_gelu(void) {
+    check_dense_grads(DP_ACT_GELU);
+}
 
 /* Independent double-precision reference of act(x W + b) for one element. */
 static void reference_dense_row(const float *x, const float *w, const float *b, int nin, int nout,
@@ -182,6 +185,12 @@ static void reference_dense_row(const float *x, const float *w, const float *b, 
         case DP_ACT_SIGMOID: out[j] = 1.0 / (1.0 + exp(-out[j])); break;
         case DP_ACT_TANH: out[j] = tanh(out[j]); break;
         case DP_ACT_SOFTMAX: mx = fmax(mx, out[j]); break;
+        case DP_ACT_GELU: {
+            double z = out[j];
+            out[j] = 0.5 * z *
+                     (1.0 + tanh(sqrt(2.0 / 3.14159265358979323846) * (z + 0.044715 * z * z * z)));
+            break;
+        }
         }
     }
     if (act == DP_ACT_SOFTMAX) {
@@ -191,7 +200,8 @@ static void reference_dense_row(const float *x, const float *w, const float *b, 
 }
 
 static void test_dense_forward_values(void) {
-    const dp_act acts[] = {DP_ACT_LINEAR, DP_ACT_RELU, DP_ACT_SIGMOID, DP_ACT_TANH, DP_ACT_SOFTMAX};
+    const dp_act acts[] = {DP_ACT_LINEAR, DP_ACT_RELU,    DP_ACT_SIGMOID,
+                           DP_ACT_TANH,   DP_ACT_SOFTMAX, DP_ACT_GELU};
     for (size_t a = 0; a < sizeof acts / sizeof acts[0]; a++) {
         dense_fixture f;
         CU_ASSERT_FATAL(dense_setup(&f, 3, 6, 4, acts[a], 7) == 0);
@@ -237,14 +247,24 @@ static void test_dense_create_and_views(void) {
     dp_layer_dense_ops.free(&l);
     CU_ASSERT_PTR_NULL(l.state);
 
-    /* A 2-D input is refused with the place and both shapes named. */
+    /* An image is refused with the place and its shape named. */
     dp_layer l2 = {0};
-    dp_shape img = {2, {28, 28}};
+    dp_shape img = {3, {1, 28, 28}};
     CU_ASSERT(dp_layer_dense_ops.create(&l2, &cfg, &img, 8, &err) == -1);
     CU_ASSERT(err.set);
     CU_ASSERT_STRING_EQUAL(err.where, "seed.yaml:9:5");
-    CU_ASSERT_PTR_NOT_NULL(strstr(err.what, "[28, 28]"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(err.what, "[1, 28, 28]"));
     CU_ASSERT_PTR_NULL(l2.state);
+
+    /* A sequence [T, F] maps its last axis: [28, 3] -> [28, 7], same kernel. */
+    dp_error_clear(&err);
+    dp_shape seq = {2, {28, 3}};
+    CU_ASSERT_FATAL(dp_layer_dense_ops.create(&l2, &cfg, &seq, 8, &err) == 0);
+    CU_ASSERT_EQUAL(l2.out_shape.ndim, 2);
+    CU_ASSERT_EQUAL(l2.out_shape.dim[0], 28);
+    CU_ASSERT_EQUAL(l2.out_shape.dim[1], 7);
+    CU_ASSERT_EQUAL(l2.param_count, 28);
+    dp_layer_dense_ops.free(&l2);
 
     dp_error_clear(&err);
     cfg.units = 0;
@@ -335,7 +355,8 @@ static void test_activation_values(void) {
 /* dp_activation_backward on its own, dz aliasing dy, against finite differences of
  * J = sum(g .* act(z)). */
 static void test_activation_backward_aliasing(void) {
-    const dp_act acts[] = {DP_ACT_LINEAR, DP_ACT_RELU, DP_ACT_SIGMOID, DP_ACT_TANH, DP_ACT_SOFTMAX};
+    const dp_act acts[] = {DP_ACT_LINEAR, DP_ACT_RELU,    DP_ACT_SIGMOID,
+                           DP_ACT_TANH,   DP_ACT_SOFTMAX, DP_ACT_GELU};
     enum { R = 3, C = 4, N = R * C };
     for (size_t a = 0; a < sizeof acts / sizeof acts[0]; a++) {
         float z[N], y[N], g[N], dz[N], tmp[N];
@@ -348,7 +369,10 @@ static void test_activation_backward_aliasing(void) {
         memcpy(y, z, sizeof z);
         dp_activation_forward(acts[a], y, R, C);
         memcpy(dz, g, sizeof g);
-        dp_activation_backward(acts[a], y, dz, dz, R, C); /* in place */
+        /* gelu's slope is read from its input (activation.h). */
+        const float *slope_from = dp_activation_needs_input(acts[a]) ? z : y;
+        CU_ASSERT_EQUAL(dp_activation_needs_input(acts[a]), acts[a] == DP_ACT_GELU);
+        dp_activation_backward(acts[a], slope_from, dz, dz, R, C); /* in place */
         const float h = 1e-2f;
         for (int i = 0; i < N; i++) {
             double jp = 0, jm = 0;
@@ -362,6 +386,18 @@ static void test_activation_backward_aliasing(void) {
             double num = (jp - jm) / ((double)zp - zm);
             CU_ASSERT(close_enough(dz[i], num, 1e-2, 1e-3));
         }
+    }
+}
+
+/* gelu is the tanh approximation: within 1e-3 of the exact erf form
+ * 0.5 z (1 + erf(z / sqrt 2)) everywhere, and exactly 0 at 0. */
+static void test_gelu_is_tanh_form(void) {
+    for (int i = -60; i <= 60; i++) {
+        float z = (float)i / 10.0f, y = z;
+        dp_activation_forward(DP_ACT_GELU, &y, 1, 1);
+        double exact = 0.5 * z * (1.0 + erf(z / sqrt(2.0)));
+        CU_ASSERT(fabs(y - exact) < 1e-3);
+        if (i == 0) CU_ASSERT_EQUAL(y, 0.0f);
     }
 }
 
@@ -441,7 +477,7 @@ static void test_loss_gradients(void) {
         float *y = malloc((size_t)LB * c->ycols * sizeof(float));
         make_loss_inputs(c, out, y, 300 + ci);
         dp_loss_sums s = dp_loss_forward_backward(c->kind, c->fused, out, y, LB, K, c->ycols, dout);
-        CU_ASSERT_EQUAL(s.rows, LB);
+        CU_ASSERT_EQUAL(s.terms, LB);
         CU_ASSERT(isfinite(s.loss));
         int bad = 0;
         for (int i = 0; i < n; i++) {
@@ -546,7 +582,7 @@ static void test_accuracy_counts(void) {
     float p[5] = {0.2f, 0.7f, 0.5f, 0.9f, 0.51f}, lab[5] = {0, 1, 1, 0, 1};
     dp_loss_sums s = dp_loss_forward_backward(DP_LOSS_BCE, 0, p, lab, 5, 1, 1, NULL);
     CU_ASSERT_EQUAL(s.correct, 3);
-    CU_ASSERT_EQUAL(s.rows, 5);
+    CU_ASSERT_EQUAL(s.terms, 5);
 
     /* K = 1 on logits: threshold 0. */
     float z[5] = {-1.0f, 2.0f, 0.0f, 3.0f, 0.1f};
@@ -563,7 +599,7 @@ static void test_accuracy_counts(void) {
     CU_ASSERT_EQUAL(dp_loss_forward_backward(DP_LOSS_CE, 0, o, oh, 4, 3, 3, NULL).correct, 2);
     CU_ASSERT_EQUAL(dp_loss_forward_backward(DP_LOSS_CE, 1, o, ids, 4, 3, 1, NULL).correct, 2);
     CU_ASSERT_EQUAL(dp_loss_forward_backward(DP_LOSS_MSE, 0, o, oh, 4, 3, 3, NULL).correct, 2);
-    CU_ASSERT_EQUAL(dp_loss_forward_backward(DP_LOSS_CE, 0, o, ids, 0, 3, 1, NULL).rows, 0);
+    CU_ASSERT_EQUAL(dp_loss_forward_backward(DP_LOSS_CE, 0, o, ids, 0, 3, 1, NULL).terms, 0);
 }
 
 static void test_bad_class_id(void) {
@@ -583,12 +619,14 @@ int main(void) {
         {"dense gradient, sigmoid", test_dense_grad_sigmoid},
         {"dense gradient, tanh", test_dense_grad_tanh},
         {"dense gradient, softmax", test_dense_grad_softmax},
+        {"dense gradient, gelu", test_dense_grad_gelu},
         {"dense forward vs double reference", test_dense_forward_values},
         {"dense create, param views, shape errors", test_dense_create_and_views},
         {"layer registry", test_layer_registry},
         {"glorot uniform init", test_glorot_init},
         {"activation forward values", test_activation_values},
         {"activation backward in place", test_activation_backward_aliasing},
+        {"gelu is the tanh form", test_gelu_is_tanh_form},
         {"loss gradients vs finite differences", test_loss_gradients},
         {"loss values vs formulas", test_loss_values},
         {"fused losses with extreme logits", test_bce_fused_extreme_logits},
