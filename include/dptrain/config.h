@@ -38,7 +38,18 @@ typedef struct dp_layer_cfg {
     int strides[2];    /* conv2d (default 1), maxpool2d (default = pool_size) */
     int padding_same;  /* conv2d padding: 0 'valid' (default), 1 'same' */
     int pool[2];       /* maxpool2d pool_size (default 2) */
-    double rate;       /* dropout: fraction of inputs dropped, in [0, 1) */
+    double rate;       /* dropout: fraction of inputs dropped, in [0, 1);
+                          transformer_block: its `dropout` */
+    /* sequence layers (activations [T, F] per sample) */
+    int input_dim, output_dim;   /* embedding: vocabulary size, vector size */
+    int max_length;              /* positional_embedding: longest window */
+    int return_sequences;        /* simple_rnn, lstm, gru: [T, units] instead of [units] */
+    dp_act recurrent_activation; /* lstm, gru gates; default sigmoid */
+    int unit_forget_bias;        /* lstm: forget-gate bias starts at 1; default 1 */
+    double epsilon;              /* layer_norm; default 1e-3 */
+    int num_heads, key_dim;      /* multi_head_attention, transformer_block (num_heads) */
+    int causal;                  /* attention: position t sees only positions <= t; default 1 */
+    int ff_dim;                  /* transformer_block: width of the feed-forward layer */
 } dp_layer_cfg;
 
 /* Optimizer settings. The parser leaves absent keys negative and dp_optim_init

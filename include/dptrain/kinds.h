@@ -13,6 +13,7 @@ typedef enum dp_act {
     DP_ACT_SIGMOID,
     DP_ACT_TANH,
     DP_ACT_SOFTMAX,
+    DP_ACT_GELU, /* the tanh approximation, as Keras's gelu(approximate=True) and GPT-2 */
 } dp_act;
 
 typedef enum dp_loss_kind {

@@ -26,7 +26,7 @@ _Static_assert(sizeof(dp_act) == sizeof(int) && sizeof(dp_loss_kind) == sizeof(i
 
 /* ---- names, indexed by the enums in kinds.h and config.h ---- */
 
-static const char *const act_names[] = {"linear", "relu", "sigmoid", "tanh", "softmax", NULL};
+static const char *const act_names[] = {"linear", "relu", "sigmoid", "tanh", "softmax", "gelu", NULL};
 static const char *const loss_names[] = {"mse", "binary_crossentropy", "categorical_crossentropy",
                                          "sparse_categorical_crossentropy", NULL};
 static const char *const reduction_names[] = {"exact", "fast", NULL};
@@ -83,11 +83,99 @@ static const cs_key dropout_keys[] = {
      .help = "fraction of the inputs zeroed in training (the rest scaled by 1/(1 - rate))"},
     END};
 
+/* ---- sequence layers: activations [T, F] per sample ---- */
+
+static const cs_key embedding_keys[] = {
+    {.key = "input_dim", .type = CS_INT, FIELD(dp_layer_cfg, input_dim), AT_LEAST(1),
+     .required = 1, .help = "vocabulary size: token ids are in [0, input_dim)"},
+    {.key = "output_dim", .type = CS_INT, FIELD(dp_layer_cfg, output_dim), AT_LEAST(1),
+     .required = 1, .help = "length of each token's vector"},
+    END};
+
+static const cs_key positional_embedding_keys[] = {
+    {.key = "max_length", .type = CS_INT, FIELD(dp_layer_cfg, max_length), AT_LEAST(1),
+     .required = 1, .help = "longest window: rows of the learned [max_length, F] table"},
+    END};
+
+#define RETURN_SEQUENCES                                                                   \
+    {.key = "return_sequences", .type = CS_BOOL, FIELD(dp_layer_cfg, return_sequences),    \
+     .def = 0, .help = "true: the output at every step [T, units]; false: the last [units]"}
+#define RECURRENT_ACTIVATIONS                                                              \
+    {.key = "activation", .type = CS_ENUM, FIELD(dp_layer_cfg, activation),                \
+     .def = DP_ACT_TANH, .names = act_names, .noun = "activation",                         \
+     .help = "applied to the candidate state and the output"},                             \
+    {.key = "recurrent_activation", .type = CS_ENUM,                                       \
+     FIELD(dp_layer_cfg, recurrent_activation), .def = DP_ACT_SIGMOID, .names = act_names, \
+     .noun = "activation", .help = "applied to the gates"}
+#define UNITS(what)                                                                        \
+    {.key = "units", .type = CS_INT, FIELD(dp_layer_cfg, units), AT_LEAST(1), .required = 1, \
+     .help = what}
+
+static const cs_key simple_rnn_keys[] = {
+    UNITS("size of the hidden state"), RETURN_SEQUENCES,
+    {.key = "activation", .type = CS_ENUM, FIELD(dp_layer_cfg, activation), .def = DP_ACT_TANH,
+     .names = act_names, .noun = "activation", .help = "applied to the new state"},
+    END};
+
+static const cs_key lstm_keys[] = {
+    UNITS("size of the hidden and cell state"), RETURN_SEQUENCES, RECURRENT_ACTIVATIONS,
+    {.key = "unit_forget_bias", .type = CS_BOOL, FIELD(dp_layer_cfg, unit_forget_bias),
+     .def = 1, .help = "start the forget gate's bias at 1, as Keras does"},
+    END};
+
+static const cs_key gru_keys[] = {
+    UNITS("size of the hidden state"), RETURN_SEQUENCES, RECURRENT_ACTIVATIONS, END};
+
+static const cs_key layer_norm_keys[] = {
+    {.key = "epsilon", .type = CS_NUMBER, FIELD(dp_layer_cfg, epsilon), ABOVE(0), .def = 1e-3,
+     .help = "added to the variance before the square root"},
+    END};
+
+#define NUM_HEADS                                                                          \
+    {.key = "num_heads", .type = CS_INT, FIELD(dp_layer_cfg, num_heads), AT_LEAST(1),      \
+     .required = 1, .help = "number of attention heads"}
+#define CAUSAL                                                                             \
+    {.key = "causal", .type = CS_BOOL, FIELD(dp_layer_cfg, causal), .def = 1,              \
+     .help = "position t attends only to positions <= t"}
+
+static const cs_key multi_head_attention_keys[] = {
+    NUM_HEADS,
+    {.key = "key_dim", .type = CS_INT, FIELD(dp_layer_cfg, key_dim), AT_LEAST(1), .required = 1,
+     .help = "size of each head's query, key and value"},
+    CAUSAL, END};
+
+static const cs_key transformer_block_keys[] = {
+    NUM_HEADS,
+    {.key = "ff_dim", .type = CS_INT, FIELD(dp_layer_cfg, ff_dim), AT_LEAST(1), .required = 1,
+     .help = "width of the gelu feed-forward layer"},
+    {.key = "dropout", .type = CS_NUMBER, FIELD(dp_layer_cfg, rate), UNIT_OPEN, .def = 0,
+     .help = "dropout on the attention and feed-forward outputs, in training only"},
+    CAUSAL,
+    {.key = "epsilon", .type = CS_NUMBER, FIELD(dp_layer_cfg, epsilon), ABOVE(0), .def = 1e-3,
+     .help = "the layer norms' epsilon"},
+    END};
+
+static const cs_key global_average_pooling1d_keys[] = {END};
+
 static const cs_table dense_table = {"{units: 64}", dense_keys, NULL};
 static const cs_table conv2d_table = {"{filters: 32, kernel_size: 3}", conv2d_keys, NULL};
 static const cs_table maxpool2d_table = {"{pool_size: 2}", maxpool2d_keys, maxpool2d_finish};
 static const cs_table flatten_table = {"{}", flatten_keys, NULL};
 static const cs_table dropout_table = {"{rate: 0.5}", dropout_keys, NULL};
+
+static const cs_table embedding_table = {"{input_dim: 256, output_dim: 128}", embedding_keys,
+                                         NULL};
+static const cs_table positional_embedding_table = {"{max_length: 64}", positional_embedding_keys,
+                                                    NULL};
+static const cs_table simple_rnn_table = {"{units: 256}", simple_rnn_keys, NULL};
+static const cs_table lstm_table = {"{units: 256}", lstm_keys, NULL};
+static const cs_table gru_table = {"{units: 256}", gru_keys, NULL};
+static const cs_table layer_norm_table = {"{}", layer_norm_keys, NULL};
+static const cs_table multi_head_attention_table = {"{num_heads: 4, key_dim: 32}",
+                                                    multi_head_attention_keys, NULL};
+static const cs_table transformer_block_table = {"{num_heads: 4, ff_dim: 512}",
+                                                 transformer_block_keys, NULL};
+static const cs_table global_average_pooling1d_table = {"{}", global_average_pooling1d_keys, NULL};
 
 const cs_key dp_cs_layer_types[] = {
     {.key = "dense", .type = CS_SECTION, .sub = &dense_table,
@@ -100,6 +188,24 @@ const cs_key dp_cs_layer_types[] = {
      .help = "reshapes each sample to one dimension; takes no keys"},
     {.key = "dropout", .type = CS_SECTION, .sub = &dropout_table,
      .help = "zeroes random inputs in training only, the same for any rank count"},
+    {.key = "embedding", .type = CS_SECTION, .sub = &embedding_table,
+     .help = "token ids [T] to learned vectors [T, output_dim]; the first layer"},
+    {.key = "positional_embedding", .type = CS_SECTION, .sub = &positional_embedding_table,
+     .help = "adds a learned vector per position to [T, F]"},
+    {.key = "simple_rnn", .type = CS_SECTION, .sub = &simple_rnn_table,
+     .help = "fully connected recurrence h = activation(x W + h U + b)"},
+    {.key = "lstm", .type = CS_SECTION, .sub = &lstm_table,
+     .help = "long short-term memory, Keras's gate order i, f, c, o"},
+    {.key = "gru", .type = CS_SECTION, .sub = &gru_table,
+     .help = "gated recurrent unit, Keras's reset_after form (gates z, r, h; two biases)"},
+    {.key = "layer_norm", .type = CS_SECTION, .sub = &layer_norm_table,
+     .help = "normalizes the last axis, then scales by gamma and shifts by beta"},
+    {.key = "multi_head_attention", .type = CS_SECTION, .sub = &multi_head_attention_table,
+     .help = "self-attention over [T, F] with query, key, value and output projections"},
+    {.key = "transformer_block", .type = CS_SECTION, .sub = &transformer_block_table,
+     .help = "pre-norm GPT block: x + attention(LN(x)), then x + FF(LN(x)), FF = gelu dense"},
+    {.key = "global_average_pooling1d", .type = CS_SECTION, .sub = &global_average_pooling1d_table,
+     .help = "mean over the time axis: [T, F] to [F]; takes no keys"},
     END};
 
 /* ---- optimizers: one table each, indexed by dp_optim_kind; defaults are
@@ -240,7 +346,7 @@ const cs_key dp_cs_root = {.key = "", .type = CS_SECTION, .sub = &root_table};
 /* clang-format on */
 
 const char *dp_config_name_act(dp_act a) {
-    return a >= DP_ACT_LINEAR && a <= DP_ACT_SOFTMAX ? act_names[a] : "?";
+    return a >= DP_ACT_LINEAR && a <= DP_ACT_GELU ? act_names[a] : "?";
 }
 
 const char *dp_config_name_loss(dp_loss_kind l) {

@@ -12,7 +12,9 @@
 #include "dptrain/error.h"
 #include "dptrain/shape.h"
 
-#define DP_LAYER_MAX_PARAMS 4
+/* A transformer block has 16 tensors: two layer norms, four projections and
+ * two feed-forward layers, each a kernel and a bias or a gamma and a beta. */
+#define DP_LAYER_MAX_PARAMS 16
 
 /* One named parameter tensor of a layer, e.g. "kernel" [in, out]. `offset` is
  * relative to the layer's slice of the arena. */

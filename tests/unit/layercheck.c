@@ -28,6 +28,11 @@ dp_layer_cfg make_cfg(const char *type) {
     c.activation = DP_ACT_LINEAR;
     c.strides[0] = c.strides[1] = 1;
     c.pool[0] = c.pool[1] = 2;
+    /* The schema's defaults for the sequence layers' keys. */
+    c.recurrent_activation = DP_ACT_SIGMOID;
+    c.unit_forget_bias = 1;
+    c.epsilon = 1e-3;
+    c.causal = 1;
     return c;
 }
 

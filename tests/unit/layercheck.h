@@ -20,7 +20,9 @@ float uniform_in(uint64_t key, uint64_t i, float lo, float hi);
 /* |a - b| <= abs_tol + rel_tol * max(|a|, |b|) */
 int close_enough(double a, double b, double rel_tol, double abs_tol);
 
-/* A layer config of `type` (linear, strides 1, pool 2, where "cnn.yaml:3:7"). */
+/* A layer config of `type` (linear, strides 1, pool 2, where "cnn.yaml:3:7",
+ * and the schema's defaults for the sequence layers: recurrent_activation
+ * sigmoid, unit_forget_bias, epsilon 1e-3, causal). */
 dp_layer_cfg make_cfg(const char *type);
 dp_layer_cfg conv_cfg(int filters, int kh, int kw, int sh, int sw, int same, dp_act act);
 dp_shape shape3(int c, int h, int w);

@@ -238,7 +238,7 @@ static void test_names_round_trip(void) {
         if (load_ok(&cfg, text, NULL, 0) == 0) CU_ASSERT_EQUAL((int)cfg.optim.kind, o);
         dp_config_free(&cfg);
     }
-    for (int a = DP_ACT_LINEAR; a <= DP_ACT_SOFTMAX; a++) {
+    for (int a = DP_ACT_LINEAR; a <= DP_ACT_GELU; a++) {
         snprintf(text, sizeof text,
                  L01 L02 L03 L04 L05
                  "    - dense: {units: 3, activation: %s}\n" L07 L08 L09 L10 L11 L12,
