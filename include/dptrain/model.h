@@ -35,6 +35,10 @@ const float *dp_model_predict(dp_model *m, const float *x, int B);
 /* Number of output values per row. */
 int dp_model_output_width(const dp_model *m);
 
+/* Positions per row: T for a sequence output [T, K] (a language model), whose
+ * width is then T * K, else 1. */
+int dp_model_output_positions(const dp_model *m);
+
 /* Number of parameters, and the arena holding them [dp_model_n_params(m)]. */
 size_t dp_model_n_params(const dp_model *m);
 const float *dp_model_params(const dp_model *m);

@@ -18,14 +18,34 @@ static int trainset_classes(const dp_config *cfg, int k) {
     }
 }
 
-static int trainset_check_shapes(const dp_trainset *ts, const dp_config *cfg, int k,
+/* A sequence output [T, k] is trained on one class id per position: int32
+ * targets [N, T]. Any other pairing is named with the fix. */
+static int trainset_check_positions(const dp_trainset *ts, int k, int positions, dp_error *err) {
+    int y = ts->info.y_cols;
+    if (positions > 1 && (!ts->info.y_is_int || y != positions))
+        return dp_error_set(err, ts->info.path,
+                            "the model outputs a sequence [%d, %d], which needs int32 class ids "
+                            "[N, %d] in /train/y, but it holds %s [N, %d]",
+                            positions, k, positions, ts->info.y_is_int ? "int32" : "float32", y);
+    if (positions == 1 && ts->info.y_is_int && y > 1)
+        return dp_error_set(err, ts->info.path,
+                            "/train/y holds int32 [N, %d], one class id per position, but the "
+                            "model outputs one prediction [%d] per row; end with "
+                            "return_sequences: true or a dense layer on the sequence",
+                            y, k);
+    return 0;
+}
+
+static int trainset_check_shapes(const dp_trainset *ts, const dp_config *cfg, int k, int positions,
                                  dp_error *err) {
     char a[64], b[64];
     if (!dp_shape_equal(&ts->info.x_shape, &cfg->input))
         return dp_error_set(err, ts->info.path, "/train/x rows have shape %s but model.input is %s",
                             dp_shape_format(&ts->info.x_shape, a, sizeof a),
                             dp_shape_format(&cfg->input, b, sizeof b));
+    if (trainset_check_positions(ts, k, positions, err)) return -1;
     int y = ts->info.y_cols;
+    if (positions > 1) return 0;
     if (ts->info.y_is_int) {
         if (cfg->loss == DP_LOSS_MSE)
             return dp_error_set(err, ts->info.path,
@@ -99,14 +119,14 @@ static void trainset_standardize(dp_trainset *ts, const dp_comm *c) {
     free(sum);
 }
 
-int dp_trainset_load(dp_trainset *ts, const dp_comm *c, const dp_config *cfg, int k,
+int dp_trainset_load(dp_trainset *ts, const dp_comm *c, const dp_config *cfg, int k, int positions,
                      dp_error *err) {
     memset(ts, 0, sizeof *ts);
     int classes = trainset_classes(cfg, k);
     size_t split_at = 0;
     int shards = cfg->shards ? cfg->shards : c->size;
     if (dp_data_read_info(cfg->data_path, &ts->info, err) == 0 &&
-        trainset_check_shapes(ts, cfg, k, err) == 0) {
+        trainset_check_shapes(ts, cfg, k, positions, err) == 0) {
         ts->width = dp_shape_numel(&ts->info.x_shape);
         /* Keras: split_at = int(N * (1 - validation_split)); validation is the tail. */
         split_at = (size_t)((double)ts->info.n_train * (1.0 - cfg->validation_split));

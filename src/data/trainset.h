@@ -20,12 +20,13 @@ typedef struct dp_trainset {
 } dp_trainset;
 
 /* Collective. Opens cfg's dataset, checks it against the model's input shape and
- * output width k, splits validation rows off the end of /train (Keras's
+ * output: k values at each of `positions` positions (model.h), splits validation rows off the end of /train (Keras's
  * validation_split), cuts the rest into shards, reads this rank's rows and its
  * share of the validation and test rows, and standardizes with statistics summed per shard
  * in shard order, so they are the same bits for any number of ranks.
  * Errors are agreed: returns -1 on every rank if any rank failed. */
-int dp_trainset_load(dp_trainset *ts, const dp_comm *c, const dp_config *cfg, int k, dp_error *err);
+int dp_trainset_load(dp_trainset *ts, const dp_comm *c, const dp_config *cfg, int k, int positions,
+                     dp_error *err);
 
 void dp_trainset_free(dp_trainset *ts);
 

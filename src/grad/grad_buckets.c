@@ -228,7 +228,7 @@ int dp_grad_buckets_finish(dp_grad_buckets *r, dp_loss_sums *out, int *stop) {
             for (int q = 0; q < k; q++) buckets_advance(r, q, 0);
             buckets_advance(r, k, 1);
         }
-    out->rows = (long)r->rows;
+    out->terms = (long)r->rows;
     r->grad_scale = r->mode == DP_REDUCE_EXACT ? 1.0f : (float)(1.0 / (double)r->rows);
     if (r->mode == DP_REDUCE_EXACT) {
         int last = r->n_buckets - 1;

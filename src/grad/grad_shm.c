@@ -164,7 +164,7 @@ int dp_grad_shm_step(dp_grad_shm *s, dp_model *m, dp_optim *o, const dp_loss_sum
     seconds[DP_TIME_REDUCE] += t1 - t0;
     dp_comm_shared_fence(&s->node, s->win);
     seconds[DP_TIME_COMM] += dp_comm_time() - t1;
-    out->rows = (long)rows;
+    out->terms = (long)rows;
     /* Agreed by all alike, before any rank touches the parameters. */
     if (shm_agree(s, out, stop, seconds)) return -1;
     t0 = dp_comm_time();

@@ -14,7 +14,10 @@
 static int model_check_loss(dp_model *m, const dp_config *cfg, dp_error *err) {
     dp_layer *last = &m->layers[m->n_layers - 1];
     const char *where = cfg->layers[m->n_layers - 1].where;
-    int k = (int)dp_shape_numel(&m->out_shape);
+    int seq = m->out_shape.ndim == 2;
+    m->positions = seq ? m->out_shape.dim[0] : 1;
+    m->classes = seq ? m->out_shape.dim[1] : (int)dp_shape_numel(&m->out_shape);
+    int k = m->classes;
     m->loss = cfg->loss;
     m->fused = 0;
     switch (cfg->loss) {
@@ -165,6 +168,10 @@ int dp_model_list_tensors(const dp_model *m, size_t *off, size_t *len) {
 
 int dp_model_output_width(const dp_model *m) {
     return (int)dp_shape_numel(&m->out_shape);
+}
+
+int dp_model_output_positions(const dp_model *m) {
+    return m->positions;
 }
 
 uint64_t dp_model_hash_params(const dp_model *m) {

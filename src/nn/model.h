@@ -22,6 +22,10 @@ struct dp_model {
     int absorbed[DP_MAX_LAYERS]; /* layer i's work is done by layer i - 1 (layer.h) */
     float *dbuf[2];              /* [max_batch, widest activation] backward ping-pong */
     dp_loss_kind loss;
+    /* The loss sees each sample as `positions` rows of `classes` values: a
+     * sequence output [T, K] is T positions of K (a language model's logits per
+     * token), any other output one row of all its values. */
+    int positions, classes;
     int fused;    /* last activation folded into the loss */
     float *probs; /* [max_batch, out] dp_model_predict's output when fused */
 };

@@ -28,11 +28,12 @@ const float *dp_model_predict(dp_model *m, const float *x, int B) {
     if (!m->fused) return out;
     /* The loss took over the final sigmoid or softmax: apply it here, on a
      * copy, so the logits stay as backward expects them. */
-    size_t k = (size_t)dp_model_output_width(m);
-    if (!m->probs) m->probs = DP_MALLOC((size_t)m->max_batch * k * sizeof(float));
-    memcpy(m->probs, out, (size_t)B * k * sizeof(float));
-    dp_activation_forward(m->loss == DP_LOSS_BCE ? DP_ACT_SIGMOID : DP_ACT_SOFTMAX, m->probs,
-                          (size_t)B, k);
+    size_t k = (size_t)m->classes, rows = (size_t)B * (size_t)m->positions;
+    if (!m->probs)
+        m->probs = DP_MALLOC((size_t)m->max_batch * (size_t)m->positions * k * sizeof(float));
+    memcpy(m->probs, out, rows * k * sizeof(float));
+    dp_activation_forward(m->loss == DP_LOSS_BCE ? DP_ACT_SIGMOID : DP_ACT_SOFTMAX, m->probs, rows,
+                          k);
     return m->probs;
 }
 

@@ -11,17 +11,17 @@ void dp_eval_split_rows(size_t n, int rank, int size, size_t *first, size_t *cou
 }
 
 void dp_eval_run_chunks(dp_model *m, const dp_rows *r, size_t first, double *sums) {
-    int k = dp_model_output_width(m);
     size_t base = first / DP_EVAL_CHUNK;
     for (size_t i = 0; i < r->n; i += DP_EVAL_CHUNK) {
         int b = (int)(r->n - i < DP_EVAL_CHUNK ? r->n - i : DP_EVAL_CHUNK);
         const float *out = dp_model_forward(m, r->x + i * r->x_width, b, NULL);
-        dp_loss_sums s = dp_loss_forward_backward(
-            m->loss, m->fused, out, r->y + i * (size_t)r->y_cols, b, k, r->y_cols, NULL);
+        dp_loss_sums s =
+            dp_loss_forward_backward(m->loss, m->fused, out, r->y + i * (size_t)r->y_cols,
+                                     b * m->positions, m->classes, r->y_cols / m->positions, NULL);
         double *c = sums + 3 * (base + i / DP_EVAL_CHUNK);
         c[0] = s.loss;
         c[1] = (double)s.correct;
-        c[2] = (double)s.rows;
+        c[2] = (double)s.terms;
     }
 }
 
@@ -30,7 +30,7 @@ dp_loss_sums dp_eval_total_chunks(const double *sums, size_t n_chunks) {
     for (size_t i = 0; i < n_chunks; i++) {
         t.loss += sums[3 * i];
         t.correct += (long)sums[3 * i + 1];
-        t.rows += (long)sums[3 * i + 2];
+        t.terms += (long)sums[3 * i + 2];
     }
     return t;
 }

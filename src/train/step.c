@@ -74,8 +74,9 @@ static int step_gather(dp_stepper *st, const dp_trainset *ts, int k, int t) {
 int dp_step_run(dp_stepper *st, const dp_comm *c, const dp_trainset *ts, dp_model *m, dp_optim *o,
                 int t, long long gstep, dp_loss_sums *sums, int *stop) {
     size_t n = m->n_params;
-    int kout = dp_model_output_width(m);
     int yc = ts->train.y_cols;
+    /* The mean is over loss terms: rows, or rows * positions (loss.h). */
+    size_t terms = dp_shard_plan_step_rows(&ts->plan, t) * (size_t)m->positions;
     dp_fwd_ctx ctx = {.training = 1, .seed = st->seed, .step = gstep, .row_ids = st->row_ids};
     float *arena = m->grads;
     memset(arena, 0, n * sizeof(float));
@@ -95,12 +96,13 @@ int dp_step_run(dp_stepper *st, const dp_comm *c, const dp_trainset *ts, dp_mode
         if (rows > 0) {
             const float *out = dp_model_forward(m, st->xb, rows, &ctx);
             st->micro_sums[k] =
-                dp_loss_forward_backward(m->loss, m->fused, out, st->yb, rows, kout, yc, st->dout);
+                dp_loss_forward_backward(m->loss, m->fused, out, st->yb, rows * m->positions,
+                                         m->classes, yc / m->positions, st->dout);
         }
         if (last && !st->share) {
             /* The reduction starts bucket by bucket inside this backward. */
             dp_grad_buckets_begin(&st->red, c, m->grads, st->micro_grads, st->n_my, st->micro_sums,
-                                  dp_shard_plan_step_rows(&ts->plan, t), *stop);
+                                  terms, *stop);
             if (rows > 0)
                 dp_model_backward_hooked(m, st->xb, st->dout, rows, dp_grad_buckets_layer_done,
                                          &st->red);
@@ -112,8 +114,7 @@ int dp_step_run(dp_stepper *st, const dp_comm *c, const dp_trainset *ts, dp_mode
         st->seconds[DP_TIME_COMPUTE] += dp_comm_time() - t0 - hook;
     }
     if (st->share)
-        return dp_grad_shm_step(st->share, m, o, st->micro_sums,
-                                dp_shard_plan_step_rows(&ts->plan, t), sums, stop, st->seconds);
+        return dp_grad_shm_step(st->share, m, o, st->micro_sums, terms, sums, stop, st->seconds);
     if (dp_grad_buckets_finish(&st->red, sums, stop)) return -1;
     double t0 = dp_comm_time();
     /* Every rank holds the same summed gradient, so all agree on a non-finite one. */

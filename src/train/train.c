@@ -236,13 +236,13 @@ static int train_epoch(dp_run *r, int epoch, int start, long long *budget, dp_er
                                 r->ck.global_step + 1, epoch + 1, t + 1);
         tot.loss += s.loss;
         tot.correct += s.correct;
-        tot.rows += s.rows;
+        tot.terms += s.terms;
         r->ck.global_step++;
         r->ck.step_in_epoch = t + 1;
         dp_test_hold("step", r->ck.global_step, dp_signals_pending);
         if (c->rank == 0)
-            dp_progress_update_step(&r->prog, epoch + 1, t + 1, tot.loss / (double)tot.rows,
-                                    (double)tot.correct / (double)tot.rows, dp_comm_time());
+            dp_progress_update_step(&r->prog, epoch + 1, t + 1, tot.loss / (double)tot.terms,
+                                    (double)tot.correct / (double)tot.terms, dp_comm_time());
         if (r->ck.global_step % cfg->check_every_steps == 0 && train_check_replicas(r, err))
             return -1;
         /* The budget counts the same on every rank and the signal flag was agreed
@@ -259,16 +259,16 @@ static int train_epoch(dp_run *r, int epoch, int start, long long *budget, dp_er
     r->ck.epoch = epoch + 1;
     r->ck.step_in_epoch = 0;
     dp_epoch_stats s = {epoch + 1,
-                        tot.loss / (double)tot.rows,
-                        (double)tot.correct / (double)tot.rows,
+                        tot.loss / (double)tot.terms,
+                        (double)tot.correct / (double)tot.terms,
                         NAN,
                         NAN,
-                        (double)tot.rows / seconds,
+                        (double)tot.terms / r->model.positions / seconds,
                         seconds};
     if (r->ts.n_val_total) {
         dp_loss_sums v = train_evaluate(r, &r->ts.val, r->ts.val_first, r->ts.n_val_total);
-        s.val_loss = v.loss / (double)v.rows;
-        s.val_accuracy = (double)v.correct / (double)v.rows;
+        s.val_loss = v.loss / (double)v.terms;
+        s.val_accuracy = (double)v.correct / (double)v.terms;
     }
     if (c->rank == 0) {
         dp_progress_write_epoch(&r->prog, &s);
@@ -289,7 +289,7 @@ static int train_setup(dp_run *r, dp_error *err) {
     if (c->rank == 0 && !err->set && dp_ckpt_make_dir(r->opts->run_dir, err) == 0)
         dp_ckpt_remove_temp(r->opts->run_dir); /* left by a writer killed mid-write */
     if (dp_comm_agree(c, err)) return -1;
-    if (dp_trainset_load(&r->ts, c, cfg, dp_model_output_width(&r->model), err)) return -1;
+    if (dp_trainset_load(&r->ts, c, cfg, r->model.classes, r->model.positions, err)) return -1;
     if (cfg->shared_memory)
         r->shared = dp_grad_shm_attach(&r->share, c, &r->model, &r->optim,
                                        dp_grad_buckets_pick_mode(cfg->reduction, r->ts.plan.shards),
@@ -360,8 +360,8 @@ int dp_train_run(const dp_comm *c, const dp_config *cfg, const dp_train_opts *op
         if (r.ts.info.has_test) {
             dp_loss_sums t = train_evaluate(&r, &r.ts.test, r.ts.test_first, r.ts.info.n_test);
             if (c->rank == 0)
-                dp_progress_write_test(&r.prog, r.ck.epoch, t.loss / (double)t.rows,
-                                       (double)t.correct / (double)t.rows, dp_comm_time() - t0);
+                dp_progress_write_test(&r.prog, r.ck.epoch, t.loss / (double)t.terms,
+                                       (double)t.correct / (double)t.terms, dp_comm_time() - t0);
         }
         train_report_time(&r, dp_comm_time() - t0);
     }

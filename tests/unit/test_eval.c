@@ -34,7 +34,7 @@ static void test_total_in_chunk_order(void) {
     dp_loss_sums t = dp_eval_total_chunks(sums, 3);
     CU_ASSERT_DOUBLE_EQUAL(t.loss, 4.25, 0);
     CU_ASSERT_EQUAL(t.correct, 3);
-    CU_ASSERT_EQUAL(t.rows, 6);
+    CU_ASSERT_EQUAL(t.terms, 6);
 }
 
 int main(void) {
