@@ -54,16 +54,6 @@ typedef struct conv2d_state {
     int cap;         /* samples parg holds */
 } conv2d_state;
 
-static void set_param(dp_param_view *v, const char *name, size_t offset, int ndim,
-                      const int *dims) {
-    memset(v, 0, sizeof *v);
-    snprintf(v->name, sizeof v->name, "%s", name);
-    v->shape.ndim = ndim;
-    for (int i = 0; i < ndim; i++) v->shape.dim[i] = dims[i];
-    v->offset = offset;
-    v->numel = dp_shape_numel(&v->shape);
-}
-
 static int conv2d_create(dp_layer *l, const dp_layer_cfg *cfg, const dp_shape *in, int max_batch,
                          dp_error *err) {
     char buf[96];
@@ -106,11 +96,11 @@ static int conv2d_create(dp_layer *l, const dp_layer_cfg *cfg, const dp_shape *i
     l->out_shape.dim[1] = g.OH;
     l->out_shape.dim[2] = g.OW;
     l->activation = cfg->activation;
-    l->n_params = 2;
+    l->n_params = 0;
+    l->param_count = 0;
     const int kdims[4] = {F, g.C, g.kh, g.kw};
-    set_param(&l->params[0], "kernel", 0, 4, kdims);
-    set_param(&l->params[1], "bias", l->params[0].numel, 1, &F);
-    l->param_count = l->params[0].numel + l->params[1].numel;
+    dp_layer_add_param(l, "kernel", 4, kdims);
+    dp_layer_add_param(l, "bias", 1, &F);
 
     conv2d_state *st = DP_CALLOC(1, sizeof *st);
     st->g = g;

@@ -21,16 +21,6 @@ typedef struct dense_state {
     int steps; /* positions per sample: T for [T, F] input, else 1 */
 } dense_state;
 
-static void set_param(dp_param_view *v, const char *name, size_t offset, int ndim, int d0, int d1) {
-    memset(v, 0, sizeof *v);
-    snprintf(v->name, sizeof v->name, "%s", name);
-    v->shape.ndim = ndim;
-    v->shape.dim[0] = d0;
-    v->shape.dim[1] = d1;
-    v->offset = offset;
-    v->numel = dp_shape_numel(&v->shape);
-}
-
 static int dense_create(dp_layer *l, const dp_layer_cfg *cfg, const dp_shape *in, int max_batch,
                         dp_error *err) {
     if (in->ndim != 1 && in->ndim != 2) {
@@ -51,10 +41,11 @@ static int dense_create(dp_layer *l, const dp_layer_cfg *cfg, const dp_shape *in
     l->out_shape = *in;
     l->out_shape.dim[in->ndim - 1] = nout;
     l->activation = cfg->activation;
-    l->n_params = 2;
-    set_param(&l->params[0], "kernel", 0, 2, nin, nout);
-    set_param(&l->params[1], "bias", l->params[0].numel, 1, nout, 0);
-    l->param_count = l->params[0].numel + l->params[1].numel;
+    l->n_params = 0;
+    l->param_count = 0;
+    const int kdims[2] = {nin, nout};
+    dp_layer_add_param(l, "kernel", 2, kdims);
+    dp_layer_add_param(l, "bias", 1, &nout);
     dense_state *st = DP_CALLOC(1, sizeof *st);
     st->steps = steps;
     st->cap = max_batch * steps;

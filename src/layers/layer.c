@@ -12,6 +12,17 @@ static const dp_layer_ops *const layer_table[] = {
 
 #define N_LAYER_TYPES (sizeof layer_table / sizeof layer_table[0])
 
+void dp_layer_add_param(dp_layer *l, const char *name, int ndim, const int *dims) {
+    dp_param_view *v = &l->params[l->n_params++];
+    memset(v, 0, sizeof *v);
+    snprintf(v->name, sizeof v->name, "%s", name);
+    v->shape.ndim = ndim;
+    for (int d = 0; d < ndim; d++) v->shape.dim[d] = dims[d];
+    v->offset = l->param_count;
+    v->numel = dp_shape_numel(&v->shape);
+    l->param_count += v->numel;
+}
+
 const dp_layer_ops *dp_layer_find_ops(const char *type) {
     for (size_t i = 0; i < N_LAYER_TYPES; i++)
         if (strcmp(layer_table[i]->type, type) == 0) return layer_table[i];

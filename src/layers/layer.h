@@ -77,6 +77,11 @@ struct dp_layer {
     void *state;
 };
 
+/* Appends parameter tensor `name` of shape dims[ndim] to the layer's slice,
+ * right after the tensors added before it: sets its view and grows
+ * l->n_params and l->param_count. At most DP_LAYER_MAX_PARAMS per layer. */
+void dp_layer_add_param(dp_layer *l, const char *name, int ndim, const int *dims);
+
 /* Finds the ops table for a layer type name, or NULL. */
 const dp_layer_ops *dp_layer_find_ops(const char *type);
 
