@@ -5,6 +5,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cmd/cmd.h"
 #include "core/comm.h"
 #include "core/test_hold.h"
 #include "dptrain/config.h"
@@ -18,6 +19,8 @@
 static const char *main_usage =
     "usage: dptrain train CONFIG [--set KEY=VALUE]... [--run-dir DIR] [--resume]\n"
     "                            [--stop-after STEPS]\n"
+    "       dptrain generate CKPT|RUN_DIR --prompt TEXT [--length N] [--temperature T]\n"
+    "                        [--top-k K] [--seed S]\n"
     "       dptrain config --explain\n"
     "       dptrain --help | --version\n"
     "\n"
@@ -25,6 +28,10 @@ static const char *main_usage =
     "ranks it is started on (mpirun -np N dptrain train CONFIG).\n"
     "config --explain lists every config key with its type, default, range and\n"
     "meaning; it runs as a plain process, without mpirun.\n"
+    "generate continues TEXT with a byte-level language model from a checkpoint\n"
+    "(a run directory means its newest): --length bytes (200), sampled at\n"
+    "--temperature (1; 0 is greedy) among the --top-k likeliest (0: all), the same\n"
+    "text for the same --seed (0). It runs as a plain process, without mpirun.\n"
     "\n"
     "  --set KEY=VALUE    override a config key by its dotted path, e.g.\n"
     "                     --set train.epochs=2 --set model.input=[20]\n"
@@ -86,7 +93,7 @@ static int main_parse_args(int argc, char **argv, main_args *a, dp_error *err) {
     /* getopt_long permutes argv, so options may come before or after CONFIG. */
     if (optind >= argc) return dp_error_set(err, "usage", "missing command (see dptrain --help)");
     if (strcmp(argv[optind], "train") != 0)
-        return dp_error_set(err, "usage", "unknown command '%s' (known: train, config)",
+        return dp_error_set(err, "usage", "unknown command '%s' (known: train, generate, config)",
                             argv[optind]);
     if (optind + 1 >= argc) return dp_error_set(err, "usage", "train needs a CONFIG file");
     if (optind + 2 < argc)
@@ -125,6 +132,11 @@ static int main_config_command(int argc, char **argv) {
 
 int main(int argc, char **argv) {
     if (argc > 1 && strcmp(argv[1], "config") == 0) return main_config_command(argc, argv);
+    if (argc > 1 && strcmp(argv[1], "generate") == 0) {
+        main_fix_blas_core(argv);
+        dp_blas_set_threads(1); /* a batch of one window: threads only add overhead */
+        return dp_cmd_generate(argc, argv);
+    }
     dp_signals_block();
     main_fix_blas_core(argv);
     /* Before MPI_Init, which takes a while: a stop signal during set-up must not
