@@ -9,6 +9,8 @@
 #include <math.h>
 #include <stddef.h>
 
+#include "core/fastmath.h"
+
 #define KERAS_EPSILON 1e-7f
 
 /* Which column of a row is the target class: y holds one float per row, the class
@@ -82,22 +84,53 @@ static double bce_probs_row(const float *p, const float *yr, int id, int K, floa
     return sum / K;
 }
 
+/* e[k] = exp(z[k] - mx) for k < K; returns their sum. Eight lanes of fixed
+ * order, so the loop vectorizes and the sum is the same bits on every call.
+ * A language model computes this for every position of every window. */
+static double exp_shifted(const float *z, int K, float mx, float *e) {
+    double lane[8] = {0};
+    int k = 0;
+    for (; k + 8 <= K; k += 8)
+        for (int j = 0; j < 8; j++) {
+            e[k + j] = dp_expf(z[k + j] - mx);
+            lane[j] += e[k + j];
+        }
+    for (; k < K; k++) {
+        e[k] = dp_expf(z[k] - mx);
+        lane[0] += e[k];
+    }
+    double sum = 0.0;
+    for (int j = 0; j < 8; j++) sum += lane[j];
+    return sum;
+}
+
 /* z[K] logits, row loss = sum_k t_k (lse(z) - z_k). Gradient sum(t) softmax - t,
  * which is softmax - onehot for one-hot or class-id targets. */
 static double ce_logits_row(const float *z, const float *yr, int id, int K, float *d) {
     float mx = z[argmax_row(z, K)];
-    /* The first term starts the sums: with K >= 1, se >= 1 (the argmax term is
-     * exp(0)), so log(se) is finite. */
-    double se = exp((double)z[0] - mx), tsum = target_at(yr, id, 0);
-    for (int k = 1; k < K; k++) {
-        se += exp((double)z[k] - mx);
-        tsum += target_at(yr, id, k);
+    /* Without a gradient to write, the exponentials go through a chunk on the
+     * stack. The argmax term is exp(0) = 1, so se >= 1 and log(se) is finite. */
+    float chunk[256];
+    double se = 0.0;
+    for (int k0 = 0; k0 < K; k0 += 256) {
+        int n = K - k0 < 256 ? K - k0 : 256;
+        se += exp_shifted(z + k0, n, mx, d ? d + k0 : chunk);
     }
-    double lse = mx + log(se), loss = 0.0;
+    double lse = mx + log(se);
+    if (id >= 0) { /* a class id: softmax - onehot */
+        if (d) {
+            float inv = (float)(1.0 / se);
+            for (int k = 0; k < K; k++) d[k] *= inv;
+            d[id] -= 1.0f;
+        }
+        return lse - z[id];
+    }
+    double tsum = 0.0, loss = 0.0;
+    for (int k = 0; k < K; k++) tsum += yr[k];
     for (int k = 0; k < K; k++) {
-        double zk = z[k], t = target_at(yr, id, k);
-        if (t != 0.0) loss += t * (lse - zk);
-        if (d) d[k] = (float)(tsum * exp(zk - lse) - t);
+        double t = yr[k];
+        if (t != 0.0) loss += t * (lse - z[k]);
+        if (d) d[k] = (float)(tsum * ((double)d[k] / se) - t);
     }
     return loss;
 }
