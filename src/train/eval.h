@@ -22,7 +22,7 @@ void dp_eval_split_rows(size_t n, int rank, int size, size_t *first, size_t *cou
 /* Runs the model in inference mode over r, whose rows start at row `first` of
  * the held-out set (a multiple of DP_EVAL_CHUNK), one chunk per forward batch
  * (m->max_batch >= DP_EVAL_CHUNK). Writes chunk i's loss sum, correct count and
- * row count to sums[3 * i + 0..2], indexed from the set's first chunk; other
+ * loss-term count (loss.h) to sums[3 * i + 0..2], indexed from the set's first chunk; other
  * entries are left untouched. */
 void dp_eval_run_chunks(dp_model *m, const dp_rows *r, size_t first, double *sums);
 
