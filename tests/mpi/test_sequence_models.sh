@@ -2,9 +2,10 @@
 # Sequence models train data-parallel like the MLP and the CNN: small byte-level
 # language models (LSTM, GRU, SimpleRNN, transformer) learn generated text and
 # end with the same bits on 1, 2 and 4 ranks and across a mid-epoch resume on
-# another rank count; an LSTM classifies and a GRU regresses the running sum
+# another rank count, and after SIGUSR1; an LSTM classifies and a GRU regresses the running sum
 # of a noisy sequence; generate continues text deterministically.
 source "$(dirname "$0")/common.sh"
+source "$(dirname "$0")/background.sh"
 
 mk() { /usr/bin/python3 "$SRC/tests/mpi/make_sequences.py" "$@"; }
 mk text "$TMP/text.h5" 384 16 && mk sum "$TMP/sum.h5" 2000 24 || { echo "cannot make data"; exit 1; }
@@ -68,6 +69,21 @@ for m in lstm transformer; do
   run_np 1 "$TMP/$m-r1.log" train "$TMP/$m.yaml" --run-dir "$TMP/$m-r1" --resume
   check "$m resumed on 1: bit-identical" same_ckpt "$TMP/${m}1" "$TMP/$m-r1" /model
 done
+
+# SIGUSR1 while both ranks are held after step 5 (DPTRAIN_TEST_HOLD): they stop
+# after step 6 with a checkpoint, and --resume ends with the uninterrupted bits.
+DPTRAIN_TEST_HOLD=step:5 start_np 2 "$TMP/sig.log" train "$TMP/lstm.yaml" --run-dir "$TMP/sig"
+wait_held step 0 1
+check "lstm: both ranks held after step 5" test $? -eq 0
+kill -USR1 "$(pgrep -P "$BG")"
+wait_recorded step 0 1
+check "lstm: the held ranks record SIGUSR1" test $? -eq 0
+release step 0 1
+wait "$BG"
+check "lstm: SIGUSR1 stops the run with status 4" test $? -eq 4
+check "lstm: a checkpoint at step 6" test -f "$TMP/sig/$(ckpt_name 6)"
+run_np 2 "$TMP/sig-r.log" train "$TMP/lstm.yaml" --run-dir "$TMP/sig" --resume
+check "lstm: resumed after the signal: bit-identical" same_ckpt "$TMP/lstm1" "$TMP/sig" /model
 
 # generate: the same seed gives the same text, greedy continues the words.
 gen() { timeout 60 "$DPTRAIN" generate "$TMP/lstm1" --prompt "the cat " "$@" 2>"$TMP/gen.err"; }
