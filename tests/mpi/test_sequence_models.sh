@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Sequence models train data-parallel like the MLP and the CNN: small byte-level
 # language models (LSTM, GRU, SimpleRNN, transformer) learn generated text and
-# end with the same bits on 1, 2 and 4 ranks and across a mid-epoch resume on
-# another rank count, and after SIGUSR1; an LSTM classifies and a GRU regresses the running sum
-# of a noisy sequence; generate continues text deterministically.
+# end with the same bits on 1, 2 and 4 ranks, across a mid-epoch resume on
+# another rank count and after SIGUSR1; an LSTM classifies and a GRU regresses
+# the running sum of a noisy sequence; generate continues text deterministically.
 source "$(dirname "$0")/common.sh"
 source "$(dirname "$0")/background.sh"
 
