@@ -20,7 +20,15 @@ static const double grads[STEPS][NP] = {
 };
 
 static dp_optim_cfg unset_cfg(dp_optim_kind kind) {
-    dp_optim_cfg c = {kind, -1, -1, -1, -1, -1, -1, -1};
+    dp_optim_cfg c = {.kind = kind,
+                      .learning_rate = -1,
+                      .beta1 = -1,
+                      .beta2 = -1,
+                      .epsilon = -1,
+                      .rho = -1,
+                      .momentum = -1,
+                      .nesterov = -1,
+                      .weight_decay = -1};
     return c;
 }
 
