@@ -688,7 +688,8 @@ static void test_explain_lists_every_key(void) {
     CU_ASSERT_STRING_EQUAL(explain_column(text, "optimizer.beta_2 (adam)", 2, NULL), "0.999");
     CU_ASSERT_STRING_EQUAL(explain_column(text, "optimizer.momentum (sgd)", 3, NULL), "in [0, 1)");
     CU_ASSERT_STRING_EQUAL(explain_column(text, "train.seed", 2, NULL), "42");
-    CU_ASSERT_STRING_EQUAL(explain_column(text, "optimizer.weight_decay (adamw)", 2, NULL), "0.004");
+    CU_ASSERT_STRING_EQUAL(explain_column(text, "optimizer.weight_decay (adamw)", 2, NULL),
+                           "0.004");
     CU_ASSERT_STRING_EQUAL(explain_column(text, "optimizer.global_clipnorm", 2, NULL), "null");
     CU_ASSERT_STRING_EQUAL(
         explain_column(text, "optimizer.learning_rate.warmup_target (cosine_decay)", 2, NULL),
