@@ -381,7 +381,7 @@ static void test_ranges(void) {
     }
 }
 
-/* A schedule changes o->cfg.learning_rate between steps; the next step uses it. */
+/* A change of o->cfg.learning_rate between steps is used by the next step. */
 static void test_learning_rate_change(void) {
     dp_optim o;
     dp_error err = {0};
