@@ -8,8 +8,10 @@
  *   /optimizer                 attributes: name, step
  *   /train                     attributes: epoch, step_in_epoch, global_step, seed, shards
  *   /data/mean, /data/std      float32 [features] standardization statistics
- *   /metrics                   float64 [epochs, 7]: epoch, loss, accuracy, val_loss,
- *                              val_accuracy, samples_per_s, seconds
+ *   /metrics                   float64 [epochs, 8]: epoch, loss, accuracy, val_loss,
+ *                              val_accuracy, samples_per_s, seconds, learning_rate
+ *                              (older checkpoints have the first 7; learning_rate
+ *                              then reads as NaN)
  * Files are named ckpt-<global_step, 12 digits>.h5 so the newest sorts last. */
 #ifndef DPTRAIN_CHECKPOINT_H
 #define DPTRAIN_CHECKPOINT_H
@@ -26,7 +28,8 @@ extern "C" {
 typedef struct dp_optim dp_optim;
 
 #define DP_CKPT_FORMAT_VERSION 1
-#define DP_METRICS_COLS 7
+#define DP_METRICS_COLS 8
+#define DP_METRICS_COLS_V1 7 /* before learning_rate was recorded */
 
 /* Everything a run needs to continue. The model and optimizer supply the
  * parameter names, shapes and arrays. */

@@ -55,12 +55,35 @@ typedef struct dp_layer_cfg {
 /* Optimizer settings. The parser leaves absent keys negative and dp_optim_init
  * replaces them with Keras's defaults for `kind`, from the schema's optimizer
  * tables (`dptrain config --explain` lists them). */
+typedef enum dp_lr_kind {
+    DP_LR_CONSTANT = 0,      /* learning_rate is a number */
+    DP_LR_COSINE_DECAY,      /* Keras CosineDecay, with its optional linear warmup */
+    DP_LR_EXPONENTIAL_DECAY, /* Keras ExponentialDecay */
+} dp_lr_kind;
+
+/* A learning-rate schedule: the rate as a function of the optimizer's step
+ * count (Keras's `iterations`, checkpointed, so a resumed run continues it). */
+typedef struct dp_lr_schedule {
+    dp_lr_kind kind;
+    double initial_learning_rate;
+    int decay_steps;      /* >= 1 */
+    double alpha;         /* cosine: the floor, a fraction of the start; default 0 */
+    double warmup_target; /* cosine: the rate warmup reaches; NAN (null): no warmup */
+    int warmup_steps;     /* cosine: default 0 */
+    double decay_rate;    /* exponential */
+    int staircase;        /* exponential: decay in whole intervals; default 0 */
+} dp_lr_schedule;
+
 typedef struct dp_optim_cfg {
     dp_optim_kind kind;
-    double learning_rate;
+    double learning_rate; /* the rate when schedule.kind is DP_LR_CONSTANT */
     double beta1, beta2, epsilon;
     double rho, momentum;
     int nesterov;
+    double weight_decay;    /* adamw */
+    double clipnorm;        /* > 0: each tensor's gradient norm is at most this; 0: off */
+    double global_clipnorm; /* > 0: the whole gradient's norm is at most this; 0: off */
+    dp_lr_schedule schedule;
 } dp_optim_cfg;
 
 typedef struct dp_config {

@@ -27,6 +27,7 @@ typedef enum dp_optim_kind {
     DP_OPTIM_SGD = 0,
     DP_OPTIM_ADAM,
     DP_OPTIM_RMSPROP,
+    DP_OPTIM_ADAMW, /* adam with decoupled weight decay */
 } dp_optim_kind;
 
 #ifdef __cplusplus

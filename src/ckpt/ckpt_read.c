@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -326,11 +327,12 @@ static int read_table(reader *r, const char *path, size_t size, int want_cols, s
     hid_t d = open_dataset(r, path, size, STATE_CTX, &nd, dims);
     if (d < 0) return -1;
     if (nd != (want_cols ? 2 : 1) || (want_cols && dims[1] != (hsize_t)want_cols)) {
-        char got[160];
+        char got[160], want[64];
+        snprintf(want, sizeof want, "[rows, %d]", want_cols);
         H5Dclose(d);
         return dp_error_set(r->err, r->path, "%s has shape %s, expected %s", path,
                             format_dims(nd, dims, got, sizeof got),
-                            want_cols ? "[rows, 7]" : "one dimension");
+                            want_cols ? want : "one dimension");
     }
     size_t n = (size_t)dims[0] * (want_cols ? (size_t)want_cols : 1);
     void *buf = n ? DP_MALLOC(n * size) : NULL;
@@ -340,6 +342,32 @@ static int read_table(reader *r, const char *path, size_t size, int want_cols, s
     }
     *rows = (size_t)dims[0];
     *out = buf;
+    return 0;
+}
+
+/* The metrics table, [rows, DP_METRICS_COLS]; a checkpoint written before the
+ * learning_rate column has DP_METRICS_COLS_V1 columns, widened with NaN. */
+static int read_metrics(reader *r, dp_ckpt_state *st) {
+    int nd;
+    hsize_t dims[H5S_MAX_RANK];
+    hid_t d = open_dataset(r, "/metrics", sizeof(double), STATE_CTX, &nd, dims);
+    if (d < 0) return -1;
+    int old = nd == 2 && dims[1] == DP_METRICS_COLS_V1;
+    H5Dclose(d);
+    if (!old)
+        return read_table(r, "/metrics", sizeof(double), DP_METRICS_COLS, &st->n_metrics,
+                          (void **)&st->metrics);
+    double *narrow = NULL;
+    if (read_table(r, "/metrics", sizeof(double), DP_METRICS_COLS_V1, &st->n_metrics,
+                   (void **)&narrow))
+        return -1;
+    st->metrics =
+        st->n_metrics ? DP_MALLOC(st->n_metrics * DP_METRICS_COLS * sizeof(double)) : NULL;
+    for (size_t i = 0; i < st->n_metrics; i++)
+        for (int j = 0; j < DP_METRICS_COLS; j++)
+            st->metrics[i * DP_METRICS_COLS + j] =
+                j < DP_METRICS_COLS_V1 ? narrow[i * DP_METRICS_COLS_V1 + j] : NAN;
+    free(narrow);
     return 0;
 }
 
@@ -378,8 +406,7 @@ static int read_state(reader *r, dp_ckpt_state *st) {
             return dp_error_set(r->err, r->path, "/data/mean has %zu values, /data/std %zu",
                                 st->n_features, n_std);
     }
-    return read_table(r, "/metrics", sizeof(double), DP_METRICS_COLS, &st->n_metrics,
-                      (void **)&st->metrics);
+    return read_metrics(r, st);
 }
 
 /* Opens path read-only with errors that say why it is not a checkpoint. */

@@ -178,6 +178,7 @@ static int read_value(ctx *c, const ct_node *n, const char *path, const cs_key *
     long long ll;
     double x = 0;
     char range[64];
+    if (k->nullable && dp_ct_is_null(n)) return 0; /* null: the default stands */
     switch (k->type) {
     case CS_STRING:
         if (need_scalar(c, n, path, k->noun)) return -1;
@@ -203,6 +204,7 @@ static int read_value(ctx *c, const ct_node *n, const char *path, const cs_key *
         return 0;
     }
     case CS_NUMBER:
+    case CS_SCHEDULE: /* its number form */
         if (read_double(c, n, path, &x)) return -1;
         if (!dp_cs_in_range(k, x))
             return dp_error_set(c->err, n->where, "%s: must be %s, got %.200s", path,
@@ -326,6 +328,58 @@ static int parse_metrics(ctx *c, const ct_node *n, const char *path, const cs_ke
     return 0;
 }
 
+/* The keys of the variant `mine` of a name-or-mapping key (an optimizer, a
+ * schedule) in n, each into target: any other variant's key is an error. The
+ * common keys (the name among them) are read by the caller. */
+static int parse_variant_keys(ctx *c, const ct_node *n, const char *path, const cs_key *k,
+                              const cs_key *mine, void *target) {
+    char key[192];
+    for (size_t i = 0; i < n->n; i++) {
+        const ct_pair *p = &n->pairs[i];
+        if (dp_cs_find(mine, p->key)) continue;
+        int common = 0;
+        for (const cs_key *f = k->sub->keys; f->key; f++) common |= strcmp(p->key, f->key) == 0;
+        if (common) continue;
+        const char *takes[64];
+        char list[256];
+        dp_cs_names(mine, takes, 64);
+        return dp_error_set(c->err, p->key_where, "%s.%s does not apply to %s (%s takes: %s)", path,
+                            p->key, mine->key, mine->key, dp_cfg_join(takes, list, sizeof list));
+    }
+    for (const cs_key *f = mine->sub->keys; f->key; f++) {
+        const ct_node *v = get(n, f->key);
+        join_path(key, sizeof key, path, f->key);
+        if (!v && f->required)
+            return dp_error_set(c->err, n->where, "missing required key '%s' (%s)", key, mine->key);
+        if (v && parse_key(c, v, key, f, target)) return -1;
+    }
+    return 0;
+}
+
+/* A number, or {schedule: NAME, that schedule's keys}. */
+static int parse_schedule(ctx *c, const ct_node *n, const char *path, const cs_key *k,
+                          void *target) {
+    char got[256], key[192];
+    const cs_key *name_key = &k->sub->keys[0];
+    if (n->kind == CT_SCALAR) {
+        cs_put_int(target, name_key->offset, DP_LR_CONSTANT);
+        return read_value(c, n, path, k, (char *)target + k->offset);
+    }
+    if (n->kind != CT_MAP)
+        return dp_error_set(c->err, n->where,
+                            "%s: expected a number or a mapping such as %s, got %s", path,
+                            k->sub->example, dp_ct_describe(n, got, sizeof got));
+    if (check_map(c, n, path, k, k->sub->example)) return -1;
+    const ct_node *v = get(n, name_key->key);
+    join_path(key, sizeof key, path, name_key->key);
+    if (!v) return dp_error_set(c->err, n->where, "missing required key '%s'", key);
+    int i;
+    if (read_value(c, v, key, name_key, &i)) return -1;
+    /* The variants are indexed from 1: 0 is the plain number. */
+    cs_put_int(target, name_key->offset, i + 1);
+    return parse_variant_keys(c, n, path, k, &k->variants[i], target);
+}
+
 /* "optimizer: adam", or a mapping with the name and only that optimizer's keys. */
 static int parse_optimizer(ctx *c, const ct_node *n, const char *path, const cs_key *k,
                            dp_optim_cfg *o) {
@@ -342,22 +396,20 @@ static int parse_optimizer(ctx *c, const ct_node *n, const char *path, const cs_
     join_path(key, sizeof key, path, name_key->key);
     if (!v) return dp_error_set(c->err, n->where, "missing required key '%s'", key);
     if (read_value(c, v, key, name_key, (char *)o + name_key->offset)) return -1;
-    const cs_key *mine = &k->variants[o->kind];
-
-    for (size_t i = 0; i < n->n; i++) {
-        const ct_pair *p = &n->pairs[i];
-        if (dp_cs_find(mine, p->key) || strcmp(p->key, name_key->key) == 0) continue;
-        const char *takes[64];
-        char list[256];
-        dp_cs_names(mine, takes, 64);
-        return dp_error_set(c->err, p->key_where, "%s.%s does not apply to %s (%s takes: %s)", path,
-                            p->key, mine->key, mine->key, dp_cfg_join(takes, list, sizeof list));
-    }
-    for (const cs_key *f = mine->sub->keys; f->key; f++)
-        if ((v = get(n, f->key)) &&
-            read_value(c, v, join_path(key, sizeof key, path, f->key), f, (char *)o + f->offset))
+    for (const cs_key *f = k->sub->keys + 1; f->key; f++)
+        if ((v = get(n, f->key)) && parse_key(c, v, join_path(key, sizeof key, path, f->key), f, o))
             return -1;
-    return 0;
+    /* Keras raises when both are given. */
+    if (o->clipnorm > 0 && o->global_clipnorm > 0) {
+        const ct_pair *a = dp_ct_map_find(n, "clipnorm"), *b = dp_ct_map_find(n, "global_clipnorm");
+        const ct_pair *later = b;
+        for (size_t i = 0; i < n->n; i++)
+            if (&n->pairs[i] == a || &n->pairs[i] == b) later = &n->pairs[i];
+        return dp_error_set(c->err, later->key_where,
+                            "%s: clipnorm and global_clipnorm are both set; keep one of them",
+                            path);
+    }
+    return parse_variant_keys(c, n, path, k, &k->variants[o->kind], o);
 }
 
 static int parse_key(ctx *c, const ct_node *n, const char *path, const cs_key *k, void *target) {
@@ -365,6 +417,7 @@ static int parse_key(ctx *c, const ct_node *n, const char *path, const cs_key *k
     switch (k->type) {
     case CS_SECTION: return parse_section(c, n, path, k, at);
     case CS_OPTIMIZER: return parse_optimizer(c, n, path, k, (dp_optim_cfg *)(void *)at);
+    case CS_SCHEDULE: return parse_schedule(c, n, path, k, target);
     case CS_DIMS: return parse_dims(c, n, path, k, (dp_shape *)(void *)at);
     case CS_LAYERS: return parse_layers(c, n, path, k, (dp_config *)target);
     case CS_METRICS: return parse_metrics(c, n, path, k, at);

@@ -24,6 +24,7 @@ static const char *type_name(const cs_key *k) {
     case CS_SECTION:
     case CS_ONE_OF: return "mapping";
     case CS_OPTIMIZER: return "name or mapping";
+    case CS_SCHEDULE: return "number or mapping";
     case CS_DIMS: return "list of ints";
     case CS_LAYERS: return "list of layers";
     case CS_METRICS: return "list of names";
@@ -35,6 +36,10 @@ static const char *type_name(const cs_key *k) {
 static const char *default_text(const cs_key *k, char *buf, size_t cap) {
     if (k->required) return "required";
     if (k->def_note) return k->def_note;
+    if (k->type == CS_SCHEDULE) { /* its number; the mapping has no default */
+        snprintf(buf, cap, "%g", k->def);
+        return buf;
+    }
     if (!dp_cs_is_value(k)) return "-";
     /* Written by the same code that fills a loaded config, then formatted. */
     union {
@@ -78,6 +83,24 @@ static void print_line(FILE *out, const char *path, const cs_key *k, const char 
 
 static void explain_key(FILE *out, const cs_key *k, const char *path);
 
+/* The keys of a name-or-mapping key (CS_SCHEDULE): its common keys, then each
+ * variant's, marked with the name that selects them. */
+static void explain_variants(FILE *out, const cs_key *k, const char *path) {
+    char sub[160];
+    for (const cs_key *f = k->sub->keys; f->key; f++) {
+        snprintf(sub, sizeof sub, "%s.%s", path, f->key);
+        print_line(out, sub, f, f->help);
+    }
+    for (const cs_key *v = k->variants; v->key; v++) {
+        snprintf(sub, sizeof sub, "%s (%s)", path, v->key);
+        print_line(out, sub, v, v->help);
+        for (const cs_key *f = v->sub->keys; f->key; f++) {
+            snprintf(sub, sizeof sub, "%s.%s (%s)", path, f->key, v->key);
+            print_line(out, sub, f, f->help);
+        }
+    }
+}
+
 static void explain_keys(FILE *out, const cs_key *keys, const char *prefix) {
     char path[128];
     for (const cs_key *k = keys; k->key; k++) {
@@ -99,13 +122,20 @@ static void explain_key(FILE *out, const cs_key *k, const char *path) {
     if (k->type == CS_OPTIMIZER) {
         explain_keys(out, k->sub->keys, path);
         /* Each optimizer's keys, marked with the name that selects them. */
+        const cs_key *schedule = NULL;
         for (const cs_key *v = k->variants; v->key; v++) {
             snprintf(sub, sizeof sub, "%s (%s)", path, v->key);
             print_line(out, sub, v, v->help);
             for (const cs_key *f = v->sub->keys; f->key; f++) {
                 snprintf(sub, sizeof sub, "%s.%s (%s)", path, f->key, v->key);
                 print_line(out, sub, f, f->help);
+                if (f->type == CS_SCHEDULE && !schedule) schedule = f;
             }
+        }
+        /* Every optimizer's learning_rate takes the same schedules: listed once. */
+        if (schedule) {
+            snprintf(sub, sizeof sub, "%s.%s", path, schedule->key);
+            explain_variants(out, schedule, sub);
         }
     }
 }

@@ -208,12 +208,68 @@ const cs_key dp_cs_layer_types[] = {
      .help = "mean over the time axis: [T, F] to [F]; takes no keys"},
     END};
 
+/* ---- learning-rate schedules (Keras 3 keras.optimizers.schedules), indexed
+ * by dp_lr_kind - 1 ---- */
+
+#define INITIAL_LR(range, what)                                                  \
+    {.key = "initial_learning_rate", .type = CS_NUMBER,                           \
+     FIELD(dp_optim_cfg, schedule.initial_learning_rate), range, .required = 1, \
+     .help = what}
+#define DECAY_STEPS(what)                                                                   \
+    {.key = "decay_steps", .type = CS_INT, FIELD(dp_optim_cfg, schedule.decay_steps),       \
+     AT_LEAST(1), .required = 1, .help = what}
+
+static const cs_key cosine_decay_keys[] = {
+    INITIAL_LR(AT_LEAST(0), "the rate at step 0 (0 is usual with a warmup)"),
+    DECAY_STEPS("optimizer steps the cosine takes to fall from its start to alpha times it"),
+    {.key = "alpha", .type = CS_NUMBER, FIELD(dp_optim_cfg, schedule.alpha), .lo = 0, .hi = 1,
+     .def = 0, .help = "the floor, as a fraction of the rate the decay starts from"},
+    {.key = "warmup_target", .type = CS_NUMBER, FIELD(dp_optim_cfg, schedule.warmup_target),
+     ABOVE(0), .nullable = 1, .def = NAN, .def_note = "null",
+     .help = "warm up linearly from initial_learning_rate to this, then decay from it; null: no warmup"},
+    {.key = "warmup_steps", .type = CS_INT, FIELD(dp_optim_cfg, schedule.warmup_steps),
+     AT_LEAST(0), .def = 0, .help = "steps of the warmup (used only with warmup_target)"},
+    END};
+
+static const cs_key exponential_decay_keys[] = {
+    INITIAL_LR(ABOVE(0), "the rate at step 0"),
+    DECAY_STEPS("steps over which the rate is multiplied by decay_rate"),
+    {.key = "decay_rate", .type = CS_NUMBER, FIELD(dp_optim_cfg, schedule.decay_rate), ABOVE(0),
+     .required = 1, .help = "rate = initial_learning_rate * decay_rate ^ (step / decay_steps)"},
+    {.key = "staircase", .type = CS_BOOL, FIELD(dp_optim_cfg, schedule.staircase), .def = 0,
+     .help = "step / decay_steps rounded down: the rate changes every decay_steps steps"},
+    END};
+
+static const cs_table cosine_decay_table = {
+    "{schedule: cosine_decay, initial_learning_rate: 0.001, decay_steps: 1000}",
+    cosine_decay_keys, NULL};
+static const cs_table exponential_decay_table = {
+    "{schedule: exponential_decay, initial_learning_rate: 0.001, decay_steps: 1000, decay_rate: 0.96}",
+    exponential_decay_keys, NULL};
+
+const cs_key dp_cs_schedules[] = {
+    {.key = "cosine_decay", .type = CS_SECTION, .sub = &cosine_decay_table,
+     .help = "Keras CosineDecay: optional linear warmup, then half a cosine down to alpha"},
+    {.key = "exponential_decay", .type = CS_SECTION, .sub = &exponential_decay_table,
+     .help = "Keras ExponentialDecay: initial_learning_rate * decay_rate ^ (step / decay_steps)"},
+    END};
+
+static const cs_key schedule_common_keys[] = {
+    {.key = "schedule", .type = CS_ENUM, FIELD(dp_optim_cfg, schedule.kind), .required = 1,
+     .variants = dp_cs_schedules, .noun = "schedule",
+     .help = "which schedule; the other keys depend on it"},
+    END};
+static const cs_table schedule_common = {
+    "{schedule: cosine_decay, initial_learning_rate: 0.001, decay_steps: 1000}",
+    schedule_common_keys, NULL};
+
 /* ---- optimizers: one table each, indexed by dp_optim_kind; defaults are
  * Keras 3's constructor defaults ---- */
 
-#define LEARNING_RATE(d)                                                                      \
-    {.key = "learning_rate", .type = CS_NUMBER, FIELD(dp_optim_cfg, learning_rate), ABOVE(0), \
-     .def = (d), .help = "step size"}
+#define LEARNING_RATE(d)                                                                        \
+    {.key = "learning_rate", .type = CS_SCHEDULE, FIELD(dp_optim_cfg, learning_rate), ABOVE(0), \
+     .def = (d), .sub = &schedule_common, .variants = dp_cs_schedules,                         \
+     .help = "step size: a number, or a schedule {schedule: cosine_decay, ...}"}
 #define MOMENTUM                                                                               \
     {.key = "momentum", .type = CS_NUMBER, FIELD(dp_optim_cfg, momentum), UNIT_OPEN, .def = 0, \
      .help = "fraction of the previous update added to this one; 0 keeps no momentum state"}
@@ -241,7 +297,20 @@ static const cs_key rmsprop_keys[] = {
      .help = "decay rate of the mean squared gradient"},
     MOMENTUM, EPSILON, END};
 
+/* Keras 3 AdamW: Adam, with variable -= learning_rate * weight_decay * variable
+ * before each update. */
+static const cs_key adamw_keys[] = {
+    LEARNING_RATE(0.001),
+    {.key = "weight_decay", .type = CS_NUMBER, FIELD(dp_optim_cfg, weight_decay), AT_LEAST(0),
+     .def = 0.004, .help = "decoupled decay: each step every parameter shrinks by learning_rate * this"},
+    {.key = "beta_1", .type = CS_NUMBER, FIELD(dp_optim_cfg, beta1), UNIT_OPEN, .def = 0.9,
+     .help = "decay rate of the first-moment (mean) estimate"},
+    {.key = "beta_2", .type = CS_NUMBER, FIELD(dp_optim_cfg, beta2), UNIT_OPEN, .def = 0.999,
+     .help = "decay rate of the second-moment (uncentred variance) estimate"},
+    EPSILON, END};
+
 static const cs_table sgd_table = {"{name: sgd}", sgd_keys, NULL};
+static const cs_table adamw_table = {"{name: adamw}", adamw_keys, NULL};
 static const cs_table adam_table = {"{name: adam}", adam_keys, NULL};
 static const cs_table rmsprop_table = {"{name: rmsprop}", rmsprop_keys, NULL};
 
@@ -250,12 +319,21 @@ const cs_key dp_cs_optimizers[] = {
      .help = "stochastic gradient descent, with optional (Nesterov) momentum"},
     {.key = "adam", .type = CS_SECTION, .sub = &adam_table, .help = "Adam"},
     {.key = "rmsprop", .type = CS_SECTION, .sub = &rmsprop_table, .help = "RMSprop"},
+    {.key = "adamw", .type = CS_SECTION, .sub = &adamw_table,
+     .help = "AdamW: Adam with decoupled weight decay"},
     END};
 
 static const cs_key optim_common_keys[] = {
     {.key = "name", .type = CS_ENUM, FIELD(dp_optim_cfg, kind), .required = 1,
      .variants = dp_cs_optimizers, .noun = "optimizer",
      .help = "which optimizer; the other keys depend on it"},
+    /* Keras: applied to the averaged gradient before the update; at most one. */
+    {.key = "clipnorm", .type = CS_NUMBER, FIELD(dp_optim_cfg, clipnorm), ABOVE(0), .nullable = 1,
+     .def = 0, .def_note = "null",
+     .help = "each parameter tensor's gradient is scaled down to this L2 norm if above it"},
+    {.key = "global_clipnorm", .type = CS_NUMBER, FIELD(dp_optim_cfg, global_clipnorm), ABOVE(0),
+     .nullable = 1, .def = 0, .def_note = "null",
+     .help = "the whole gradient is scaled down to this L2 norm if above it; not with clipnorm"},
     END};
 static const cs_table optim_common = {"{name: adam}", optim_common_keys, NULL};
 
@@ -384,7 +462,8 @@ const cs_key *dp_cs_find(const cs_key *map, const char *name) {
     const cs_key *k = map->sub ? find_in(map->sub->keys, name) : NULL;
     /* The optimizer's keys are those of every optimizer; which apply is
      * checked once the name is known. */
-    for (const cs_key *v = map->type == CS_OPTIMIZER ? map->variants : NULL; !k && v && v->key; v++)
+    int variants = map->type == CS_OPTIMIZER || map->type == CS_SCHEDULE;
+    for (const cs_key *v = variants ? map->variants : NULL; !k && v && v->key; v++)
         k = find_in(v->sub->keys, name);
     return k;
 }
@@ -402,7 +481,8 @@ void dp_cs_names(const cs_key *map, const char **names, size_t cap) {
     } else {
         for (const cs_key *k = map->sub ? map->sub->keys : NULL; k && k->key; k++)
             add_name(names, cap, &n, k->key);
-        for (const cs_key *v = map->type == CS_OPTIMIZER ? map->variants : NULL; v && v->key; v++)
+        int variants = map->type == CS_OPTIMIZER || map->type == CS_SCHEDULE;
+        for (const cs_key *v = variants ? map->variants : NULL; v && v->key; v++)
             for (const cs_key *k = v->sub->keys; k->key; k++) add_name(names, cap, &n, k->key);
     }
     names[n] = NULL;
@@ -447,13 +527,25 @@ void dp_cs_apply_defaults(const cs_key *k, void *target) {
         for (const cs_key *kid = k->sub->keys; kid->key; kid++) dp_cs_apply_defaults(kid, at);
         break;
     case CS_OPTIMIZER:
+        for (const cs_key *kid = k->sub->keys; kid->key; kid++) dp_cs_apply_defaults(kid, at);
         /* Unset until the kind is known: dp_optim_init fills them. */
         for (const cs_key *v = k->variants; v->key; v++) {
             for (const cs_key *kid = v->sub->keys; kid->key; kid++) {
-                if (kid->type == CS_NUMBER) cs_put_double(at, kid->offset, -1);
+                if (kid->type == CS_SCHEDULE) dp_cs_apply_defaults(kid, at);
+                if (kid->type == CS_NUMBER || kid->type == CS_SCHEDULE)
+                    cs_put_double(at, kid->offset, -1);
                 else cs_put_int(at, kid->offset, -1);
             }
         }
+        break;
+    case CS_SCHEDULE:
+        /* A plain number until a mapping says otherwise; the schedules' keys
+         * are offsets into the same target as this key's. */
+        if (!k->required) cs_put_double(at, 0, k->def);
+        cs_put_int(target, k->sub->keys[0].offset, 0);
+        for (const cs_key *v = k->variants; v->key; v++)
+            for (const cs_key *kid = v->sub->keys; kid->key; kid++)
+                dp_cs_apply_defaults(kid, target);
         break;
     case CS_STRING:
     case CS_ONE_OF:
@@ -476,6 +568,7 @@ const char *dp_cs_range_text(const cs_key *k, char *buf, size_t cap) {
     case CS_UINT64:
     case CS_NUMBER:
     case CS_INT_PAIR:
+    case CS_SCHEDULE:
         if (isinf(k->hi)) snprintf(buf, cap, "%s %g", k->lo_open ? ">" : ">=", k->lo);
         else
             snprintf(buf, cap, "in %c%g, %g%c", k->lo_open ? '(' : '[', k->lo, k->hi,
@@ -506,7 +599,8 @@ const char *dp_cs_format_value(const cs_key *k, const void *target, char *buf, s
         snprintf(buf, cap, "%llu", v);
         break;
     }
-    case CS_NUMBER: snprintf(buf, cap, "%g", cs_get_double(at, 0)); break;
+    case CS_NUMBER:
+    case CS_SCHEDULE: snprintf(buf, cap, "%g", cs_get_double(at, 0)); break;
     case CS_ENUM: {
         dp_cs_enum_names(k, names, 64);
         int i = cs_get_int(at, 0), n = 0;

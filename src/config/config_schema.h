@@ -25,6 +25,10 @@ typedef enum cs_type {
     /* structure */
     CS_SECTION,   /* a mapping with the keys of `sub`, written into the same target */
     CS_OPTIMIZER, /* a name, or {name: NAME, keys of that variant}; see `variants` */
+    CS_SCHEDULE,  /* a number (a CS_NUMBER at offset), or a mapping {schedule: NAME,
+                     keys of that variant}: sub's first key is the name, an enum
+                     written as 1 + the variant's index; the variants' keys are
+                     offsets into the same target as this key's */
     CS_ONE_OF,    /* a mapping with one key, a variant's name, over its keys */
     CS_DIMS,      /* a list of 1 to DP_MAX_DIMS `elem`s into a dp_shape */
     CS_LAYERS,    /* a non-empty list of `elem`s (a CS_ONE_OF) into the layers */
@@ -52,14 +56,15 @@ struct cs_key {
     double lo, hi;
     int lo_open, hi_open;
     int required;
+    int nullable;             /* null is accepted and leaves the default */
     double def;               /* the default of an optional key, in the key's type */
     const char *def_note;     /* set when the default is not a plain value ("pool_size") */
     const char *help;         /* one line */
     const char *const *names; /* CS_ENUM, CS_METRICS' elem: valid names, NULL-terminated */
     const char *noun;         /* CS_ENUM: "activation"; CS_STRING: "a file path";
                                  CS_ONE_OF: what its keys are ("layer type") */
-    const cs_table *sub;      /* CS_SECTION, CS_OPTIMIZER (its common keys) */
-    const cs_key *variants;   /* CS_OPTIMIZER, CS_ONE_OF, CS_ENUM without names:
+    const cs_table *sub;      /* CS_SECTION, CS_OPTIMIZER and CS_SCHEDULE (their common keys) */
+    const cs_key *variants;   /* CS_OPTIMIZER, CS_SCHEDULE, CS_ONE_OF, CS_ENUM without names:
                                  one CS_SECTION per kind, NULL-terminated */
     const cs_key *elem;       /* CS_DIMS, CS_LAYERS, CS_METRICS: one entry */
 };
@@ -89,9 +94,10 @@ static inline void cs_put_int(void *target, size_t offset, int v) {
 /* The whole document: a CS_SECTION whose keys are the top-level keys. */
 extern const cs_key dp_cs_root;
 
-/* The optimizers, indexed by dp_optim_kind, and the layer types, each a
- * CS_SECTION over its keys. */
+/* The optimizers, indexed by dp_optim_kind, the learning-rate schedules,
+ * indexed by dp_lr_kind - 1, and the layer types, each a CS_SECTION over its keys. */
 extern const cs_key dp_cs_optimizers[];
+extern const cs_key dp_cs_schedules[];
 extern const cs_key dp_cs_layer_types[];
 
 /* 1 for keys that hold one value, 0 for mappings and lists. */
@@ -100,8 +106,8 @@ int dp_cs_is_value(const cs_key *k);
 /* 1 for keys whose value is a list (CS_DIMS, CS_LAYERS, CS_METRICS). */
 int dp_cs_is_list(const cs_key *k);
 
-/* The key `name` among the keys of a mapping key (CS_SECTION, CS_OPTIMIZER:
- * its own keys and every variant's; CS_ONE_OF: its variants), or NULL. */
+/* The key `name` among the keys of a mapping key (CS_SECTION; CS_OPTIMIZER and
+ * CS_SCHEDULE: its own keys and every variant's; CS_ONE_OF: its variants), or NULL. */
 const cs_key *dp_cs_find(const cs_key *map, const char *name);
 
 /* Writes the names of that mapping's keys into names[] (NULL-terminated, at
@@ -130,8 +136,9 @@ const char *dp_cs_format_value(const cs_key *k, const void *target, char *buf, s
  * table, and the fields that kind does not use with 0. */
 void dp_cs_optim_fill_defaults(dp_optim_cfg *cfg);
 
-/* Checks every field cfg->kind uses against its range in the table. Returns 0
- * or -1 with err set at "optimizer", naming the kind and the field. */
+/* Checks every field cfg->kind uses against its range in the table, the
+ * schedule's fields, and that at most one of clipnorm and global_clipnorm is
+ * set. Returns 0 or -1 with err set at "optimizer", naming the field. */
 int dp_cs_optim_check(const dp_optim_cfg *cfg, dp_error *err);
 
 #endif

@@ -106,17 +106,35 @@ static int shm_agree(dp_grad_shm *s, dp_loss_sums *out, int *stop, double *secon
     return isfinite(out->loss) ? 0 : -1;
 }
 
+/* Clipping needs the norm of the whole gradient before any update: each rank
+ * has stored its finished range into arena 0 (no other rank reads that range
+ * of any arena), and after a fence every rank computes the factors from the
+ * whole of arena 0, the gradient every other path hands the optimizer, in the
+ * optimizer's fixed order; then each updates its range from there. */
+static int shm_clip_and_update(dp_grad_shm *s, dp_model *m, dp_optim *o, float scale,
+                               double *seconds) {
+    double t0 = dp_comm_time();
+    dp_comm_shared_fence(&s->node, s->win);
+    seconds[DP_TIME_COMM] += dp_comm_time() - t0;
+    dp_optim_clip_prepare(o, s->grads, scale);
+    return dp_optim_update_range(o, s->lo, s->hi - s->lo, m->params + s->lo, s->grads + s->lo,
+                                 scale);
+}
+
 /* One node: each piece of the range is summed into L1 and applied at once. */
-static int shm_update_node(dp_grad_shm *s, dp_model *m, dp_optim *o, double inv_rows) {
+static int shm_update_node(dp_grad_shm *s, dp_model *m, dp_optim *o, double inv_rows,
+                           double *seconds) {
     /* The exact mean is final; the float sum is scaled as the optimizer reads it. */
     float scale = s->exact ? 1.0f : (float)inv_rows;
-    int bad = 0, t = 0, e;
+    int bad = 0, t = 0, e, clips = dp_optim_clips(o);
     for (size_t a = s->lo, b; a < s->hi; a = b) {
         b = shm_piece_end(s, a, &t, &e);
         shm_sum_node(s, a, b - a, e, s->acc, s->piece);
         if (s->exact) dp_grad_fixed_finish(s->piece, s->acc, b - a, e, inv_rows);
-        bad |= dp_optim_update_range(o, a, b - a, m->params + a, s->piece, scale);
+        if (clips) memcpy(s->grads + a, s->piece, (b - a) * sizeof(float));
+        else bad |= dp_optim_update_range(o, a, b - a, m->params + a, s->piece, scale);
     }
+    if (clips) bad = shm_clip_and_update(s, m, o, scale, seconds);
     return bad;
 }
 
@@ -135,18 +153,18 @@ static int shm_update_nodes(dp_grad_shm *s, dp_model *m, dp_optim *o, double inv
     if (s->exact) dp_comm_sum_i64(&s->cross, s->racc, s->hi - lo);
     else dp_comm_sum_f32(&s->cross, s->rsum, s->hi - lo);
     seconds[DP_TIME_COMM] += dp_comm_time() - t0;
-    int bad = 0;
+    int bad = 0, clips = dp_optim_clips(o);
     t = 0;
     for (size_t a = lo, b; a < s->hi; a = b) {
         b = shm_piece_end(s, a, &t, &e);
-        if (s->exact) {
-            dp_grad_fixed_finish(s->piece, s->racc + (a - lo), b - a, e, inv_rows);
-            bad |= dp_optim_update_range(o, a, b - a, m->params + a, s->piece, 1.0f);
-        } else {
-            bad |= dp_optim_update_range(o, a, b - a, m->params + a, s->rsum + (a - lo),
-                                         (float)inv_rows);
-        }
+        const float *g = s->exact ? s->piece : s->rsum + (a - lo);
+        if (s->exact) dp_grad_fixed_finish(s->piece, s->racc + (a - lo), b - a, e, inv_rows);
+        if (clips) memcpy(s->grads + a, g, (b - a) * sizeof(float));
+        else
+            bad |= dp_optim_update_range(o, a, b - a, m->params + a, g,
+                                         s->exact ? 1.0f : (float)inv_rows);
     }
+    if (clips) bad = shm_clip_and_update(s, m, o, s->exact ? 1.0f : (float)inv_rows, seconds);
     return bad;
 }
 
@@ -170,7 +188,7 @@ int dp_grad_shm_step(dp_grad_shm *s, dp_model *m, dp_optim *o, const dp_loss_sum
     t0 = dp_comm_time();
     double comm0 = seconds[DP_TIME_COMM], inv_rows = 1.0 / (double)rows;
     int bad = s->nodes > 1 ? shm_update_nodes(s, m, o, inv_rows, seconds)
-                           : shm_update_node(s, m, o, inv_rows);
+                           : shm_update_node(s, m, o, inv_rows, seconds);
     dp_optim_end_step(o);
     s->rank_notes[2 * s->rank + 1] = bad ? 1.0 : 0.0;
     t1 = dp_comm_time();

@@ -64,11 +64,16 @@ static void progress_json_num(FILE *f, const char *key, double v, int last) {
     else fprintf(f, "\"%s\": null%s", key, last ? "" : ", ");
 }
 
-static void progress_json_line(FILE *f, int epoch, const double v[8]) {
-    static const char *keys[8] = {"loss",      "accuracy",      "val_loss",      "val_accuracy",
-                                  "test_loss", "test_accuracy", "samples_per_s", "seconds"};
+enum { JSON_KEYS = 9 };
+
+/* Absent values (NaN) are left out, except the first eight, written as null. */
+static void progress_json_line(FILE *f, int epoch, const double v[JSON_KEYS]) {
+    static const char *keys[JSON_KEYS] = {"loss",          "accuracy",  "val_loss",
+                                          "val_accuracy",  "test_loss", "test_accuracy",
+                                          "samples_per_s", "seconds",   "learning_rate"};
     fprintf(f, "{\"epoch\": %d, ", epoch);
-    for (int i = 0; i < 8; i++) progress_json_num(f, keys[i], v[i], i == 7);
+    int last = isfinite(v[8]) ? 8 : 7;
+    for (int i = 0; i <= last; i++) progress_json_num(f, keys[i], v[i], i == last);
     fprintf(f, "}\n");
     fflush(f);
 }
@@ -80,11 +85,14 @@ void dp_progress_write_epoch(dp_progress *p, const dp_epoch_stats *s) {
            p->steps, p->steps, s->seconds, s->loss, s->accuracy);
     if (isfinite(s->val_loss))
         printf(" - val_loss: %.4f - val_accuracy: %.4f", s->val_loss, s->val_accuracy);
+    /* As Keras's progress bar writes numbers: small ones in exponent form. */
+    if (fabs(s->learning_rate) > 1e-3) printf(" - learning_rate: %.4f", s->learning_rate);
+    else printf(" - learning_rate: %.4e", s->learning_rate);
     printf(" - %.0f samples/s\n", s->samples_per_s);
     fflush(stdout);
     if (p->jsonl) {
-        double v[8] = {s->loss, s->accuracy, s->val_loss,      s->val_accuracy,
-                       NAN,     NAN,         s->samples_per_s, s->seconds};
+        double v[JSON_KEYS] = {s->loss, s->accuracy,      s->val_loss, s->val_accuracy, NAN,
+                               NAN,     s->samples_per_s, s->seconds,  s->learning_rate};
         progress_json_line(p->jsonl, s->epoch, v);
     }
 }
@@ -94,7 +102,7 @@ void dp_progress_write_test(dp_progress *p, int epoch, double test_loss, double 
     printf("Test loss: %.4f - test accuracy: %.4f\n", test_loss, test_accuracy);
     fflush(stdout);
     if (p->jsonl) {
-        double v[8] = {NAN, NAN, NAN, NAN, test_loss, test_accuracy, NAN, seconds};
+        double v[JSON_KEYS] = {NAN, NAN, NAN, NAN, test_loss, test_accuracy, NAN, seconds, NAN};
         progress_json_line(p->jsonl, epoch, v);
     }
 }

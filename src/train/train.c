@@ -212,8 +212,9 @@ static void train_record_epoch(dp_run *r, const dp_epoch_stats *s) {
         free(r->metrics);
         r->metrics = grown;
     }
-    double row[DP_METRICS_COLS] = {s->epoch,        s->loss,          s->accuracy, s->val_loss,
-                                   s->val_accuracy, s->samples_per_s, s->seconds};
+    double row[DP_METRICS_COLS] = {s->epoch,    s->loss,         s->accuracy,
+                                   s->val_loss, s->val_accuracy, s->samples_per_s,
+                                   s->seconds,  s->learning_rate};
     memcpy(r->metrics + r->ck.n_metrics * DP_METRICS_COLS, row, sizeof row);
     r->ck.n_metrics++;
 }
@@ -264,7 +265,8 @@ static int train_epoch(dp_run *r, int epoch, int start, long long *budget, dp_er
                         NAN,
                         NAN,
                         (double)tot.terms / r->model.positions / seconds,
-                        seconds};
+                        seconds,
+                        dp_optim_learning_rate(&r->optim)};
     if (r->ts.n_val_total) {
         dp_loss_sums v = train_evaluate(r, &r->ts.val, r->ts.val_first, r->ts.n_val_total);
         s.val_loss = v.loss / (double)v.terms;
@@ -278,14 +280,27 @@ static int train_epoch(dp_run *r, int epoch, int start, long long *budget, dp_er
     return r->stop ? 1 : 0;
 }
 
+/* The optimizer clips per parameter tensor: it gets the model's tensors. */
+static void train_optim_tensors(dp_run *r) {
+    int n = dp_model_list_tensors(&r->model, NULL, NULL);
+    if (n <= 0) return;
+    size_t *off = DP_MALLOC((size_t)n * sizeof(size_t)),
+           *len = DP_MALLOC((size_t)n * sizeof(size_t));
+    dp_model_list_tensors(&r->model, off, len);
+    dp_optim_set_tensors(&r->optim, n, off, len);
+    free(off);
+    free(len);
+}
+
 static int train_setup(dp_run *r, dp_error *err) {
     const dp_config *cfg = r->cfg;
     const dp_comm *c = r->c;
     /* The model is built first (it knows the output width the data must match),
      * sized for evaluation batches; training micro-batches are smaller. */
     int max_batch = cfg->batch_size > DP_EVAL_CHUNK ? cfg->batch_size : DP_EVAL_CHUNK;
-    if (dp_model_build(&r->model, cfg, max_batch, err) == 0)
-        dp_optim_init(&r->optim, &cfg->optim, r->model.n_params, err);
+    if (dp_model_build(&r->model, cfg, max_batch, err) == 0 &&
+        dp_optim_init(&r->optim, &cfg->optim, r->model.n_params, err) == 0)
+        train_optim_tensors(r);
     if (c->rank == 0 && !err->set && dp_ckpt_make_dir(r->opts->run_dir, err) == 0)
         dp_ckpt_remove_temp(r->opts->run_dir); /* left by a writer killed mid-write */
     if (dp_comm_agree(c, err)) return -1;

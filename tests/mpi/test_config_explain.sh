@@ -15,7 +15,8 @@ for key in data.path train.batch_size train.seed checkpoint.keep metrics loss op
   check "it lists $key" grep -q "^$key  " "$out"
 done
 check "required keys say so" grep -q '^train.epochs  *integer  *required  *>= 0$' "$out"
-check "defaults are printed" grep -q '^optimizer.learning_rate (sgd)  *number  *0.01  *> 0$' "$out"
+check "defaults are printed" grep -q '^optimizer.learning_rate (sgd)  *number or mapping  *0.01  *> 0$' "$out"
+check "the schedules' keys are listed" grep -q '^optimizer.learning_rate.decay_steps (cosine_decay)  *integer  *required  *>= 1$' "$out"
 check "momentum has the parser's range" grep -q '^optimizer.momentum (rmsprop)  .* in \[0, 1)$' "$out"
 
 # An MCA setting that breaks MPI start-up: a command that initializes MPI fails

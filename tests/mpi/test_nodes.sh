@@ -86,6 +86,24 @@ run_nodes 2x2 4 "$TMP/re2.log" "${E[@]}" --run-dir "$TMP/st2" --resume
 check "stopped on one node, resumed on 2: exits 0" test $? -eq 0
 check "resumed on 2 nodes: bit-identical to 1 rank" same_ckpt "$TMP/st2" "$TMP/one" /model
 
+# Clipping needs the norm of the whole gradient: each node's ranks store their
+# finished ranges and every rank computes the norms from the whole, in a fixed
+# order. Exact: the same bits as one rank, per tensor and global, with adamw
+# and a schedule. Float: the nodes' copies stay equal.
+OPT='{name: adamw, global_clipnorm: 0.05, learning_rate: {schedule: cosine_decay, initial_learning_rate: 0.0001, warmup_target: 0.003, warmup_steps: 30, decay_steps: 100}}'
+for clip in global tensor; do
+  K=("${E[@]}" --set "optimizer=$OPT")
+  [ $clip = tensor ] && K+=(--set optimizer.global_clipnorm=null --set optimizer.clipnorm=0.02)
+  run_nodes 2x2 4 "$TMP/clip$clip.log" "${K[@]}" --run-dir "$TMP/clip$clip"
+  check "clip $clip, 2 nodes x 2 ranks: exits 0" test $? -eq 0
+  run_np 1 "$TMP/clip${clip}1.log" "${K[@]}" --run-dir "$TMP/clip${clip}1"
+  same_runs "clip $clip: 2 nodes and 1 rank" clip$clip clip${clip}1
+done
+run_nodes 2x2 4 "$TMP/clipfast.log" "${E[@]}" --set "optimizer=$OPT" --set train.reduction=fast \
+  --set train.check_every_steps=20 --run-dir "$TMP/clipfast"
+check "clip, fast, 2 nodes x 2 ranks: exits 0" test $? -eq 0
+check "clip, fast: the nodes' copies agree" grep -q "replicas: 4 rank(s) agree" "$TMP/clipfast.log"
+
 # Uneven nodes cannot pair their ranges, and one rank per node has nothing to
 # share: both take the MPI allreduce (overlapped with backward).
 run_nodes 1+2 3 "$TMP/uneven.log" "${E[@]}" --set data.shards=3 --run-dir "$TMP/uneven"

@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <math.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -706,6 +707,53 @@ static void test_variable_length_config_reads(void) {
     rm_rf(dir);
 }
 
+/* A checkpoint from before the learning_rate column ([rows, 7] metrics) still
+ * reads: its rows come back widened, the missing rate as NaN. Another width is
+ * an error naming the shape. */
+static void test_seven_column_metrics_read(void) {
+    char dir[256];
+    snprintf(dir, sizeof dir, "%s", test_make_tmpdir());
+    CU_ASSERT_EQUAL_FATAL(write_base(dir, 100, 3), 0);
+    double old[2][DP_METRICS_COLS_V1];
+    for (int r = 0; r < 2; r++)
+        for (int c = 0; c < DP_METRICS_COLS_V1; c++) old[r][c] = 10 * r + c + 0.5;
+    for (int cols = DP_METRICS_COLS_V1; cols <= 9; cols += 9 - DP_METRICS_COLS_V1) {
+        hid_t f = H5Fopen(ckpt_path(dir, 100), H5F_ACC_RDWR, H5P_DEFAULT);
+        CU_ASSERT_FATAL(f >= 0);
+        CU_ASSERT(H5Ldelete(f, "/metrics", H5P_DEFAULT) >= 0);
+        hsize_t dims[2] = {2, (hsize_t)cols};
+        hid_t sp = H5Screate_simple(2, dims, NULL);
+        hid_t d =
+            H5Dcreate2(f, "/metrics", H5T_IEEE_F64LE, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+        double buf[2 * 9] = {0};
+        memcpy(buf, old, sizeof old);
+        CU_ASSERT(H5Dwrite(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) >= 0);
+        H5Dclose(d);
+        H5Sclose(sp);
+        H5Fclose(f);
+        dp_model m;
+        dp_ckpt_state st;
+        dp_error err = {0};
+        build_model(&m, BASE, N_BASE);
+        int rc = dp_ckpt_read(ckpt_path(dir, 100), &m, NULL, &st, &err);
+        if (cols == DP_METRICS_COLS_V1) {
+            CU_ASSERT_EQUAL_FATAL(rc, 0);
+            CU_ASSERT_EQUAL_FATAL(st.n_metrics, 2);
+            for (int r = 0; r < 2; r++) {
+                ASSERT_SAME_DOUBLES(st.metrics + r * DP_METRICS_COLS, old[r], DP_METRICS_COLS_V1);
+                CU_ASSERT(isnan(st.metrics[r * DP_METRICS_COLS + DP_METRICS_COLS - 1]));
+            }
+            dp_ckpt_state_free(&st);
+        } else {
+            CU_ASSERT_EQUAL(rc, -1);
+            CU_ASSERT(has(&err, "/metrics has shape [2, 9], expected [rows, 8]"));
+            if (!has(&err, "expected [rows, 8]")) printf("\n  %s\n", err.what);
+        }
+        free_model(&m);
+    }
+    rm_rf(dir);
+}
+
 /* A failing write leaves the existing checkpoint byte-identical, no temporary, and
  * prunes nothing (keep = 1 would otherwise delete the old file). */
 static void expect_write_fails(const char *dir, const dp_model *m, long long step, const char *old,
@@ -791,6 +839,7 @@ int main(void) {
         {"damaged files are rejected", test_damaged_files_are_rejected},
         {"another format version is rejected", test_other_format_version_is_rejected},
         {"variable-length config reads", test_variable_length_config_reads},
+        {"7-column metrics of older checkpoints read", test_seven_column_metrics_read},
         {"failed write keeps old checkpoints", test_failed_write_keeps_old_checkpoints},
         {NULL, NULL},
     };

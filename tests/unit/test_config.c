@@ -619,7 +619,7 @@ static void expect_default(const char *text, const char *path, const cs_key *k,
     const char *got = explain_column(text, path, 2, k->help);
     if (k->required) snprintf(want, sizeof want, "required");
     else if (k->def_note) snprintf(want, sizeof want, "%s", k->def_note);
-    else if (!dp_cs_is_value(k)) snprintf(want, sizeof want, "-");
+    else if (!dp_cs_is_value(k) && k->type != CS_SCHEDULE) snprintf(want, sizeof want, "-");
     else dp_cs_format_value(k, target, want, sizeof want);
     CU_ASSERT_STRING_EQUAL(got, want);
     if (strcmp(got, want) != 0)
@@ -653,11 +653,27 @@ static void test_explain_lists_every_key(void) {
             snprintf(path, sizeof path, "%s.%s", k->key, f->key);
             explain_column(text, path, 0, f->help);
         }
+        const cs_key *schedule = NULL;
         for (const cs_key *v = k->variants; v->key; v++, entries++) {
             snprintf(path, sizeof path, "%s (%s)", k->key, v->key);
             explain_column(text, path, 0, v->help);
             for (const cs_key *f = v->sub->keys; f->key; f++, entries++) {
                 snprintf(path, sizeof path, "%s.%s (%s)", k->key, f->key, v->key);
+                explain_column(text, path, 0, f->help);
+                if (f->type == CS_SCHEDULE) schedule = f;
+            }
+        }
+        /* The schedules' keys, listed once for every optimizer's learning_rate. */
+        CU_ASSERT_PTR_NOT_NULL_FATAL(schedule);
+        for (const cs_key *f = schedule->sub->keys; f->key; f++, entries++) {
+            snprintf(path, sizeof path, "%s.learning_rate.%s", k->key, f->key);
+            explain_column(text, path, 0, f->help);
+        }
+        for (const cs_key *v = schedule->variants; v->key; v++, entries++) {
+            snprintf(path, sizeof path, "%s.learning_rate (%s)", k->key, v->key);
+            explain_column(text, path, 0, v->help);
+            for (const cs_key *f = v->sub->keys; f->key; f++, entries++) {
+                snprintf(path, sizeof path, "%s.learning_rate.%s (%s)", k->key, f->key, v->key);
                 explain_column(text, path, 0, f->help);
             }
         }
@@ -672,6 +688,15 @@ static void test_explain_lists_every_key(void) {
     CU_ASSERT_STRING_EQUAL(explain_column(text, "optimizer.beta_2 (adam)", 2, NULL), "0.999");
     CU_ASSERT_STRING_EQUAL(explain_column(text, "optimizer.momentum (sgd)", 3, NULL), "in [0, 1)");
     CU_ASSERT_STRING_EQUAL(explain_column(text, "train.seed", 2, NULL), "42");
+    CU_ASSERT_STRING_EQUAL(explain_column(text, "optimizer.weight_decay (adamw)", 2, NULL),
+                           "0.004");
+    CU_ASSERT_STRING_EQUAL(explain_column(text, "optimizer.global_clipnorm", 2, NULL), "null");
+    CU_ASSERT_STRING_EQUAL(
+        explain_column(text, "optimizer.learning_rate.warmup_target (cosine_decay)", 2, NULL),
+        "null");
+    CU_ASSERT_STRING_EQUAL(
+        explain_column(text, "optimizer.learning_rate.decay_steps (exponential_decay)", 2, NULL),
+        "required");
     CU_ASSERT_STRING_EQUAL(explain_column(text, "train.epochs", 2, NULL), "required");
 }
 
@@ -741,7 +766,14 @@ static void test_optim_one_range(void) {
         snprintf(where, sizeof where, NAME ":9:%d", (int)(strstr(line, "momentum: ") - line) + 11);
         expect_error(text, where, "optimizer.momentum: must be in [0, 1), got 1");
     }
-    dp_optim_cfg oc = {DP_OPTIM_SGD, -1, -1, -1, -1, -1, -1, -1};
+    dp_optim_cfg oc = {.kind = DP_OPTIM_SGD,
+                       .learning_rate = -1,
+                       .beta1 = -1,
+                       .beta2 = -1,
+                       .epsilon = -1,
+                       .rho = -1,
+                       .momentum = -1,
+                       .nesterov = -1};
     for (int kind = DP_OPTIM_SGD; kind <= DP_OPTIM_RMSPROP;
          kind += DP_OPTIM_RMSPROP - DP_OPTIM_SGD) {
         dp_optim o;

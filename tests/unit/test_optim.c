@@ -20,7 +20,15 @@ static const double grads[STEPS][NP] = {
 };
 
 static dp_optim_cfg unset_cfg(dp_optim_kind kind) {
-    dp_optim_cfg c = {kind, -1, -1, -1, -1, -1, -1, -1};
+    dp_optim_cfg c = {.kind = kind,
+                      .learning_rate = -1,
+                      .beta1 = -1,
+                      .beta2 = -1,
+                      .epsilon = -1,
+                      .rho = -1,
+                      .momentum = -1,
+                      .nesterov = -1,
+                      .weight_decay = -1};
     return c;
 }
 
@@ -373,7 +381,7 @@ static void test_ranges(void) {
     }
 }
 
-/* A schedule changes o->cfg.learning_rate between steps; the next step uses it. */
+/* A change of o->cfg.learning_rate between steps is used by the next step. */
 static void test_learning_rate_change(void) {
     dp_optim o;
     dp_error err = {0};
