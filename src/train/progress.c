@@ -88,7 +88,9 @@ void dp_progress_write_epoch(dp_progress *p, const dp_epoch_stats *s) {
     /* As Keras's progress bar writes numbers: small ones in exponent form. */
     if (fabs(s->learning_rate) > 1e-3) printf(" - learning_rate: %.4f", s->learning_rate);
     else printf(" - learning_rate: %.4e", s->learning_rate);
-    printf(" - %.0f samples/s\n", s->samples_per_s);
+    printf(" - %.0f samples/s", s->samples_per_s);
+    if (s->positions > 1) printf(" (%.0f tokens/s)", s->samples_per_s * s->positions);
+    printf("\n");
     fflush(stdout);
     if (p->jsonl) {
         double v[JSON_KEYS] = {s->loss, s->accuracy,      s->val_loss, s->val_accuracy, NAN,

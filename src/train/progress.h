@@ -12,6 +12,7 @@ typedef struct dp_epoch_stats {
     int epoch; /* 1-based */
     double loss, accuracy, val_loss, val_accuracy;
     double samples_per_s, seconds;
+    int positions;        /* loss terms per sample: T for a language model (tokens/s), else 1 */
     double learning_rate; /* the optimizer's rate at the epoch's end (the next step's) */
 } dp_epoch_stats;
 

@@ -259,14 +259,15 @@ static int train_epoch(dp_run *r, int epoch, int start, long long *budget, dp_er
     double seconds = dp_comm_time() - t0;
     r->ck.epoch = epoch + 1;
     r->ck.step_in_epoch = 0;
-    dp_epoch_stats s = {epoch + 1,
-                        tot.loss / (double)tot.terms,
-                        (double)tot.correct / (double)tot.terms,
-                        NAN,
-                        NAN,
-                        (double)tot.terms / r->model.positions / seconds,
-                        seconds,
-                        dp_optim_learning_rate(&r->optim)};
+    dp_epoch_stats s = {.epoch = epoch + 1,
+                        .loss = tot.loss / (double)tot.terms,
+                        .accuracy = (double)tot.correct / (double)tot.terms,
+                        .val_loss = NAN,
+                        .val_accuracy = NAN,
+                        .samples_per_s = (double)tot.terms / r->model.positions / seconds,
+                        .seconds = seconds,
+                        .positions = r->model.positions,
+                        .learning_rate = dp_optim_learning_rate(&r->optim)};
     if (r->ts.n_val_total) {
         dp_loss_sums v = train_evaluate(r, &r->ts.val, r->ts.val_first, r->ts.n_val_total);
         s.val_loss = v.loss / (double)v.terms;
