@@ -29,6 +29,7 @@ typedef struct gru_state {
     float *hp; /* [cap, T, u] h_{t-1} at each position (zeros at t = 0) */
     float *g;  /* [cap, 3u] one step: forward h_{t-1} U; backward dL/d(hg) */
     float *dh; /* [cap, u] dL/dh_t flowing back from step t + 1 */
+    float *ut; /* [3u, u] U^T for the backward steps */
 } gru_state;
 
 static int gru_create(dp_layer *l, const dp_layer_cfg *cfg, const dp_shape *in, int max_batch,
@@ -55,6 +56,7 @@ static int gru_create(dp_layer *l, const dp_layer_cfg *cfg, const dp_shape *in, 
     st->hp = DP_MALLOC(rows * u * sizeof(float));
     st->g = DP_MALLOC((size_t)max_batch * 3 * u * sizeof(float));
     st->dh = DP_MALLOC((size_t)max_batch * u * sizeof(float));
+    st->ut = DP_MALLOC((size_t)3 * u * u * sizeof(float));
     l->state = st;
     return 0;
 }
@@ -78,8 +80,9 @@ static ptrdiff_t out_off(const gru_state *st, int b, int t) {
 
 /* One position's gates, in place over xg[3u]: given hg[3u] = h_{t-1} U (no
  * bias), writes (z, r, hh) into xg, hg_h into hgh[u] and h_t into h[u]. */
-static void gru_cell(const gru_state *st, float *xg, const float *hg, const float *brec,
-                     const float *hprev, float *hgh, float *h) {
+static void gru_cell(const gru_state *st, float *restrict xg, const float *restrict hg,
+                     const float *restrict brec, const float *restrict hprev, float *restrict hgh,
+                     float *restrict h) {
     const int u = st->u;
     float *z = xg, *r = xg + u, *c = xg + 2 * u;
     for (int j = 0; j < 2 * u; j++) xg[j] += hg[j] + brec[j];
@@ -125,10 +128,10 @@ static void gru_forward(dp_layer *l, const float *params, const float *x, float 
 /* One position's backward, in place: from dh[u] = dL/dh_t and the gates in
  * xg (z, r, hh) and hgh (hg_h), writes dL/d(xg) over xg, dL/d(hg_h) over hgh,
  * dL/d(hg) into dg[3u] and the direct part of dL/dh_{t-1} (dh z) over dh. */
-static void gru_cell_backward(const gru_state *st, float *xg, float *hgh, const float *hprev,
-                              float *dh, float *dg) {
+static void gru_cell_backward(const gru_state *st, float *restrict xg, float *restrict hgh,
+                              const float *restrict hprev, float *restrict dh, float *restrict dg) {
     const int u = st->u;
-    const dp_act a = st->act, ra = st->ract;
+    const dp_rnn_slope_coef a = dp_rnn_slope_of(st->act), ra = dp_rnn_slope_of(st->ract);
     for (int j = 0; j < u; j++) {
         float z = xg[j], r = xg[u + j], c = xg[2 * u + j], d = dh[j];
         float dc = d * (1.0f - z) * dp_rnn_slope(a, c); /* dL/d(pre hh) */
@@ -155,6 +158,7 @@ static void gru_backward(dp_layer *l, const float *params, const float *x, const
     float *dW = grads + l->params[0].offset, *dU = grads + l->params[1].offset;
     float *dbin = grads + l->params[2].offset, *dbrec = dbin + k;
     float *dxg = st->xg, *dhgh = st->hh, *hp = st->hp, *dg = st->g, *dh = st->dh;
+    dp_rnn_transpose(st->ut, U, u, k);
     memset(dh, 0, (size_t)B * u * sizeof(float));
     for (int t = T - 1; t >= 0; t--) {
         for (int r = 0; r < B; r++) {
@@ -166,7 +170,7 @@ static void gru_backward(dp_layer *l, const float *params, const float *x, const
                               hp + r * ldh + (size_t)t * u, dhr, dg + (size_t)r * k);
         }
         /* dh_{t-1}[B, u] += dL/d(hg)[B, 3u] U^T */
-        if (t > 0) dp_gemm(0, 1, B, u, k, 1.0f, dg, k, U, k, 1.0f, dh, u);
+        if (t > 0) dp_gemm(0, 0, B, u, k, 1.0f, dg, k, st->ut, u, 1.0f, dh, u);
     }
     /* Weight gradients and dx over all B*T positions at once. The recurrent
      * side differs from the input side only in the h block (r * hg_h). */
@@ -188,6 +192,7 @@ static void gru_free(dp_layer *l) {
         free(st->hp);
         free(st->g);
         free(st->dh);
+        free(st->ut);
     }
     free(st);
     l->state = NULL;

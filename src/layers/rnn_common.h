@@ -25,18 +25,30 @@ dp_shape dp_rnn_out_shape(const dp_layer_cfg *cfg, const dp_shape *in);
 /* v[n] = act(v[n]) in place; act is linear, relu, sigmoid or tanh. */
 void dp_rnn_activate(dp_act act, float *v, int n);
 
-/* d act / dz expressed through the output y = act(z). */
-static inline float dp_rnn_slope(dp_act act, float y) {
-    switch (act) {
-    case DP_ACT_RELU: return y > 0.0f ? 1.0f : 0.0f;
-    case DP_ACT_SIGMOID: return y * (1.0f - y);
-    case DP_ACT_TANH: return 1.0f - y * y;
-    default: return 1.0f;
-    }
+/* d act / dz expressed through the output y = act(z), as
+ * c0 + y (c1 + c2 y), or the step y > 0 for relu: select, not branch, so
+ * the row loops that call it vectorize. */
+typedef struct dp_rnn_slope_coef {
+    float c0, c1, c2;
+    int relu;
+} dp_rnn_slope_coef;
+
+/* The coefficients of act's slope (linear, relu, sigmoid or tanh). */
+dp_rnn_slope_coef dp_rnn_slope_of(dp_act act);
+
+static inline float dp_rnn_slope(dp_rnn_slope_coef s, float y) {
+    float poly = s.c0 + y * (s.c1 + s.c2 * y);
+    float step = y > 0.0f ? 1.0f : 0.0f;
+    return s.relu ? step : poly;
 }
 
 /* rows[r, 0:n] = v[n] for r < nrows, row stride ld: a bias the GEMM then adds to. */
 void dp_rnn_fill_rows(float *rows, int nrows, int ld, const float *v, int n);
+
+/* at[cols, rows] = a[rows, cols]^T. The backward steps multiply by U^T
+ * through a transposed copy: sgemm runs the plain (NN) product of these
+ * small-by-wide shapes markedly faster than the transposed (NT) one. */
+void dp_rnn_transpose(float *at, const float *a, int rows, int cols);
 
 /* sum[n] += column sums of rows[nrows, n] (row stride ld), in row order. */
 void dp_rnn_col_sums(float *sum, const float *rows, int nrows, int ld, int n);

@@ -23,6 +23,7 @@ typedef struct rnn_state {
     float *z;  /* [cap, T, u] forward: x W + b, then h_t in place; backward: dL/dz */
     float *hp; /* [cap, T, u] h_{t-1} at each position (zeros at t = 0) */
     float *dh; /* [cap, u] dL/dh_t flowing back from step t + 1 */
+    float *ut; /* [u, u] U^T for the backward steps */
 } rnn_state;
 
 static int rnn_create(dp_layer *l, const dp_layer_cfg *cfg, const dp_shape *in, int max_batch,
@@ -46,6 +47,7 @@ static int rnn_create(dp_layer *l, const dp_layer_cfg *cfg, const dp_shape *in, 
     st->z = DP_MALLOC(rows * u * sizeof(float));
     st->hp = DP_MALLOC(rows * u * sizeof(float));
     st->dh = DP_MALLOC((size_t)max_batch * u * sizeof(float));
+    st->ut = DP_MALLOC((size_t)u * u * sizeof(float));
     l->state = st;
     return 0;
 }
@@ -103,6 +105,8 @@ static void rnn_backward(dp_layer *l, const float *params, const float *x, const
     float *dW = grads + l->params[0].offset, *dU = grads + l->params[1].offset;
     float *db = grads + l->params[2].offset;
     float *dz = st->z, *hp = st->hp, *dh = st->dh;
+    const dp_rnn_slope_coef sl = dp_rnn_slope_of(st->act);
+    dp_rnn_transpose(st->ut, U, u, u);
     memset(dh, 0, (size_t)B * u * sizeof(float));
     for (int t = T - 1; t >= 0; t--) {
         /* dz_t = (dy_t + dh_t) act'(h_t), in place over h_t, which forward
@@ -112,13 +116,13 @@ static void rnn_backward(dp_layer *l, const float *params, const float *x, const
             ptrdiff_t o = out_off(st, r, t);
             if (o >= 0) {
                 const float *g = dy + o;
-                for (int j = 0; j < u; j++) d[j] = (dhr[j] + g[j]) * dp_rnn_slope(st->act, d[j]);
+                for (int j = 0; j < u; j++) d[j] = (dhr[j] + g[j]) * dp_rnn_slope(sl, d[j]);
             } else {
-                for (int j = 0; j < u; j++) d[j] = dhr[j] * dp_rnn_slope(st->act, d[j]);
+                for (int j = 0; j < u; j++) d[j] = dhr[j] * dp_rnn_slope(sl, d[j]);
             }
         }
         /* dh_{t-1}[B, u] = dz_t U^T */
-        if (t > 0) dp_gemm(0, 1, B, u, u, 1.0f, dz + (size_t)t * u, ld, U, u, 0.0f, dh, u);
+        if (t > 0) dp_gemm(0, 0, B, u, u, 1.0f, dz + (size_t)t * u, ld, st->ut, u, 0.0f, dh, u);
     }
     /* Weight gradients and dx over all B*T positions at once. */
     dp_gemm(1, 0, u, u, B * T, 1.0f, hp, u, dz, u, 1.0f, dU, u);
@@ -133,6 +137,7 @@ static void rnn_free(dp_layer *l) {
         free(st->z);
         free(st->hp);
         free(st->dh);
+        free(st->ut);
     }
     free(st);
     l->state = NULL;
