@@ -23,13 +23,14 @@
 typedef struct gru_state {
     int T, F, u, seq;
     dp_act act, ract;
-    float *xg; /* [cap, T, 3u] forward: x W + b_in, then (z, r, hh) in place;
+    float *xg; /* [cap, T, 3u] forward: x W, then (z, r, hh) in place;
                   backward: dL/d(xg) in place */
     float *hh; /* [cap, T, u] forward: hg_h; backward: dL/d(hg_h) = dL/d(pre hh) * r */
     float *hp; /* [cap, T, u] h_{t-1} at each position (zeros at t = 0) */
     float *g;  /* [cap, 3u] one step: forward h_{t-1} U; backward dL/d(hg) */
     float *dh; /* [cap, u] dL/dh_t flowing back from step t + 1 */
     float *ut; /* [3u, u] U^T for the backward steps */
+    float *sb; /* [4u] backward: bias gradient sums */
 } gru_state;
 
 static int gru_create(dp_layer *l, const dp_layer_cfg *cfg, const dp_shape *in, int max_batch,
@@ -57,6 +58,7 @@ static int gru_create(dp_layer *l, const dp_layer_cfg *cfg, const dp_shape *in, 
     st->g = DP_MALLOC((size_t)max_batch * 3 * u * sizeof(float));
     st->dh = DP_MALLOC((size_t)max_batch * u * sizeof(float));
     st->ut = DP_MALLOC((size_t)3 * u * u * sizeof(float));
+    st->sb = DP_MALLOC((size_t)4 * u * sizeof(float));
     l->state = st;
     return 0;
 }
@@ -78,18 +80,19 @@ static ptrdiff_t out_off(const gru_state *st, int b, int t) {
     return t == st->T - 1 ? (ptrdiff_t)b * st->u : -1;
 }
 
-/* One position's gates, in place over xg[3u]: given hg[3u] = h_{t-1} U (no
- * bias), writes (z, r, hh) into xg, hg_h into hgh[u] and h_t into h[u]. */
+/* One position's gates, in place over xg[3u]: given xg = x_t W and
+ * hg[3u] = h_{t-1} U (no biases), writes (z, r, hh) into xg, hg_h + b_rec_h
+ * into hgh[u] and h_t into h[u]. */
 static void gru_cell(const gru_state *st, float *restrict xg, const float *restrict hg,
-                     const float *restrict brec, const float *restrict hprev, float *restrict hgh,
-                     float *restrict h) {
+                     const float *restrict bin, const float *restrict brec,
+                     const float *restrict hprev, float *restrict hgh, float *restrict h) {
     const int u = st->u;
     float *z = xg, *r = xg + u, *c = xg + 2 * u;
-    for (int j = 0; j < 2 * u; j++) xg[j] += hg[j] + brec[j];
+    for (int j = 0; j < 2 * u; j++) xg[j] = (xg[j] + bin[j]) + (hg[j] + brec[j]);
     dp_rnn_activate(st->ract, xg, 2 * u);
     for (int j = 0; j < u; j++) {
         hgh[j] = hg[2 * u + j] + brec[2 * u + j];
-        c[j] += r[j] * hgh[j];
+        c[j] = (c[j] + bin[2 * u + j]) + r[j] * hgh[j];
     }
     dp_rnn_activate(st->act, c, u);
     for (int j = 0; j < u; j++) h[j] = z[j] * hprev[j] + (1.0f - z[j]) * c[j];
@@ -105,9 +108,8 @@ static void gru_forward(dp_layer *l, const float *params, const float *x, float 
     const float *U = params + l->params[1].offset;                    /* [u, 3u] */
     const float *bin = params + l->params[2].offset, *brec = bin + k; /* [3u] each */
     float *xg = st->xg, *hp = st->hp, *g = st->g;
-    /* xg[B*T, 3u] = x[B*T, F] W + b_in, every position at once */
-    dp_rnn_fill_rows(xg, B * T, k, bin, k);
-    dp_gemm(0, 0, B * T, k, F, 1.0f, x, F, W, k, 1.0f, xg, k);
+    /* xg[B*T, 3u] = x[B*T, F] W, every position at once; the step adds b_in */
+    dp_gemm(0, 0, B * T, k, F, 1.0f, x, F, W, k, 0.0f, xg, k);
     for (int r = 0; r < B; r++) memset(hp + r * ldh, 0, (size_t)u * sizeof(float));
     for (int t = 0; t < T; t++) {
         /* g[B, 3u] = h_{t-1}[B, u] U; h_{t-1} rows have stride T*u in hp */
@@ -118,7 +120,7 @@ static void gru_forward(dp_layer *l, const float *params, const float *x, float 
             ptrdiff_t o = out_off(st, r, t);
             /* h_t goes to the next step's h_{t-1} slot, and to y if it is an output */
             float *h = t + 1 < T ? hprev + u : y + o;
-            gru_cell(st, xg + r * ldg + (size_t)t * k, g + (size_t)r * k, brec, hprev,
+            gru_cell(st, xg + r * ldg + (size_t)t * k, g + (size_t)r * k, bin, brec, hprev,
                      st->hh + r * ldh + (size_t)t * u, h);
             if (t + 1 < T && o >= 0) memcpy(y + o, h, (size_t)u * sizeof(float));
         }
@@ -127,11 +129,11 @@ static void gru_forward(dp_layer *l, const float *params, const float *x, float 
 
 /* One position's backward, in place: from dh[u] = dL/dh_t and the gates in
  * xg (z, r, hh) and hgh (hg_h), writes dL/d(xg) over xg, dL/d(hg_h) over hgh,
- * dL/d(hg) into dg[3u] and the direct part of dL/dh_{t-1} (dh z) over dh. */
-static void gru_cell_backward(const gru_state *st, float *restrict xg, float *restrict hgh,
-                              const float *restrict hprev, float *restrict dh, float *restrict dg) {
-    const int u = st->u;
-    const dp_rnn_slope_coef a = dp_rnn_slope_of(st->act), ra = dp_rnn_slope_of(st->ract);
+ * dL/d(hg) into dg[3u] and the direct part of dL/dh_{t-1} (dh z) over dh,
+ * and adds the bias gradients into sb[4u]: d(xg) then d(hg_h). */
+static void gru_cell_backward(int u, dp_rnn_slope_coef a, dp_rnn_slope_coef ra, float *restrict xg,
+                              float *restrict hgh, const float *restrict hprev, float *restrict dh,
+                              float *restrict dg, float *restrict sb) {
     for (int j = 0; j < u; j++) {
         float z = xg[j], r = xg[u + j], c = xg[2 * u + j], d = dh[j];
         float dc = d * (1.0f - z) * dp_rnn_slope(a, c); /* dL/d(pre hh) */
@@ -143,6 +145,10 @@ static void gru_cell_backward(const gru_state *st, float *restrict xg, float *re
         xg[u + j] = dg[u + j] = dr;
         xg[2 * u + j] = dc;
         hgh[j] = dg[2 * u + j] = dhg;
+        sb[j] += dz;
+        sb[u + j] += dr;
+        sb[2 * u + j] += dc;
+        sb[3 * u + j] += dhg;
     }
 }
 
@@ -158,16 +164,20 @@ static void gru_backward(dp_layer *l, const float *params, const float *x, const
     float *dW = grads + l->params[0].offset, *dU = grads + l->params[1].offset;
     float *dbin = grads + l->params[2].offset, *dbrec = dbin + k;
     float *dxg = st->xg, *dhgh = st->hh, *hp = st->hp, *dg = st->g, *dh = st->dh;
+    const dp_rnn_slope_coef a = dp_rnn_slope_of(st->act), ra = dp_rnn_slope_of(st->ract);
+    float *sb = st->sb; /* [4u] bias gradient sums, in (t, b) order */
     dp_rnn_transpose(st->ut, U, u, k);
     memset(dh, 0, (size_t)B * u * sizeof(float));
+    memset(sb, 0, (size_t)4 * u * sizeof(float));
     for (int t = T - 1; t >= 0; t--) {
         for (int r = 0; r < B; r++) {
             float *dhr = dh + (size_t)r * u;
             ptrdiff_t o = out_off(st, r, t);
             if (o >= 0)
                 for (int j = 0; j < u; j++) dhr[j] += dy[o + j];
-            gru_cell_backward(st, dxg + r * ldg + (size_t)t * k, dhgh + r * ldh + (size_t)t * u,
-                              hp + r * ldh + (size_t)t * u, dhr, dg + (size_t)r * k);
+            gru_cell_backward(u, a, ra, dxg + r * ldg + (size_t)t * k,
+                              dhgh + r * ldh + (size_t)t * u, hp + r * ldh + (size_t)t * u, dhr,
+                              dg + (size_t)r * k, sb);
         }
         /* dh_{t-1}[B, u] += dL/d(hg)[B, 3u] U^T */
         if (t > 0) dp_gemm(0, 0, B, u, k, 1.0f, dg, k, st->ut, u, 1.0f, dh, u);
@@ -178,9 +188,9 @@ static void gru_backward(dp_layer *l, const float *params, const float *x, const
     dp_gemm(1, 0, F, k, n, 1.0f, x, F, dxg, k, 1.0f, dW, k);
     dp_gemm(1, 0, u, 2 * u, n, 1.0f, hp, u, dxg, k, 1.0f, dU, k);
     dp_gemm(1, 0, u, u, n, 1.0f, hp, u, dhgh, u, 1.0f, dU + 2 * u, k);
-    dp_rnn_col_sums(dbin, dxg, n, k, k);
-    dp_rnn_col_sums(dbrec, dxg, n, k, 2 * u);
-    dp_rnn_col_sums(dbrec + 2 * u, dhgh, n, u, u);
+    for (int j = 0; j < k; j++) dbin[j] += sb[j];
+    for (int j = 0; j < 2 * u; j++) dbrec[j] += sb[j];
+    for (int j = 0; j < u; j++) dbrec[2 * u + j] += sb[3 * u + j];
     if (dx) dp_gemm(0, 1, n, F, k, 1.0f, dxg, k, W, k, 0.0f, dx, F);
 }
 
@@ -193,6 +203,7 @@ static void gru_free(dp_layer *l) {
         free(st->g);
         free(st->dh);
         free(st->ut);
+        free(st->sb);
     }
     free(st);
     l->state = NULL;

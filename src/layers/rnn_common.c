@@ -119,18 +119,7 @@ dp_rnn_slope_coef dp_rnn_slope_of(dp_act act) {
     return s;
 }
 
-void dp_rnn_fill_rows(float *rows, int nrows, int ld, const float *v, int n) {
-    for (int r = 0; r < nrows; r++) memcpy(rows + (size_t)r * ld, v, (size_t)n * sizeof *v);
-}
-
 void dp_rnn_transpose(float *at, const float *a, int rows, int cols) {
     for (int i = 0; i < rows; i++)
         for (int j = 0; j < cols; j++) at[(size_t)j * rows + i] = a[(size_t)i * cols + j];
-}
-
-void dp_rnn_col_sums(float *sum, const float *rows, int nrows, int ld, int n) {
-    for (int r = 0; r < nrows; r++) {
-        const float *row = rows + (size_t)r * ld;
-        for (int j = 0; j < n; j++) sum[j] += row[j];
-    }
 }

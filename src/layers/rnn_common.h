@@ -42,15 +42,9 @@ static inline float dp_rnn_slope(dp_rnn_slope_coef s, float y) {
     return s.relu ? step : poly;
 }
 
-/* rows[r, 0:n] = v[n] for r < nrows, row stride ld: a bias the GEMM then adds to. */
-void dp_rnn_fill_rows(float *rows, int nrows, int ld, const float *v, int n);
-
 /* at[cols, rows] = a[rows, cols]^T. The backward steps multiply by U^T
  * through a transposed copy: sgemm runs the plain (NN) product of these
  * small-by-wide shapes markedly faster than the transposed (NT) one. */
 void dp_rnn_transpose(float *at, const float *a, int rows, int cols);
-
-/* sum[n] += column sums of rows[nrows, n] (row stride ld), in row order. */
-void dp_rnn_col_sums(float *sum, const float *rows, int nrows, int ld, int n);
 
 #endif

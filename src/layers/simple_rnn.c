@@ -20,10 +20,11 @@
 typedef struct rnn_state {
     int T, F, u, seq;
     dp_act act;
-    float *z;  /* [cap, T, u] forward: x W + b, then h_t in place; backward: dL/dz */
+    float *z;  /* [cap, T, u] forward: x W + h U + b, then h_t in place; backward: dL/dz */
     float *hp; /* [cap, T, u] h_{t-1} at each position (zeros at t = 0) */
     float *dh; /* [cap, u] dL/dh_t flowing back from step t + 1 */
     float *ut; /* [u, u] U^T for the backward steps */
+    float *sb; /* [u] backward: bias gradient sum */
 } rnn_state;
 
 static int rnn_create(dp_layer *l, const dp_layer_cfg *cfg, const dp_shape *in, int max_batch,
@@ -48,6 +49,7 @@ static int rnn_create(dp_layer *l, const dp_layer_cfg *cfg, const dp_shape *in, 
     st->hp = DP_MALLOC(rows * u * sizeof(float));
     st->dh = DP_MALLOC((size_t)max_batch * u * sizeof(float));
     st->ut = DP_MALLOC((size_t)u * u * sizeof(float));
+    st->sb = DP_MALLOC((size_t)u * sizeof(float));
     l->state = st;
     return 0;
 }
@@ -76,9 +78,8 @@ static void rnn_forward(dp_layer *l, const float *params, const float *x, float 
     const float *U = params + l->params[1].offset; /* [u, u] */
     const float *b = params + l->params[2].offset; /* [u] */
     float *z = st->z, *hp = st->hp;
-    /* z[B*T, u] = x[B*T, F] W + b, every position at once */
-    dp_rnn_fill_rows(z, B * T, u, b, u);
-    dp_gemm(0, 0, B * T, u, F, 1.0f, x, F, W, u, 1.0f, z, u);
+    /* z[B*T, u] = x[B*T, F] W, every position at once; the step adds b */
+    dp_gemm(0, 0, B * T, u, F, 1.0f, x, F, W, u, 0.0f, z, u);
     for (int r = 0; r < B; r++) memset(hp + (size_t)r * ld, 0, (size_t)u * sizeof(float));
     for (int t = 0; t < T; t++) {
         float *zt = z + (size_t)t * u; /* step t: B rows, stride ld */
@@ -86,6 +87,7 @@ static void rnn_forward(dp_layer *l, const float *params, const float *x, float 
         if (t > 0) dp_gemm(0, 0, B, u, u, 1.0f, hp + (size_t)t * u, ld, U, u, 1.0f, zt, ld);
         for (int r = 0; r < B; r++) {
             float *h = zt + (size_t)r * ld;
+            for (int j = 0; j < u; j++) h[j] += b[j];
             dp_rnn_activate(st->act, h, u);
             if (t + 1 < T) memcpy(hp + (size_t)r * ld + (size_t)(t + 1) * u, h, u * sizeof(float));
             ptrdiff_t o = out_off(st, r, t);
@@ -106,8 +108,10 @@ static void rnn_backward(dp_layer *l, const float *params, const float *x, const
     float *db = grads + l->params[2].offset;
     float *dz = st->z, *hp = st->hp, *dh = st->dh;
     const dp_rnn_slope_coef sl = dp_rnn_slope_of(st->act);
+    float *sb = st->sb; /* [u] bias gradient sum, in (t, b) order */
     dp_rnn_transpose(st->ut, U, u, u);
     memset(dh, 0, (size_t)B * u * sizeof(float));
+    memset(sb, 0, (size_t)u * sizeof(float));
     for (int t = T - 1; t >= 0; t--) {
         /* dz_t = (dy_t + dh_t) act'(h_t), in place over h_t, which forward
          * left in z */
@@ -120,6 +124,7 @@ static void rnn_backward(dp_layer *l, const float *params, const float *x, const
             } else {
                 for (int j = 0; j < u; j++) d[j] = dhr[j] * dp_rnn_slope(sl, d[j]);
             }
+            for (int j = 0; j < u; j++) sb[j] += d[j];
         }
         /* dh_{t-1}[B, u] = dz_t U^T */
         if (t > 0) dp_gemm(0, 0, B, u, u, 1.0f, dz + (size_t)t * u, ld, st->ut, u, 0.0f, dh, u);
@@ -127,7 +132,7 @@ static void rnn_backward(dp_layer *l, const float *params, const float *x, const
     /* Weight gradients and dx over all B*T positions at once. */
     dp_gemm(1, 0, u, u, B * T, 1.0f, hp, u, dz, u, 1.0f, dU, u);
     dp_gemm(1, 0, F, u, B * T, 1.0f, x, F, dz, u, 1.0f, dW, u);
-    dp_rnn_col_sums(db, dz, B * T, u, u);
+    for (int j = 0; j < u; j++) db[j] += sb[j];
     if (dx) dp_gemm(0, 1, B * T, F, u, 1.0f, dz, u, W, u, 0.0f, dx, F);
 }
 
@@ -138,6 +143,7 @@ static void rnn_free(dp_layer *l) {
         free(st->hp);
         free(st->dh);
         free(st->ut);
+        free(st->sb);
     }
     free(st);
     l->state = NULL;
