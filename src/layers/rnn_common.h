@@ -9,6 +9,8 @@
 #ifndef DPTRAIN_LAYERS_RNN_COMMON_H
 #define DPTRAIN_LAYERS_RNN_COMMON_H
 
+#include <stddef.h>
+
 #include "dptrain/config.h"
 #include "dptrain/error.h"
 #include "dptrain/shape.h"
@@ -42,9 +44,23 @@ static inline float dp_rnn_slope(dp_rnn_slope_coef s, float y) {
     return s.relu ? step : poly;
 }
 
-/* at[cols, rows] = a[rows, cols]^T. The backward steps multiply by U^T
- * through a transposed copy: sgemm runs the plain (NN) product of these
- * small-by-wide shapes markedly faster than the transposed (NT) one. */
-void dp_rnn_transpose(float *at, const float *a, int rows, int cols);
+/* The per-step product h[M, K] x U[K, N] with U packed once per call.
+ * sgemm repacks its operands on every call, which for the small batch of
+ * one step costs as much as a fifth of the product; with AVX-512 the packed
+ * form is panels of 32 columns ([K][32] each, zero-padded) multiplied by a
+ * register-blocked kernel, otherwise it is a plain [K, N] copy for sgemm.
+ * Each C entry is a sum over k in a fixed order, whatever M is. */
+
+/* Floats needed to pack a [K, N] matrix. */
+size_t dp_rnn_packed_floats(int K, int N);
+
+/* Packs the [K, N] matrix whose element (k, n) is src[k * sk + n * sn]:
+ * sk = N, sn = 1 for U as stored, sk = 1, sn = K for its transpose. */
+void dp_rnn_pack(float *p, const float *src, int K, int N, int sk, int sn);
+
+/* C[M, N] = A[M, K] P (accumulate 0) or C + A P (accumulate 1), where P
+ * came from dp_rnn_pack; lda and ldc are the row strides of A and C. */
+void dp_rnn_step_gemm(int M, int N, int K, const float *A, int lda, const float *p, int accumulate,
+                      float *C, int ldc);
 
 #endif

@@ -110,19 +110,32 @@ static void test_gru_gradcheck_activations(void) {
     fx_teardown(&f);
 }
 
-/* On random weights the layer matches the double-precision Keras equations. */
-static void test_gru_matches_keras_reference(void) {
-    enum { B = 3, T = 6, F = 4, U = 5 };
+/* A batch of 9 rows and 33 units runs the 8-row blocks and a partial column
+ * panel of the step product, forward and backward. */
+static void test_gru_gradcheck_wide(void) {
+    dp_layer_cfg cfg = gru_cfg(33, 1);
+    dp_shape in = {2, {3, 3}};
+    fixture f;
+    CU_ASSERT_FATAL(fx_setup(&f, &dp_layer_gru_ops, &cfg, &in, 9, 86, NULL) == 0);
+    for (size_t i = 0; i < f.l.param_count; i++) f.params[i] *= 0.3f;
+    CU_ASSERT_EQUAL(fx_check(&f, "gru wide"), 0);
+    fx_teardown(&f);
+}
+
+/* On random weights the layer matches the double-precision Keras equations,
+ * for a tiny layer and one wide enough for full column panels and row blocks. */
+static void check_gru_reference(int B, int T, int F, int U, double scale, uint64_t seed) {
     dp_layer_cfg cfg = gru_cfg(U, 1);
     dp_shape in = {2, {T, F}};
     fixture f;
-    CU_ASSERT_FATAL(fx_setup(&f, &dp_layer_gru_ops, &cfg, &in, B, 90, NULL) == 0);
+    CU_ASSERT_FATAL(fx_setup(&f, &dp_layer_gru_ops, &cfg, &in, B, seed, NULL) == 0);
     CU_ASSERT_STRING_EQUAL(f.l.params[0].name, "kernel");
     CU_ASSERT_STRING_EQUAL(f.l.params[1].name, "recurrent_kernel");
     CU_ASSERT(f.l.params[0].shape.dim[0] == F && f.l.params[0].shape.dim[1] == 3 * U);
     CU_ASSERT(f.l.params[1].shape.dim[0] == U && f.l.params[1].shape.dim[1] == 3 * U);
+    for (size_t i = 0; i < f.l.param_count; i++) f.params[i] *= (float)scale;
     fx_objective(&f);
-    double ref[T * U], worst = 0.0;
+    double *ref = malloc(sizeof(double) * T * U), worst = 0.0;
     for (int b = 0; b < B; b++) {
         ref_gru(f.params + f.l.params[0].offset, f.params + f.l.params[1].offset,
                 f.params + f.l.params[2].offset, f.x + b * T * F, T, F, U, ref);
@@ -130,7 +143,13 @@ static void test_gru_matches_keras_reference(void) {
     }
     CU_ASSERT(worst < 1e-5);
     if (worst >= 1e-5) printf("\n  max |y - keras| = %g", worst);
+    free(ref);
     fx_teardown(&f);
+}
+
+static void test_gru_matches_keras_reference(void) {
+    check_gru_reference(3, 6, 4, 5, 1.0, 90);
+    check_gru_reference(11, 5, 6, 40, 0.3, 91);
 }
 
 /* Gate order by hand, F = 1, u = 1, T = 2, so each block is one column:
@@ -243,6 +262,7 @@ int main(void) {
     static const test_case cases[] = {
         {"gru gradient through time, both biases", test_gru_gradcheck},
         {"gru gradient, other activations", test_gru_gradcheck_activations},
+        {"gru gradient, 9 rows of 33 units", test_gru_gradcheck_wide},
         {"gru matches the Keras equations", test_gru_matches_keras_reference},
         {"gru gate order by hand", test_gru_gate_order_by_hand},
         {"gru last step", test_gru_last_step},

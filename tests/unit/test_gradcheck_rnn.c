@@ -58,13 +58,25 @@ static void test_rnn_gradcheck(void) {
         }
 }
 
-/* On random weights the layer matches the double-precision Keras equations. */
-static void test_rnn_matches_keras_reference(void) {
-    enum { B = 3, T = 6, F = 4, U = 7 };
+/* A batch of 9 rows and 33 units runs the 8-row blocks and a partial column
+ * panel of the step product, forward and backward. */
+static void test_rnn_gradcheck_wide(void) {
+    dp_layer_cfg cfg = rnn_cfg(33, 1, DP_ACT_TANH);
+    dp_shape in = {2, {3, 3}};
+    fixture f;
+    CU_ASSERT_FATAL(fx_setup(&f, &dp_layer_simple_rnn_ops, &cfg, &in, 9, 45, NULL) == 0);
+    for (size_t i = 0; i < f.l.param_count; i++) f.params[i] *= 0.3f;
+    CU_ASSERT_EQUAL(fx_check(&f, "simple_rnn wide"), 0);
+    fx_teardown(&f);
+}
+
+/* On random weights the layer matches the double-precision Keras equations,
+ * for a tiny layer and one wide enough for full column panels and row blocks. */
+static void check_rnn_reference(int B, int T, int F, int U, double scale, uint64_t seed) {
     dp_layer_cfg cfg = rnn_cfg(U, 1, DP_ACT_TANH);
     dp_shape in = {2, {T, F}};
     fixture f;
-    CU_ASSERT_FATAL(fx_setup(&f, &dp_layer_simple_rnn_ops, &cfg, &in, B, 50, NULL) == 0);
+    CU_ASSERT_FATAL(fx_setup(&f, &dp_layer_simple_rnn_ops, &cfg, &in, B, seed, NULL) == 0);
     CU_ASSERT_STRING_EQUAL(f.l.params[0].name, "kernel");
     CU_ASSERT_STRING_EQUAL(f.l.params[1].name, "recurrent_kernel");
     CU_ASSERT_STRING_EQUAL(f.l.params[2].name, "bias");
@@ -72,9 +84,9 @@ static void test_rnn_matches_keras_reference(void) {
     CU_ASSERT(f.l.params[1].shape.dim[0] == U && f.l.params[1].shape.dim[1] == U);
     CU_ASSERT(f.l.params[2].shape.ndim == 1 && f.l.params[2].shape.dim[0] == U);
     /* Keras-scale weights keep tanh away from saturation, where any answer is +-1. */
-    for (size_t i = 0; i < f.l.param_count; i++) f.params[i] *= 0.5f;
+    for (size_t i = 0; i < f.l.param_count; i++) f.params[i] *= (float)scale;
     fx_objective(&f);
-    double ref[T * U];
+    double *ref = malloc(sizeof(double) * T * U);
     double worst = 0.0;
     for (int b = 0; b < B; b++) {
         ref_simple_rnn(f.params + f.l.params[0].offset, f.params + f.l.params[1].offset,
@@ -83,7 +95,13 @@ static void test_rnn_matches_keras_reference(void) {
     }
     CU_ASSERT(worst < 1e-5);
     if (worst >= 1e-5) printf("\n  max |y - keras| = %g", worst);
+    free(ref);
     fx_teardown(&f);
+}
+
+static void test_rnn_matches_keras_reference(void) {
+    check_rnn_reference(3, 6, 4, 7, 0.5, 50);
+    check_rnn_reference(11, 5, 6, 40, 0.15, 51);
 }
 
 /* Layout by hand: kernel[i][j] maps input feature i to unit j, and
@@ -194,6 +212,46 @@ static void test_rnn_activation_accuracy(void) {
     CU_ASSERT(s[0] >= 0.0f && s[0] < 1e-30f && s[1] == 1.0f && s[2] == 0.5f);
 }
 
+/* The packed per-step product against a double reference, for sizes that
+ * exercise full and partial 32-column panels, 8-, 4- and 1-row blocks,
+ * strided rows, accumulation and packing a transpose. */
+static void test_rnn_step_gemm(void) {
+    const int sizes[][3] = {{1, 1, 1},   {3, 5, 7},    {8, 32, 16},
+                            {13, 33, 9}, {32, 70, 40}, {21, 16, 64}};
+    for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++)
+        for (int trans = 0; trans <= 1; trans++)
+            for (int acc = 0; acc <= 1; acc++) {
+                int M = sizes[s][0], N = sizes[s][1], K = sizes[s][2], lda = K + 3, ldc = N + 5;
+                float *A = malloc(sizeof(float) * M * lda), *W = malloc(sizeof(float) * K * N);
+                float *C = malloc(sizeof(float) * M * ldc), *C0 = malloc(sizeof(float) * M * ldc);
+                float *P = malloc(sizeof(float) * dp_rnn_packed_floats(K, N));
+                for (int i = 0; i < M * lda; i++) A[i] = uniform_in(300 + s, i, -1, 1);
+                for (int i = 0; i < K * N; i++) W[i] = uniform_in(400 + s, i, -1, 1);
+                for (int i = 0; i < M * ldc; i++) C[i] = C0[i] = uniform_in(500 + s, i, -1, 1);
+                /* element (k, n) is W[k * N + n], or W[n * K + k] when W holds the transpose */
+                if (trans) dp_rnn_pack(P, W, K, N, 1, K);
+                else dp_rnn_pack(P, W, K, N, N, 1);
+                dp_rnn_step_gemm(M, N, K, A, lda, P, acc, C, ldc);
+                double worst = 0.0;
+                int pad_ok = 1;
+                for (int i = 0; i < M; i++) {
+                    for (int n = 0; n < N; n++) {
+                        double want = acc ? C0[i * ldc + n] : 0.0;
+                        for (int k = 0; k < K; k++)
+                            want += (double)A[i * lda + k] * W[trans ? n * K + k : k * N + n];
+                        worst = fmax(worst, fabs(C[i * ldc + n] - want));
+                    }
+                    for (int n = N; n < ldc; n++) pad_ok &= C[i * ldc + n] == C0[i * ldc + n];
+                }
+                CU_ASSERT(worst < 1e-4);
+                CU_ASSERT(pad_ok); /* nothing written past N in a row */
+                if (worst >= 1e-4 || !pad_ok)
+                    printf("\n  step gemm M %d N %d K %d trans %d acc %d: err %g pad %d", M, N, K,
+                           trans, acc, worst, pad_ok);
+                free(A), free(W), free(C), free(C0), free(P);
+            }
+}
+
 static int create_fails(const dp_layer_cfg *cfg, const dp_shape *in, const char *needle) {
     dp_layer l = {0};
     dp_error err = {0};
@@ -225,12 +283,14 @@ static void test_rnn_config_errors(void) {
 int main(void) {
     static const test_case cases[] = {
         {"simple_rnn gradient through time", test_rnn_gradcheck},
+        {"simple_rnn gradient, 9 rows of 33 units", test_rnn_gradcheck_wide},
         {"simple_rnn matches the Keras equations", test_rnn_matches_keras_reference},
         {"simple_rnn Keras layout by hand", test_rnn_layout_by_hand},
         {"simple_rnn last step", test_rnn_last_step},
         {"simple_rnn init and row independence", test_rnn_init_and_rows},
         {"simple_rnn config errors", test_rnn_config_errors},
         {"recurrent tanh and sigmoid accuracy", test_rnn_activation_accuracy},
+        {"recurrent step product", test_rnn_step_gemm},
         {NULL, NULL},
     };
     return test_run_suite("gradcheck_rnn", cases);
