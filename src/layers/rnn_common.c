@@ -63,24 +63,26 @@ dp_shape dp_rnn_out_shape(const dp_layer_cfg *cfg, const dp_shape *in) {
  * Within 2 ulp of expf over the clamped range; results are the same bits
  * on every rank, as no library version is involved. */
 static inline float exp_poly(float x) {
-    x = x > 88.0f ? 88.0f : x;
-    x = x < -87.0f ? -87.0f : x;
-    /* n = round(x / ln2): adding 1.5 * 2^23 leaves no fraction bits */
-    float n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
-    x -= n * 0.693359375f;
-    x -= n * -2.12194440e-4f;
+    /* Clamped so 2^n stays a normal float; NaN clamps to 88 here and is put
+     * back at the end, so the integer conversion never sees it. */
+    float v = x < 88.0f ? x : 88.0f;
+    v = v > -87.0f ? v : -87.0f;
+    /* n = round(v / ln2): adding 1.5 * 2^23 leaves no fraction bits */
+    float n = (v * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
+    v -= n * 0.693359375f;
+    v -= n * -2.12194440e-4f;
     float p = 1.9875691500e-4f;
-    p = p * x + 1.3981999507e-3f;
-    p = p * x + 8.3334519073e-3f;
-    p = p * x + 4.1665795894e-2f;
-    p = p * x + 1.6666665459e-1f;
-    p = p * x + 5.0000001201e-1f;
-    p = p * x * x + x + 1.0f;
+    p = p * v + 1.3981999507e-3f;
+    p = p * v + 8.3334519073e-3f;
+    p = p * v + 4.1665795894e-2f;
+    p = p * v + 1.6666665459e-1f;
+    p = p * v + 5.0000001201e-1f;
+    p = p * v * v + v + 1.0f;
     union {
-        int32_t i;
+        uint32_t i;
         float f;
-    } e = {.i = ((int32_t)n + 127) << 23};
-    return p * e.f;
+    } e = {.i = (uint32_t)((int32_t)n + 127) << 23};
+    return x == x ? p * e.f : x;
 }
 
 static inline float sigmoid_fast(float z) {

@@ -203,13 +203,15 @@ static void test_rnn_activation_accuracy(void) {
     CU_ASSERT(worst_s < 4e-7);
     if (worst_t >= 4e-7 || worst_s >= 4e-7)
         printf("\n  rel err tanh %g sigmoid %g", worst_t, worst_s);
-    float e[6] = {1e-6f, -3e-4f, 200.0f, -200.0f, NAN, 0.0f};
-    dp_rnn_activate(DP_ACT_TANH, e, 6);
+    float e[8] = {1e-6f, -3e-4f, 200.0f, -200.0f, NAN, 0.0f, INFINITY, -INFINITY};
+    dp_rnn_activate(DP_ACT_TANH, e, 8);
     CU_ASSERT(fabs(e[0] - 1e-6) < 1e-12 && fabs(e[1] + 3e-4) < 1e-10);
     CU_ASSERT(e[2] == 1.0f && e[3] == -1.0f && isnan(e[4]) && e[5] == 0.0f);
-    float s[3] = {-200.0f, 200.0f, 0.0f};
-    dp_rnn_activate(DP_ACT_SIGMOID, s, 3);
+    CU_ASSERT(e[6] == 1.0f && e[7] == -1.0f);
+    float s[6] = {-200.0f, 200.0f, 0.0f, NAN, INFINITY, -INFINITY};
+    dp_rnn_activate(DP_ACT_SIGMOID, s, 6);
     CU_ASSERT(s[0] >= 0.0f && s[0] < 1e-30f && s[1] == 1.0f && s[2] == 0.5f);
+    CU_ASSERT(isnan(s[3]) && s[4] == 1.0f && s[5] >= 0.0f && s[5] < 1e-30f);
 }
 
 /* The packed per-step product against a double reference, for sizes that
