@@ -1,4 +1,5 @@
-/* rnn_common.c - config checks and row kernels shared by simple_rnn and gru. */
+/* rnn_common.c - config checks, gate math and the per-step product that
+ * simple_rnn and gru share. */
 #include "layers/rnn_common.h"
 
 #include <math.h>

@@ -1,11 +1,13 @@
 /* rnn_common.h - (private) what the simple_rnn and gru layers share: config
- * checks, elementwise activations on one row and their slopes from outputs.
+ * checks, elementwise activations on one row and their slopes from outputs,
+ * and the per-step product with a packed recurrent kernel.
  *
  * Layout shared by both layers: activations stay batch-major as the model
  * passes them ([B, T, k] rows, position (b, t) at row b*T + t), so the input
  * projection, the weight gradients and dx are single GEMMs over all B*T rows.
  * A time step's B rows are then a strided matrix (row stride T*k), which
- * sgemm takes as its leading dimension, so no transposes are needed. */
+ * the step product takes as its leading dimension, so no transposes are
+ * needed. */
 #ifndef DPTRAIN_LAYERS_RNN_COMMON_H
 #define DPTRAIN_LAYERS_RNN_COMMON_H
 
