@@ -129,28 +129,33 @@ static void gru_forward(dp_layer *l, const float *params, const float *x, float 
     }
 }
 
-/* One position's backward, in place: from dh[u] = dL/dh_t and the gates in
- * xg (z, r, hh) and hgh (hg_h), writes dL/d(xg) over xg, dL/d(hg_h) over hgh,
- * dL/d(hg) into dg[3u] and the direct part of dL/dh_{t-1} (dh z) over dh,
- * and adds the bias gradients into sb[4u]: d(xg) then d(hg_h). */
-static void gru_cell_backward(int u, dp_rnn_slope_coef a, dp_rnn_slope_coef ra, float *restrict xg,
-                              float *restrict hgh, const float *restrict hprev, float *restrict dh,
-                              float *restrict dg, float *restrict sb) {
+/* One position's backward, in place: from dh[u] = dL/dh_t and the gates
+ * (z, r, hh) in xz, xr, xc and hg_h in hgh, writes dL/d(xg) over xz, xr, xc,
+ * dL/d(hg_h) over hgh, dL/d(hg) into gz, gr, gh and the direct part of
+ * dL/dh_{t-1} (dh z) over dh, and adds the bias gradients into sz, sr, sc
+ * (input side) and sh (recurrent h block). Every block is its own restrict
+ * pointer: indexed as one row with an unknown stride u, the loop would not
+ * vectorize. */
+static void gru_cell_backward(int u, dp_rnn_slope_coef a, dp_rnn_slope_coef ra, float *restrict xz,
+                              float *restrict xr, float *restrict xc, float *restrict hgh,
+                              const float *restrict hprev, float *restrict dh, float *restrict gz,
+                              float *restrict gr, float *restrict gh, float *restrict sz,
+                              float *restrict sr, float *restrict sc, float *restrict sh) {
     for (int j = 0; j < u; j++) {
-        float z = xg[j], r = xg[u + j], c = xg[2 * u + j], d = dh[j];
+        float z = xz[j], r = xr[j], c = xc[j], d = dh[j];
         float dc = d * (1.0f - z) * dp_rnn_slope(a, c); /* dL/d(pre hh) */
         float dz = d * (hprev[j] - c) * dp_rnn_slope(ra, z);
         float dr = dc * hgh[j] * dp_rnn_slope(ra, r);
         float dhg = dc * r;
         dh[j] = d * z;
-        xg[j] = dg[j] = dz;
-        xg[u + j] = dg[u + j] = dr;
-        xg[2 * u + j] = dc;
-        hgh[j] = dg[2 * u + j] = dhg;
-        sb[j] += dz;
-        sb[u + j] += dr;
-        sb[2 * u + j] += dc;
-        sb[3 * u + j] += dhg;
+        xz[j] = gz[j] = dz;
+        xr[j] = gr[j] = dr;
+        xc[j] = dc;
+        hgh[j] = gh[j] = dhg;
+        sz[j] += dz;
+        sr[j] += dr;
+        sc[j] += dc;
+        sh[j] += dhg;
     }
 }
 
@@ -177,9 +182,10 @@ static void gru_backward(dp_layer *l, const float *params, const float *x, const
             ptrdiff_t o = out_off(st, r, t);
             if (o >= 0)
                 for (int j = 0; j < u; j++) dhr[j] += dy[o + j];
-            gru_cell_backward(u, a, ra, dxg + r * ldg + (size_t)t * k,
-                              dhgh + r * ldh + (size_t)t * u, hp + r * ldh + (size_t)t * u, dhr,
-                              dg + (size_t)r * k, sb);
+            float *xr = dxg + r * ldg + (size_t)t * k, *gr = dg + (size_t)r * k;
+            gru_cell_backward(u, a, ra, xr, xr + u, xr + 2 * u, dhgh + r * ldh + (size_t)t * u,
+                              hp + r * ldh + (size_t)t * u, dhr, gr, gr + u, gr + 2 * u, sb, sb + u,
+                              sb + 2 * u, sb + 3 * u);
         }
         /* dh_{t-1}[B, u] += dL/d(hg)[B, 3u] U^T */
         if (t > 0) dp_rnn_step_gemm(B, u, k, dg, k, st->pk, 1, dh, u);
