@@ -1,0 +1,68 @@
+/* rnn_common.h - (private) what the simple_rnn and gru layers share: config
+ * checks, elementwise activations on one row and their slopes from outputs,
+ * and the per-step product with a packed recurrent kernel.
+ *
+ * Layout shared by both layers: activations stay batch-major as the model
+ * passes them ([B, T, k] rows, position (b, t) at row b*T + t), so the input
+ * projection, the weight gradients and dx are single GEMMs over all B*T rows.
+ * A time step's B rows are then a strided matrix (row stride T*k), which
+ * the step product takes as its leading dimension, so no transposes are
+ * needed. */
+#ifndef DPTRAIN_LAYERS_RNN_COMMON_H
+#define DPTRAIN_LAYERS_RNN_COMMON_H
+
+#include <stddef.h>
+
+#include "dptrain/config.h"
+#include "dptrain/error.h"
+#include "dptrain/shape.h"
+
+/* Checks a recurrent layer's config against its input: a sequence [T, F],
+ * units >= 1, max_batch >= 1, activation (and, if gated, recurrent_activation)
+ * elementwise. Returns 0, or -1 with err set at cfg->where. */
+int dp_rnn_check(const char *type, const dp_layer_cfg *cfg, const dp_shape *in, int max_batch,
+                 int gated, dp_error *err);
+
+/* Output shape: [T, units] with return_sequences, else [units]. */
+dp_shape dp_rnn_out_shape(const dp_layer_cfg *cfg, const dp_shape *in);
+
+/* v[n] = act(v[n]) in place; act is linear, relu, sigmoid or tanh. */
+void dp_rnn_activate(dp_act act, float *v, int n);
+
+/* d act / dz expressed through the output y = act(z), as
+ * c0 + y (c1 + c2 y), or the step y > 0 for relu: select, not branch, so
+ * the row loops that call it vectorize. */
+typedef struct dp_rnn_slope_coef {
+    float c0, c1, c2;
+    int relu;
+} dp_rnn_slope_coef;
+
+/* The coefficients of act's slope (linear, relu, sigmoid or tanh). */
+dp_rnn_slope_coef dp_rnn_slope_of(dp_act act);
+
+static inline float dp_rnn_slope(dp_rnn_slope_coef s, float y) {
+    float poly = s.c0 + y * (s.c1 + s.c2 * y);
+    float step = y > 0.0f ? 1.0f : 0.0f;
+    return s.relu ? step : poly;
+}
+
+/* The per-step product h[M, K] x U[K, N] with U packed once per call.
+ * sgemm repacks its operands on every call, which for the small batch of
+ * one step costs as much as a fifth of the product; with AVX-512 the packed
+ * form is panels of 32 columns ([K][32] each, zero-padded) multiplied by a
+ * register-blocked kernel, otherwise it is a plain [K, N] copy for sgemm.
+ * Each C entry is a sum over k in a fixed order, whatever M is. */
+
+/* Floats needed to pack a [K, N] matrix. */
+size_t dp_rnn_packed_floats(int K, int N);
+
+/* Packs the [K, N] matrix whose element (k, n) is src[k * sk + n * sn]:
+ * sk = N, sn = 1 for U as stored, sk = 1, sn = K for its transpose. */
+void dp_rnn_pack(float *p, const float *src, int K, int N, int sk, int sn);
+
+/* C[M, N] = A[M, K] P (accumulate 0) or C + A P (accumulate 1), where P
+ * came from dp_rnn_pack; lda and ldc are the row strides of A and C. */
+void dp_rnn_step_gemm(int M, int N, int K, const float *A, int lda, const float *p, int accumulate,
+                      float *C, int ldc);
+
+#endif
