@@ -93,5 +93,6 @@ extern const dp_layer_ops dp_layer_conv2d_ops;    /* src/layers/conv2d.c */
 extern const dp_layer_ops dp_layer_maxpool2d_ops; /* src/layers/maxpool2d.c */
 extern const dp_layer_ops dp_layer_flatten_ops;   /* src/layers/flatten.c */
 extern const dp_layer_ops dp_layer_dropout_ops;   /* src/layers/dropout.c */
+extern const dp_layer_ops dp_layer_lstm_ops;      /* src/layers/lstm.c */
 
 #endif

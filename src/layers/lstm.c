@@ -1,0 +1,203 @@
+/* lstm.c - Keras's LSTM over a sequence [T, F]: gates i, f, c, o.
+ *
+ * Parameters in the layer's slice: kernel [F, 4U], recurrent_kernel [U, 4U],
+ * bias [4U], each with the four gate blocks side by side in the order i, f,
+ * c (the candidate g), o, so Keras weights load unchanged. Per step:
+ *   z = x_t W + h_{t-1} R + b,  i, f, o = ract(z_i, z_f, z_o),  g = act(z_c),
+ *   c_t = f c_{t-1} + i g,  h_t = o act(c_t),  h_{-1} = c_{-1} = 0.
+ * The output is h at every step [T, U] (return_sequences) or the last h [U].
+ *
+ * Rows are position (b, t) = b*T + t, as in x, so the input projection, the
+ * weight gradients and dx are each one GEMM over all B*T positions; each step
+ * is one GEMM over the batch on a strided view of the rows of that step. */
+#include "core/alloc.h"
+#include "core/blas.h"
+#include "core/rng.h"
+#include "layers/init.h"
+#include "layers/layer.h"
+#include "layers/lstm_cell.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Names the recurrent kernel's rng stream, apart from the kernel's. */
+#define RECURRENT_STREAM 0x4ec
+
+typedef struct lstm_state {
+    int T, F, U;
+    int return_sequences;
+    int unit_forget_bias; /* init: the forget gate's bias starts at 1 */
+    dp_act act, ract;     /* candidate and c; gates */
+    /* Saved by forward for backward, rows (b, t) for up to max_batch samples: */
+    float *z;     /* [cap*T, 4U] gates i, f, g, o; backward turns them into dL/dz */
+    float *c;     /* [cap*T, U] c_t */
+    float *ac;    /* [cap*T, U] act(c_t) */
+    float *hprev; /* [cap*T, U] h_{t-1}, zeros at t = 0: the rows of step t's GEMM */
+    float *dh;    /* [cap, U] dL/dh_t during backward */
+    float *dc;    /* [cap, U] dL/dc_t during backward */
+    float *zero;  /* [U] c_{-1} */
+} lstm_state;
+
+static int lstm_create(dp_layer *l, const dp_layer_cfg *cfg, const dp_shape *in, int max_batch,
+                       dp_error *err) {
+    if (in->ndim != 2) {
+        char buf[96];
+        return dp_error_set(err, cfg->where,
+                            "lstm expects a sequence [steps, features], got %s; put an embedding "
+                            "before it or give the input as [steps, features]",
+                            dp_shape_format(in, buf, sizeof buf));
+    }
+    if (cfg->units <= 0)
+        return dp_error_set(err, cfg->where, "lstm units must be a positive integer, got %d",
+                            cfg->units);
+    if (max_batch <= 0)
+        return dp_error_set(err, cfg->where, "lstm needs a batch size >= 1, got %d", max_batch);
+    if (!dp_lstm_act_ok(cfg->activation))
+        return dp_error_set(err, cfg->where,
+                            "lstm does not take activation %s; use tanh (the default), sigmoid, "
+                            "relu or linear",
+                            dp_config_name_act(cfg->activation));
+    if (!dp_lstm_act_ok(cfg->recurrent_activation))
+        return dp_error_set(err, cfg->where,
+                            "lstm does not take recurrent_activation %s; use sigmoid (the "
+                            "default), tanh, relu or linear",
+                            dp_config_name_act(cfg->recurrent_activation));
+    int T = in->dim[0], F = in->dim[1], U = cfg->units;
+    l->in_shape = *in;
+    l->out_shape.ndim = cfg->return_sequences ? 2 : 1;
+    l->out_shape.dim[0] = cfg->return_sequences ? T : U;
+    l->out_shape.dim[1] = cfg->return_sequences ? U : 0;
+    l->activation = DP_ACT_LINEAR; /* the activations act inside the cell */
+    l->n_params = 0;
+    l->param_count = 0;
+    const int kdims[2] = {F, 4 * U}, rdims[2] = {U, 4 * U}, bdims[1] = {4 * U};
+    dp_layer_add_param(l, "kernel", 2, kdims);
+    dp_layer_add_param(l, "recurrent_kernel", 2, rdims);
+    dp_layer_add_param(l, "bias", 1, bdims);
+    lstm_state *st = DP_CALLOC(1, sizeof *st);
+    st->T = T, st->F = F, st->U = U;
+    st->return_sequences = cfg->return_sequences;
+    st->unit_forget_bias = cfg->unit_forget_bias;
+    st->act = cfg->activation;
+    st->ract = cfg->recurrent_activation;
+    size_t rows = (size_t)max_batch * (size_t)T;
+    st->z = DP_MALLOC(rows * 4 * (size_t)U * sizeof(float));
+    st->c = DP_MALLOC(rows * (size_t)U * sizeof(float));
+    st->ac = DP_MALLOC(rows * (size_t)U * sizeof(float));
+    st->hprev = DP_MALLOC(rows * (size_t)U * sizeof(float));
+    st->dh = DP_MALLOC((size_t)max_batch * (size_t)U * sizeof(float));
+    st->dc = DP_MALLOC((size_t)max_batch * (size_t)U * sizeof(float));
+    st->zero = DP_CALLOC((size_t)U, sizeof(float));
+    l->state = st;
+    return 0;
+}
+
+/* Keras: kernel glorot_uniform, recurrent_kernel orthogonal, bias zeros with
+ * the forget block at 1 when unit_forget_bias. */
+static void lstm_init_params(dp_layer *l, float *params, uint64_t key) {
+    const lstm_state *st = l->state;
+    int F = st->F, U = st->U;
+    dp_init_glorot_uniform(params + l->params[0].offset, F, 4 * U, key);
+    dp_init_orthogonal(params + l->params[1].offset, U, 4 * U,
+                       dp_rng_make_key(key, RECURRENT_STREAM, 0, 0));
+    float *b = params + l->params[2].offset; /* [4U] */
+    memset(b, 0, 4 * (size_t)U * sizeof *b);
+    if (st->unit_forget_bias)
+        for (int j = 0; j < U; j++) b[U + j] = 1.0f;
+}
+
+static void lstm_forward(dp_layer *l, const float *params, const float *x, float *y, int B,
+                         const dp_fwd_ctx *ctx) {
+    (void)ctx;
+    lstm_state *st = l->state;
+    const int T = st->T, F = st->F, U = st->U, G = 4 * U;
+    const float *w = params + l->params[0].offset;    /* [F, G] */
+    const float *r = params + l->params[1].offset;    /* [U, G] */
+    const float *bias = params + l->params[2].offset; /* [G] */
+    const size_t N = (size_t)B * T;
+    /* z[N, G] = x[N, F] w: the input's part of every gate at every position. */
+    dp_gemm(0, 0, (int)N, G, F, 1.0f, x, F, w, G, 0.0f, st->z, G);
+    for (int b = 0; b < B; b++) memset(st->hprev + (size_t)b * T * U, 0, (size_t)U * sizeof(float));
+    for (int t = 0; t < T; t++) {
+        /* z[b, t] += hprev[b, t] r for all b: rows T apart. h_{-1} = 0 adds nothing. */
+        if (t > 0)
+            dp_gemm(0, 0, B, G, U, 1.0f, st->hprev + (size_t)t * U, T * U, r, G, 1.0f,
+                    st->z + (size_t)t * G, T * G);
+        for (int b = 0; b < B; b++) {
+            size_t row = (size_t)b * T + t;
+            const float *cprev = t > 0 ? st->c + (row - 1) * U : st->zero;
+            /* h_t goes where step t+1 reads it, or straight to the output. */
+            float *h = t + 1 < T              ? st->hprev + (row + 1) * U
+                       : st->return_sequences ? y + row * U
+                                              : y + (size_t)b * U;
+            dp_lstm_cell_forward(st->act, st->ract, U, st->z + row * G, bias, cprev,
+                                 st->c + row * U, st->ac + row * U, h);
+            if (st->return_sequences && t + 1 < T) memcpy(y + row * U, h, (size_t)U * sizeof *h);
+        }
+    }
+}
+
+/* Backpropagation through time over the window, t = T-1 .. 0. Each step turns
+ * its gates into dL/dz in place (so a backward needs the forward just before
+ * it) and sends dL/dh_{t-1} = dz_t r^T back; the weight gradients and dx then
+ * come from all positions at once. */
+static void lstm_backward(dp_layer *l, const float *params, const float *x, const float *y,
+                          const float *dy, float *dx, float *grads, int B) {
+    (void)y;
+    if (B <= 0) return;
+    lstm_state *st = l->state;
+    const int T = st->T, F = st->F, U = st->U, G = 4 * U;
+    const float *w = params + l->params[0].offset; /* [F, G] */
+    const float *r = params + l->params[1].offset; /* [U, G] */
+    float *dw = grads + l->params[0].offset;       /* [F, G] */
+    float *dr = grads + l->params[1].offset;       /* [U, G] */
+    float *db = grads + l->params[2].offset;       /* [G] */
+    const size_t N = (size_t)B * T;
+    memset(st->dh, 0, (size_t)B * U * sizeof(float));
+    memset(st->dc, 0, (size_t)B * U * sizeof(float));
+    for (int t = T - 1; t >= 0; t--) {
+        for (int b = 0; b < B; b++) {
+            size_t row = (size_t)b * T + t;
+            float *dh = st->dh + (size_t)b * U;
+            const float *dyt = st->return_sequences ? dy + row * U
+                               : t == T - 1         ? dy + (size_t)b * U
+                                                    : NULL;
+            if (dyt)
+                for (int j = 0; j < U; j++) dh[j] += dyt[j];
+            const float *cprev = t > 0 ? st->c + (row - 1) * U : st->zero;
+            dp_lstm_cell_backward(st->act, st->ract, U, st->z + row * G, cprev, st->ac + row * U,
+                                  dh, st->dc + (size_t)b * U);
+        }
+        /* dh[B, U] = dz_t[B, G] r^T: what h_{t-1} receives through step t. */
+        if (t > 0)
+            dp_gemm(0, 1, B, U, G, 1.0f, st->z + (size_t)t * G, T * G, r, G, 0.0f, st->dh, U);
+    }
+    const float *dz = st->z; /* [N, G] */
+    dp_gemm(1, 0, F, G, (int)N, 1.0f, x, F, dz, G, 1.0f, dw, G);
+    dp_gemm(1, 0, U, G, (int)N, 1.0f, st->hprev, U, dz, G, 1.0f, dr, G);
+    for (size_t n = 0; n < N; n++) {
+        const float *dzn = dz + n * G;
+        for (int j = 0; j < G; j++) db[j] += dzn[j];
+    }
+    if (dx) dp_gemm(0, 1, (int)N, F, G, 1.0f, dz, G, w, G, 0.0f, dx, F);
+}
+
+static void lstm_free(dp_layer *l) {
+    lstm_state *st = l->state;
+    if (st) {
+        free(st->z), free(st->c), free(st->ac), free(st->hprev);
+        free(st->dh), free(st->dc), free(st->zero);
+    }
+    free(st);
+    l->state = NULL;
+}
+
+const dp_layer_ops dp_layer_lstm_ops = {
+    .type = "lstm",
+    .create = lstm_create,
+    .init_params = lstm_init_params,
+    .forward = lstm_forward,
+    .backward = lstm_backward,
+    .free = lstm_free,
+};
