@@ -1,0 +1,103 @@
+/* lstm_gemm.c - the recurrent step's product against a packed kernel
+ * (lstm_gemm.h).
+ *
+ * sgemm packs both operands on every call. An LSTM step multiplies a small
+ * [B, U] block by the same [U, 4U] kernel T times, so sgemm spent a quarter of
+ * the layer's time copying that kernel. Here it is packed once per pass into
+ * panels of NR columns, and an 8-row by NR-column block of c is held in
+ * registers while k runs over the panel (with AVX-512; elsewhere a plain loop
+ * the compiler vectorizes). */
+#include "layers/lstm_gemm.h"
+
+#include <string.h>
+
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
+
+#define NR 32 /* panel width: two 16-float vectors */
+#define MR 8  /* rows per register block */
+
+size_t dp_lstm_packed_size(int K, int N) {
+    return (size_t)((N + NR - 1) / NR) * NR * (size_t)K;
+}
+
+void dp_lstm_pack(const float *w, size_t sk, size_t sn, int K, int N, float *p) {
+    for (int n0 = 0; n0 < N; n0 += NR) {
+        float *panel = p + (size_t)n0 * K; /* [K, NR] */
+        int width = N - n0 < NR ? N - n0 : NR;
+        for (int k = 0; k < K; k++) {
+            float *dst = panel + (size_t)k * NR;
+            for (int j = 0; j < width; j++) dst[j] = w[(size_t)k * sk + (size_t)(n0 + j) * sn];
+            for (int j = width; j < NR; j++) dst[j] = 0.0f;
+        }
+    }
+}
+
+#if defined(__AVX512F__)
+
+/* c[mr, width] (+)= a[mr, K] panel[K, NR]; mr is a constant at each call site,
+ * so the 2*mr accumulators live in registers. */
+static inline __attribute__((always_inline)) void block(int mr, int K, const float *a, int lda,
+                                                        const float *panel, float *c, int ldc,
+                                                        int width, int accumulate) {
+    __m512 acc[MR][2];
+    for (int i = 0; i < mr; i++) acc[i][0] = acc[i][1] = _mm512_setzero_ps();
+    for (int k = 0; k < K; k++) {
+        __m512 b0 = _mm512_load_ps(panel + (size_t)k * NR);
+        __m512 b1 = _mm512_load_ps(panel + (size_t)k * NR + 16);
+        for (int i = 0; i < mr; i++) {
+            __m512 ai = _mm512_set1_ps(a[(size_t)i * lda + k]);
+            acc[i][0] = _mm512_fmadd_ps(ai, b0, acc[i][0]);
+            acc[i][1] = _mm512_fmadd_ps(ai, b1, acc[i][1]);
+        }
+    }
+    __mmask16 m0 = width >= 16 ? 0xffff : (__mmask16)((1u << width) - 1);
+    __mmask16 m1 = width >= 32 ? 0xffff : width <= 16 ? 0 : (__mmask16)((1u << (width - 16)) - 1);
+    for (int i = 0; i < mr; i++) {
+        float *ci = c + (size_t)i * ldc;
+        __m512 v0 = acc[i][0], v1 = acc[i][1];
+        if (accumulate) {
+            v0 = _mm512_add_ps(_mm512_maskz_loadu_ps(m0, ci), v0);
+            v1 = _mm512_add_ps(_mm512_maskz_loadu_ps(m1, ci + 16), v1);
+        }
+        _mm512_mask_storeu_ps(ci, m0, v0);
+        _mm512_mask_storeu_ps(ci + 16, m1, v1);
+    }
+}
+
+/* One panel of columns for all M rows: whole blocks of MR rows, then the rest. */
+static void panel_rows(int M, int K, const float *a, int lda, const float *panel, float *c, int ldc,
+                       int width, int accumulate) {
+    int i = 0;
+    for (; i + MR <= M; i += MR)
+        block(MR, K, a + (size_t)i * lda, lda, panel, c + (size_t)i * ldc, ldc, width, accumulate);
+    for (; i < M; i++) /* one row at a time: the same sums, in the same order */
+        block(1, K, a + (size_t)i * lda, lda, panel, c + (size_t)i * ldc, ldc, width, accumulate);
+}
+
+#else
+
+static void panel_rows(int M, int K, const float *a, int lda, const float *panel, float *c, int ldc,
+                       int width, int accumulate) {
+    for (int i = 0; i < M; i++) {
+        const float *ai = a + (size_t)i * lda;
+        float acc[NR] = {0};
+        for (int k = 0; k < K; k++) {
+            const float *pk = panel + (size_t)k * NR;
+            for (int j = 0; j < NR; j++) acc[j] += ai[k] * pk[j];
+        }
+        float *ci = c + (size_t)i * ldc;
+        for (int j = 0; j < width; j++) ci[j] = accumulate ? ci[j] + acc[j] : acc[j];
+    }
+}
+
+#endif
+
+void dp_lstm_gemm_packed(int M, int N, int K, const float *a, int lda, const float *p, float *c,
+                         int ldc, int accumulate) {
+    for (int n0 = 0; n0 < N; n0 += NR) {
+        int width = N - n0 < NR ? N - n0 : NR;
+        panel_rows(M, K, a, lda, p + (size_t)n0 * K, c + n0, ldc, width, accumulate);
+    }
+}
