@@ -16,7 +16,9 @@
 #include "layers/init.h"
 #include "layers/layer.h"
 #include "layers/lstm_cell.h"
+#include "layers/lstm_gemm.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,6 +39,8 @@ typedef struct lstm_state {
     float *dh;    /* [cap, U] dL/dh_t during backward */
     float *dc;    /* [cap, U] dL/dc_t during backward */
     float *zero;  /* [U] c_{-1} */
+    float *rpack; /* the recurrent kernel packed for lstm_gemm: r in forward, r^T in backward */
+    void *rpack_mem;
 } lstm_state;
 
 static int lstm_create(dp_layer *l, const dp_layer_cfg *cfg, const dp_shape *in, int max_batch,
@@ -89,6 +93,9 @@ static int lstm_create(dp_layer *l, const dp_layer_cfg *cfg, const dp_shape *in,
     st->dh = DP_MALLOC((size_t)max_batch * (size_t)U * sizeof(float));
     st->dc = DP_MALLOC((size_t)max_batch * (size_t)U * sizeof(float));
     st->zero = DP_CALLOC((size_t)U, sizeof(float));
+    size_t packed = dp_lstm_packed_size(U, 4 * U), packed_t = dp_lstm_packed_size(4 * U, U);
+    st->rpack_mem = DP_MALLOC((packed > packed_t ? packed : packed_t) * sizeof(float) + 64);
+    st->rpack = (float *)(((uintptr_t)st->rpack_mem + 63) & ~(uintptr_t)63);
     l->state = st;
     return 0;
 }
@@ -119,11 +126,12 @@ static void lstm_forward(dp_layer *l, const float *params, const float *x, float
     /* z[N, G] = x[N, F] w: the input's part of every gate at every position. */
     dp_gemm(0, 0, (int)N, G, F, 1.0f, x, F, w, G, 0.0f, st->z, G);
     for (int b = 0; b < B; b++) memset(st->hprev + (size_t)b * T * U, 0, (size_t)U * sizeof(float));
+    if (T > 1) dp_lstm_pack(r, G, 1, U, G, st->rpack);
     for (int t = 0; t < T; t++) {
         /* z[b, t] += hprev[b, t] r for all b: rows T apart. h_{-1} = 0 adds nothing. */
         if (t > 0)
-            dp_gemm(0, 0, B, G, U, 1.0f, st->hprev + (size_t)t * U, T * U, r, G, 1.0f,
-                    st->z + (size_t)t * G, T * G);
+            dp_lstm_gemm_packed(B, G, U, st->hprev + (size_t)t * U, T * U, st->rpack,
+                                st->z + (size_t)t * G, T * G, 1);
         for (int b = 0; b < B; b++) {
             size_t row = (size_t)b * T + t;
             const float *cprev = t > 0 ? st->c + (row - 1) * U : st->zero;
@@ -156,6 +164,7 @@ static void lstm_backward(dp_layer *l, const float *params, const float *x, cons
     const size_t N = (size_t)B * T;
     memset(st->dh, 0, (size_t)B * U * sizeof(float));
     memset(st->dc, 0, (size_t)B * U * sizeof(float));
+    if (T > 1) dp_lstm_pack(r, 1, G, G, U, st->rpack); /* r^T [G, U] */
     for (int t = T - 1; t >= 0; t--) {
         for (int b = 0; b < B; b++) {
             size_t row = (size_t)b * T + t;
@@ -171,7 +180,7 @@ static void lstm_backward(dp_layer *l, const float *params, const float *x, cons
         }
         /* dh[B, U] = dz_t[B, G] r^T: what h_{t-1} receives through step t. */
         if (t > 0)
-            dp_gemm(0, 1, B, U, G, 1.0f, st->z + (size_t)t * G, T * G, r, G, 0.0f, st->dh, U);
+            dp_lstm_gemm_packed(B, U, G, st->z + (size_t)t * G, T * G, st->rpack, st->dh, U, 0);
     }
     const float *dz = st->z; /* [N, G] */
     dp_gemm(1, 0, F, G, (int)N, 1.0f, x, F, dz, G, 1.0f, dw, G);
@@ -187,7 +196,7 @@ static void lstm_free(dp_layer *l) {
     lstm_state *st = l->state;
     if (st) {
         free(st->z), free(st->c), free(st->ac), free(st->hprev);
-        free(st->dh), free(st->dc), free(st->zero);
+        free(st->dh), free(st->dc), free(st->zero), free(st->rpack_mem);
     }
     free(st);
     l->state = NULL;

@@ -93,19 +93,30 @@ static unsigned long ref_run(ref_in *r, const fixture *f, const dp_layer_cfg *cf
 
 /* --------------------------------------------------------- gradients ---- */
 
-static void check_grad(int ret, dp_act act, dp_act ract, uint64_t seed, const char *label) {
-    dp_layer_cfg cfg = lstm_cfg(4, ret, act, ract);
+static void check_grad_sized(int B, int U, int ret, dp_act act, dp_act ract, uint64_t seed,
+                             const char *label) {
+    dp_layer_cfg cfg = lstm_cfg(U, ret, act, ract);
     dp_shape seq = {2, {4, 3}}; /* T = 4, F = 3 */
     fixture f;
-    CU_ASSERT_FATAL(fx_setup(&f, &dp_layer_lstm_ops, &cfg, &seq, 2, seed, NULL) == 0);
+    CU_ASSERT_FATAL(fx_setup(&f, &dp_layer_lstm_ops, &cfg, &seq, B, seed, NULL) == 0);
     CU_ASSERT_EQUAL(fx_check(&f, label), 0);
     fx_teardown(&f);
+}
+
+static void check_grad(int ret, dp_act act, dp_act ract, uint64_t seed, const char *label) {
+    check_grad_sized(2, 4, ret, act, ract, seed, label);
 }
 
 /* Through time: with the sequence as output, and with only the last step. */
 static void test_grad_default(void) {
     check_grad(1, DP_ACT_TANH, DP_ACT_SIGMOID, 31, "lstm return_sequences");
     check_grad(0, DP_ACT_TANH, DP_ACT_SIGMOID, 32, "lstm last step");
+}
+
+/* Enough rows and units for the recurrent product's whole 8-row blocks and
+ * 32-column panels, and their remainders (9 rows; 80 and 20 columns). */
+static void test_grad_wide(void) {
+    check_grad_sized(9, 20, 1, DP_ACT_TANH, DP_ACT_SIGMOID, 38, "lstm 9 rows, 20 units");
 }
 
 /* The general path (other activations than tanh and sigmoid). */
@@ -175,14 +186,17 @@ static void test_grad_relu(void) {
 /* --------------------------------------------------- Keras semantics ---- */
 
 /* Random weights: the layer's forward against the double reference. */
-static void check_forward(int ret, dp_act act, dp_act ract, uint64_t seed) {
-    dp_layer_cfg cfg = lstm_cfg(5, ret, act, ract);
+static void check_forward_sized(int B, int U, int ret, dp_act act, dp_act ract, uint64_t seed) {
+    dp_layer_cfg cfg = lstm_cfg(U, ret, act, ract);
     dp_shape seq = {2, {6, 4}};
     fixture f;
-    CU_ASSERT_FATAL(fx_setup(&f, &dp_layer_lstm_ops, &cfg, &seq, 3, seed, NULL) == 0);
+    CU_ASSERT_FATAL(fx_setup(&f, &dp_layer_lstm_ops, &cfg, &seq, B, seed, NULL) == 0);
     CU_ASSERT_EQUAL(f.l.out_shape.ndim, ret ? 2 : 1);
-    CU_ASSERT_EQUAL(f.l.out_shape.dim[0], ret ? 6 : 5);
-    CU_ASSERT_EQUAL(f.l.out_shape.dim[1], ret ? 5 : 0);
+    CU_ASSERT_EQUAL(f.l.out_shape.dim[0], ret ? 6 : U);
+    CU_ASSERT_EQUAL(f.l.out_shape.dim[1], ret ? U : 0);
+    /* Keep the gates off saturation at larger widths: scale the recurrent kernel. */
+    for (size_t i = f.l.params[1].offset; i < f.l.params[2].offset; i++)
+        f.params[i] *= 4.0f / (float)U;
     fx_objective(&f);
     ref_in r;
     ref_setup(&r, &f);
@@ -195,7 +209,12 @@ static void check_forward(int ret, dp_act act, dp_act ract, uint64_t seed) {
     fx_teardown(&f);
 }
 
+static void check_forward(int ret, dp_act act, dp_act ract, uint64_t seed) {
+    check_forward_sized(3, 5, ret, act, ract, seed);
+}
+
 static void test_forward_matches_keras(void) {
+    check_forward_sized(11, 40, 1, DP_ACT_TANH, DP_ACT_SIGMOID, 40);
     check_forward(1, DP_ACT_TANH, DP_ACT_SIGMOID, 41);
     check_forward(0, DP_ACT_TANH, DP_ACT_SIGMOID, 42);
     check_forward(1, DP_ACT_RELU, DP_ACT_TANH, 43);
@@ -267,9 +286,11 @@ static void test_last_step_is_last_of_sequence(void) {
     fx_teardown(&fl);
 }
 
-/* A row's output does not depend on the other rows of the batch. */
+/* A row's output does not depend on the other rows of the batch: rows 3..10
+ * alone (one block of 8) give the bits they have among 11 (split between a
+ * block and single rows). */
 static void test_rows_independent(void) {
-    enum { B = 4, T = 3, F = 5, U = 8 };
+    enum { B = 11, T = 3, F = 5, U = 40 };
     dp_layer_cfg cfg = lstm_cfg(U, 1, DP_ACT_TANH, DP_ACT_SIGMOID);
     dp_shape in = {2, {T, F}};
     fixture f;
@@ -277,9 +298,8 @@ static void test_rows_independent(void) {
     fx_objective(&f);
     float *y = malloc(f.nout * B * sizeof(float));
     memcpy(y, f.y, f.nout * B * sizeof(float));
-    /* rows 2, 3 alone */
-    f.l.ops->forward(&f.l, f.params, f.x + 2 * f.nin, f.y, 2, &infer_ctx);
-    ASSERT_SAME_FLOATS(f.y, y + 2 * f.nout, 2 * f.nout);
+    f.l.ops->forward(&f.l, f.params, f.x + 3 * f.nin, f.y, 8, &infer_ctx);
+    ASSERT_SAME_FLOATS(f.y, y + 3 * f.nout, 8 * f.nout);
     free(y);
     fx_teardown(&f);
 }
@@ -362,6 +382,7 @@ static void test_config_errors(void) {
 int main(void) {
     static const test_case cases[] = {
         {"gradient through time", test_grad_default},
+        {"gradient, whole blocks and remainders", test_grad_wide},
         {"gradient, other activations", test_grad_other_activations},
         {"gradient at Keras's initial weights", test_grad_at_init},
         {"gradient with relu against the double reference", test_grad_relu},
