@@ -7,9 +7,12 @@
  *   c_t = f c_{t-1} + i g,  h_t = o act(c_t),  h_{-1} = c_{-1} = 0.
  * The output is h at every step [T, U] (return_sequences) or the last h [U].
  *
- * Rows are position (b, t) = b*T + t, as in x, so the input projection, the
- * weight gradients and dx are each one GEMM over all B*T positions; each step
- * is one GEMM over the batch on a strided view of the rows of that step. */
+ * Inside, rows are time-major, position (t, b) at t*B + b: a step's rows are
+ * one contiguous block, which its product and its elementwise pass stream
+ * through (with rows T apart, as in x, the 32 rows of a step fell into the
+ * same cache sets). x is transposed to that order once, so the input
+ * projection, the weight gradients and dx are each one GEMM over all B*T
+ * positions, and each step is one product over the batch. */
 #include "core/alloc.h"
 #include "core/blas.h"
 #include "core/rng.h"
@@ -31,11 +34,12 @@ typedef struct lstm_state {
     int return_sequences;
     int unit_forget_bias; /* init: the forget gate's bias starts at 1 */
     dp_act act, ract;     /* candidate and c; gates */
-    /* Saved by forward for backward, rows (b, t) for up to max_batch samples: */
+    /* Saved by forward for backward, rows (t, b) for up to max_batch samples: */
+    float *xt;    /* [cap*T, F] x in time-major order; backward's dx before it is reordered */
     float *z;     /* [cap*T, 4U] gates i, f, g, o; backward turns them into dL/dz */
     float *c;     /* [cap*T, U] c_t */
     float *ac;    /* [cap*T, U] act(c_t) */
-    float *hprev; /* [cap*T, U] h_{t-1}, zeros at t = 0: the rows of step t's GEMM */
+    float *hprev; /* [cap*T, U] h_{t-1}, zeros at t = 0: the rows of step t's product */
     float *dh;    /* [cap, U] dL/dh_t during backward */
     float *dc;    /* [cap, U] dL/dc_t during backward */
     float *zero;  /* [U] c_{-1} */
@@ -86,6 +90,7 @@ static int lstm_create(dp_layer *l, const dp_layer_cfg *cfg, const dp_shape *in,
     st->act = cfg->activation;
     st->ract = cfg->recurrent_activation;
     size_t rows = (size_t)max_batch * (size_t)T;
+    st->xt = DP_MALLOC(rows * (size_t)F * sizeof(float));
     st->z = DP_MALLOC(rows * 4 * (size_t)U * sizeof(float));
     st->c = DP_MALLOC(rows * (size_t)U * sizeof(float));
     st->ac = DP_MALLOC(rows * (size_t)U * sizeof(float));
@@ -114,6 +119,22 @@ static void lstm_init_params(dp_layer *l, float *params, uint64_t key) {
         for (int j = 0; j < U; j++) b[U + j] = 1.0f;
 }
 
+/* xt[T*B, F] = x[B*T, F]: row (b, t) to row (t, b). */
+static void reorder_rows(float *xt, const float *x, int B, int T, int F) {
+    for (int b = 0; b < B; b++)
+        for (int t = 0; t < T; t++)
+            memcpy(xt + ((size_t)t * B + b) * F, x + ((size_t)b * T + t) * F,
+                   (size_t)F * sizeof *x);
+}
+
+/* x[B*T, F] = xt[T*B, F]: back to sample-major order. */
+static void restore_rows(float *x, const float *xt, int B, int T, int F) {
+    for (int b = 0; b < B; b++)
+        for (int t = 0; t < T; t++)
+            memcpy(x + ((size_t)b * T + t) * F, xt + ((size_t)t * B + b) * F,
+                   (size_t)F * sizeof *x);
+}
+
 static void lstm_forward(dp_layer *l, const float *params, const float *x, float *y, int B,
                          const dp_fwd_ctx *ctx) {
     (void)ctx;
@@ -123,25 +144,25 @@ static void lstm_forward(dp_layer *l, const float *params, const float *x, float
     const float *r = params + l->params[1].offset;    /* [U, G] */
     const float *bias = params + l->params[2].offset; /* [G] */
     const size_t N = (size_t)B * T;
-    /* z[N, G] = x[N, F] w: the input's part of every gate at every position. */
-    dp_gemm(0, 0, (int)N, G, F, 1.0f, x, F, w, G, 0.0f, st->z, G);
-    for (int b = 0; b < B; b++) memset(st->hprev + (size_t)b * T * U, 0, (size_t)U * sizeof(float));
+    /* z[N, G] = xt[N, F] w: the input's part of every gate at every position. */
+    reorder_rows(st->xt, x, B, T, F);
+    dp_gemm(0, 0, (int)N, G, F, 1.0f, st->xt, F, w, G, 0.0f, st->z, G);
+    memset(st->hprev, 0, (size_t)B * U * sizeof(float));
     if (T > 1) dp_lstm_pack(r, G, 1, U, G, st->rpack);
     for (int t = 0; t < T; t++) {
-        /* z[b, t] += hprev[b, t] r for all b: rows T apart. h_{-1} = 0 adds nothing. */
+        float *zt = st->z + (size_t)t * B * G; /* [B, G] */
+        /* z_t += hprev_t r; h_{-1} = 0 adds nothing. */
         if (t > 0)
-            dp_lstm_gemm_packed(B, G, U, st->hprev + (size_t)t * U, T * U, st->rpack,
-                                st->z + (size_t)t * G, T * G, 1);
+            dp_lstm_gemm_packed(B, G, U, st->hprev + (size_t)t * B * U, U, st->rpack, zt, G, 1);
         for (int b = 0; b < B; b++) {
-            size_t row = (size_t)b * T + t;
-            const float *cprev = t > 0 ? st->c + (row - 1) * U : st->zero;
+            size_t row = (size_t)t * B + b;
+            const float *cprev = t > 0 ? st->c + (row - B) * U : st->zero;
+            float *yb = st->return_sequences ? y + ((size_t)b * T + t) * U : y + (size_t)b * U;
             /* h_t goes where step t+1 reads it, or straight to the output. */
-            float *h = t + 1 < T              ? st->hprev + (row + 1) * U
-                       : st->return_sequences ? y + row * U
-                                              : y + (size_t)b * U;
+            float *h = t + 1 < T ? st->hprev + (row + B) * U : yb;
             dp_lstm_cell_forward(st->act, st->ract, U, st->z + row * G, bias, cprev,
                                  st->c + row * U, st->ac + row * U, h);
-            if (st->return_sequences && t + 1 < T) memcpy(y + row * U, h, (size_t)U * sizeof *h);
+            if (st->return_sequences && t + 1 < T) memcpy(yb, h, (size_t)U * sizeof *h);
         }
     }
 }
@@ -152,6 +173,7 @@ static void lstm_forward(dp_layer *l, const float *params, const float *x, float
  * come from all positions at once. */
 static void lstm_backward(dp_layer *l, const float *params, const float *x, const float *y,
                           const float *dy, float *dx, float *grads, int B) {
+    (void)x; /* forward kept it, reordered */
     (void)y;
     if (B <= 0) return;
     lstm_state *st = l->state;
@@ -166,36 +188,39 @@ static void lstm_backward(dp_layer *l, const float *params, const float *x, cons
     memset(st->dc, 0, (size_t)B * U * sizeof(float));
     if (T > 1) dp_lstm_pack(r, 1, G, G, U, st->rpack); /* r^T [G, U] */
     for (int t = T - 1; t >= 0; t--) {
+        float *zt = st->z + (size_t)t * B * G; /* [B, G] */
         for (int b = 0; b < B; b++) {
-            size_t row = (size_t)b * T + t;
+            size_t row = (size_t)t * B + b;
             float *dh = st->dh + (size_t)b * U;
-            const float *dyt = st->return_sequences ? dy + row * U
+            const float *dyt = st->return_sequences ? dy + ((size_t)b * T + t) * U
                                : t == T - 1         ? dy + (size_t)b * U
                                                     : NULL;
             if (dyt)
                 for (int j = 0; j < U; j++) dh[j] += dyt[j];
-            const float *cprev = t > 0 ? st->c + (row - 1) * U : st->zero;
+            const float *cprev = t > 0 ? st->c + (row - B) * U : st->zero;
             dp_lstm_cell_backward(st->act, st->ract, U, st->z + row * G, cprev, st->ac + row * U,
                                   dh, st->dc + (size_t)b * U);
         }
         /* dh[B, U] = dz_t[B, G] r^T: what h_{t-1} receives through step t. */
-        if (t > 0)
-            dp_lstm_gemm_packed(B, U, G, st->z + (size_t)t * G, T * G, st->rpack, st->dh, U, 0);
+        if (t > 0) dp_lstm_gemm_packed(B, U, G, zt, G, st->rpack, st->dh, U, 0);
     }
     const float *dz = st->z; /* [N, G] */
-    dp_gemm(1, 0, F, G, (int)N, 1.0f, x, F, dz, G, 1.0f, dw, G);
+    dp_gemm(1, 0, F, G, (int)N, 1.0f, st->xt, F, dz, G, 1.0f, dw, G);
     dp_gemm(1, 0, U, G, (int)N, 1.0f, st->hprev, U, dz, G, 1.0f, dr, G);
     for (size_t n = 0; n < N; n++) {
         const float *dzn = dz + n * G;
         for (int j = 0; j < G; j++) db[j] += dzn[j];
     }
-    if (dx) dp_gemm(0, 1, (int)N, F, G, 1.0f, dz, G, w, G, 0.0f, dx, F);
+    if (!dx) return;
+    /* dx in time-major order over xt, which the weight gradient no longer needs. */
+    dp_gemm(0, 1, (int)N, F, G, 1.0f, dz, G, w, G, 0.0f, st->xt, F);
+    restore_rows(dx, st->xt, B, T, F);
 }
 
 static void lstm_free(dp_layer *l) {
     lstm_state *st = l->state;
     if (st) {
-        free(st->z), free(st->c), free(st->ac), free(st->hprev);
+        free(st->xt), free(st->z), free(st->c), free(st->ac), free(st->hprev);
         free(st->dh), free(st->dc), free(st->zero), free(st->rpack_mem);
     }
     free(st);
