@@ -5,31 +5,42 @@
  * [B, U] block by the same [U, 4U] kernel T times, so sgemm spent a quarter of
  * the layer's time copying that kernel. Here it is packed once per pass into
  * panels of NR columns, and an 8-row by NR-column block of c is held in
- * registers while k runs over the panel (with AVX-512; elsewhere a plain loop
- * the compiler vectorizes). */
+ * registers while k runs over the panel. That kernel needs AVX-512; elsewhere
+ * the packed copy is plain and sgemm multiplies it. */
 #include "layers/lstm_gemm.h"
 
-#include <string.h>
+#include "core/blas.h"
 
 #if defined(__AVX512F__)
 #include <immintrin.h>
-#endif
-
 #define NR 32 /* panel width: two 16-float vectors */
 #define MR 8  /* rows per register block */
+#endif
+
+/* Columns per panel: NR for the AVX-512 kernel, else all N (one plain matrix). */
+static int panel_cols(int N) {
+#if defined(__AVX512F__)
+    (void)N;
+    return NR;
+#else
+    return N > 0 ? N : 1;
+#endif
+}
 
 size_t dp_lstm_packed_size(int K, int N) {
-    return (size_t)((N + NR - 1) / NR) * NR * (size_t)K;
+    int nr = panel_cols(N);
+    return (size_t)((N + nr - 1) / nr * nr) * (size_t)K;
 }
 
 void dp_lstm_pack(const float *w, size_t sk, size_t sn, int K, int N, float *p) {
-    for (int n0 = 0; n0 < N; n0 += NR) {
-        float *panel = p + (size_t)n0 * K; /* [K, NR] */
-        int width = N - n0 < NR ? N - n0 : NR;
+    int nr = panel_cols(N);
+    for (int n0 = 0; n0 < N; n0 += nr) {
+        float *panel = p + (size_t)n0 * K; /* [K, nr] */
+        int width = N - n0 < nr ? N - n0 : nr;
         for (int k = 0; k < K; k++) {
-            float *dst = panel + (size_t)k * NR;
+            float *dst = panel + (size_t)k * nr;
             for (int j = 0; j < width; j++) dst[j] = w[(size_t)k * sk + (size_t)(n0 + j) * sn];
-            for (int j = width; j < NR; j++) dst[j] = 0.0f;
+            for (int j = width; j < nr; j++) dst[j] = 0.0f;
         }
     }
 }
@@ -76,24 +87,6 @@ static void panel_rows(int M, int K, const float *a, int lda, const float *panel
         block(1, K, a + (size_t)i * lda, lda, panel, c + (size_t)i * ldc, ldc, width, accumulate);
 }
 
-#else
-
-static void panel_rows(int M, int K, const float *a, int lda, const float *panel, float *c, int ldc,
-                       int width, int accumulate) {
-    for (int i = 0; i < M; i++) {
-        const float *ai = a + (size_t)i * lda;
-        float acc[NR] = {0};
-        for (int k = 0; k < K; k++) {
-            const float *pk = panel + (size_t)k * NR;
-            for (int j = 0; j < NR; j++) acc[j] += ai[k] * pk[j];
-        }
-        float *ci = c + (size_t)i * ldc;
-        for (int j = 0; j < width; j++) ci[j] = accumulate ? ci[j] + acc[j] : acc[j];
-    }
-}
-
-#endif
-
 void dp_lstm_gemm_packed(int M, int N, int K, const float *a, int lda, const float *p, float *c,
                          int ldc, int accumulate) {
     for (int n0 = 0; n0 < N; n0 += NR) {
@@ -101,3 +94,14 @@ void dp_lstm_gemm_packed(int M, int N, int K, const float *a, int lda, const flo
         panel_rows(M, K, a, lda, p + (size_t)n0 * K, c + n0, ldc, width, accumulate);
     }
 }
+
+#else
+
+/* Without AVX-512, sgemm's kernels beat a portable loop: the packed matrix is
+ * the plain row-major [K, N], which still saves backward a transposed read. */
+void dp_lstm_gemm_packed(int M, int N, int K, const float *a, int lda, const float *p, float *c,
+                         int ldc, int accumulate) {
+    dp_gemm(0, 0, M, N, K, 1.0f, a, lda, p, N, accumulate ? 1.0f : 0.0f, c, ldc);
+}
+
+#endif

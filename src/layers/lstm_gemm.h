@@ -15,9 +15,9 @@ size_t dp_lstm_packed_size(int K, int N);
 void dp_lstm_pack(const float *w, size_t sk, size_t sn, int K, int N, float *p);
 
 /* c[M, N] (row stride ldc) = a[M, K] (row stride lda) w, or c += a w when
- * accumulate, with w packed by dp_lstm_pack. Each element of c is summed over
- * k in the same order whatever M, so a row's result does not depend on the
- * other rows. */
+ * accumulate, with w packed by dp_lstm_pack. With AVX-512 each element of c
+ * is summed over k in the same order whatever M, so a row's result does not
+ * depend on the other rows; elsewhere this is as true as it is of sgemm. */
 void dp_lstm_gemm_packed(int M, int N, int K, const float *a, int lda, const float *p, float *c,
                          int ldc, int accumulate);
 
