@@ -2,7 +2,7 @@
 # A small LSTM (return_sequences false, then dense softmax) learns the sign of
 # a noisy running sum over float [N, T, F] sequences, and trains to
 # bit-identical parameters, optimizer state and losses on 1, 2 and 4 ranks
-# (four shards).
+# (four shards), and after a stop and resume in the middle of an epoch.
 source "$(dirname "$0")/common.sh"
 
 /usr/bin/python3 - "$TMP/sum.h5" <<'PY' || { echo "cannot make sequences"; exit 1; }
@@ -40,6 +40,14 @@ acc=$(json_field "$TMP/np1/metrics.jsonl" 5 test_accuracy)
 check "test accuracy $acc > 0.85 (chance 0.5)" fgt "$acc" 0.85
 same_runs "np 1 and np 2" np1 np2
 same_runs "np 1 and np 4" np1 np4
+# 58 steps an epoch: stop at step 80 of 232, resume on another rank count.
+run_np 2 "$TMP/r1.log" train "$TMP/lstm.yaml" --run-dir "$TMP/r" --stop-after 80
+check "mid-epoch stop exits 3" test $? -eq 3
+check "mid-epoch checkpoint written" test -f "$TMP/r/ckpt-000000000080.h5"
+run_np 4 "$TMP/r2.log" train "$TMP/lstm.yaml" --run-dir "$TMP/r" --resume
+check "resumed run exits 0" test $? -eq 0
+check "mid-epoch resume: bit-identical parameters" same_ckpt "$TMP/np1" "$TMP/r" /model
+check "mid-epoch resume: bit-identical optimizer state" same_ckpt "$TMP/np1" "$TMP/r" /optimizer
 check "recurrent kernel stored as [16, 64]" \
   bash -c "h5dump -H -d /model/0_lstm/recurrent_kernel '$(newest "$TMP/np1")' | grep -q '( 16, 64 )'"
 finish
