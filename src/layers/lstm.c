@@ -35,11 +35,14 @@ typedef struct lstm_state {
     int unit_forget_bias; /* init: the forget gate's bias starts at 1 */
     dp_act act, ract;     /* candidate and c; gates */
     /* Saved by forward for backward, rows (t, b) for up to max_batch samples: */
-    float *xt;    /* [cap*T, F] x in time-major order; backward's dx before it is reordered */
+    /* [cap*T, F+U] row (t, b) = [x_t, h_{t-1}] (h_{-1} = 0): the left part is the
+     * input projection's rows, the right part step t's, and both weight
+     * gradients are one product with it. Backward's dx goes into the left part
+     * before it is put back in sample-major order. */
+    float *xh;
     float *z;     /* [cap*T, 4U] gates i, f, g, o; backward turns them into dL/dz */
     float *c;     /* [cap*T, U] c_t */
     float *ac;    /* [cap*T, U] act(c_t) */
-    float *hprev; /* [cap*T, U] h_{t-1}, zeros at t = 0: the rows of step t's product */
     float *dh;    /* [cap, U] dL/dh_t during backward */
     float *dc;    /* [cap, U] dL/dc_t during backward */
     float *zero;  /* [U] c_{-1} */
@@ -90,11 +93,10 @@ static int lstm_create(dp_layer *l, const dp_layer_cfg *cfg, const dp_shape *in,
     st->act = cfg->activation;
     st->ract = cfg->recurrent_activation;
     size_t rows = (size_t)max_batch * (size_t)T;
-    st->xt = DP_MALLOC(rows * (size_t)F * sizeof(float));
+    st->xh = DP_MALLOC(rows * (size_t)(F + U) * sizeof(float));
     st->z = DP_MALLOC(rows * 4 * (size_t)U * sizeof(float));
     st->c = DP_MALLOC(rows * (size_t)U * sizeof(float));
     st->ac = DP_MALLOC(rows * (size_t)U * sizeof(float));
-    st->hprev = DP_MALLOC(rows * (size_t)U * sizeof(float));
     st->dh = DP_MALLOC((size_t)max_batch * (size_t)U * sizeof(float));
     st->dc = DP_MALLOC((size_t)max_batch * (size_t)U * sizeof(float));
     st->zero = DP_CALLOC((size_t)U, sizeof(float));
@@ -119,19 +121,19 @@ static void lstm_init_params(dp_layer *l, float *params, uint64_t key) {
         for (int j = 0; j < U; j++) b[U + j] = 1.0f;
 }
 
-/* xt[T*B, F] = x[B*T, F]: row (b, t) to row (t, b). */
-static void reorder_rows(float *xt, const float *x, int B, int T, int F) {
+/* xt[T*B, F] (row stride ld) = x[B*T, F]: row (b, t) to row (t, b). */
+static void reorder_rows(float *xt, int ld, const float *x, int B, int T, int F) {
     for (int b = 0; b < B; b++)
         for (int t = 0; t < T; t++)
-            memcpy(xt + ((size_t)t * B + b) * F, x + ((size_t)b * T + t) * F,
+            memcpy(xt + ((size_t)t * B + b) * ld, x + ((size_t)b * T + t) * F,
                    (size_t)F * sizeof *x);
 }
 
-/* x[B*T, F] = xt[T*B, F]: back to sample-major order. */
-static void restore_rows(float *x, const float *xt, int B, int T, int F) {
+/* x[B*T, F] = xt[T*B, F] (row stride ld): back to sample-major order. */
+static void restore_rows(float *x, const float *xt, int ld, int B, int T, int F) {
     for (int b = 0; b < B; b++)
         for (int t = 0; t < T; t++)
-            memcpy(x + ((size_t)b * T + t) * F, xt + ((size_t)t * B + b) * F,
+            memcpy(x + ((size_t)b * T + t) * F, xt + ((size_t)t * B + b) * ld,
                    (size_t)F * sizeof *x);
 }
 
@@ -144,22 +146,23 @@ static void lstm_forward(dp_layer *l, const float *params, const float *x, float
     const float *r = params + l->params[1].offset;    /* [U, G] */
     const float *bias = params + l->params[2].offset; /* [G] */
     const size_t N = (size_t)B * T;
-    /* z[N, G] = xt[N, F] w: the input's part of every gate at every position. */
-    reorder_rows(st->xt, x, B, T, F);
-    dp_gemm(0, 0, (int)N, G, F, 1.0f, st->xt, F, w, G, 0.0f, st->z, G);
-    memset(st->hprev, 0, (size_t)B * U * sizeof(float));
+    const int XH = F + U;
+    /* z[N, G] = x[N, F] w: the input's part of every gate at every position. */
+    reorder_rows(st->xh, XH, x, B, T, F);
+    dp_gemm(0, 0, (int)N, G, F, 1.0f, st->xh, XH, w, G, 0.0f, st->z, G);
+    for (int b = 0; b < B; b++) memset(st->xh + (size_t)b * XH + F, 0, (size_t)U * sizeof(float));
     if (T > 1) dp_lstm_pack(r, G, 1, U, G, st->rpack);
     for (int t = 0; t < T; t++) {
         float *zt = st->z + (size_t)t * B * G; /* [B, G] */
-        /* z_t += hprev_t r; h_{-1} = 0 adds nothing. */
+        /* z_t += h_{t-1} r; h_{-1} = 0 adds nothing. */
         if (t > 0)
-            dp_lstm_gemm_packed(B, G, U, st->hprev + (size_t)t * B * U, U, st->rpack, zt, G, 1);
+            dp_lstm_gemm_packed(B, G, U, st->xh + (size_t)t * B * XH + F, XH, st->rpack, zt, G, 1);
         for (int b = 0; b < B; b++) {
             size_t row = (size_t)t * B + b;
             const float *cprev = t > 0 ? st->c + (row - B) * U : st->zero;
             float *yb = st->return_sequences ? y + ((size_t)b * T + t) * U : y + (size_t)b * U;
             /* h_t goes where step t+1 reads it, or straight to the output. */
-            float *h = t + 1 < T ? st->hprev + (row + B) * U : yb;
+            float *h = t + 1 < T ? st->xh + (row + B) * XH + F : yb;
             dp_lstm_cell_forward(st->act, st->ract, U, st->z + row * G, bias, cprev,
                                  st->c + row * U, st->ac + row * U, h);
             if (st->return_sequences && t + 1 < T) memcpy(yb, h, (size_t)U * sizeof *h);
@@ -177,11 +180,10 @@ static void lstm_backward(dp_layer *l, const float *params, const float *x, cons
     (void)y;
     if (B <= 0) return;
     lstm_state *st = l->state;
-    const int T = st->T, F = st->F, U = st->U, G = 4 * U;
+    const int T = st->T, F = st->F, U = st->U, G = 4 * U, XH = F + U;
     const float *w = params + l->params[0].offset; /* [F, G] */
     const float *r = params + l->params[1].offset; /* [U, G] */
-    float *dw = grads + l->params[0].offset;       /* [F, G] */
-    float *dr = grads + l->params[1].offset;       /* [U, G] */
+    float *dw = grads + l->params[0].offset;       /* [F, G], then dr [U, G] */
     float *db = grads + l->params[2].offset;       /* [G] */
     const size_t N = (size_t)B * T;
     memset(st->dh, 0, (size_t)B * U * sizeof(float));
@@ -205,22 +207,22 @@ static void lstm_backward(dp_layer *l, const float *params, const float *x, cons
         if (t > 0) dp_lstm_gemm_packed(B, U, G, zt, G, st->rpack, st->dh, U, 0);
     }
     const float *dz = st->z; /* [N, G] */
-    dp_gemm(1, 0, F, G, (int)N, 1.0f, st->xt, F, dz, G, 1.0f, dw, G);
-    dp_gemm(1, 0, U, G, (int)N, 1.0f, st->hprev, U, dz, G, 1.0f, dr, G);
+    /* [dw; dr] [F+U, G] += xh^T dz: the two kernels are adjacent in the slice. */
+    dp_gemm(1, 0, XH, G, (int)N, 1.0f, st->xh, XH, dz, G, 1.0f, dw, G);
     for (size_t n = 0; n < N; n++) {
         const float *dzn = dz + n * G;
         for (int j = 0; j < G; j++) db[j] += dzn[j];
     }
     if (!dx) return;
-    /* dx in time-major order over xt, which the weight gradient no longer needs. */
-    dp_gemm(0, 1, (int)N, F, G, 1.0f, dz, G, w, G, 0.0f, st->xt, F);
-    restore_rows(dx, st->xt, B, T, F);
+    /* dx in time-major order over xh, which the weight gradients no longer need. */
+    dp_gemm(0, 1, (int)N, F, G, 1.0f, dz, G, w, G, 0.0f, st->xh, XH);
+    restore_rows(dx, st->xh, XH, B, T, F);
 }
 
 static void lstm_free(dp_layer *l) {
     lstm_state *st = l->state;
     if (st) {
-        free(st->xt), free(st->z), free(st->c), free(st->ac), free(st->hprev);
+        free(st->xh), free(st->z), free(st->c), free(st->ac);
         free(st->dh), free(st->dc), free(st->zero), free(st->rpack_mem);
     }
     free(st);
