@@ -34,11 +34,11 @@ typedef struct lstm_state {
     int return_sequences;
     int unit_forget_bias; /* init: the forget gate's bias starts at 1 */
     dp_act act, ract;     /* candidate and c; gates */
-    /* Saved by forward for backward, rows (t, b) for up to max_batch samples: */
-    /* [cap*T, F+U] row (t, b) = [x_t, h_{t-1}] (h_{-1} = 0): the left part is the
-     * input projection's rows, the right part step t's, and both weight
-     * gradients are one product with it. Backward's dx goes into the left part
-     * before it is put back in sample-major order. */
+    /* Saved by forward for backward, rows (t, b) for up to max_batch samples.
+     * xh [cap*T, F+U]: row (t, b) = [x_t, h_{t-1}] (h_{-1} = 0). The left part
+     * gives the input projection's rows, the right part step t's, and both
+     * kernels' gradients are one product with it. Backward's dx goes into the
+     * left part before it is put back in sample-major order. */
     float *xh;
     float *z;     /* [cap*T, 4U] gates i, f, g, o; backward turns them into dL/dz */
     float *c;     /* [cap*T, U] c_t */
