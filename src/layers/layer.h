@@ -93,6 +93,7 @@ extern const dp_layer_ops dp_layer_conv2d_ops;    /* src/layers/conv2d.c */
 extern const dp_layer_ops dp_layer_maxpool2d_ops; /* src/layers/maxpool2d.c */
 extern const dp_layer_ops dp_layer_flatten_ops;   /* src/layers/flatten.c */
 extern const dp_layer_ops dp_layer_dropout_ops;   /* src/layers/dropout.c */
+extern const dp_layer_ops dp_layer_lstm_ops;      /* src/layers/lstm.c */
 
 /* Recurrent layers over [T, F] sequences. */
 extern const dp_layer_ops dp_layer_simple_rnn_ops; /* src/layers/simple_rnn.c */
