@@ -88,11 +88,12 @@ const dp_layer_ops *dp_layer_find_ops(const char *type);
 /* Comma-separated list of the known layer types, for error messages. */
 const char *dp_layer_list_types(void);
 
-extern const dp_layer_ops dp_layer_dense_ops;      /* src/layers/dense.c */
-extern const dp_layer_ops dp_layer_conv2d_ops;     /* src/layers/conv2d.c */
-extern const dp_layer_ops dp_layer_maxpool2d_ops;  /* src/layers/maxpool2d.c */
-extern const dp_layer_ops dp_layer_flatten_ops;    /* src/layers/flatten.c */
-extern const dp_layer_ops dp_layer_dropout_ops;    /* src/layers/dropout.c */
-extern const dp_layer_ops dp_layer_layer_norm_ops; /* src/layers/layer_norm.c */
+extern const dp_layer_ops dp_layer_dense_ops;                /* src/layers/dense.c */
+extern const dp_layer_ops dp_layer_conv2d_ops;               /* src/layers/conv2d.c */
+extern const dp_layer_ops dp_layer_maxpool2d_ops;            /* src/layers/maxpool2d.c */
+extern const dp_layer_ops dp_layer_flatten_ops;              /* src/layers/flatten.c */
+extern const dp_layer_ops dp_layer_dropout_ops;              /* src/layers/dropout.c */
+extern const dp_layer_ops dp_layer_layer_norm_ops;           /* src/layers/layer_norm.c */
+extern const dp_layer_ops dp_layer_multi_head_attention_ops; /* src/layers/attention.c */
 
 #endif
