@@ -13,6 +13,7 @@ static const dp_layer_ops *const layer_table[] = {
     &dp_layer_dropout_ops,
     &dp_layer_layer_norm_ops,
     &dp_layer_multi_head_attention_ops,
+    &dp_layer_transformer_block_ops,
 };
 
 #define N_LAYER_TYPES (sizeof layer_table / sizeof layer_table[0])

@@ -95,5 +95,6 @@ extern const dp_layer_ops dp_layer_flatten_ops;              /* src/layers/flatt
 extern const dp_layer_ops dp_layer_dropout_ops;              /* src/layers/dropout.c */
 extern const dp_layer_ops dp_layer_layer_norm_ops;           /* src/layers/layer_norm.c */
 extern const dp_layer_ops dp_layer_multi_head_attention_ops; /* src/layers/attention.c */
+extern const dp_layer_ops dp_layer_transformer_block_ops;    /* src/layers/transformer_block.c */
 
 #endif
