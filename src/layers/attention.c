@@ -45,14 +45,13 @@ void dp_attn_init(dp_attn *a, int T, int F, int H, int Dk, int causal, int max_b
     a->scale = (float)(1.0 / sqrt((double)Dk));
     size_t n = (size_t)max_batch * T * H * Dk * sizeof(float);
     a->q = DP_MALLOC(n), a->k = DP_MALLOC(n), a->v = DP_MALLOC(n), a->o = DP_MALLOC(n);
-    a->dq = DP_MALLOC(n), a->dk = DP_MALLOC(n), a->dv = DP_MALLOC(n);
     a->p = DP_MALLOC((size_t)max_batch * H * T * T * sizeof(float));
     a->dp = DP_MALLOC((size_t)T * T * sizeof(float));
 }
 
 void dp_attn_free(dp_attn *a) {
     free(a->q), free(a->k), free(a->v), free(a->o);
-    free(a->dq), free(a->dk), free(a->dv), free(a->p), free(a->dp);
+    free(a->p), free(a->dp);
     memset(a, 0, sizeof *a);
 }
 
@@ -146,18 +145,21 @@ void dp_attn_backward(dp_attn *a, const float *w, const float *x, const float *d
     colsum_add(gw + o.bo, dy, N, F);
     float *dout = a->o; /* [N, HD] */
     dp_gemm(0, 1, N, HD, F, 1.0f, dy, F, w + o.wo, F, 0.0f, dout, HD);
+    /* Per (sample, head), each gradient goes where its last reader is done:
+     * dV over V once dP is formed, dQ over dO once dP and dV are, and dK
+     * over K once dQ has read it. Afterwards o, k and v hold dQ, dK, dV. */
     for (int b = 0; b < B; b++)
         for (int h = 0; h < H; h++) {
             size_t at = (size_t)b * T * HD + (size_t)h * Dk;
             const float *p = a->p + ((size_t)b * H + h) * T * T;
             float *ds = a->dp; /* dL/dP, then dL/dscores in place */
             dp_gemm(0, 1, T, T, Dk, 1.0f, dout + at, HD, a->v + at, HD, 0.0f, ds, T);
-            dp_gemm(1, 0, T, Dk, T, 1.0f, p, T, dout + at, HD, 0.0f, a->dv + at, HD);
+            dp_gemm(1, 0, T, Dk, T, 1.0f, p, T, dout + at, HD, 0.0f, a->v + at, HD);
             softmax_rows_backward(ds, p, T, a->causal);
-            dp_gemm(0, 0, T, Dk, T, a->scale, ds, T, a->k + at, HD, 0.0f, a->dq + at, HD);
-            dp_gemm(1, 0, T, Dk, T, a->scale, ds, T, a->q + at, HD, 0.0f, a->dk + at, HD);
+            dp_gemm(0, 0, T, Dk, T, a->scale, ds, T, a->k + at, HD, 0.0f, dout + at, HD);
+            dp_gemm(1, 0, T, Dk, T, a->scale, ds, T, a->q + at, HD, 0.0f, a->k + at, HD);
         }
-    const float *dproj[3] = {a->dq, a->dk, a->dv};
+    const float *dproj[3] = {dout, a->k, a->v};
     const size_t kern[3] = {o.wq, o.wk, o.wv}, bias[3] = {o.bq, o.bk, o.bv};
     for (int i = 0; i < 3; i++) {
         dp_gemm(1, 0, F, HD, N, 1.0f, x, F, dproj[i], HD, 1.0f, gw + kern[i], HD);

@@ -15,13 +15,13 @@
  * positions is one GEMM, and position t of head h sits at column h*Dk. */
 typedef struct dp_attn {
     int T, F, H, Dk, causal;
-    int cap;             /* samples the buffers hold (max_batch) */
-    float scale;         /* 1 / sqrt(Dk) */
-    float *q, *k, *v;    /* [cap*T, H*Dk] projections, kept for backward */
-    float *o;            /* [cap*T, H*Dk] heads' outputs, input of the output projection */
-    float *p;            /* [cap, H, T, T] softmax probabilities (0 above the diagonal if causal) */
-    float *dq, *dk, *dv; /* [cap*T, H*Dk] backward scratch */
-    float *dp;           /* [T, T] backward scratch */
+    int cap;          /* samples the buffers hold (max_batch) */
+    float scale;      /* 1 / sqrt(Dk) */
+    float *q, *k, *v; /* [cap*T, H*Dk] projections; backward turns them into
+                         their gradients in place */
+    float *o;         /* [cap*T, H*Dk] heads' outputs, input of the output projection */
+    float *p;         /* [cap, H, T, T] softmax probabilities (0 above the diagonal if causal) */
+    float *dp;        /* [T, T] backward scratch */
 } dp_attn;
 
 /* Number of floats of the eight tensors. */
@@ -41,7 +41,8 @@ void dp_attn_forward(dp_attn *a, const float *w, const float *x, float *y, int B
 
 /* After dp_attn_forward on the same x: gw += dL/dw, and dx[B*T, F] = dL/dx
  * (overwritten) unless dx is NULL. dy is read before dx is written, so dx may
- * alias dy. Uses a->o as scratch: one backward per forward. */
+ * alias dy (not x). The gradients overwrite the kept q, k, v and o, so there
+ * is one backward per forward, and no buffers beyond the forward's. */
 void dp_attn_backward(dp_attn *a, const float *w, const float *x, const float *dy, float *dx,
                       float *gw, int B);
 

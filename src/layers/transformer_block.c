@@ -45,7 +45,7 @@ typedef struct block_state {
     float *g;             /* [ff] gelu(h); dL/dg in backward */
     float *mask;          /* [2F] 0 or 1/(1-rate), when rate > 0 */
     int masked;           /* the last forward applied the masks */
-    float *tmp, *dy1;     /* [F] attention output in forward; backward scratch */
+    float *dy1;           /* [F] backward: dL/dy1, or first the masked dL/dy */
 } block_state;
 
 static int block_create(dp_layer *l, const dp_layer_cfg *cfg, const dp_shape *in, int max_batch,
@@ -108,7 +108,7 @@ static int block_create(dp_layer *l, const dp_layer_cfg *cfg, const dp_shape *in
     st->rate = cfg->rate;
     size_t N = (size_t)max_batch * T, nf = N * F * sizeof(float);
     st->ln1 = DP_MALLOC(nf), st->ln2 = DP_MALLOC(nf), st->y1 = DP_MALLOC(nf);
-    st->tmp = DP_MALLOC(nf), st->dy1 = DP_MALLOC(nf);
+    st->dy1 = DP_MALLOC(nf);
     st->mean1 = DP_MALLOC(N * sizeof(float)), st->rstd1 = DP_MALLOC(N * sizeof(float));
     st->mean2 = DP_MALLOC(N * sizeof(float)), st->rstd2 = DP_MALLOC(N * sizeof(float));
     st->h = DP_MALLOC(N * ff * sizeof(float)), st->g = DP_MALLOC(N * ff * sizeof(float));
@@ -163,7 +163,8 @@ static void make_masks(float *mask, int B, size_t n, double rate, int index,
     }
 }
 
-/* out[b, t, :] = base + add * (mask half `half` of sample b, or 1), over B samples. */
+/* out[b, t, :] = base + add * (mask half `half` of sample b, or 1), over B
+ * samples. Elementwise, so out may alias add. */
 static void residual_add(float *out, const float *base, const float *add, const float *mask,
                          int half, int B, size_t tf) {
     if (!mask) {
@@ -197,21 +198,25 @@ static void block_forward(dp_layer *l, const float *params, const float *x, floa
     const float *mask = st->masked ? st->mask : NULL;
     if (mask) make_masks(st->mask, B, 2 * tf, st->rate, l->index, ctx);
 
+    /* y holds the attention output, then the feed-forward output, until the
+     * second residual add turns it into the block's output in place. */
     dp_layernorm_forward(st->ln1, st->mean1, st->rstd1, x, PARAM(params, LN1_G),
                          PARAM(params, LN1_B), N, F, st->eps);
-    dp_attn_forward(&st->attn, PARAM(params, ATTN), st->ln1, st->tmp, B);
-    residual_add(st->y1, x, st->tmp, mask, 0, B, tf);
+    dp_attn_forward(&st->attn, PARAM(params, ATTN), st->ln1, y, B);
+    residual_add(st->y1, x, y, mask, 0, B, tf);
 
     dp_layernorm_forward(st->ln2, st->mean2, st->rstd2, st->y1, PARAM(params, LN2_G),
                          PARAM(params, LN2_B), N, F, st->eps);
     affine(st->h, st->ln2, PARAM(params, FF1_K), PARAM(params, FF1_B), N, F, ff);
     memcpy(st->g, st->h, (size_t)N * ff * sizeof(float));
     dp_activation_forward(DP_ACT_GELU, st->g, (size_t)N, (size_t)ff);
-    affine(st->tmp, st->g, PARAM(params, FF2_K), PARAM(params, FF2_B), N, ff, F);
-    residual_add(y, st->y1, st->tmp, mask, 1, B, tf);
+    affine(y, st->g, PARAM(params, FF2_K), PARAM(params, FF2_B), N, ff, F);
+    residual_add(y, st->y1, y, mask, 1, B, tf);
 }
 
-/* Consumes the forward's g (it becomes dL/dg): one backward per forward. */
+/* Consumes the forward's state (g becomes dL/dh, ln2 and the attention's
+ * buffers scratch): one backward per forward, and no buffers of its own but
+ * dy1. */
 static void block_backward(dp_layer *l, const float *params, const float *x, const float *y,
                            const float *dy, float *dx, float *grads, int B) {
     (void)y;
@@ -224,8 +229,8 @@ static void block_backward(dp_layer *l, const float *params, const float *x, con
     /* Feed-forward: df = dL/d(W2 g + b2). */
     const float *df = dy;
     if (mask) {
-        apply_mask(st->tmp, dy, mask, 1, B, tf);
-        df = st->tmp;
+        apply_mask(st->dy1, dy, mask, 1, B, tf);
+        df = st->dy1;
     }
     dp_gemm(1, 0, ff, F, N, 1.0f, st->g, ff, df, F, 1.0f, PARAM(grads, FF2_K), F);
     colsum_add(PARAM(grads, FF2_B), df, N, F);
@@ -234,24 +239,25 @@ static void block_backward(dp_layer *l, const float *params, const float *x, con
     dp_activation_backward(DP_ACT_GELU, st->h, dh, dh, (size_t)N, (size_t)ff);
     dp_gemm(1, 0, F, ff, N, 1.0f, st->ln2, F, dh, ff, 1.0f, PARAM(grads, FF1_K), ff);
     colsum_add(PARAM(grads, FF1_B), dh, N, ff);
-    dp_gemm(0, 1, N, F, ff, 1.0f, dh, ff, PARAM(params, FF1_K), ff, 0.0f, st->tmp, F);
+    float *scratch = st->ln2; /* [N, F]: ln2 is read for the last time above */
+    dp_gemm(0, 1, N, F, ff, 1.0f, dh, ff, PARAM(params, FF1_K), ff, 0.0f, scratch, F);
 
     /* dy1 = dy (the skip) + LN2's backward of dL/dln2. */
     memcpy(st->dy1, dy, nf * sizeof(float));
-    dp_layernorm_backward(st->dy1, PARAM(grads, LN2_G), PARAM(grads, LN2_B), st->tmp, st->y1,
+    dp_layernorm_backward(st->dy1, PARAM(grads, LN2_G), PARAM(grads, LN2_B), scratch, st->y1,
                           st->mean2, st->rstd2, PARAM(params, LN2_G), N, F);
 
-    /* Attention: tmp = dL/d(attention output), then dL/dln1 in place. */
+    /* Attention: scratch = dL/d(attention output), then dL/dln1 in place. */
     const float *datt = st->dy1;
     if (mask) {
-        apply_mask(st->tmp, st->dy1, mask, 0, B, tf);
-        datt = st->tmp;
+        apply_mask(scratch, st->dy1, mask, 0, B, tf);
+        datt = scratch;
     }
-    dp_attn_backward(&st->attn, PARAM(params, ATTN), st->ln1, datt, st->tmp, PARAM(grads, ATTN), B);
+    dp_attn_backward(&st->attn, PARAM(params, ATTN), st->ln1, datt, scratch, PARAM(grads, ATTN), B);
 
     /* dx = dy1 (the skip) + LN1's backward. */
     if (dx) memcpy(dx, st->dy1, nf * sizeof(float));
-    dp_layernorm_backward(dx, PARAM(grads, LN1_G), PARAM(grads, LN1_B), st->tmp, x, st->mean1,
+    dp_layernorm_backward(dx, PARAM(grads, LN1_G), PARAM(grads, LN1_B), scratch, x, st->mean1,
                           st->rstd1, PARAM(params, LN1_G), N, F);
 }
 
@@ -259,7 +265,7 @@ static void block_free(dp_layer *l) {
     block_state *st = l->state;
     if (st) {
         dp_attn_free(&st->attn);
-        free(st->ln1), free(st->ln2), free(st->y1), free(st->tmp), free(st->dy1);
+        free(st->ln1), free(st->ln2), free(st->y1), free(st->dy1);
         free(st->mean1), free(st->rstd1), free(st->mean2), free(st->rstd2);
         free(st->h), free(st->g), free(st->mask);
     }
