@@ -27,7 +27,7 @@
 #include "layers/layer_norm.h"
 
 #define DROPOUT_STREAM 0xd70
-#define GELU_ROWS 16 /* rows of [ff] per copy-then-gelu chunk: 32 KiB at ff 512 */
+#define GELU_ROWS 16 /* rows of [ff] per chunk of the gelu passes: 32 KiB at ff 512 */
 
 /* Parameter indices in l->params. */
 enum { LN1_G, LN1_B, ATTN, LN2_G = ATTN + 8, LN2_B, FF1_K, FF1_B, FF2_K, FF2_B };
@@ -243,9 +243,15 @@ static void block_backward(dp_layer *l, const float *params, const float *x, con
     colsum_add(PARAM(grads, FF2_B), df, N, F);
     float *dh = st->g; /* [N, ff]: dL/dg, then dL/dh in place */
     dp_gemm(0, 1, N, ff, F, 1.0f, df, F, PARAM(params, FF2_K), F, 0.0f, dh, ff);
-    dp_activation_backward(DP_ACT_GELU, st->h, dh, dh, (size_t)N, (size_t)ff);
+    /* dh and its column sums chunk by chunk, while the chunk is in cache. */
+    for (int r = 0; r < N; r += GELU_ROWS) {
+        int rows = N - r < GELU_ROWS ? N - r : GELU_ROWS;
+        float *dhr = dh + (size_t)r * ff;
+        dp_activation_backward(DP_ACT_GELU, st->h + (size_t)r * ff, dhr, dhr, (size_t)rows,
+                               (size_t)ff);
+        colsum_add(PARAM(grads, FF1_B), dhr, rows, ff);
+    }
     dp_gemm(1, 0, F, ff, N, 1.0f, st->ln2, F, dh, ff, 1.0f, PARAM(grads, FF1_K), ff);
-    colsum_add(PARAM(grads, FF1_B), dh, N, ff);
     float *scratch = st->ln2; /* [N, F]: ln2 is read for the last time above */
     dp_gemm(0, 1, N, F, ff, 1.0f, dh, ff, PARAM(params, FF1_K), ff, 0.0f, scratch, F);
 
