@@ -4,6 +4,7 @@
  * gradient against central finite differences (layercheck.c) with and without
  * dropout, dropout masks keyed by row id, and the config errors. */
 #include "layercheck.h"
+#include "nn/model.h"
 #include "testlib.h"
 
 #include <math.h>
@@ -217,6 +218,49 @@ static void test_block_bad_config(void) {
     CU_ASSERT_PTR_NOT_NULL(strstr(err.what, "[0, 1)"));
 }
 
+/* The config's keys reach the layers: a model of the three types from YAML. */
+static void test_block_from_config(void) {
+    static const char yaml[] = "data: {path: seq.h5}\n"
+                               "model:\n"
+                               "  input: [6, 8]\n"
+                               "  layers:\n"
+                               "    - transformer_block: {num_heads: 2, ff_dim: 12, dropout: 0.25, "
+                               "causal: false, epsilon: 0.01}\n"
+                               "    - multi_head_attention: {num_heads: 4, key_dim: 3}\n"
+                               "    - layer_norm:\n"
+                               "    - dense: {units: 5}\n"
+                               "loss: mse\n"
+                               "optimizer: adam\n"
+                               "train: {epochs: 1, batch_size: 4}\n";
+    dp_config cfg;
+    dp_error err = {0};
+    int rc = dp_config_load_text(&cfg, "seq.yaml", yaml, strlen(yaml), NULL, 0, &err);
+    if (rc) printf("\n  %s: %s", err.where, err.what);
+    CU_ASSERT_EQUAL_FATAL(rc, 0);
+    CU_ASSERT_EQUAL(cfg.layers[0].num_heads, 2);
+    CU_ASSERT_EQUAL(cfg.layers[0].ff_dim, 12);
+    CU_ASSERT_EQUAL(cfg.layers[0].rate, 0.25);
+    CU_ASSERT_EQUAL(cfg.layers[0].causal, 0);
+    CU_ASSERT_EQUAL(cfg.layers[0].epsilon, 0.01);
+    CU_ASSERT_EQUAL(cfg.layers[1].causal, 1);
+    CU_ASSERT_EQUAL(cfg.layers[2].epsilon, 1e-3);
+    dp_model m;
+    rc = dp_model_build(&m, &cfg, 4, &err);
+    if (rc) printf("\n  %s: %s", err.where, err.what);
+    CU_ASSERT_EQUAL_FATAL(rc, 0);
+    CU_ASSERT_EQUAL_FATAL(m.n_layers, 4);
+    /* block: 4 * 8 (norms) + 4 * 8 * 8 + 3 * 8 + 8 (attention) + 8 * 12 + 12 + 12 * 8 + 8 */
+    CU_ASSERT_EQUAL(m.layers[0].param_count, 32 + 256 + 32 + 96 + 12 + 96 + 8);
+    /* attention 4 heads of 3: 3 * (8 * 12 + 12) + 12 * 8 + 8 */
+    CU_ASSERT_EQUAL(m.layers[1].param_count, 3 * (96 + 12) + 96 + 8);
+    CU_ASSERT_EQUAL(m.layers[2].param_count, 16);
+    CU_ASSERT_EQUAL(m.layers[3].out_shape.ndim, 2);
+    CU_ASSERT_EQUAL(m.layers[3].out_shape.dim[0], 6);
+    CU_ASSERT_EQUAL(m.layers[3].out_shape.dim[1], 5);
+    dp_model_free(&m);
+    dp_config_free(&cfg);
+}
+
 int main(void) {
     static const test_case cases[] = {
         {"block layout and init", test_block_layout_and_init},
@@ -225,6 +269,7 @@ int main(void) {
         {"block gradient", test_block_gradcheck},
         {"block dropout", test_block_dropout},
         {"block bad config", test_block_bad_config},
+        {"sequence layers from a config", test_block_from_config},
         {NULL, NULL},
     };
     return test_run_suite("gradcheck_transformer", cases);
