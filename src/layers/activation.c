@@ -4,9 +4,9 @@
  * lets a layer keep just one buffer per activation. gelu is the exception: its
  * derivative needs the input (dp_activation_needs_input). */
 #include "layers/activation.h"
+#include "layers/exp_poly.h"
 
 #include <math.h>
-#include <stdint.h>
 #include <string.h>
 
 /* Branches on the sign so exp never overflows: for z << 0, 1/(1+exp(-z)) would
@@ -36,50 +36,15 @@ static void softmax_forward(float *y, size_t rows, size_t cols) {
 
 /* gelu, tanh form: 0.5 z (1 + tanh(u)), u = sqrt(2/pi) (z + 0.044715 z^3).
  * Since 0.5 (1 + tanh(u)) = sigmoid(2u), it is computed as z s with
- * s = 1 / (1 + exp(-2u)) and exp_poly below: libm's tanhf is a call per
+ * s = 1 / (1 + exp(-2u)) and dp_exp_poly: libm's tanhf is a call per
  * value, while this loop vectorizes, and gelu over the transformer's
  * feed-forward activations took 40% of a block's time with tanhf. */
 #define GELU_C 0.7978845608028654f /* sqrt(2/pi) */
 #define GELU_A 0.044715f
 
-/* e^x for x in float's range, within 2 ulp: x = k ln2 + r with |r| <= ln2/2,
- * 2^k built in the exponent bits and e^r by its Taylor polynomial of degree 7
- * (error below 3e-9 on that interval). Branch-free, so loops over it vectorize.
- * x is clamped to [-87, 88], where 2^k stays a normal float; NaN becomes a
- * number, so callers must let a NaN input reach the result another way. */
-static inline float exp_poly(float x) {
-    /* The clamp is integer min on x's bits: float compares in a loop keep it
-     * from vectorizing under the default -ftrapping-math. As signed ints the
-     * bits order the floats >= 0 and put all negatives below them; as
-     * unsigned ints the negatives sit above, ordered by magnitude. */
-    int32_t b;
-    memcpy(&b, &x, sizeof b);
-    b = b < 0x42B00000 ? b : 0x42B00000; /* x <= 88 */
-    uint32_t u = (uint32_t)b;
-    u = u < 0xC2AE0000u ? u : 0xC2AE0000u; /* x >= -87 */
-    memcpy(&x, &u, sizeof x);
-    /* k = round(x / ln2): the offset makes the argument positive, where the
-     * int conversion's truncation is a floor. */
-    int32_t ki = (int32_t)(x * 1.44269504f + 128.5f) - 128;
-    float k = (float)ki;
-    float r = (x - k * 0.693145752f) - k * 1.42860677e-6f; /* ln2 split in two */
-    float p = 1.0f / 5040.0f;
-    p = p * r + 1.0f / 720.0f;
-    p = p * r + 1.0f / 120.0f;
-    p = p * r + 1.0f / 24.0f;
-    p = p * r + 1.0f / 6.0f;
-    p = p * r + 0.5f;
-    p = p * r + 1.0f;
-    p = p * r + 1.0f;
-    int32_t bits = (ki + 127) << 23;
-    float two_k;
-    memcpy(&two_k, &bits, sizeof two_k);
-    return p * two_k;
-}
-
 /* sigmoid(2u) = 0.5 (1 + tanh(u)) at u(z). */
 static inline float gelu_s(float z) {
-    return 1.0f / (1.0f + exp_poly(-2.0f * GELU_C * (z + GELU_A * z * z * z)));
+    return 1.0f / (1.0f + dp_exp_poly(-2.0f * GELU_C * (z + GELU_A * z * z * z)));
 }
 
 static inline float gelu(float z) {

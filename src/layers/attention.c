@@ -15,6 +15,7 @@
 
 #include "core/alloc.h"
 #include "core/blas.h"
+#include "layers/exp_poly.h"
 #include "layers/init.h"
 #include "layers/layer.h"
 
@@ -86,6 +87,26 @@ static void colsum_add(float *db, const float *d, int N, int n) {
     }
 }
 
+/* The sums over a row run in LANES interleaved partial sums: a fixed order
+ * (so a row's result never depends on the batch) that vectorizes. */
+#define LANES 8
+
+/* sum of a[s] b[s] (or of a[s] when b is NULL) over [0, n) */
+static float dot_row(const float *a, const float *b, int n) {
+    float acc[LANES] = {0};
+    int s = 0;
+    if (b)
+        for (; s + LANES <= n; s += LANES)
+            for (int j = 0; j < LANES; j++) acc[j] += a[s + j] * b[s + j];
+    else
+        for (; s + LANES <= n; s += LANES)
+            for (int j = 0; j < LANES; j++) acc[j] += a[s + j];
+    float sum = 0.0f;
+    for (; s < n; s++) sum += b ? a[s] * b[s] : a[s];
+    for (int j = 0; j < LANES; j++) sum += acc[j];
+    return sum;
+}
+
 /* Row t of p[T, T] over its first len(t) entries (t + 1 if causal, else T);
  * the rest are zeroed. */
 static void softmax_rows(float *p, int T, int causal) {
@@ -94,12 +115,8 @@ static void softmax_rows(float *p, int T, int causal) {
         int n = causal ? t + 1 : T;
         float mx = row[0];
         for (int s = 1; s < n; s++) mx = row[s] > mx ? row[s] : mx;
-        float sum = 0.0f;
-        for (int s = 0; s < n; s++) {
-            row[s] = expf(row[s] - mx);
-            sum += row[s];
-        }
-        float inv = 1.0f / sum;
+        for (int s = 0; s < n; s++) row[s] = dp_exp_poly(row[s] - mx);
+        float inv = 1.0f / dot_row(row, NULL, n);
         for (int s = 0; s < n; s++) row[s] *= inv;
         for (int s = n; s < T; s++) row[s] = 0.0f;
     }
@@ -112,8 +129,7 @@ static void softmax_rows_backward(float *d, const float *p, int T, int causal) {
         float *dr = d + (size_t)t * T;
         const float *pr = p + (size_t)t * T;
         int n = causal ? t + 1 : T;
-        float dot = 0.0f;
-        for (int s = 0; s < n; s++) dot += pr[s] * dr[s];
+        float dot = dot_row(pr, dr, n);
         for (int s = 0; s < n; s++) dr[s] = pr[s] * (dr[s] - dot);
         for (int s = n; s < T; s++) dr[s] = 0.0f;
     }
