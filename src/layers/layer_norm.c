@@ -12,6 +12,38 @@
 #include "core/alloc.h"
 #include "layers/layer.h"
 
+/* The row sums run in LANES interleaved double partial sums: a fixed order (a
+ * row's result never depends on the batch) that vectorizes, where a single
+ * running sum would wait on every add. */
+#define LANES 8
+
+/* sum of x[0..n) */
+static double sum_row(const float *x, int n) {
+    double acc[LANES] = {0};
+    int i = 0;
+    for (; i + LANES <= n; i += LANES)
+        for (int j = 0; j < LANES; j++) acc[j] += x[i + j];
+    double s = 0.0;
+    for (; i < n; i++) s += x[i];
+    for (int j = 0; j < LANES; j++) s += acc[j];
+    return s;
+}
+
+/* sum of (x[i] - mu)^2 over [0, n) */
+static double sumsq_row(const float *x, int n, double mu) {
+    double acc[LANES] = {0};
+    int i = 0;
+    for (; i + LANES <= n; i += LANES)
+        for (int j = 0; j < LANES; j++) {
+            double d = x[i + j] - mu;
+            acc[j] += d * d;
+        }
+    double s = 0.0;
+    for (; i < n; i++) s += (x[i] - mu) * (x[i] - mu);
+    for (int j = 0; j < LANES; j++) s += acc[j];
+    return s;
+}
+
 void dp_layernorm_forward(float *y, float *mean, float *rstd, const float *x, const float *gamma,
                           const float *beta, int N, int F, float eps) {
     for (int r = 0; r < N; r++) {
@@ -19,13 +51,7 @@ void dp_layernorm_forward(float *y, float *mean, float *rstd, const float *x, co
         float *yr = y + (size_t)r * F;
         /* Two passes in double: the mean first, so the variance does not
          * cancel catastrophically when |mean| >> std. */
-        double s = 0.0;
-        for (int i = 0; i < F; i++) s += xr[i];
-        double mu = s / F, v = 0.0;
-        for (int i = 0; i < F; i++) {
-            double d = xr[i] - mu;
-            v += d * d;
-        }
+        double mu = sum_row(xr, F) / F, v = sumsq_row(xr, F, mu);
         float m = (float)mu, rs = (float)(1.0 / sqrt(v / F + (double)eps));
         for (int i = 0; i < F; i++) yr[i] = (xr[i] - m) * rs * gamma[i] + beta[i];
         mean[r] = m;
@@ -40,19 +66,30 @@ void dp_layernorm_backward(float *dx, float *dgamma, float *dbeta, const float *
     for (int r = 0; r < N; r++) {
         const float *xr = x + (size_t)r * F, *dyr = dy + (size_t)r * F;
         const float m = mean[r], rs = rstd[r];
-        double sg = 0.0, sgx = 0.0;
         for (int i = 0; i < F; i++) {
-            float xhat = (xr[i] - m) * rs;
-            float g = dyr[i] * gamma[i];
-            dgamma[i] += dyr[i] * xhat;
+            dgamma[i] += dyr[i] * ((xr[i] - m) * rs);
             dbeta[i] += dyr[i];
-            sg += g;
-            sgx += (double)g * xhat;
         }
         if (!dx) continue;
+        /* sums of g and g xhat, as in sum_row */
+        double sg[LANES] = {0}, sgx[LANES] = {0};
+        int i = 0;
+        for (; i + LANES <= F; i += LANES)
+            for (int j = 0; j < LANES; j++) {
+                float g = dyr[i + j] * gamma[i + j];
+                sg[j] += g;
+                sgx[j] += (double)g * ((xr[i + j] - m) * rs);
+            }
+        for (; i < F; i++) {
+            float g = dyr[i] * gamma[i];
+            sg[0] += g;
+            sgx[0] += (double)g * ((xr[i] - m) * rs);
+        }
+        double tg = 0.0, tgx = 0.0;
+        for (int j = 0; j < LANES; j++) tg += sg[j], tgx += sgx[j];
         float *dxr = dx + (size_t)r * F;
-        const float mg = (float)(sg / F), mgx = (float)(sgx / F);
-        for (int i = 0; i < F; i++) {
+        const float mg = (float)(tg / F), mgx = (float)(tgx / F);
+        for (i = 0; i < F; i++) {
             float xhat = (xr[i] - m) * rs;
             dxr[i] += rs * (dyr[i] * gamma[i] - mg - xhat * mgx);
         }
