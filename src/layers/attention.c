@@ -21,7 +21,7 @@
 
 /* Offsets of the tensors in the slice (attention.h). */
 typedef struct attn_offsets {
-    size_t wq, bq, wk, bk, wv, bv, wo, bo, total;
+    size_t wq, bq, wk, bk, wv, bv, wo, bo;
 } attn_offsets;
 
 static attn_offsets attn_layout(int F, int H, int Dk) {
@@ -31,12 +31,7 @@ static attn_offsets attn_layout(int F, int H, int Dk) {
     o.wk = proj, o.bk = proj + (size_t)F * hd;
     o.wv = 2 * proj, o.bv = 2 * proj + (size_t)F * hd;
     o.wo = 3 * proj, o.bo = 3 * proj + hd * F;
-    o.total = o.bo + (size_t)F;
     return o;
-}
-
-size_t dp_attn_param_count(int F, int H, int Dk) {
-    return attn_layout(F, H, Dk).total;
 }
 
 void dp_attn_init(dp_attn *a, int T, int F, int H, int Dk, int causal, int max_batch) {

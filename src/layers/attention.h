@@ -24,9 +24,6 @@ typedef struct dp_attn {
     float *dp;        /* [T, T] backward scratch */
 } dp_attn;
 
-/* Number of floats of the eight tensors. */
-size_t dp_attn_param_count(int F, int H, int Dk);
-
 /* Allocates the buffers for up to max_batch samples. */
 void dp_attn_init(dp_attn *a, int T, int F, int H, int Dk, int causal, int max_batch);
 void dp_attn_free(dp_attn *a);
