@@ -4,6 +4,7 @@
  * lets a layer keep just one buffer per activation. gelu is the exception: its
  * derivative needs the input (dp_activation_needs_input). */
 #include "layers/activation.h"
+#include "layers/exp_poly.h"
 
 #include <math.h>
 #include <string.h>
@@ -33,18 +34,28 @@ static void softmax_forward(float *y, size_t rows, size_t cols) {
     }
 }
 
-/* gelu, tanh form: 0.5 z (1 + tanh(u)), u = sqrt(2/pi) (z + 0.044715 z^3). */
+/* gelu, tanh form: 0.5 z (1 + tanh(u)), u = sqrt(2/pi) (z + 0.044715 z^3).
+ * Since 0.5 (1 + tanh(u)) = sigmoid(2u), it is computed as z s with
+ * s = 1 / (1 + exp(-2u)) and dp_exp_poly: libm's tanhf is a call per
+ * value, while this loop vectorizes, and gelu over the transformer's
+ * feed-forward activations took 40% of a block's time with tanhf. */
 #define GELU_C 0.7978845608028654f /* sqrt(2/pi) */
 #define GELU_A 0.044715f
 
-static inline float gelu(float z) {
-    return 0.5f * z * (1.0f + tanhf(GELU_C * (z + GELU_A * z * z * z)));
+/* sigmoid(2u) = 0.5 (1 + tanh(u)) at u(z). */
+static inline float gelu_s(float z) {
+    return 1.0f / (1.0f + dp_exp_poly(-2.0f * GELU_C * (z + GELU_A * z * z * z)));
 }
 
-/* d gelu/dz = 0.5 (1 + t) + 0.5 z (1 - t^2) du/dz, du/dz = c (1 + 3a z^2). */
+static inline float gelu(float z) {
+    return z * gelu_s(z);
+}
+
+/* d gelu/dz = 0.5 (1 + t) + 0.5 z (1 - t^2) du/dz with t = tanh(u) = 2s - 1:
+ * = s + 2 z s (1 - s) du/dz, du/dz = c (1 + 3a z^2). */
 static inline float gelu_grad(float z) {
-    float t = tanhf(GELU_C * (z + GELU_A * z * z * z));
-    return 0.5f * (1.0f + t) + 0.5f * z * (1.0f - t * t) * GELU_C * (1.0f + 3.0f * GELU_A * z * z);
+    float s = gelu_s(z);
+    return s + 2.0f * z * s * (1.0f - s) * GELU_C * (1.0f + 3.0f * GELU_A * z * z);
 }
 
 int dp_activation_needs_input(dp_act act) {

@@ -401,6 +401,34 @@ static void test_gelu_is_tanh_form(void) {
     }
 }
 
+/* gelu and its slope over [-10, 12] against double precision, computed as
+ * z sigmoid(2u): the same function as 0.5 z (1 + tanh u), but exact in the
+ * negative tail, where 1 + tanh u cancels. Within 1e-6 relative down to -3,
+ * 4e-6 down to -6 (values of 1e-8: float's rounding of u, times |2u| = 25,
+ * is the error there), 2e-5 where the values are 1e-28, and the slope within
+ * 5e-6. */
+static void test_gelu_accuracy(void) {
+    enum { N = 22001 };
+    float *z = malloc(N * sizeof *z), *y = malloc(N * sizeof *y), *g = malloc(N * sizeof *g);
+    float *ones = malloc(N * sizeof *ones);
+    for (int i = 0; i < N; i++) z[i] = y[i] = -10.0f + (float)i / 1000.0f, ones[i] = 1.0f;
+    dp_activation_forward(DP_ACT_GELU, y, 1, N);
+    dp_activation_backward(DP_ACT_GELU, z, ones, g, 1, N);
+    const double c = sqrt(2.0 / 3.14159265358979323846), a = 0.044715;
+    int bad = 0;
+    for (int i = 0; i < N; i++) {
+        double x = z[i], s = 1.0 / (1.0 + exp(-2.0 * c * (x + a * x * x * x)));
+        double ref = x * s, slope = s + 2.0 * x * s * (1.0 - s) * c * (1.0 + 3.0 * a * x * x);
+        double rel = ref != 0.0 ? fabs(y[i] - ref) / fabs(ref) : fabs(y[i]);
+        if (rel > (x >= -3.0 ? 1e-6 : x >= -6.0 ? 4e-6 : 2e-5) || fabs(g[i] - slope) > 5e-6) {
+            if (bad++ < 5)
+                printf("\n  z %g: gelu %g (%g), slope %g (%g)", x, y[i], ref, g[i], slope);
+        }
+    }
+    CU_ASSERT_EQUAL(bad, 0);
+    free(z), free(y), free(g), free(ones);
+}
+
 /* --------------------------------------------------------------- losses ---- */
 
 typedef struct loss_case {
@@ -621,6 +649,7 @@ int main(void) {
         {"dense gradient, tanh", test_dense_grad_tanh},
         {"dense gradient, softmax", test_dense_grad_softmax},
         {"dense gradient, gelu", test_dense_grad_gelu},
+        {"gelu accurate from -10 to 12", test_gelu_accuracy},
         {"dense forward vs double reference", test_dense_forward_values},
         {"dense create, param views, shape errors", test_dense_create_and_views},
         {"layer registry", test_layer_registry},
