@@ -6,8 +6,14 @@
 
 /* Adding a layer type is one line here plus its ops table in src/layers/. */
 static const dp_layer_ops *const layer_table[] = {
-    &dp_layer_dense_ops,   &dp_layer_conv2d_ops,  &dp_layer_maxpool2d_ops,
-    &dp_layer_flatten_ops, &dp_layer_dropout_ops,
+    &dp_layer_dense_ops,
+    &dp_layer_conv2d_ops,
+    &dp_layer_maxpool2d_ops,
+    &dp_layer_flatten_ops,
+    &dp_layer_dropout_ops,
+    &dp_layer_embedding_ops,
+    &dp_layer_positional_embedding_ops,
+    &dp_layer_global_average_pooling1d_ops,
 };
 
 #define N_LAYER_TYPES (sizeof layer_table / sizeof layer_table[0])

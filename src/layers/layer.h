@@ -94,4 +94,9 @@ extern const dp_layer_ops dp_layer_maxpool2d_ops; /* src/layers/maxpool2d.c */
 extern const dp_layer_ops dp_layer_flatten_ops;   /* src/layers/flatten.c */
 extern const dp_layer_ops dp_layer_dropout_ops;   /* src/layers/dropout.c */
 
+/* Sequence layers, each in src/layers/<type>.c. */
+extern const dp_layer_ops dp_layer_embedding_ops;
+extern const dp_layer_ops dp_layer_positional_embedding_ops;
+extern const dp_layer_ops dp_layer_global_average_pooling1d_ops;
+
 #endif
