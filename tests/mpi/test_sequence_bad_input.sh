@@ -62,6 +62,7 @@ yaml pooled "[8]" "embedding: {input_dim: 12, output_dim: 6}" "global_average_po
   "dense: {units: 12, activation: softmax}"
 yaml short_pos "[8]" "embedding: {input_dim: 12, output_dim: 6}" "positional_embedding: {max_length: 4}" \
   "dense: {units: 12, activation: softmax}"
+yaml narrow_out "[8]" "embedding: {input_dim: 12, output_dim: 6}" "dense: {units: 10, activation: softmax}"
 yaml emb_second "[8]" "dense: {units: 6}" "embedding: {input_dim: 12, output_dim: 6}" \
   "dense: {units: 12, activation: softmax}"
 
@@ -134,6 +135,9 @@ bad "a window longer than max_length" \
 bad "embedding after another layer" \
   "emb_second.yaml:${T}embedding takes token ids, so it must be the first layer" \
   train "$TMP/emb_second.yaml"
+# Per-position class ids are checked against the output width at each position.
+bad "a target id >= the classes per position" \
+  "good.h5:/train/y: label 10 at row 0, column 7 outside [0, 10)" train "$TMP/narrow_out.yaml"
 bad "model.input of another window" "/train/x rows have shape [8] but model.input is [9]" \
   train "$L" --set "model.input=[9]"
 finish
