@@ -1,8 +1,11 @@
 /* test_gradcheck_embedding.c - embedding, positional_embedding and
  * global_average_pooling1d: forward against references written here from
  * Keras's definitions, gradients against central finite differences, the
- * initializers' ranges and the create-time errors. */
+ * initializers' ranges and the create-time errors; and two models from a
+ * config, whose loss gradients are checked end to end. */
 #include "layercheck.h"
+#include "nn/loss.h"
+#include "nn/model.h"
 #include "testlib.h"
 
 #include <math.h>
@@ -284,6 +287,107 @@ static void test_pooling(void) {
     expect_create_error(&dp_layer_global_average_pooling1d_ops, &cfg, 1, &flat, "[T, F]");
 }
 
+/* ------------------------------------------------------------- models ---- */
+
+/* Builds the model of yaml for batches of B rows, or fails the test. */
+static void build_model(dp_model *m, dp_config *cfg, const char *yaml, int B) {
+    dp_error err = {0};
+    int rc = dp_config_load_text(cfg, "seq.yaml", yaml, strlen(yaml), NULL, 0, &err);
+    if (rc == 0) rc = dp_model_build(m, cfg, B, &err);
+    if (rc) printf("\n  %s: %s", err.where, err.what);
+    CU_ASSERT_EQUAL_FATAL(rc, 0);
+}
+
+/* Sum of the loss over B rows of P positions each, K classes. */
+static double model_loss(dp_model *m, const float *x, const float *y, int B, int P, int K) {
+    const float *out = dp_model_forward(m, x, B, NULL);
+    return dp_loss_forward_backward(m->loss, m->fused, out, y, B * P, K, 1, NULL).loss;
+}
+
+/* Backward of the whole model against central differences of its loss, for
+ * every parameter; returns the mismatches (printed). */
+static int check_model_gradient(dp_model *m, const float *x, const float *y, int B, int P, int K,
+                                const char *label) {
+    float *dout = malloc((size_t)B * P * K * sizeof *dout);
+    memset(m->grads, 0, m->n_params * sizeof(float));
+    const float *out = dp_model_forward(m, x, B, NULL);
+    dp_loss_forward_backward(m->loss, m->fused, out, y, B * P, K, 1, dout);
+    dp_model_backward(m, x, dout, B);
+    int bad = 0;
+    for (size_t i = 0; i < m->n_params; i++) {
+        float orig = m->params[i], h = 1e-3f, p = orig + h, q = orig - h;
+        m->params[i] = p;
+        double lp = model_loss(m, x, y, B, P, K);
+        m->params[i] = q;
+        double lq = model_loss(m, x, y, B, P, K);
+        m->params[i] = orig;
+        double num = (lp - lq) / ((double)p - q);
+        if (!close_enough(m->grads[i], num, 1e-2, 1e-3) && bad++ < 10)
+            printf("\n  %s param %zu: analytic %.6g numeric %.6g", label, i, m->grads[i], num);
+    }
+    free(dout);
+    return bad;
+}
+
+/* A token model from a config, end to end: ids [T] -> embedding ->
+ * positional_embedding -> dense tanh -> dense softmax at every position, with
+ * a class id per position; every parameter's loss gradient, the table's
+ * included, against finite differences. */
+static void test_token_model_gradient(void) {
+    static const char yaml[] = "data: {path: tok.h5}\n"
+                               "model:\n"
+                               "  input: [5]\n"
+                               "  layers:\n"
+                               "    - embedding: {input_dim: 6, output_dim: 4}\n"
+                               "    - positional_embedding: {max_length: 7}\n"
+                               "    - dense: {units: 5, activation: tanh}\n"
+                               "    - dense: {units: 6, activation: softmax}\n"
+                               "loss: sparse_categorical_crossentropy\n"
+                               "optimizer: sgd\n"
+                               "train: {epochs: 1, batch_size: 3}\n";
+    enum { B = 3, T = 5, V = 6 };
+    dp_config cfg;
+    dp_model m;
+    build_model(&m, &cfg, yaml, B);
+    dp_shape seq = {2, {T, V}};
+    CU_ASSERT_TRUE(dp_shape_equal(&m.out_shape, &seq));
+    CU_ASSERT_EQUAL(dp_model_output_positions(&m), T);
+    CU_ASSERT_EQUAL(m.n_params, 6 * 4 + 7 * 4 + (4 * 5 + 5) + (5 * 6 + 6));
+    for (size_t i = 0; i < m.n_params; i++) m.params[i] = uniform_in(61, i, -1, 1);
+    static const float ids[B * T] = {0, 3, 3, 5, 1, 2, 2, 4, 0, 5, 1, 0, 3, 3, 2};
+    static const float y[B * T] = {3, 3, 5, 1, 2, 2, 4, 0, 5, 1, 0, 3, 3, 2, 4};
+    CU_ASSERT_EQUAL(check_model_gradient(&m, ids, y, B, T, V, "token model"), 0);
+    dp_model_free(&m);
+    dp_config_free(&cfg);
+}
+
+/* A sequence classifier: embedding -> global_average_pooling1d -> dense
+ * softmax, one class per row. */
+static void test_pooled_model_gradient(void) {
+    static const char yaml[] = "data: {path: tok.h5}\n"
+                               "model:\n"
+                               "  input: [4]\n"
+                               "  layers:\n"
+                               "    - embedding: {input_dim: 5, output_dim: 3}\n"
+                               "    - global_average_pooling1d: {}\n"
+                               "    - dense: {units: 3, activation: softmax}\n"
+                               "loss: sparse_categorical_crossentropy\n"
+                               "optimizer: sgd\n"
+                               "train: {epochs: 1, batch_size: 2}\n";
+    enum { B = 2, T = 4, K = 3 };
+    dp_config cfg;
+    dp_model m;
+    build_model(&m, &cfg, yaml, B);
+    CU_ASSERT_EQUAL(dp_model_output_positions(&m), 1);
+    CU_ASSERT_EQUAL(dp_model_output_width(&m), K);
+    for (size_t i = 0; i < m.n_params; i++) m.params[i] = uniform_in(62, i, -1, 1);
+    static const float ids[B * T] = {4, 0, 4, 2, 1, 3, 3, 0};
+    static const float y[B] = {2, 0};
+    CU_ASSERT_EQUAL(check_model_gradient(&m, ids, y, B, 1, K, "pooled model"), 0);
+    dp_model_free(&m);
+    dp_config_free(&cfg);
+}
+
 int main(void) {
     static const test_case cases[] = {
         {"embedding shapes", test_embedding_shapes},
@@ -297,6 +401,8 @@ int main(void) {
         {"positional_embedding init glorot", test_positional_init},
         {"positional_embedding create errors", test_positional_errors},
         {"global_average_pooling1d", test_pooling},
+        {"token model gradient", test_token_model_gradient},
+        {"pooled model gradient", test_pooled_model_gradient},
         {NULL, NULL},
     };
     return test_run_suite("gradcheck_embedding", cases);
