@@ -38,8 +38,8 @@ typedef struct dp_rows {
 
 /* Opens the file and checks every dataset it needs: presence, rank, dtype
  * (float32 x or int32 [N, T] x; int32 or float32 y), equal row counts of x and y,
- * the same row shape and dtypes in every split, at least one training row. Returns 0 or -1 with err set
- * (where = file name or "file:/train/x"). */
+ * the same row shape and dtypes in every split, at least one training row.
+ * Returns 0 or -1 with err set (where = file name or "file:/train/x"). */
 int dp_data_read_info(const char *path, dp_data_info *info, dp_error *err);
 
 /* Reads rows [first, first+count) of split "train", "val" or "test" by hyperslab
