@@ -90,8 +90,9 @@ static void test_embedding_forward_rows(void) {
     e.l.ops->free(&e.l);
 }
 
-/* The table gradient is the sum of dy over the positions holding each id
- * (a reference in double; id 2 is at four positions), and matches finite differences of J = sum(dy .* y). */
+/* The table gradient is the sum of dy over the positions holding each id (a
+ * reference in double; id 2 is at four positions), and matches finite
+ * differences of J = sum(dy .* y). */
 static void test_embedding_gradient(void) {
     emb_fixture e;
     emb_setup(&e, 33);
