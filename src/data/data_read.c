@@ -17,6 +17,7 @@
 typedef struct split_meta {
     size_t rows, y_rows;
     dp_shape x_shape; /* one row of x */
+    int x_is_int;     /* int32 token ids [N, T] */
     int y_cols, y_is_int;
 } split_meta;
 
@@ -36,8 +37,7 @@ static void close_split(split_ids *ids) {
     ids->x = ids->y = -1;
 }
 
-/* "path:/split/ds"; a path too long for buf keeps its tail, which names the file. */
-static void ds_where(char *buf, size_t n, const char *path, const char *split, const char *ds) {
+void dp_data_where(char *buf, size_t n, const char *path, const char *split, const char *ds) {
     char suffix[64];
     int ls = snprintf(suffix, sizeof suffix, ":/%s/%s", split, ds);
     size_t lp = strlen(path), room = n - 1 - (size_t)ls;
@@ -71,7 +71,7 @@ static const char *type_name(hid_t t, char *buf, size_t n) {
 static hid_t open_dataset(hid_t file, const char *path, const char *split, const char *name,
                           dp_error *err) {
     char where[256], link[64];
-    ds_where(where, sizeof where, path, split, name);
+    dp_data_where(where, sizeof where, path, split, name);
     snprintf(link, sizeof link, "/%s/%s", split, name);
     if (H5Lexists(file, split, H5P_DEFAULT) <= 0 || H5Lexists(file, link, H5P_DEFAULT) <= 0) {
         dp_error_set(err, where, "missing dataset");
@@ -118,8 +118,13 @@ done:
 static int check_x(hid_t d, const char *where, split_meta *m, dp_error *err) {
     ds_layout l;
     if (read_layout(d, where, 1 + DP_MAX_DIMS, &l, err)) return -1;
-    if (l.cls != H5T_FLOAT || l.size != 4)
-        return dp_error_set(err, where, "expected float32, got %s", l.tname);
+    m->x_is_int = l.cls == H5T_INTEGER && l.size == 4 && l.is_signed;
+    if (!m->x_is_int && (l.cls != H5T_FLOAT || l.size != 4))
+        return dp_error_set(err, where, "expected float32, or int32 token ids [N, T], got %s",
+                            l.tname);
+    if (m->x_is_int && l.rank != 2)
+        return dp_error_set(err, where, "int32 token ids must be [N, T] (rank 2), got rank %d",
+                            l.rank);
     if (l.rank < 2)
         return dp_error_set(err, where, "expected rank >= 2 ([N, ...]), got rank %d", l.rank);
     m->rows = (size_t)l.dims[0];
@@ -170,8 +175,8 @@ static int check_y(hid_t d, const char *where, split_meta *m, dp_error *err) {
 static int open_split(hid_t file, const char *path, const char *split, split_ids *ids,
                       split_meta *m, dp_error *err) {
     char wx[256], wy[256];
-    ds_where(wx, sizeof wx, path, split, "x");
-    ds_where(wy, sizeof wy, path, split, "y");
+    dp_data_where(wx, sizeof wx, path, split, "x");
+    dp_data_where(wy, sizeof wy, path, split, "y");
     ids->x = open_dataset(file, path, split, "x", err);
     if (ids->x < 0) goto fail;
     ids->y = open_dataset(file, path, split, "y", err);
@@ -215,14 +220,20 @@ static int split_present(hid_t file, const char *split) {
 static int same_layout(const char *path, const char *split, const split_meta *a,
                        const split_meta *train, dp_error *err) {
     char where[256], sa[128], st[128];
+    if (a->x_is_int != train->x_is_int) {
+        dp_data_where(where, sizeof where, path, split, "x");
+        return dp_error_set(err, where, "x is %s but /train/x is %s",
+                            a->x_is_int ? "int32" : "float32",
+                            train->x_is_int ? "int32" : "float32");
+    }
     if (!dp_shape_equal(&a->x_shape, &train->x_shape)) {
-        ds_where(where, sizeof where, path, split, "x");
+        dp_data_where(where, sizeof where, path, split, "x");
         return dp_error_set(err, where, "row shape %s differs from /train/x row shape %s",
                             dp_shape_format(&a->x_shape, sa, sizeof sa),
                             dp_shape_format(&train->x_shape, st, sizeof st));
     }
     if (a->y_is_int != train->y_is_int || a->y_cols != train->y_cols) {
-        ds_where(where, sizeof where, path, split, "y");
+        dp_data_where(where, sizeof where, path, split, "y");
         return dp_error_set(err, where, "y is %s with %d column(s) but /train/y is %s with %d",
                             a->y_is_int ? "int32" : "float32", a->y_cols,
                             train->y_is_int ? "int32" : "float32", train->y_cols);
@@ -246,11 +257,12 @@ int dp_data_read_info(const char *path, dp_data_info *info, dp_error *err) {
     close_split(&ids);
     if (train.rows == 0) {
         char where[256];
-        ds_where(where, sizeof where, path, "train", "x");
+        dp_data_where(where, sizeof where, path, "train", "x");
         dp_error_set(err, where, "empty dataset (0 training rows)");
         goto done;
     }
     info->x_shape = train.x_shape;
+    info->x_is_int = train.x_is_int;
     info->y_cols = train.y_cols;
     info->y_is_int = train.y_is_int;
     info->n_train = train.rows;
@@ -300,6 +312,28 @@ static int check_finite(const float *v, size_t n, size_t w, size_t first, const 
     return 0;
 }
 
+/* Token ids, read as int32 into x's own floats and converted in place (both
+ * are 4 bytes; memcpy keeps the type punning defined). Ids outside
+ * [0, n_tokens) are an error when n_tokens > 0. */
+static int read_tokens(hid_t d, const dp_data_info *info, size_t first, size_t count,
+                       const char *where, float *x, dp_error *err) {
+    size_t w = dp_shape_numel(&info->x_shape), n = count * w;
+    _Static_assert(sizeof(int32_t) == sizeof(float), "ids are converted in place");
+    if (read_hyperslab(d, H5T_NATIVE_INT32, first, count, x, where, err)) return -1;
+    int rc = 0;
+    for (size_t i = 0; i < n; i++) {
+        int32_t id;
+        memcpy(&id, &x[i], sizeof id);
+        if (rc == 0 && info->n_tokens > 0 && (id < 0 || id >= info->n_tokens))
+            rc = dp_error_set(err, where,
+                              "token id %d at row %zu, column %zu is outside [0, %d) "
+                              "(embedding input_dim)",
+                              (int)id, first + i / w, i % w, info->n_tokens);
+        x[i] = (float)id;
+    }
+    return rc;
+}
+
 static int check_split_name(const dp_data_info *info, const char *split, size_t *rows,
                             dp_error *err) {
     if (strcmp(split, "train") == 0) *rows = info->n_train;
@@ -346,8 +380,8 @@ int dp_data_read_rows(const dp_data_info *info, const char *split, size_t first,
     size_t rows = 0, w = dp_shape_numel(&info->x_shape);
     char wx[256], wy[256];
     if (check_split_name(info, split, &rows, err)) return -1;
-    ds_where(wx, sizeof wx, info->path, split, "x");
-    ds_where(wy, sizeof wy, info->path, split, "y");
+    dp_data_where(wx, sizeof wx, info->path, split, "x");
+    dp_data_where(wy, sizeof wy, info->path, split, "y");
     if (first > rows || count > rows - first)
         return dp_error_set(err, wx, "rows [%zu, %zu) out of range: the split has %zu rows", first,
                             first + count, rows);
@@ -370,11 +404,16 @@ int dp_data_read_rows(const dp_data_info *info, const char *split, size_t first,
     split_meta m;
     int rc = open_split(f, info->path, split, &ids, &m, err);
     /* The file is reopened on every read: make sure it is still the one we checked. */
-    if (rc == 0 && (!dp_shape_equal(&m.x_shape, &info->x_shape) || m.rows != rows ||
-                    m.y_cols != info->y_cols || m.y_is_int != info->y_is_int))
+    if (rc == 0 &&
+        (!dp_shape_equal(&m.x_shape, &info->x_shape) || m.rows != rows ||
+         m.x_is_int != info->x_is_int || m.y_cols != info->y_cols || m.y_is_int != info->y_is_int))
         rc = dp_error_set(err, wx, "the file changed since it was opened");
-    if (rc == 0) rc = read_hyperslab(ids.x, H5T_NATIVE_FLOAT, first, count, out->x, wx, err);
-    if (rc == 0) rc = check_finite(out->x, count, w, first, wx, err);
+    if (rc == 0 && info->x_is_int) {
+        rc = read_tokens(ids.x, info, first, count, wx, out->x, err);
+    } else if (rc == 0) {
+        rc = read_hyperslab(ids.x, H5T_NATIVE_FLOAT, first, count, out->x, wx, err);
+        if (rc == 0) rc = check_finite(out->x, count, w, first, wx, err);
+    }
     if (rc == 0) rc = read_y(ids.y, info, first, count, n_classes, wy, out->y, err);
     close_split(&ids);
     H5Fclose(f);

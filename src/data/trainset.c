@@ -36,9 +36,30 @@ static int trainset_check_positions(const dp_trainset *ts, int k, int positions,
     return 0;
 }
 
-static int trainset_check_shapes(const dp_trainset *ts, const dp_config *cfg, int k, int positions,
+/* Token ids and an embedding first layer go together: int32 x is read as ids
+ * (checked against input_dim), float32 x as features. */
+static int trainset_check_tokens(dp_trainset *ts, const dp_config *cfg, dp_error *err) {
+    const dp_layer_cfg *first = &cfg->layers[0];
+    int embedding = cfg->n_layers > 0 && strcmp(first->type, "embedding") == 0;
+    char where[256];
+    dp_data_where(where, sizeof where, ts->info.path, "train", "x");
+    if (embedding && !ts->info.x_is_int)
+        return dp_error_set(err, where,
+                            "x is float32, but the model's first layer is embedding, which takes "
+                            "int32 token ids [N, T]");
+    if (!embedding && ts->info.x_is_int)
+        return dp_error_set(err, where,
+                            "x holds int32 token ids, but the model's first layer is %s; token ids "
+                            "need an embedding first layer (or store x as float32)",
+                            cfg->n_layers > 0 ? first->type : "missing");
+    ts->info.n_tokens = embedding ? first->input_dim : 0;
+    return 0;
+}
+
+static int trainset_check_shapes(dp_trainset *ts, const dp_config *cfg, int k, int positions,
                                  dp_error *err) {
     char a[64], b[64];
+    if (trainset_check_tokens(ts, cfg, err)) return -1;
     if (!dp_shape_equal(&ts->info.x_shape, &cfg->input))
         return dp_error_set(err, ts->info.path, "/train/x rows have shape %s but model.input is %s",
                             dp_shape_format(&ts->info.x_shape, a, sizeof a),
@@ -142,7 +163,9 @@ int dp_trainset_load(dp_trainset *ts, const dp_comm *c, const dp_config *cfg, in
     if (dp_comm_agree(c, err)) goto fail;
     trainset_read(ts, c, split_at, classes, err);
     if (dp_comm_agree(c, err)) goto fail;
-    if (cfg->standardize) trainset_standardize(ts, c);
+    /* Token ids name table rows: they are never standardized, whatever
+     * data.standardize says (and the checkpoint then holds no statistics). */
+    if (cfg->standardize && !ts->info.x_is_int) trainset_standardize(ts, c);
     return 0;
 fail:
     dp_trainset_free(ts);

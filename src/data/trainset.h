@@ -23,7 +23,9 @@ typedef struct dp_trainset {
  * output: k values at each of `positions` positions (model.h), splits validation rows off the end of /train (Keras's
  * validation_split), cuts the rest into shards, reads this rank's rows and its
  * share of the validation and test rows, and standardizes with statistics summed per shard
- * in shard order, so they are the same bits for any number of ranks.
+ * in shard order, so they are the same bits for any number of ranks. int32 token ids
+ * and an embedding first layer require each other; every rank checks the ids of the rows
+ * it reads against the embedding's input_dim, and ids are never standardized.
  * Errors are agreed: returns -1 on every rank if any rank failed. */
 int dp_trainset_load(dp_trainset *ts, const dp_comm *c, const dp_config *cfg, int k, int positions,
                      dp_error *err);

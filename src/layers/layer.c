@@ -11,12 +11,20 @@ static const dp_layer_ops *const layer_table[] = {
     &dp_layer_maxpool2d_ops,
     &dp_layer_flatten_ops,
     &dp_layer_dropout_ops,
+    &dp_layer_dense_ops,
+    &dp_layer_conv2d_ops,
+    &dp_layer_maxpool2d_ops,
+    &dp_layer_flatten_ops,
+    &dp_layer_dropout_ops,
+    &dp_layer_embedding_ops,
+    &dp_layer_positional_embedding_ops,
     &dp_layer_simple_rnn_ops,
     &dp_layer_lstm_ops,
     &dp_layer_gru_ops,
     &dp_layer_layer_norm_ops,
     &dp_layer_multi_head_attention_ops,
     &dp_layer_transformer_block_ops,
+    &dp_layer_global_average_pooling1d_ops,
 };
 
 #define N_LAYER_TYPES (sizeof layer_table / sizeof layer_table[0])

@@ -94,12 +94,21 @@ extern const dp_layer_ops dp_layer_maxpool2d_ops; /* src/layers/maxpool2d.c */
 extern const dp_layer_ops dp_layer_flatten_ops;   /* src/layers/flatten.c */
 extern const dp_layer_ops dp_layer_dropout_ops;   /* src/layers/dropout.c */
 
-/* Sequence layers over [T, F] samples. */
-extern const dp_layer_ops dp_layer_simple_rnn_ops;           /* src/layers/simple_rnn.c */
-extern const dp_layer_ops dp_layer_lstm_ops;                 /* src/layers/lstm.c */
-extern const dp_layer_ops dp_layer_gru_ops;                  /* src/layers/gru.c */
-extern const dp_layer_ops dp_layer_layer_norm_ops;           /* src/layers/layer_norm.c */
-extern const dp_layer_ops dp_layer_multi_head_attention_ops; /* src/layers/attention.c */
-extern const dp_layer_ops dp_layer_transformer_block_ops;    /* src/layers/transformer_block.c */
+extern const dp_layer_ops dp_layer_dense_ops;     /* src/layers/dense.c */
+extern const dp_layer_ops dp_layer_conv2d_ops;    /* src/layers/conv2d.c */
+extern const dp_layer_ops dp_layer_maxpool2d_ops; /* src/layers/maxpool2d.c */
+extern const dp_layer_ops dp_layer_flatten_ops;   /* src/layers/flatten.c */
+extern const dp_layer_ops dp_layer_dropout_ops;   /* src/layers/dropout.c */
+
+/* Sequence layers over [T, F] samples (embedding: token ids [T]). */
+extern const dp_layer_ops dp_layer_embedding_ops;                /* src/layers/embedding.c */
+extern const dp_layer_ops dp_layer_positional_embedding_ops;     /* positional_embedding.c */
+extern const dp_layer_ops dp_layer_simple_rnn_ops;               /* src/layers/simple_rnn.c */
+extern const dp_layer_ops dp_layer_lstm_ops;                     /* src/layers/lstm.c */
+extern const dp_layer_ops dp_layer_gru_ops;                      /* src/layers/gru.c */
+extern const dp_layer_ops dp_layer_layer_norm_ops;               /* src/layers/layer_norm.c */
+extern const dp_layer_ops dp_layer_multi_head_attention_ops;     /* src/layers/attention.c */
+extern const dp_layer_ops dp_layer_transformer_block_ops;        /* transformer_block.c */
+extern const dp_layer_ops dp_layer_global_average_pooling1d_ops; /* global_average_pooling1d.c */
 
 #endif

@@ -248,14 +248,33 @@ static int x_of_type(const char *path, int latest, int row_rank, hid_t ftype) {
                PUT(bad_h5_put_y(f, "train", 10, 0, 0)));
 }
 
+/* Valid token ids [10, 5] with binary labels: only the model can object. */
 static int w_int_x(const char *path, int latest) {
-    return x_of_type(path, latest, 1, H5T_STD_I32LE);
+    static const int y[10] = {0, 1, 1, 0, 1, 0, 0, 1, 0, 1};
+    static const hsize_t n = 10;
+    WRITE_FILE(path, latest, PUT(bad_h5_put_x(f, "train", 0, 10, 1, ROW5, H5T_STD_I32LE));
+               PUT(bad_h5_write_ds(f, "/train/y", H5T_STD_I32LE, H5T_NATIVE_INT, 1, &n, y)));
 }
 static int w_double_x(const char *path, int latest) {
     return x_of_type(path, latest, 1, H5T_IEEE_F64LE);
 }
 static int w_rank1_x(const char *path, int latest) {
     return x_of_type(path, latest, 0, H5T_IEEE_F32LE);
+}
+
+/* Token ids are [N, T]: an int32 x of rank 3 is no window. */
+static int w_int_x_rank3(const char *path, int latest) {
+    static const int row[2] = {5, 2};
+    WRITE_FILE(path, latest, PUT(bad_h5_put_x(f, "train", 0, 10, 2, row, H5T_STD_I32LE));
+               PUT(bad_h5_put_y(f, "train", 10, 0, 0)));
+}
+
+/* Token ids in /train, features in /val. */
+static int w_val_x_dtype(const char *path, int latest) {
+    WRITE_FILE(path, latest, PUT(bad_h5_put_x(f, "train", 0, 10, 1, ROW5, H5T_STD_I32LE));
+               PUT(bad_h5_put_y(f, "train", 10, 0, 0));
+               PUT(bad_h5_put_x(f, "val", 1, 4, 1, ROW5, H5T_IEEE_F32LE));
+               PUT(bad_h5_put_y(f, "val", 4, 0, 0)));
 }
 
 int bad_h5_wide_x(const char *path, int latest, int rank, const hsize_t *dims) {
@@ -348,8 +367,14 @@ const bad_h5_case bad_h5_cases[] = {
     {"val_no_y", "/val without y", w_val_no_y, 0, BAD_H5_INFO, "/val/y", "missing dataset", NULL},
     {"mismatch", "x and y row counts differ", w_mismatch, 0, BAD_H5_INFO, "/train/y",
      "x has 700 rows but y has 699", NULL},
-    {"int_x", "x of the wrong dtype (int32)", w_int_x, 0, BAD_H5_INFO, "/train/x",
-     "expected float32, got int32", NULL},
+    /* int32 x is token ids, which only an embedding first layer takes: the file
+     * is valid, the run with configs/seed.yaml's dense model is not. */
+    {"int_x", "int32 x for a model without embedding", w_int_x, 0, BAD_H5_RUN, "/train/x", NULL,
+     "x holds int32 token ids, but the model's first layer is dense"},
+    {"int_x_rank3", "int32 x of rank 3", w_int_x_rank3, 1, BAD_H5_INFO, "/train/x",
+     "int32 token ids must be [N, T] (rank 2), got rank 3", NULL},
+    {"val_x_dtype", "/val/x float32 while /train/x is int32", w_val_x_dtype, 0, BAD_H5_INFO,
+     "/val/x", "x is float32 but /train/x is int32", NULL},
     {"double_x", "x of the wrong dtype (float64)", w_double_x, 1, BAD_H5_INFO, "/train/x",
      "got float64", NULL},
     {"rank1_x", "x of the wrong rank", w_rank1_x, 0, BAD_H5_INFO, "/train/x", "rank 1", NULL},

@@ -241,6 +241,98 @@ static void test_inf_in_x(void) {
     check_nonfinite("ninf.h5", -INFINITY, "-inf");
 }
 
+/* --- int32 token ids [N, T] ------------------------------------------------------ */
+
+/* Token file: /train/x int32 [20, 6] with id (7r + 3c) mod 50 at (r, c) (the
+ * ids 0 and 49 both occur), one of them replaced by bad_id at (bad_row, bad_col)
+ * unless bad_row < 0, and int32 targets [20, 6] (x shifted by one). */
+static const char *make_tokens(char *p, size_t n, const char *name, int bad_row, int bad_col,
+                               int bad_id) {
+    enum { R = 20, T = 6 };
+    tmp_file(p, n, name);
+    hid_t f = file_create(p);
+    int x[R * T], y[R * T];
+    for (int r = 0; r < R; r++)
+        for (int c = 0; c < T; c++) {
+            x[r * T + c] = (7 * r + 3 * c) % 50;
+            y[r * T + c] = (7 * r + 3 * (c + 1)) % 50;
+        }
+    if (bad_row >= 0) x[bad_row * T + bad_col] = bad_id;
+    hsize_t dims[2] = {R, T};
+    write_ds(f, "/train/x", H5T_STD_I32LE, H5T_NATIVE_INT, 2, dims, x);
+    write_ds(f, "/train/y", H5T_STD_I32LE, H5T_NATIVE_INT, 2, dims, y);
+    H5Fclose(f);
+    return p;
+}
+
+/* Ids come out as the same integers in float32; targets [N, T] keep T columns. */
+static void test_tokens_read(void) {
+    char p[512];
+    make_tokens(p, sizeof p, "tokens.h5", -1, 0, 0);
+    dp_data_info info;
+    dp_error err = {0};
+    CU_ASSERT_EQUAL_FATAL(dp_data_read_info(p, &info, &err), 0);
+    CU_ASSERT_EQUAL(info.x_is_int, 1);
+    CU_ASSERT_EQUAL(info.x_shape.ndim, 1);
+    CU_ASSERT_EQUAL(info.x_shape.dim[0], 6);
+    CU_ASSERT_EQUAL(info.y_is_int, 1);
+    CU_ASSERT_EQUAL(info.y_cols, 6);
+    info.n_tokens = 50;
+    dp_rows r;
+    CU_ASSERT_EQUAL_FATAL(dp_data_read_rows(&info, "train", 4, 9, 50, &r, &err), 0);
+    CU_ASSERT_EQUAL(r.x_width, 6);
+    int bad = 0;
+    for (int i = 0; i < 9; i++)
+        for (int c = 0; c < 6; c++) {
+            bad += r.x[i * 6 + c] != (float)((7 * (4 + i) + 3 * c) % 50);
+            bad += r.y[i * 6 + c] != (float)((7 * (4 + i) + 3 * (c + 1)) % 50);
+        }
+    CU_ASSERT_EQUAL(bad, 0);
+    dp_data_rows_free(&r);
+    /* Every class id is checked per position: 49 is outside [0, 49). */
+    CU_ASSERT_EQUAL(dp_data_read_rows(&info, "train", 0, 20, 49, &r, &err), -1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err.where, ":/train/y"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(err.what, "label 49 at row"));
+}
+
+/* An id outside [0, n_tokens) in row 13, column 4 fails any read that covers it,
+ * naming the file, the dataset, the row and the column; reads around it pass,
+ * and n_tokens 0 reads it unchecked. */
+static void check_bad_token(int bad_id) {
+    char p[512], name[64], where[600], what[160];
+    snprintf(name, sizeof name, "token%d.h5", bad_id);
+    make_tokens(p, sizeof p, name, 13, 4, bad_id);
+    dp_data_info info;
+    dp_error err = {0};
+    dp_rows r;
+    CU_ASSERT_EQUAL_FATAL(dp_data_read_info(p, &info, &err), 0);
+    CU_ASSERT_EQUAL(dp_data_read_rows(&info, "train", 0, 20, 0, &r, &err), 0);
+    CU_ASSERT_EQUAL(r.x[13 * 6 + 4], (float)bad_id);
+    dp_data_rows_free(&r);
+    info.n_tokens = 50;
+    CU_ASSERT_EQUAL(dp_data_read_rows(&info, "train", 0, 13, 0, &r, &err), 0);
+    dp_data_rows_free(&r);
+    CU_ASSERT_EQUAL(dp_data_read_rows(&info, "train", 14, 6, 0, &r, &err), 0);
+    dp_data_rows_free(&r);
+    CU_ASSERT_FALSE(err.set);
+    CU_ASSERT_EQUAL(dp_data_read_rows(&info, "train", 10, 5, 0, &r, &err), -1);
+    CU_ASSERT_PTR_NULL(r.x);
+    snprintf(where, sizeof where, "%s:/train/x", p);
+    snprintf(what, sizeof what,
+             "token id %d at row 13, column 4 is outside [0, 50) (embedding input_dim)", bad_id);
+    CU_ASSERT_STRING_EQUAL(err.where, where);
+    CU_ASSERT_STRING_EQUAL(err.what, what);
+}
+
+static void test_token_too_big(void) {
+    check_bad_token(50);
+    check_bad_token(2147483647);
+}
+
+static void test_token_negative(void) {
+    check_bad_token(-1);
+}
+
 static void test_bad_ranges(void) {
     char p[512];
     make_good(p, sizeof p, "good.h5", (const size_t[3]){50, 0, 9});
@@ -600,6 +692,9 @@ int main(void) {
         {"negative_label", test_negative_label},
         {"nan_in_x", test_nan_in_x},
         {"inf_in_x", test_inf_in_x},
+        {"tokens_read", test_tokens_read},
+        {"token_too_big", test_token_too_big},
+        {"token_negative", test_token_negative},
         {"bad_ranges", test_bad_ranges},
         {"missing_file", test_missing_file},
         {"row_width_edge", test_row_width_edge},
