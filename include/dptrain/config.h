@@ -128,6 +128,12 @@ int dp_config_load_file(dp_config *cfg, const char *path, char *const *sets, int
 int dp_config_load_text(dp_config *cfg, const char *name, const char *text, size_t len,
                         char *const *sets, int n_set, dp_error *err);
 
+/* As dp_config_load_text, from a config as a checkpoint stores it (/config:
+ * the file's text, then one "# --set KEY=VALUE" comment per override): the
+ * trailing "# --set" lines are applied as overrides again, so the result is
+ * the config that ran. text is NUL-terminated. */
+int dp_config_load_saved(dp_config *cfg, const char *name, const char *text, dp_error *err);
+
 /* Releases what config_load_* allocated. Safe on a zeroed struct. */
 void dp_config_free(dp_config *cfg);
 

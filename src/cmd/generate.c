@@ -133,9 +133,8 @@ static int gen_load(const gen_args *a, dp_config *cfg, dp_model *m, dp_error *er
     char *path = NULL, *text = NULL;
     int rc = -1;
     if (gen_resolve(a->ckpt, &path, err) == 0 && dp_ckpt_read_config(path, &text, err) == 0 &&
-        dp_config_load_text(cfg, path, text, strlen(text), NULL, 0, err) == 0 &&
-        dp_model_build(m, cfg, 1, err) == 0 && gen_check_lm(m, cfg, path, err) == 0 &&
-        dp_ckpt_read(path, m, NULL, NULL, err) == 0)
+        dp_config_load_saved(cfg, path, text, err) == 0 && dp_model_build(m, cfg, 1, err) == 0 &&
+        gen_check_lm(m, cfg, path, err) == 0 && dp_ckpt_read(path, m, NULL, NULL, err) == 0)
         rc = 0;
     free(text);
     free(path);

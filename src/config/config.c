@@ -445,7 +445,9 @@ static int parse_root(ctx *c, const ct_node *root, dp_config *cfg) {
 /* ---- loading ---- */
 
 /* The file text, then one "# --set ..." comment per override, so a checkpoint
- * records exactly what ran. */
+ * records exactly what ran (dp_config_load_saved reads it back). */
+#define SAVED_SET "# --set "
+
 static char *effective_text(const char *text, size_t len, char *const *sets, int n_set) {
     size_t cap = len + 2;
     for (int i = 0; i < n_set; i++) cap += strlen(sets[i]) * 2 + 16;
@@ -454,7 +456,7 @@ static char *effective_text(const char *text, size_t len, char *const *sets, int
     if (len) memcpy(out, text, len);
     if (used > 0 && out[used - 1] != '\n') out[used++] = '\n';
     for (int i = 0; i < n_set; i++) {
-        used += (size_t)snprintf(out + used, cap - used, "# --set ");
+        used += (size_t)snprintf(out + used, cap - used, SAVED_SET);
         for (const char *s = sets[i]; *s; s++) {
             /* A newline in a value would end the comment early. */
             if (*s == '\n' || *s == '\r') {
@@ -489,6 +491,38 @@ int dp_config_load_text(dp_config *cfg, const char *name, const char *text, size
     }
     if (rc == 0) rc = parse_root(&c, root, cfg);
     dp_ct_free(root);
+    return rc;
+}
+
+int dp_config_load_saved(dp_config *cfg, const char *name, const char *text, dp_error *err) {
+    /* The trailing run of "# --set" lines: where each starts, and where the run does. */
+    size_t len = strlen(text), body = len;
+    int n = 0;
+    for (size_t at = len; at > 0;) {
+        size_t start = at - 1;
+        while (start > 0 && text[start - 1] != '\n') start--;
+        if (strncmp(text + start, SAVED_SET, strlen(SAVED_SET)) != 0) break;
+        body = start;
+        at = start;
+        n++;
+    }
+    char **sets = DP_CALLOC((size_t)n + 1, sizeof *sets);
+    int i = 0;
+    for (size_t at = body; at < len && i < n; i++) {
+        const char *s = text + at + strlen(SAVED_SET), *end = strchr(s, '\n');
+        if (!end) end = text + len;
+        char *v = DP_MALLOC((size_t)(end - s) + 1), *w = v;
+        for (; s < end; s++) /* undo effective_text's escapes */
+            if (*s == '\\' && s + 1 < end && (s[1] == 'n' || s[1] == 'r'))
+                *w++ = *++s == 'n' ? '\n' : '\r';
+            else *w++ = *s;
+        *w = '\0';
+        sets[i] = v;
+        at = (size_t)(end - text) + (*end ? 1 : 0);
+    }
+    int rc = dp_config_load_text(cfg, name, text, body, sets, i, err);
+    for (int k = 0; k < i; k++) free(sets[k]);
+    free(sets);
     return rc;
 }
 

@@ -33,8 +33,8 @@ static int check_checkpoint(const char *path) {
         fail("dp_ckpt_read_config", &err);
         goto out;
     }
-    if (dp_config_load_text(&cfg, path, text, strlen(text), NULL, 0, &err)) {
-        fail("dp_config_load_text of the checkpoint's config", &err);
+    if (dp_config_load_saved(&cfg, path, text, &err)) {
+        fail("dp_config_load_saved of the checkpoint's config", &err);
         goto out;
     }
     m = dp_model_create(&cfg, ROWS, &err);

@@ -145,6 +145,29 @@ static void test_missing_file(void) {
 
 /* ---- defaults and values ---- */
 
+/* A checkpoint stores the file's text and its overrides as "# --set" lines;
+ * loading that text back gives the config that ran, and the same text. */
+static void test_saved_text_round_trip(void) {
+    dp_config ran, back;
+    char set0[] = "model.layers.0.dense.units=7", set1[] = "train.epochs=9";
+    char *sets[] = {set0, set1};
+    if (load_ok(&ran, BASE "# a comment of the file's own\n", sets, 2)) return;
+    CU_ASSERT_PTR_NOT_NULL(strstr(ran.text, "# --set train.epochs=9\n"));
+    dp_error err = {0};
+    CU_ASSERT_EQUAL_FATAL(dp_config_load_saved(&back, "ckpt.h5", ran.text, &err), 0);
+    CU_ASSERT_EQUAL(back.layers[0].units, 7);
+    CU_ASSERT_EQUAL(back.epochs, 9);
+    CU_ASSERT_STRING_EQUAL(back.text, ran.text);
+    dp_config_free(&back);
+    /* Without overrides the text loads as it is. */
+    dp_config plain;
+    CU_ASSERT_EQUAL_FATAL(dp_config_load_saved(&plain, "ckpt.h5", BASE, &err), 0);
+    CU_ASSERT_EQUAL(plain.layers[0].units, 3);
+    CU_ASSERT_EQUAL(plain.epochs, 5);
+    dp_config_free(&plain);
+    dp_config_free(&ran);
+}
+
 static void test_defaults(void) {
     dp_config cfg;
     if (load_ok(&cfg, BASE, NULL, 0)) return;
@@ -802,6 +825,7 @@ int main(void) {
         {"seed file", test_seed_file},
         {"missing file", test_missing_file},
         {"defaults", test_defaults},
+        {"saved text round trip", test_saved_text_round_trip},
         {"all fields", test_all_fields},
         {"names round trip", test_names_round_trip},
         {"set values", test_set_values},
