@@ -85,17 +85,26 @@ check "lstm: a checkpoint at step 6" test -f "$TMP/sig/$(ckpt_name 6)"
 run_np 2 "$TMP/sig-r.log" train "$TMP/lstm.yaml" --run-dir "$TMP/sig" --resume
 check "lstm: resumed after the signal: bit-identical" same_ckpt "$TMP/lstm1" "$TMP/sig" /model
 
-# generate: the same seed gives the same text, greedy continues the words.
-gen() { timeout 60 "$DPTRAIN" generate "$TMP/lstm1" --prompt "the cat " "$@" 2>"$TMP/gen.err"; }
+# generate, from an LSTM trained long enough to spell the corpus's words (its
+# config overrides come back from the checkpoint): the same seed gives the same
+# text, and greedy continues with words of the corpus.
+run_np 1 "$TMP/gen.log" train "$TMP/lstm.yaml" --set train.epochs=60 --run-dir "$TMP/gen"
+check "generate's model trains" test $? -eq 0
+gen() { timeout 60 "$DPTRAIN" generate "$TMP/gen" --prompt "the cat " "$@" 2>"$TMP/gen.err"; }
 a=$(gen --length 40 --seed 1) && b=$(gen --length 40 --seed 1) && c=$(gen --length 40 --seed 2)
 check "generate runs without mpirun" test -n "$a"
 check "generate: same seed, same text" test "$a" = "$b"
 check "generate: another seed, other text" test "$a" != "$c"
 check "generate starts with the prompt" test "${a:0:8}" = "the cat "
 greedy=$(gen --length 40 --temperature 0)
-words=$(echo "${greedy:8}" | tr ' ' '\n' | sed '$d' | grep -c -x -E 'the|cat|sat|on|mat|a|dog|ran|to|its|bed|and|slept|all|day|long')
-check "greedy text is made of the corpus's words ($words: '$greedy')" test "$words" -ge 4
+# Every whole word after the prompt is one of the corpus's, and there are some.
+all=$(echo "${greedy:8}" | tr -s ' ' '\n' | sed '$d' | grep -c .)
+known=$(echo "${greedy:8}" | tr -s ' ' '\n' | sed '$d' |
+  grep -c -x -E 'the|cat|sat|on|mat|a|dog|ran|to|its|bed|and|slept|all|day|long')
+check "greedy text is the corpus's words ($known of $all: '$greedy')" test "$known" -eq "$all" -a "$all" -ge 4
 check "top-k 1 is greedy" test "$(gen --length 40 --top-k 1 --seed 9)" = "$greedy"
+timeout 60 "$DPTRAIN" generate "$TMP/transformer1" --prompt "the dog " --length 30 >"$TMP/t.out"
+check "generate from the transformer: prompt, 30 bytes and a newline" test "$(wc -c <"$TMP/t.out")" -eq 39
 timeout 60 "$DPTRAIN" generate "$TMP/gru1" --prompt "" >/dev/null 2>"$TMP/gen.err"
 check "empty prompt: one error line" test "$(grep -c 'dptrain: error:' "$TMP/gen.err")" -eq 1
 
@@ -114,14 +123,18 @@ train: {epochs: 8, batch_size: 32, seed: 2}
 YAML
 run_np 2 "$TMP/sum.log" train "$TMP/sum.yaml" --run-dir "$TMP/sum"
 check "running-sum sign: exits 0" test $? -eq 0
-acc=$(grep -o '"test_accuracy": [0-9.]*' "$TMP/sum/metrics.jsonl" | sed 's/.*: //')
+acc=$(grep -o '"test_accuracy": [0-9][0-9.]*' "$TMP/sum/metrics.jsonl" | sed 's/.*: //')
 check "running-sum sign: test accuracy ${acc:-none} > 0.85 (chance 0.5)" fgt "${acc:-0}" 0.85
+timeout 60 "$DPTRAIN" generate "$TMP/sum" --prompt "x" >"$TMP/gen.out" 2>"$TMP/gen.err"
+check "generate from a classifier: exit 1" test $? -eq 1
+check "generate from a classifier: one line, 'not a language model'" \
+  test "$(grep -c 'dptrain: error: .*not a language model' "$TMP/gen.err")" -eq 1 -a ! -s "$TMP/gen.out"
 sed -e "s|sum.h5|sum_reg.h5|" -e "s|lstm: {units: 16}|gru: {units: 16}|" \
   -e "s|units: 2, activation: softmax|units: 2|" -e "s|sparse_categorical_crossentropy|mse|" \
   -e "s|metrics: \[accuracy\]|metrics: []|" "$TMP/sum.yaml" >"$TMP/reg.yaml"
 run_np 2 "$TMP/reg.log" train "$TMP/reg.yaml" --run-dir "$TMP/reg"
 check "running-sum regression: exits 0" test $? -eq 0
-mse=$(grep -o '"test_loss": [0-9.e-]*' "$TMP/reg/metrics.jsonl" | sed 's/.*: //')
+mse=$(grep -o '"test_loss": [0-9][0-9.e-]*' "$TMP/reg/metrics.jsonl" | sed 's/.*: //')
 # Predicting 0 gives an mse near 0.75 (the targets' variance): learning means far less.
 check "running-sum regression: test mse ${mse:-none} < 0.1" fgt 0.1 "${mse:-1}"
 finish
