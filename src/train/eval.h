@@ -2,9 +2,9 @@
  *
  * The held-out rows are cut into chunks of DP_EVAL_CHUNK rows and every rank
  * evaluates a consecutive run of whole chunks, so evaluation is shared instead
- * of stalling the other ranks behind rank 0. Each chunk is one forward batch,
- * the same rows wherever it runs, so per-chunk sums, added in chunk order, are
- * the same bits for any number of ranks. */
+ * of stalling the other ranks behind rank 0. Each chunk is the same rows, run
+ * in the same forward batches, wherever it runs, so per-chunk sums, added in
+ * chunk order, are the same bits for any number of ranks. */
 #ifndef DPTRAIN_EVAL_H
 #define DPTRAIN_EVAL_H
 
@@ -20,8 +20,8 @@
 void dp_eval_split_rows(size_t n, int rank, int size, size_t *first, size_t *count);
 
 /* Runs the model in inference mode over r, whose rows start at row `first` of
- * the held-out set (a multiple of DP_EVAL_CHUNK), one chunk per forward batch
- * (m->max_batch >= DP_EVAL_CHUNK). Writes chunk i's loss sum, correct count and
+ * the held-out set (a multiple of DP_EVAL_CHUNK), each chunk in forward batches
+ * of m->max_batch rows (fewer at its end). Writes chunk i's loss sum, correct count and
  * loss-term count (loss.h) to sums[3 * i + 0..2], indexed from the set's first chunk; other
  * entries are left untouched. */
 void dp_eval_run_chunks(dp_model *m, const dp_rows *r, size_t first, double *sums);

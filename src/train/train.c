@@ -297,8 +297,10 @@ static int train_setup(dp_run *r, dp_error *err) {
     const dp_config *cfg = r->cfg;
     const dp_comm *c = r->c;
     /* The model is built first (it knows the output width the data must match),
-     * sized for evaluation batches; training micro-batches are smaller. */
-    int max_batch = cfg->batch_size > DP_EVAL_CHUNK ? cfg->batch_size : DP_EVAL_CHUNK;
+     * for the global batch: no training micro-batch is larger, and evaluation
+     * runs its chunks in batches of this size. A sequence model's activations
+     * are large per row, so this, not the 256-row chunk, bounds its memory. */
+    int max_batch = cfg->batch_size;
     if (dp_model_build(&r->model, cfg, max_batch, err) == 0 &&
         dp_optim_init(&r->optim, &cfg->optim, r->model.n_params, err) == 0)
         train_optim_tensors(r);
