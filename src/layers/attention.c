@@ -15,7 +15,7 @@
 
 #include "core/alloc.h"
 #include "core/blas.h"
-#include "layers/exp_poly.h"
+#include "core/fastmath.h"
 #include "layers/init.h"
 #include "layers/layer.h"
 
@@ -110,7 +110,7 @@ static void softmax_rows(float *p, int T, int causal) {
         int n = causal ? t + 1 : T;
         float mx = row[0];
         for (int s = 1; s < n; s++) mx = row[s] > mx ? row[s] : mx;
-        for (int s = 0; s < n; s++) row[s] = dp_exp_poly(row[s] - mx);
+        for (int s = 0; s < n; s++) row[s] = dp_expf(row[s] - mx);
         float inv = 1.0f / dot_row(row, NULL, n);
         for (int s = 0; s < n; s++) row[s] *= inv;
         for (int s = n; s < T; s++) row[s] = 0.0f;

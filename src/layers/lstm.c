@@ -19,6 +19,7 @@
 #include "layers/init.h"
 #include "layers/layer.h"
 #include "layers/lstm_cell.h"
+#include "layers/rnn_common.h"
 #include "layers/lstm_gemm.h"
 
 #include <stdint.h>
@@ -64,12 +65,12 @@ static int lstm_create(dp_layer *l, const dp_layer_cfg *cfg, const dp_shape *in,
                             cfg->units);
     if (max_batch <= 0)
         return dp_error_set(err, cfg->where, "lstm needs a batch size >= 1, got %d", max_batch);
-    if (!dp_lstm_act_ok(cfg->activation))
+    if (!dp_rnn_act_ok(cfg->activation))
         return dp_error_set(err, cfg->where,
                             "lstm does not take activation %s; use tanh (the default), sigmoid, "
                             "relu or linear",
                             dp_config_name_act(cfg->activation));
-    if (!dp_lstm_act_ok(cfg->recurrent_activation))
+    if (!dp_rnn_act_ok(cfg->recurrent_activation))
         return dp_error_set(err, cfg->where,
                             "lstm does not take recurrent_activation %s; use sigmoid (the "
                             "default), tanh, relu or linear",

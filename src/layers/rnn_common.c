@@ -1,19 +1,16 @@
 /* rnn_common.c - config checks, gate math and the per-step product that
- * simple_rnn and gru share. */
+ * the recurrent layers share. */
 #include "layers/rnn_common.h"
 
-#include <math.h>
-#include <stdint.h>
-#include <string.h>
-
 #include "core/blas.h"
+#include "core/fastmath.h"
 #include "layers/activation.h"
 
 #if defined(__AVX512F__)
 #include <immintrin.h>
 #endif
 
-static int elementwise(dp_act a) {
+int dp_rnn_act_ok(dp_act a) {
     return a == DP_ACT_LINEAR || a == DP_ACT_RELU || a == DP_ACT_SIGMOID || a == DP_ACT_TANH;
 }
 
@@ -33,11 +30,11 @@ int dp_rnn_check(const char *type, const dp_layer_cfg *cfg, const dp_shape *in, 
                             cfg->units);
     if (max_batch <= 0)
         return dp_error_set(err, cfg->where, "%s needs a batch size >= 1, got %d", type, max_batch);
-    if (!elementwise(cfg->activation))
+    if (!dp_rnn_act_ok(cfg->activation))
         return dp_error_set(err, cfg->where,
                             "%s activation %s is not supported; use tanh, sigmoid, relu or linear",
                             type, dp_config_name_act(cfg->activation));
-    if (gated && !elementwise(cfg->recurrent_activation))
+    if (gated && !dp_rnn_act_ok(cfg->recurrent_activation))
         return dp_error_set(
             err, cfg->where,
             "%s recurrent_activation %s is not supported; use sigmoid, tanh, relu or linear", type,
@@ -58,59 +55,13 @@ dp_shape dp_rnn_out_shape(const dp_layer_cfg *cfg, const dp_shape *in) {
     return s;
 }
 
-/* expf for the gates, branch-free so the row loops vectorize: Cephes's
- * range reduction x = n ln2 + r (ln2 split in two for exactness), a degree-6
- * polynomial for e^r on |r| <= ln2/2, and 2^n put into the exponent bits.
- * Within 2 ulp of expf over the clamped range; results are the same bits
- * on every rank, as no library version is involved. */
-static inline float exp_poly(float x) {
-    /* Clamped so 2^n stays a normal float; NaN clamps to 88 here and is put
-     * back at the end, so the integer conversion never sees it. */
-    float v = x < 88.0f ? x : 88.0f;
-    v = v > -87.0f ? v : -87.0f;
-    /* n = round(v / ln2): adding 1.5 * 2^23 leaves no fraction bits */
-    float n = (v * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
-    v -= n * 0.693359375f;
-    v -= n * -2.12194440e-4f;
-    float p = 1.9875691500e-4f;
-    p = p * v + 1.3981999507e-3f;
-    p = p * v + 8.3334519073e-3f;
-    p = p * v + 4.1665795894e-2f;
-    p = p * v + 1.6666665459e-1f;
-    p = p * v + 5.0000001201e-1f;
-    p = p * v * v + v + 1.0f;
-    union {
-        uint32_t i;
-        float f;
-    } e = {.i = (uint32_t)((int32_t)n + 127) << 23};
-    return x == x ? p * e.f : x;
-}
-
-static inline float sigmoid_fast(float z) {
-    return 1.0f / (1.0f + exp_poly(-z));
-}
-
-/* Near 0, 1 - 2 / (e^2z + 1) loses the relative accuracy of its small result,
- * so |z| < 0.625 uses Cephes's odd polynomial instead. */
-static inline float tanh_fast(float z) {
-    float s = z * z;
-    float p = -5.70498872745e-3f;
-    p = p * s + 2.06390887954e-2f;
-    p = p * s - 5.37397155531e-2f;
-    p = p * s + 1.33314422036e-1f;
-    p = p * s - 3.33332819422e-1f;
-    float small = p * s * z + z;
-    float big = 1.0f - 2.0f / (exp_poly(2.0f * z) + 1.0f);
-    return fabsf(z) < 0.625f ? small : big;
-}
-
 void dp_rnn_activate(dp_act act, float *v, int n) {
     switch (act) {
     case DP_ACT_SIGMOID:
-        for (int i = 0; i < n; i++) v[i] = sigmoid_fast(v[i]);
+        for (int i = 0; i < n; i++) v[i] = dp_sigmoidf(v[i]);
         return;
     case DP_ACT_TANH:
-        for (int i = 0; i < n; i++) v[i] = tanh_fast(v[i]);
+        for (int i = 0; i < n; i++) v[i] = dp_tanhf(v[i]);
         return;
     default: dp_activation_forward(act, v, 1, (size_t)n); return;
     }

@@ -1,8 +1,8 @@
-/* rnn_common.h - (private) what the simple_rnn and gru layers share: config
+/* rnn_common.h - (private) what the recurrent layers share: config
  * checks, elementwise activations on one row and their slopes from outputs,
  * and the per-step product with a packed recurrent kernel.
  *
- * Layout shared by both layers: activations stay batch-major as the model
+ * Layout of simple_rnn and gru: activations stay batch-major as the model
  * passes them ([B, T, k] rows, position (b, t) at row b*T + t), so the input
  * projection, the weight gradients and dx are single GEMMs over all B*T rows.
  * A time step's B rows are then a strided matrix (row stride T*k), which
@@ -26,7 +26,12 @@ int dp_rnn_check(const char *type, const dp_layer_cfg *cfg, const dp_shape *in, 
 /* Output shape: [T, units] with return_sequences, else [units]. */
 dp_shape dp_rnn_out_shape(const dp_layer_cfg *cfg, const dp_shape *in);
 
-/* v[n] = act(v[n]) in place; act is linear, relu, sigmoid or tanh. */
+/* 1 if act can be a recurrent layer's activation: linear, relu, sigmoid or
+ * tanh (elementwise, with its slope a function of its output). */
+int dp_rnn_act_ok(dp_act act);
+
+/* v[n] = act(v[n]) in place; act is linear, relu, sigmoid or tanh, the last
+ * two by dp_sigmoidf and dp_tanhf (core/fastmath.h). */
 void dp_rnn_activate(dp_act act, float *v, int n);
 
 /* d act / dz expressed through the output y = act(z), as
