@@ -14,6 +14,7 @@
 #include "layers/init.h"
 #include "layers/layer.h"
 #include "layers/rnn_common.h"
+#include "layers/step_gemm.h"
 #include "core/rng.h"
 
 #include <stddef.h>
@@ -57,7 +58,7 @@ static int gru_create(dp_layer *l, const dp_layer_cfg *cfg, const dp_shape *in, 
     st->hp = DP_MALLOC(rows * u * sizeof(float));
     st->g = DP_MALLOC((size_t)max_batch * 3 * u * sizeof(float));
     st->dh = DP_MALLOC((size_t)max_batch * u * sizeof(float));
-    size_t pf = dp_rnn_packed_floats(u, 3 * u), pb = dp_rnn_packed_floats(3 * u, u);
+    size_t pf = dp_step_packed_floats(u, 3 * u), pb = dp_step_packed_floats(3 * u, u);
     st->pk = DP_MALLOC((pf > pb ? pf : pb) * sizeof(float));
     st->sb = DP_MALLOC((size_t)4 * u * sizeof(float));
     l->state = st;
@@ -112,10 +113,10 @@ static void gru_forward(dp_layer *l, const float *params, const float *x, float 
     /* xg[B*T, 3u] = x[B*T, F] W, every position at once; the step adds b_in */
     dp_gemm(0, 0, B * T, k, F, 1.0f, x, F, W, k, 0.0f, xg, k);
     for (int r = 0; r < B; r++) memset(hp + r * ldh, 0, (size_t)u * sizeof(float));
-    dp_rnn_pack(st->pk, U, u, k, k, 1);
+    dp_step_pack(st->pk, U, u, k, k, 1);
     for (int t = 0; t < T; t++) {
         /* g[B, 3u] = h_{t-1}[B, u] U; h_{t-1} rows have stride T*u in hp */
-        if (t > 0) dp_rnn_step_gemm(B, k, u, hp + (size_t)t * u, (int)ldh, st->pk, 0, g, k);
+        if (t > 0) dp_step_gemm(B, k, u, hp + (size_t)t * u, (int)ldh, st->pk, 0, g, k);
         else memset(g, 0, (size_t)B * k * sizeof(float));
         for (int r = 0; r < B; r++) {
             float *hprev = hp + r * ldh + (size_t)t * u;
@@ -172,8 +173,8 @@ static void gru_backward(dp_layer *l, const float *params, const float *x, const
     float *dbin = grads + l->params[2].offset, *dbrec = dbin + k;
     float *dxg = st->xg, *dhgh = st->hh, *hp = st->hp, *dg = st->g, *dh = st->dh;
     const dp_rnn_slope_coef a = dp_rnn_slope_of(st->act), ra = dp_rnn_slope_of(st->ract);
-    float *sb = st->sb;                 /* [4u] bias gradient sums, in (t, b) order */
-    dp_rnn_pack(st->pk, U, k, u, 1, k); /* U^T [3u, u] */
+    float *sb = st->sb;                  /* [4u] bias gradient sums, in (t, b) order */
+    dp_step_pack(st->pk, U, k, u, 1, k); /* U^T [3u, u] */
     memset(dh, 0, (size_t)B * u * sizeof(float));
     memset(sb, 0, (size_t)4 * u * sizeof(float));
     for (int t = T - 1; t >= 0; t--) {
@@ -188,7 +189,7 @@ static void gru_backward(dp_layer *l, const float *params, const float *x, const
                               sb + 2 * u, sb + 3 * u);
         }
         /* dh_{t-1}[B, u] += dL/d(hg)[B, 3u] U^T */
-        if (t > 0) dp_rnn_step_gemm(B, u, k, dg, k, st->pk, 1, dh, u);
+        if (t > 0) dp_step_gemm(B, u, k, dg, k, st->pk, 1, dh, u);
     }
     /* Weight gradients and dx over all B*T positions at once. The recurrent
      * side differs from the input side only in the h block (r * hg_h). */

@@ -1,6 +1,5 @@
 /* rnn_common.h - (private) what the recurrent layers share: config
- * checks, elementwise activations on one row and their slopes from outputs,
- * and the per-step product with a packed recurrent kernel.
+ * checks, elementwise activations on one row and their slopes from outputs.
  *
  * Layout of simple_rnn and gru: activations stay batch-major as the model
  * passes them ([B, T, k] rows, position (b, t) at row b*T + t), so the input
@@ -10,8 +9,6 @@
  * needed. */
 #ifndef DPTRAIN_LAYERS_RNN_COMMON_H
 #define DPTRAIN_LAYERS_RNN_COMMON_H
-
-#include <stddef.h>
 
 #include "dptrain/config.h"
 #include "dptrain/error.h"
@@ -50,24 +47,5 @@ static inline float dp_rnn_slope(dp_rnn_slope_coef s, float y) {
     float step = y > 0.0f ? 1.0f : 0.0f;
     return s.relu ? step : poly;
 }
-
-/* The per-step product h[M, K] x U[K, N] with U packed once per call.
- * sgemm repacks its operands on every call, which for the small batch of
- * one step costs as much as a fifth of the product; with AVX-512 the packed
- * form is panels of 32 columns ([K][32] each, zero-padded) multiplied by a
- * register-blocked kernel, otherwise it is a plain [K, N] copy for sgemm.
- * Each C entry is a sum over k in a fixed order, whatever M is. */
-
-/* Floats needed to pack a [K, N] matrix. */
-size_t dp_rnn_packed_floats(int K, int N);
-
-/* Packs the [K, N] matrix whose element (k, n) is src[k * sk + n * sn]:
- * sk = N, sn = 1 for U as stored, sk = 1, sn = K for its transpose. */
-void dp_rnn_pack(float *p, const float *src, int K, int N, int sk, int sn);
-
-/* C[M, N] = A[M, K] P (accumulate 0) or C + A P (accumulate 1), where P
- * came from dp_rnn_pack; lda and ldc are the row strides of A and C. */
-void dp_rnn_step_gemm(int M, int N, int K, const float *A, int lda, const float *p, int accumulate,
-                      float *C, int ldc);
 
 #endif

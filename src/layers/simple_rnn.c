@@ -11,6 +11,7 @@
 #include "layers/init.h"
 #include "layers/layer.h"
 #include "layers/rnn_common.h"
+#include "layers/step_gemm.h"
 #include "core/rng.h"
 
 #include <stddef.h>
@@ -48,7 +49,7 @@ static int rnn_create(dp_layer *l, const dp_layer_cfg *cfg, const dp_shape *in, 
     st->z = DP_MALLOC(rows * u * sizeof(float));
     st->hp = DP_MALLOC(rows * u * sizeof(float));
     st->dh = DP_MALLOC((size_t)max_batch * u * sizeof(float));
-    st->pk = DP_MALLOC(dp_rnn_packed_floats(u, u) * sizeof(float));
+    st->pk = DP_MALLOC(dp_step_packed_floats(u, u) * sizeof(float));
     st->sb = DP_MALLOC((size_t)u * sizeof(float));
     l->state = st;
     return 0;
@@ -81,11 +82,11 @@ static void rnn_forward(dp_layer *l, const float *params, const float *x, float 
     /* z[B*T, u] = x[B*T, F] W, every position at once; the step adds b */
     dp_gemm(0, 0, B * T, u, F, 1.0f, x, F, W, u, 0.0f, z, u);
     for (int r = 0; r < B; r++) memset(hp + (size_t)r * ld, 0, (size_t)u * sizeof(float));
-    dp_rnn_pack(st->pk, U, u, u, u, 1);
+    dp_step_pack(st->pk, U, u, u, u, 1);
     for (int t = 0; t < T; t++) {
         float *zt = z + (size_t)t * u; /* step t: B rows, stride ld */
         /* zt += h_{t-1}[B, u] U (h_0 = 0 adds nothing) */
-        if (t > 0) dp_rnn_step_gemm(B, u, u, hp + (size_t)t * u, ld, st->pk, 1, zt, ld);
+        if (t > 0) dp_step_gemm(B, u, u, hp + (size_t)t * u, ld, st->pk, 1, zt, ld);
         for (int r = 0; r < B; r++) {
             float *h = zt + (size_t)r * ld;
             for (int j = 0; j < u; j++) h[j] += b[j];
@@ -109,8 +110,8 @@ static void rnn_backward(dp_layer *l, const float *params, const float *x, const
     float *db = grads + l->params[2].offset;
     float *dz = st->z, *hp = st->hp, *dh = st->dh;
     const dp_rnn_slope_coef sl = dp_rnn_slope_of(st->act);
-    float *sb = st->sb;                 /* [u] bias gradient sum, in (t, b) order */
-    dp_rnn_pack(st->pk, U, u, u, 1, u); /* U^T */
+    float *sb = st->sb;                  /* [u] bias gradient sum, in (t, b) order */
+    dp_step_pack(st->pk, U, u, u, 1, u); /* U^T */
     memset(dh, 0, (size_t)B * u * sizeof(float));
     memset(sb, 0, (size_t)u * sizeof(float));
     for (int t = T - 1; t >= 0; t--) {
@@ -128,7 +129,7 @@ static void rnn_backward(dp_layer *l, const float *params, const float *x, const
             for (int j = 0; j < u; j++) sb[j] += d[j];
         }
         /* dh_{t-1}[B, u] = dz_t U^T */
-        if (t > 0) dp_rnn_step_gemm(B, u, u, dz + (size_t)t * u, ld, st->pk, 0, dh, u);
+        if (t > 0) dp_step_gemm(B, u, u, dz + (size_t)t * u, ld, st->pk, 0, dh, u);
     }
     /* Weight gradients and dx over all B*T positions at once. */
     dp_gemm(1, 0, u, u, B * T, 1.0f, hp, u, dz, u, 1.0f, dU, u);

@@ -7,8 +7,6 @@
 #include "layercheck.h"
 #include "testlib.h"
 
-#include "layers/rnn_common.h"
-
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -185,46 +183,6 @@ static void test_rnn_init_and_rows(void) {
     fx_teardown(&f);
 }
 
-/* The packed per-step product against a double reference, for sizes that
- * exercise full and partial 32-column panels, 8-, 4- and 1-row blocks,
- * strided rows, accumulation and packing a transpose. */
-static void test_rnn_step_gemm(void) {
-    const int sizes[][3] = {{1, 1, 1},   {3, 5, 7},    {8, 32, 16},
-                            {13, 33, 9}, {32, 70, 40}, {21, 16, 64}};
-    for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++)
-        for (int trans = 0; trans <= 1; trans++)
-            for (int acc = 0; acc <= 1; acc++) {
-                int M = sizes[s][0], N = sizes[s][1], K = sizes[s][2], lda = K + 3, ldc = N + 5;
-                float *A = malloc(sizeof(float) * M * lda), *W = malloc(sizeof(float) * K * N);
-                float *C = malloc(sizeof(float) * M * ldc), *C0 = malloc(sizeof(float) * M * ldc);
-                float *P = malloc(sizeof(float) * dp_rnn_packed_floats(K, N));
-                for (int i = 0; i < M * lda; i++) A[i] = uniform_in(300 + s, i, -1, 1);
-                for (int i = 0; i < K * N; i++) W[i] = uniform_in(400 + s, i, -1, 1);
-                for (int i = 0; i < M * ldc; i++) C[i] = C0[i] = uniform_in(500 + s, i, -1, 1);
-                /* element (k, n) is W[k * N + n], or W[n * K + k] when W holds the transpose */
-                if (trans) dp_rnn_pack(P, W, K, N, 1, K);
-                else dp_rnn_pack(P, W, K, N, N, 1);
-                dp_rnn_step_gemm(M, N, K, A, lda, P, acc, C, ldc);
-                double worst = 0.0;
-                int pad_ok = 1;
-                for (int i = 0; i < M; i++) {
-                    for (int n = 0; n < N; n++) {
-                        double want = acc ? C0[i * ldc + n] : 0.0;
-                        for (int k = 0; k < K; k++)
-                            want += (double)A[i * lda + k] * W[trans ? n * K + k : k * N + n];
-                        worst = fmax(worst, fabs(C[i * ldc + n] - want));
-                    }
-                    for (int n = N; n < ldc; n++) pad_ok &= C[i * ldc + n] == C0[i * ldc + n];
-                }
-                CU_ASSERT(worst < 1e-4);
-                CU_ASSERT(pad_ok); /* nothing written past N in a row */
-                if (worst >= 1e-4 || !pad_ok)
-                    printf("\n  step gemm M %d N %d K %d trans %d acc %d: err %g pad %d", M, N, K,
-                           trans, acc, worst, pad_ok);
-                free(A), free(W), free(C), free(C0), free(P);
-            }
-}
-
 static int create_fails(const dp_layer_cfg *cfg, const dp_shape *in, const char *needle) {
     dp_layer l = {0};
     dp_error err = {0};
@@ -262,7 +220,6 @@ int main(void) {
         {"simple_rnn last step", test_rnn_last_step},
         {"simple_rnn init and row independence", test_rnn_init_and_rows},
         {"simple_rnn config errors", test_rnn_config_errors},
-        {"recurrent step product", test_rnn_step_gemm},
         {NULL, NULL},
     };
     return test_run_suite("gradcheck_rnn", cases);
