@@ -13,11 +13,7 @@
 #include <string.h>
 
 static dp_layer_cfg rnn_cfg(int units, int seq, dp_act act) {
-    dp_layer_cfg c = make_cfg("simple_rnn");
-    c.units = units;
-    c.return_sequences = seq;
-    c.activation = act;
-    return c;
+    return seq_cfg("simple_rnn", units, seq, act, DP_ACT_SIGMOID);
 }
 
 /* Keras SimpleRNNCell.call, in double, one sample: h = act(x W + h U + b),
@@ -83,17 +79,9 @@ static void check_rnn_reference(int B, int T, int F, int U, double scale, uint64
     CU_ASSERT(f.l.params[2].shape.ndim == 1 && f.l.params[2].shape.dim[0] == U);
     /* Keras-scale weights keep tanh away from saturation, where any answer is +-1. */
     for (size_t i = 0; i < f.l.param_count; i++) f.params[i] *= (float)scale;
-    fx_objective(&f);
-    double *ref = malloc(sizeof(double) * T * U);
-    double worst = 0.0;
-    for (int b = 0; b < B; b++) {
-        ref_simple_rnn(f.params + f.l.params[0].offset, f.params + f.l.params[1].offset,
-                       f.params + f.l.params[2].offset, f.x + b * T * F, T, F, U, ref);
-        for (int i = 0; i < T * U; i++) worst = fmax(worst, fabs(f.y[b * T * U + i] - ref[i]));
-    }
+    double worst = fx_seq_reference_error(&f, ref_simple_rnn, T, F, U);
     CU_ASSERT(worst < 1e-5);
     if (worst >= 1e-5) printf("\n  max |y - keras| = %g", worst);
-    free(ref);
     fx_teardown(&f);
 }
 
@@ -128,30 +116,7 @@ static void test_rnn_layout_by_hand(void) {
 /* return_sequences false gives exactly the last row of return_sequences true,
  * and the same gradients when dy is that last row. */
 static void test_rnn_last_step(void) {
-    enum { B = 3, T = 5, F = 4, U = 6 };
-    dp_shape in = {2, {T, F}};
-    dp_layer_cfg cs = rnn_cfg(U, 1, DP_ACT_TANH), cl = rnn_cfg(U, 0, DP_ACT_TANH);
-    fixture fs, fl;
-    CU_ASSERT_FATAL(fx_setup(&fs, &dp_layer_simple_rnn_ops, &cs, &in, B, 60, NULL) == 0);
-    CU_ASSERT_FATAL(fx_setup(&fl, &dp_layer_simple_rnn_ops, &cl, &in, B, 60, NULL) == 0);
-    CU_ASSERT_EQUAL(fl.l.out_shape.ndim, 1);
-    CU_ASSERT_EQUAL(fl.l.out_shape.dim[0], U);
-    CU_ASSERT_EQUAL(fs.l.out_shape.ndim, 2);
-    fx_objective(&fs);
-    fx_objective(&fl);
-    float last[B * U];
-    for (int b = 0; b < B; b++) memcpy(last + b * U, fs.y + (b * T + T - 1) * U, sizeof(float) * U);
-    ASSERT_SAME_FLOATS(fl.y, last, B * U);
-    /* dy only on the last step: the two layers back-propagate the same thing */
-    memset(fs.dy, 0, sizeof(float) * B * T * U);
-    for (int b = 0; b < B; b++)
-        memcpy(fs.dy + (b * T + T - 1) * U, fl.dy + b * U, sizeof(float) * U);
-    fs.l.ops->backward(&fs.l, fs.params, fs.x, fs.y, fs.dy, fs.dx, fs.grads, B);
-    fl.l.ops->backward(&fl.l, fl.params, fl.x, fl.y, fl.dy, fl.dx, fl.grads, B);
-    ASSERT_SAME_FLOATS(fs.grads, fl.grads, fs.l.param_count);
-    ASSERT_SAME_FLOATS(fs.dx, fl.dx, (size_t)B * T * F);
-    fx_teardown(&fs);
-    fx_teardown(&fl);
+    check_last_step(&dp_layer_simple_rnn_ops, rnn_cfg(6, 1, DP_ACT_TANH), 3, 5, 4, 6, 60);
 }
 
 /* Keras's initializers: glorot-uniform kernel, orthogonal recurrent kernel,
@@ -167,14 +132,7 @@ static void test_rnn_init_and_rows(void) {
     float limit = sqrtf(6.0f / (F + U));
     for (int i = 0; i < F * U; i++) CU_ASSERT(fabsf(W[i]) <= limit);
     for (int i = 0; i < U; i++) CU_ASSERT_EQUAL(b[i], 0.0f);
-    double worst = 0.0;
-    for (int i = 0; i < U; i++)
-        for (int j = 0; j < U; j++) {
-            double s = 0.0;
-            for (int k = 0; k < U; k++) s += (double)Uk[i * U + k] * Uk[j * U + k];
-            worst = fmax(worst, fabs(s - (i == j)));
-        }
-    CU_ASSERT(worst < 1e-5);
+    CU_ASSERT(orthonormal_rows_error(Uk, U, U) < 1e-5);
     /* row 2 alone (batch of 1) gives the same bits as inside the batch of 4 */
     fx_objective(&f);
     float y1[T * U];
@@ -183,31 +141,20 @@ static void test_rnn_init_and_rows(void) {
     fx_teardown(&f);
 }
 
-static int create_fails(const dp_layer_cfg *cfg, const dp_shape *in, const char *needle) {
-    dp_layer l = {0};
-    dp_error err = {0};
-    if (dp_layer_simple_rnn_ops.create(&l, cfg, in, 4, &err) == 0) {
-        l.ops = &dp_layer_simple_rnn_ops;
-        dp_layer_simple_rnn_ops.free(&l);
-        return 0;
-    }
-    int ok = strcmp(err.where, cfg->where) == 0 && strstr(err.what, needle) != NULL;
-    if (!ok) printf("\n  unexpected error: %s: %s", err.where, err.what);
-    return ok;
-}
-
 static void test_rnn_config_errors(void) {
     dp_layer_cfg cfg = rnn_cfg(4, 0, DP_ACT_TANH);
     dp_shape flat = {1, {12}}, img = {3, {1, 4, 3}}, seq = {2, {4, 3}};
-    CU_ASSERT(create_fails(&cfg, &flat, "sequence [steps, features]"));
-    CU_ASSERT(create_fails(&cfg, &img, "sequence [steps, features]"));
+    CU_ASSERT(create_fails(&dp_layer_simple_rnn_ops, &cfg, &flat, "sequence [steps, features]"));
+    CU_ASSERT(create_fails(&dp_layer_simple_rnn_ops, &cfg, &img, "sequence [steps, features]"));
     cfg.activation = DP_ACT_SOFTMAX;
-    CU_ASSERT(create_fails(&cfg, &seq, "activation softmax is not supported"));
+    CU_ASSERT(
+        create_fails(&dp_layer_simple_rnn_ops, &cfg, &seq, "activation softmax is not supported"));
     cfg.activation = DP_ACT_GELU;
-    CU_ASSERT(create_fails(&cfg, &seq, "activation gelu is not supported"));
+    CU_ASSERT(
+        create_fails(&dp_layer_simple_rnn_ops, &cfg, &seq, "activation gelu is not supported"));
     cfg.activation = DP_ACT_TANH;
     cfg.units = 0;
-    CU_ASSERT(create_fails(&cfg, &seq, "units"));
+    CU_ASSERT(create_fails(&dp_layer_simple_rnn_ops, &cfg, &seq, "units"));
     CU_ASSERT_PTR_EQUAL(dp_layer_find_ops("simple_rnn"), &dp_layer_simple_rnn_ops);
 }
 
