@@ -10,9 +10,13 @@
 #ifndef DPTRAIN_LAYERS_RNN_COMMON_H
 #define DPTRAIN_LAYERS_RNN_COMMON_H
 
+#include <stddef.h>
+#include <stdint.h>
+
 #include "dptrain/config.h"
 #include "dptrain/error.h"
 #include "dptrain/shape.h"
+#include "layers/layer.h"
 
 /* Checks a recurrent layer's config against its input: a sequence [T, F],
  * units >= 1, max_batch >= 1, activation (and, if gated, recurrent_activation)
@@ -22,6 +26,39 @@ int dp_rnn_check(const char *type, const dp_layer_cfg *cfg, const dp_shape *in, 
 
 /* Output shape: [T, units] with return_sequences, else [units]. */
 dp_shape dp_rnn_out_shape(const dp_layer_cfg *cfg, const dp_shape *in);
+
+/* What simple_rnn's and gru's states both hold; each embeds it first. */
+typedef struct dp_rnn_core {
+    int T, F, u, seq; /* steps, features, units, return_sequences */
+    dp_act act, ract;
+    float *hp; /* [cap, T, u] h_{t-1} at each position (zeros at t = 0) */
+    float *dh; /* [cap, u] dL/dh_t flowing back from step t + 1 */
+    float *pk; /* U packed for the forward steps, U^T for the backward ones */
+    float *sb; /* backward: bias gradient sums */
+} dp_rnn_core;
+
+/* create's shared part for a layer of `gates` blocks of u units: checks cfg
+ * (dp_rnn_check, gated when gates > 1), sets l's shapes and linear
+ * activation, adds kernel [F, gates u], recurrent_kernel [u, gates u] and
+ * bias [gates u] (bias_rows 1) or [bias_rows, gates u], and fills c with its
+ * buffers for max_batch rows (sb_floats floats of sb). Returns 0, or -1 with
+ * err set and nothing allocated. */
+int dp_rnn_core_create(dp_layer *l, dp_rnn_core *c, const char *type, const dp_layer_cfg *cfg,
+                       const dp_shape *in, int max_batch, int gates, int bias_rows,
+                       size_t sb_floats, dp_error *err);
+
+/* Keras defaults for those three tensors: glorot_uniform kernel, orthogonal
+ * recurrent kernel over the whole [u, gates u], zero biases. */
+void dp_rnn_core_init_params(const dp_layer *l, const dp_rnn_core *c, float *params, uint64_t key);
+
+void dp_rnn_core_free(dp_rnn_core *c);
+
+/* Offset of h_t of sample b in the output (rows [B, T, u] or [B, u]), or -1
+ * when step t is not an output. */
+static inline ptrdiff_t dp_rnn_out_off(const dp_rnn_core *c, int b, int t) {
+    if (c->seq) return ((ptrdiff_t)b * c->T + t) * c->u;
+    return t == c->T - 1 ? (ptrdiff_t)b * c->u : -1;
+}
 
 /* 1 if act can be a recurrent layer's activation: linear, relu, sigmoid or
  * tanh (elementwise, with its slope a function of its output). */
