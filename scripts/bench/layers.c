@@ -6,7 +6,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "dptrain/config.h"
@@ -14,12 +13,7 @@
 #include "nn/model.h"
 #include "nn/optim.h"
 #include "core/blas.h"
-
-static double now(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
+#include "timing.h"
 
 /* Backward timing: layer i's time is from the previous hook call to its own. */
 typedef struct lap_clock {
@@ -33,11 +27,6 @@ static void layer_done(void *ctx, int layer) {
     double t = now();
     if (c->out) c->out[(size_t)layer * c->reps] = t - c->t;
     c->t = t;
-}
-
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
 }
 
 int main(int argc, char **argv) {

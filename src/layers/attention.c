@@ -15,7 +15,7 @@
 
 #include "core/alloc.h"
 #include "core/blas.h"
-#include "layers/exp_poly.h"
+#include "core/fastmath.h"
 #include "layers/init.h"
 #include "layers/layer.h"
 
@@ -51,6 +51,20 @@ void dp_attn_free(dp_attn *a) {
     memset(a, 0, sizeof *a);
 }
 
+void dp_attn_add_params(dp_layer *l, int F, int H, int Dk) {
+    const int qk[3] = {F, H, Dk}, qb[2] = {H, Dk}, ok[3] = {H, Dk, F};
+    static const char *const proj[3] = {"query", "key", "value"};
+    for (int i = 0; i < 3; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "%s_kernel", proj[i]);
+        dp_layer_add_param(l, name, 3, qk);
+        snprintf(name, sizeof name, "%s_bias", proj[i]);
+        dp_layer_add_param(l, name, 2, qb);
+    }
+    dp_layer_add_param(l, "output_kernel", 3, ok);
+    dp_layer_add_param(l, "output_bias", 1, &F);
+}
+
 void dp_attn_init_params(int F, int H, int Dk, float *w, uint64_t key, uint64_t first) {
     attn_offsets o = attn_layout(F, H, Dk);
     /* [F, H, Dk]: r = F, fan_in = H F, fan_out = Dk F (Keras's compute_fans). */
@@ -67,15 +81,14 @@ void dp_attn_init_params(int F, int H, int Dk, float *w, uint64_t key, uint64_t 
     memset(w + o.bo, 0, (size_t)F * sizeof *w);
 }
 
-/* y[N, n] = x[N, k] w[k, n] + b[n]: the bias rows first, then one GEMM adding
- * into them, so the bias costs no extra pass over y. */
-static void affine(float *y, const float *x, const float *w, const float *b, int N, int k, int n) {
+/* The bias rows first, then one GEMM adding into them, so the bias costs no
+ * extra pass over y. */
+void dp_attn_affine(float *y, const float *x, const float *w, const float *b, int N, int k, int n) {
     for (int r = 0; r < N; r++) memcpy(y + (size_t)r * n, b, (size_t)n * sizeof *y);
     dp_gemm(0, 0, N, n, k, 1.0f, x, k, w, n, 1.0f, y, n);
 }
 
-/* db[n] += column sums of d[N, n], rows in order. */
-static void colsum_add(float *db, const float *d, int N, int n) {
+void dp_attn_colsum_add(float *db, const float *d, int N, int n) {
     for (int r = 0; r < N; r++) {
         const float *dr = d + (size_t)r * n;
         for (int j = 0; j < n; j++) db[j] += dr[j];
@@ -110,7 +123,7 @@ static void softmax_rows(float *p, int T, int causal) {
         int n = causal ? t + 1 : T;
         float mx = row[0];
         for (int s = 1; s < n; s++) mx = row[s] > mx ? row[s] : mx;
-        for (int s = 0; s < n; s++) row[s] = dp_exp_poly(row[s] - mx);
+        for (int s = 0; s < n; s++) row[s] = dp_expf(row[s] - mx);
         float inv = 1.0f / dot_row(row, NULL, n);
         for (int s = 0; s < n; s++) row[s] *= inv;
         for (int s = n; s < T; s++) row[s] = 0.0f;
@@ -133,9 +146,9 @@ static void softmax_rows_backward(float *d, const float *p, int T, int causal) {
 void dp_attn_forward(dp_attn *a, const float *w, const float *x, float *y, int B) {
     const int T = a->T, F = a->F, H = a->H, Dk = a->Dk, HD = H * Dk, N = B * T;
     attn_offsets o = attn_layout(F, H, Dk);
-    affine(a->q, x, w + o.wq, w + o.bq, N, F, HD);
-    affine(a->k, x, w + o.wk, w + o.bk, N, F, HD);
-    affine(a->v, x, w + o.wv, w + o.bv, N, F, HD);
+    dp_attn_affine(a->q, x, w + o.wq, w + o.bq, N, F, HD);
+    dp_attn_affine(a->k, x, w + o.wk, w + o.bk, N, F, HD);
+    dp_attn_affine(a->v, x, w + o.wv, w + o.bv, N, F, HD);
     for (int b = 0; b < B; b++)
         for (int h = 0; h < H; h++) {
             size_t at = (size_t)b * T * HD + (size_t)h * Dk; /* [T, Dk] with row stride HD */
@@ -144,7 +157,7 @@ void dp_attn_forward(dp_attn *a, const float *w, const float *x, float *y, int B
             softmax_rows(p, T, a->causal);
             dp_gemm(0, 0, T, Dk, T, 1.0f, p, T, a->v + at, HD, 0.0f, a->o + at, HD);
         }
-    affine(y, a->o, w + o.wo, w + o.bo, N, HD, F);
+    dp_attn_affine(y, a->o, w + o.wo, w + o.bo, N, HD, F);
 }
 
 void dp_attn_backward(dp_attn *a, const float *w, const float *x, const float *dy, float *dx,
@@ -153,7 +166,7 @@ void dp_attn_backward(dp_attn *a, const float *w, const float *x, const float *d
     attn_offsets o = attn_layout(F, H, Dk);
     /* Output projection: its weight gradient needs o, which then holds dL/do. */
     dp_gemm(1, 0, HD, F, N, 1.0f, a->o, HD, dy, F, 1.0f, gw + o.wo, F);
-    colsum_add(gw + o.bo, dy, N, F);
+    dp_attn_colsum_add(gw + o.bo, dy, N, F);
     float *dout = a->o; /* [N, HD] */
     dp_gemm(0, 1, N, HD, F, 1.0f, dy, F, w + o.wo, F, 0.0f, dout, HD);
     /* Per (sample, head), each gradient goes where its last reader is done:
@@ -174,7 +187,7 @@ void dp_attn_backward(dp_attn *a, const float *w, const float *x, const float *d
     const size_t kern[3] = {o.wq, o.wk, o.wv}, bias[3] = {o.bq, o.bk, o.bv};
     for (int i = 0; i < 3; i++) {
         dp_gemm(1, 0, F, HD, N, 1.0f, x, F, dproj[i], HD, 1.0f, gw + kern[i], HD);
-        colsum_add(gw + bias[i], dproj[i], N, HD);
+        dp_attn_colsum_add(gw + bias[i], dproj[i], N, HD);
         if (dx)
             dp_gemm(0, 1, N, F, HD, 1.0f, dproj[i], HD, w + kern[i], HD, i ? 1.0f : 0.0f, dx, F);
     }
@@ -216,17 +229,7 @@ static int mha_create(dp_layer *l, const dp_layer_cfg *cfg, const dp_shape *in, 
     l->activation = DP_ACT_LINEAR;
     l->n_params = 0;
     l->param_count = 0;
-    const int qk[3] = {F, H, Dk}, qb[2] = {H, Dk}, ok[3] = {H, Dk, F};
-    static const char *const proj[3] = {"query", "key", "value"};
-    for (int i = 0; i < 3; i++) {
-        char name[32];
-        snprintf(name, sizeof name, "%s_kernel", proj[i]);
-        dp_layer_add_param(l, name, 3, qk);
-        snprintf(name, sizeof name, "%s_bias", proj[i]);
-        dp_layer_add_param(l, name, 2, qb);
-    }
-    dp_layer_add_param(l, "output_kernel", 3, ok);
-    dp_layer_add_param(l, "output_bias", 1, &F);
+    dp_attn_add_params(l, F, H, Dk);
     dp_attn *a = DP_CALLOC(1, sizeof *a);
     dp_attn_init(a, T, F, H, Dk, cfg->causal, max_batch);
     l->state = a;

@@ -6,6 +6,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "layers/layer.h"
+
 /* The eight parameter tensors, contiguous in this order (the layer slice of
  * multi_head_attention, and of transformer_block after ln1):
  *   query_kernel [F, H, Dk], query_bias [H, Dk], key_kernel, key_bias,
@@ -28,6 +30,10 @@ typedef struct dp_attn {
 void dp_attn_init(dp_attn *a, int T, int F, int H, int Dk, int causal, int max_batch);
 void dp_attn_free(dp_attn *a);
 
+/* Adds the eight tensors to l's parameters, in the order and with the Keras
+ * names above. */
+void dp_attn_add_params(dp_layer *l, int F, int H, int Dk);
+
 /* Keras glorot_uniform on each kernel with Keras's fans for > 2-D shapes
  * (r = prod(shape[:-2]), fan_in = shape[-2] r, fan_out = shape[-1] r), zero
  * biases. Value i of the slice w is drawn at counter first + i of key. */
@@ -42,5 +48,11 @@ void dp_attn_forward(dp_attn *a, const float *w, const float *x, float *y, int B
  * is one backward per forward, and no buffers beyond the forward's. */
 void dp_attn_backward(dp_attn *a, const float *w, const float *x, const float *dy, float *dx,
                       float *gw, int B);
+
+/* y[N, n] = x[N, k] w[k, n] + b[n]: a dense layer over N rows. */
+void dp_attn_affine(float *y, const float *x, const float *w, const float *b, int N, int k, int n);
+
+/* db[n] += column sums of d[N, n], rows in order (the same bits every call). */
+void dp_attn_colsum_add(float *db, const float *d, int N, int n);
 
 #endif

@@ -11,55 +11,34 @@
  * the batch plus one fused row pass. */
 #include "core/alloc.h"
 #include "core/blas.h"
-#include "layers/init.h"
 #include "layers/layer.h"
 #include "layers/rnn_common.h"
-#include "core/rng.h"
+#include "layers/step_gemm.h"
 
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
 typedef struct gru_state {
-    int T, F, u, seq;
-    dp_act act, ract;
-    float *xg; /* [cap, T, 3u] forward: x W, then (z, r, hh) in place;
-                  backward: dL/d(xg) in place */
-    float *hh; /* [cap, T, u] forward: hg_h; backward: dL/d(hg_h) = dL/d(pre hh) * r */
-    float *hp; /* [cap, T, u] h_{t-1} at each position (zeros at t = 0) */
-    float *g;  /* [cap, 3u] one step: forward h_{t-1} U; backward dL/d(hg) */
-    float *dh; /* [cap, u] dL/dh_t flowing back from step t + 1 */
-    float *pk; /* U packed for the forward steps, U^T for the backward ones */
-    float *sb; /* [4u] backward: bias gradient sums */
+    dp_rnn_core c; /* sb: [4u] bias gradient sums */
+    float *xg;     /* [cap, T, 3u] forward: x W, then (z, r, hh) in place;
+                      backward: dL/d(xg) in place */
+    float *hh;     /* [cap, T, u] forward: hg_h; backward: dL/d(hg_h) = dL/d(pre hh) * r */
+    float *g;      /* [cap, 3u] one step: forward h_{t-1} U; backward dL/d(hg) */
 } gru_state;
 
 static int gru_create(dp_layer *l, const dp_layer_cfg *cfg, const dp_shape *in, int max_batch,
                       dp_error *err) {
-    if (dp_rnn_check("gru", cfg, in, max_batch, 1, err) != 0) return -1;
-    int T = in->dim[0], F = in->dim[1], u = cfg->units;
-    l->in_shape = *in;
-    l->out_shape = dp_rnn_out_shape(cfg, in);
-    /* The activations are inside the recurrence: nothing for the model to fold. */
-    l->activation = DP_ACT_LINEAR;
-    l->n_params = 0;
-    l->param_count = 0;
-    const int kd[2] = {F, 3 * u}, rd[2] = {u, 3 * u}, bd[2] = {2, 3 * u};
-    dp_layer_add_param(l, "kernel", 2, kd);
-    dp_layer_add_param(l, "recurrent_kernel", 2, rd);
-    dp_layer_add_param(l, "bias", 2, bd);
     gru_state *st = DP_CALLOC(1, sizeof *st);
-    st->T = T, st->F = F, st->u = u, st->seq = cfg->return_sequences;
-    st->act = cfg->activation;
-    st->ract = cfg->recurrent_activation;
-    size_t rows = (size_t)max_batch * T;
+    int u = cfg->units;
+    if (dp_rnn_core_create(l, &st->c, "gru", cfg, in, max_batch, 3, 2, (size_t)4 * u, err) != 0) {
+        free(st);
+        return -1;
+    }
+    size_t rows = (size_t)max_batch * st->c.T;
     st->xg = DP_MALLOC(rows * 3 * u * sizeof(float));
     st->hh = DP_MALLOC(rows * u * sizeof(float));
-    st->hp = DP_MALLOC(rows * u * sizeof(float));
     st->g = DP_MALLOC((size_t)max_batch * 3 * u * sizeof(float));
-    st->dh = DP_MALLOC((size_t)max_batch * u * sizeof(float));
-    size_t pf = dp_rnn_packed_floats(u, 3 * u), pb = dp_rnn_packed_floats(3 * u, u);
-    st->pk = DP_MALLOC((pf > pb ? pf : pb) * sizeof(float));
-    st->sb = DP_MALLOC((size_t)4 * u * sizeof(float));
     l->state = st;
     return 0;
 }
@@ -68,17 +47,7 @@ static int gru_create(dp_layer *l, const dp_layer_cfg *cfg, const dp_shape *in, 
  * whole [u, 3u], zero biases. */
 static void gru_init_params(dp_layer *l, float *params, uint64_t key) {
     const gru_state *st = l->state;
-    dp_init_glorot_uniform(params + l->params[0].offset, st->F, 3 * st->u, key);
-    dp_init_orthogonal(params + l->params[1].offset, st->u, 3 * st->u,
-                       dp_rng_make_key(key, 1, 0, 0));
-    memset(params + l->params[2].offset, 0, l->params[2].numel * sizeof(float));
-}
-
-/* Offset of h_t of sample b in the output (rows [B, T, u] or [B, u]), or -1
- * when step t is not an output. */
-static ptrdiff_t out_off(const gru_state *st, int b, int t) {
-    if (st->seq) return ((ptrdiff_t)b * st->T + t) * st->u;
-    return t == st->T - 1 ? (ptrdiff_t)b * st->u : -1;
+    dp_rnn_core_init_params(l, &st->c, params, key);
 }
 
 /* One position's gates, in place over xg[3u]: given xg = x_t W and
@@ -87,15 +56,15 @@ static ptrdiff_t out_off(const gru_state *st, int b, int t) {
 static void gru_cell(const gru_state *st, float *restrict xg, const float *restrict hg,
                      const float *restrict bin, const float *restrict brec,
                      const float *restrict hprev, float *restrict hgh, float *restrict h) {
-    const int u = st->u;
+    const int u = st->c.u;
     float *z = xg, *r = xg + u, *c = xg + 2 * u;
     for (int j = 0; j < 2 * u; j++) xg[j] = (xg[j] + bin[j]) + (hg[j] + brec[j]);
-    dp_rnn_activate(st->ract, xg, 2 * u);
+    dp_rnn_activate(st->c.ract, xg, 2 * u);
     for (int j = 0; j < u; j++) {
         hgh[j] = hg[2 * u + j] + brec[2 * u + j];
         c[j] = (c[j] + bin[2 * u + j]) + r[j] * hgh[j];
     }
-    dp_rnn_activate(st->act, c, u);
+    dp_rnn_activate(st->c.act, c, u);
     for (int j = 0; j < u; j++) h[j] = z[j] * hprev[j] + (1.0f - z[j]) * c[j];
 }
 
@@ -103,23 +72,23 @@ static void gru_forward(dp_layer *l, const float *params, const float *x, float 
                         const dp_fwd_ctx *ctx) {
     (void)ctx;
     gru_state *st = l->state;
-    const int T = st->T, F = st->F, u = st->u, k = 3 * u;
+    const int T = st->c.T, F = st->c.F, u = st->c.u, k = 3 * u;
     const size_t ldg = (size_t)T * k, ldh = (size_t)T * u;
     const float *W = params + l->params[0].offset;                    /* [F, 3u] */
     const float *U = params + l->params[1].offset;                    /* [u, 3u] */
     const float *bin = params + l->params[2].offset, *brec = bin + k; /* [3u] each */
-    float *xg = st->xg, *hp = st->hp, *g = st->g;
+    float *xg = st->xg, *hp = st->c.hp, *g = st->g;
     /* xg[B*T, 3u] = x[B*T, F] W, every position at once; the step adds b_in */
     dp_gemm(0, 0, B * T, k, F, 1.0f, x, F, W, k, 0.0f, xg, k);
     for (int r = 0; r < B; r++) memset(hp + r * ldh, 0, (size_t)u * sizeof(float));
-    dp_rnn_pack(st->pk, U, u, k, k, 1);
+    dp_step_pack(st->c.pk, U, u, k, k, 1);
     for (int t = 0; t < T; t++) {
         /* g[B, 3u] = h_{t-1}[B, u] U; h_{t-1} rows have stride T*u in hp */
-        if (t > 0) dp_rnn_step_gemm(B, k, u, hp + (size_t)t * u, (int)ldh, st->pk, 0, g, k);
+        if (t > 0) dp_step_gemm(B, k, u, hp + (size_t)t * u, (int)ldh, st->c.pk, 0, g, k);
         else memset(g, 0, (size_t)B * k * sizeof(float));
         for (int r = 0; r < B; r++) {
             float *hprev = hp + r * ldh + (size_t)t * u;
-            ptrdiff_t o = out_off(st, r, t);
+            ptrdiff_t o = dp_rnn_out_off(&st->c, r, t);
             /* h_t goes to the next step's h_{t-1} slot, and to y if it is an output */
             float *h = t + 1 < T ? hprev + u : y + o;
             gru_cell(st, xg + r * ldg + (size_t)t * k, g + (size_t)r * k, bin, brec, hprev,
@@ -164,22 +133,22 @@ static void gru_backward(dp_layer *l, const float *params, const float *x, const
     (void)y;
     if (B <= 0) return;
     gru_state *st = l->state;
-    const int T = st->T, F = st->F, u = st->u, k = 3 * u;
+    const int T = st->c.T, F = st->c.F, u = st->c.u, k = 3 * u;
     const size_t ldg = (size_t)T * k, ldh = (size_t)T * u;
     const float *W = params + l->params[0].offset;
     const float *U = params + l->params[1].offset;
     float *dW = grads + l->params[0].offset, *dU = grads + l->params[1].offset;
     float *dbin = grads + l->params[2].offset, *dbrec = dbin + k;
-    float *dxg = st->xg, *dhgh = st->hh, *hp = st->hp, *dg = st->g, *dh = st->dh;
-    const dp_rnn_slope_coef a = dp_rnn_slope_of(st->act), ra = dp_rnn_slope_of(st->ract);
-    float *sb = st->sb;                 /* [4u] bias gradient sums, in (t, b) order */
-    dp_rnn_pack(st->pk, U, k, u, 1, k); /* U^T [3u, u] */
+    float *dxg = st->xg, *dhgh = st->hh, *hp = st->c.hp, *dg = st->g, *dh = st->c.dh;
+    const dp_rnn_slope_coef a = dp_rnn_slope_of(st->c.act), ra = dp_rnn_slope_of(st->c.ract);
+    float *sb = st->c.sb;                  /* [4u] bias gradient sums, in (t, b) order */
+    dp_step_pack(st->c.pk, U, k, u, 1, k); /* U^T [3u, u] */
     memset(dh, 0, (size_t)B * u * sizeof(float));
     memset(sb, 0, (size_t)4 * u * sizeof(float));
     for (int t = T - 1; t >= 0; t--) {
         for (int r = 0; r < B; r++) {
             float *dhr = dh + (size_t)r * u;
-            ptrdiff_t o = out_off(st, r, t);
+            ptrdiff_t o = dp_rnn_out_off(&st->c, r, t);
             if (o >= 0)
                 for (int j = 0; j < u; j++) dhr[j] += dy[o + j];
             float *xr = dxg + r * ldg + (size_t)t * k, *gr = dg + (size_t)r * k;
@@ -188,7 +157,7 @@ static void gru_backward(dp_layer *l, const float *params, const float *x, const
                               sb + 2 * u, sb + 3 * u);
         }
         /* dh_{t-1}[B, u] += dL/d(hg)[B, 3u] U^T */
-        if (t > 0) dp_rnn_step_gemm(B, u, k, dg, k, st->pk, 1, dh, u);
+        if (t > 0) dp_step_gemm(B, u, k, dg, k, st->c.pk, 1, dh, u);
     }
     /* Weight gradients and dx over all B*T positions at once. The recurrent
      * side differs from the input side only in the h block (r * hg_h). */
@@ -205,13 +174,8 @@ static void gru_backward(dp_layer *l, const float *params, const float *x, const
 static void gru_free(dp_layer *l) {
     gru_state *st = l->state;
     if (st) {
-        free(st->xg);
-        free(st->hh);
-        free(st->hp);
-        free(st->g);
-        free(st->dh);
-        free(st->pk);
-        free(st->sb);
+        dp_rnn_core_free(&st->c);
+        free(st->xg), free(st->hh), free(st->g);
     }
     free(st);
     l->state = NULL;

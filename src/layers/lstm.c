@@ -19,7 +19,8 @@
 #include "layers/init.h"
 #include "layers/layer.h"
 #include "layers/lstm_cell.h"
-#include "layers/lstm_gemm.h"
+#include "layers/rnn_common.h"
+#include "layers/step_gemm.h"
 
 #include <stdint.h>
 #include <stdio.h>
@@ -46,7 +47,7 @@ typedef struct lstm_state {
     float *dh;    /* [cap, U] dL/dh_t during backward */
     float *dc;    /* [cap, U] dL/dc_t during backward */
     float *zero;  /* [U] c_{-1} */
-    float *rpack; /* the recurrent kernel packed for lstm_gemm: r in forward, r^T in backward */
+    float *rpack; /* the recurrent kernel packed for dp_step_gemm: r in forward, r^T in backward */
     void *rpack_mem;
 } lstm_state;
 
@@ -64,12 +65,12 @@ static int lstm_create(dp_layer *l, const dp_layer_cfg *cfg, const dp_shape *in,
                             cfg->units);
     if (max_batch <= 0)
         return dp_error_set(err, cfg->where, "lstm needs a batch size >= 1, got %d", max_batch);
-    if (!dp_lstm_act_ok(cfg->activation))
+    if (!dp_rnn_act_ok(cfg->activation))
         return dp_error_set(err, cfg->where,
                             "lstm does not take activation %s; use tanh (the default), sigmoid, "
                             "relu or linear",
                             dp_config_name_act(cfg->activation));
-    if (!dp_lstm_act_ok(cfg->recurrent_activation))
+    if (!dp_rnn_act_ok(cfg->recurrent_activation))
         return dp_error_set(err, cfg->where,
                             "lstm does not take recurrent_activation %s; use sigmoid (the "
                             "default), tanh, relu or linear",
@@ -100,7 +101,7 @@ static int lstm_create(dp_layer *l, const dp_layer_cfg *cfg, const dp_shape *in,
     st->dh = DP_MALLOC((size_t)max_batch * (size_t)U * sizeof(float));
     st->dc = DP_MALLOC((size_t)max_batch * (size_t)U * sizeof(float));
     st->zero = DP_CALLOC((size_t)U, sizeof(float));
-    size_t packed = dp_lstm_packed_size(U, 4 * U), packed_t = dp_lstm_packed_size(4 * U, U);
+    size_t packed = dp_step_packed_floats(U, 4 * U), packed_t = dp_step_packed_floats(4 * U, U);
     st->rpack_mem = DP_MALLOC((packed > packed_t ? packed : packed_t) * sizeof(float) + 64);
     st->rpack = (float *)(((uintptr_t)st->rpack_mem + 63) & ~(uintptr_t)63);
     l->state = st;
@@ -151,12 +152,11 @@ static void lstm_forward(dp_layer *l, const float *params, const float *x, float
     reorder_rows(st->xh, XH, x, B, T, F);
     dp_gemm(0, 0, (int)N, G, F, 1.0f, st->xh, XH, w, G, 0.0f, st->z, G);
     for (int b = 0; b < B; b++) memset(st->xh + (size_t)b * XH + F, 0, (size_t)U * sizeof(float));
-    if (T > 1) dp_lstm_pack(r, G, 1, U, G, st->rpack);
+    if (T > 1) dp_step_pack(st->rpack, r, U, G, G, 1);
     for (int t = 0; t < T; t++) {
         float *zt = st->z + (size_t)t * B * G; /* [B, G] */
         /* z_t += h_{t-1} r; h_{-1} = 0 adds nothing. */
-        if (t > 0)
-            dp_lstm_gemm_packed(B, G, U, st->xh + (size_t)t * B * XH + F, XH, st->rpack, zt, G, 1);
+        if (t > 0) dp_step_gemm(B, G, U, st->xh + (size_t)t * B * XH + F, XH, st->rpack, 1, zt, G);
         for (int b = 0; b < B; b++) {
             size_t row = (size_t)t * B + b;
             const float *cprev = t > 0 ? st->c + (row - B) * U : st->zero;
@@ -188,7 +188,7 @@ static void lstm_backward(dp_layer *l, const float *params, const float *x, cons
     const size_t N = (size_t)B * T;
     memset(st->dh, 0, (size_t)B * U * sizeof(float));
     memset(st->dc, 0, (size_t)B * U * sizeof(float));
-    if (T > 1) dp_lstm_pack(r, 1, G, G, U, st->rpack); /* r^T [G, U] */
+    if (T > 1) dp_step_pack(st->rpack, r, G, U, 1, G); /* r^T [G, U] */
     for (int t = T - 1; t >= 0; t--) {
         float *zt = st->z + (size_t)t * B * G; /* [B, G] */
         for (int b = 0; b < B; b++) {
@@ -204,7 +204,7 @@ static void lstm_backward(dp_layer *l, const float *params, const float *x, cons
                                   dh, st->dc + (size_t)b * U);
         }
         /* dh[B, U] = dz_t[B, G] r^T: what h_{t-1} receives through step t. */
-        if (t > 0) dp_lstm_gemm_packed(B, U, G, zt, G, st->rpack, st->dh, U, 0);
+        if (t > 0) dp_step_gemm(B, U, G, zt, G, st->rpack, 0, st->dh, U);
     }
     const float *dz = st->z; /* [N, G] */
     /* [dw; dr] [F+U, G] += xh^T dz: the two kernels are adjacent in the slice. */

@@ -8,13 +8,6 @@
 
 #include "dptrain/kinds.h"
 
-/* 1 if act can be an LSTM activation (elementwise, slope from its output). */
-int dp_lstm_act_ok(dp_act act);
-
-/* In place: v[n] = act(v), with the vectorized sigmoid and tanh of this file
- * (max error a few float ulp; tanh and sigmoid keep relative accuracy near 0). */
-void dp_lstm_act_apply(dp_act act, float *v, int n);
-
 /* One row of step t, forward. z[4U]: in, x_t W + h_{t-1} U (no bias); out, the
  * gates i, f, g, o after their activations. b[4U] the bias; cprev[U] is c_{t-1}
  * (NULL for zeros at t = 0). Writes c[U] = f*cprev + i*g, ac[U] = act(c) and

@@ -1,19 +1,19 @@
 /* rnn_common.c - config checks, gate math and the per-step product that
- * simple_rnn and gru share. */
+ * the recurrent layers share. */
 #include "layers/rnn_common.h"
 
-#include <math.h>
-#include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "core/alloc.h"
 #include "core/blas.h"
+#include "core/rng.h"
+#include "core/fastmath.h"
 #include "layers/activation.h"
+#include "layers/init.h"
+#include "layers/step_gemm.h"
 
-#if defined(__AVX512F__)
-#include <immintrin.h>
-#endif
-
-static int elementwise(dp_act a) {
+int dp_rnn_act_ok(dp_act a) {
     return a == DP_ACT_LINEAR || a == DP_ACT_RELU || a == DP_ACT_SIGMOID || a == DP_ACT_TANH;
 }
 
@@ -33,11 +33,11 @@ int dp_rnn_check(const char *type, const dp_layer_cfg *cfg, const dp_shape *in, 
                             cfg->units);
     if (max_batch <= 0)
         return dp_error_set(err, cfg->where, "%s needs a batch size >= 1, got %d", type, max_batch);
-    if (!elementwise(cfg->activation))
+    if (!dp_rnn_act_ok(cfg->activation))
         return dp_error_set(err, cfg->where,
                             "%s activation %s is not supported; use tanh, sigmoid, relu or linear",
                             type, dp_config_name_act(cfg->activation));
-    if (gated && !elementwise(cfg->recurrent_activation))
+    if (gated && !dp_rnn_act_ok(cfg->recurrent_activation))
         return dp_error_set(
             err, cfg->where,
             "%s recurrent_activation %s is not supported; use sigmoid, tanh, relu or linear", type,
@@ -58,59 +58,13 @@ dp_shape dp_rnn_out_shape(const dp_layer_cfg *cfg, const dp_shape *in) {
     return s;
 }
 
-/* expf for the gates, branch-free so the row loops vectorize: Cephes's
- * range reduction x = n ln2 + r (ln2 split in two for exactness), a degree-6
- * polynomial for e^r on |r| <= ln2/2, and 2^n put into the exponent bits.
- * Within 2 ulp of expf over the clamped range; results are the same bits
- * on every rank, as no library version is involved. */
-static inline float exp_poly(float x) {
-    /* Clamped so 2^n stays a normal float; NaN clamps to 88 here and is put
-     * back at the end, so the integer conversion never sees it. */
-    float v = x < 88.0f ? x : 88.0f;
-    v = v > -87.0f ? v : -87.0f;
-    /* n = round(v / ln2): adding 1.5 * 2^23 leaves no fraction bits */
-    float n = (v * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
-    v -= n * 0.693359375f;
-    v -= n * -2.12194440e-4f;
-    float p = 1.9875691500e-4f;
-    p = p * v + 1.3981999507e-3f;
-    p = p * v + 8.3334519073e-3f;
-    p = p * v + 4.1665795894e-2f;
-    p = p * v + 1.6666665459e-1f;
-    p = p * v + 5.0000001201e-1f;
-    p = p * v * v + v + 1.0f;
-    union {
-        uint32_t i;
-        float f;
-    } e = {.i = (uint32_t)((int32_t)n + 127) << 23};
-    return x == x ? p * e.f : x;
-}
-
-static inline float sigmoid_fast(float z) {
-    return 1.0f / (1.0f + exp_poly(-z));
-}
-
-/* Near 0, 1 - 2 / (e^2z + 1) loses the relative accuracy of its small result,
- * so |z| < 0.625 uses Cephes's odd polynomial instead. */
-static inline float tanh_fast(float z) {
-    float s = z * z;
-    float p = -5.70498872745e-3f;
-    p = p * s + 2.06390887954e-2f;
-    p = p * s - 5.37397155531e-2f;
-    p = p * s + 1.33314422036e-1f;
-    p = p * s - 3.33332819422e-1f;
-    float small = p * s * z + z;
-    float big = 1.0f - 2.0f / (exp_poly(2.0f * z) + 1.0f);
-    return fabsf(z) < 0.625f ? small : big;
-}
-
 void dp_rnn_activate(dp_act act, float *v, int n) {
     switch (act) {
     case DP_ACT_SIGMOID:
-        for (int i = 0; i < n; i++) v[i] = sigmoid_fast(v[i]);
+        for (int i = 0; i < n; i++) v[i] = dp_sigmoidf(v[i]);
         return;
     case DP_ACT_TANH:
-        for (int i = 0; i < n; i++) v[i] = tanh_fast(v[i]);
+        for (int i = 0; i < n; i++) v[i] = dp_tanhf(v[i]);
         return;
     default: dp_activation_forward(act, v, 1, (size_t)n); return;
     }
@@ -127,82 +81,43 @@ dp_rnn_slope_coef dp_rnn_slope_of(dp_act act) {
     return s;
 }
 
-#if defined(__AVX512F__)
-
-#define PANEL 32 /* columns per packed panel: two zmm registers */
-
-size_t dp_rnn_packed_floats(int K, int N) {
-    return (size_t)K * (size_t)((N + PANEL - 1) / PANEL * PANEL);
+int dp_rnn_core_create(dp_layer *l, dp_rnn_core *c, const char *type, const dp_layer_cfg *cfg,
+                       const dp_shape *in, int max_batch, int gates, int bias_rows,
+                       size_t sb_floats, dp_error *err) {
+    if (dp_rnn_check(type, cfg, in, max_batch, gates > 1, err) != 0) return -1;
+    int T = in->dim[0], F = in->dim[1], u = cfg->units, k = gates * u;
+    l->in_shape = *in;
+    l->out_shape = dp_rnn_out_shape(cfg, in);
+    /* The activations are inside the recurrence: nothing for the model to fold. */
+    l->activation = DP_ACT_LINEAR;
+    l->n_params = 0;
+    l->param_count = 0;
+    const int kd[2] = {F, k}, rd[2] = {u, k}, bd[2] = {bias_rows, k};
+    dp_layer_add_param(l, "kernel", 2, kd);
+    dp_layer_add_param(l, "recurrent_kernel", 2, rd);
+    if (bias_rows == 1) dp_layer_add_param(l, "bias", 1, &k);
+    else dp_layer_add_param(l, "bias", 2, bd);
+    c->T = T, c->F = F, c->u = u, c->seq = cfg->return_sequences;
+    c->act = cfg->activation;
+    c->ract = cfg->recurrent_activation;
+    c->hp = DP_MALLOC((size_t)max_batch * T * u * sizeof(float));
+    c->dh = DP_MALLOC((size_t)max_batch * u * sizeof(float));
+    size_t pf = dp_step_packed_floats(u, k), pb = dp_step_packed_floats(k, u);
+    c->pk = DP_MALLOC((pf > pb ? pf : pb) * sizeof(float));
+    c->sb = DP_MALLOC(sb_floats * sizeof(float));
+    return 0;
 }
 
-void dp_rnn_pack(float *p, const float *src, int K, int N, int sk, int sn) {
-    for (int n0 = 0; n0 < N; n0 += PANEL)
-        for (int k = 0; k < K; k++)
-            for (int c = 0; c < PANEL; c++, p++)
-                *p = n0 + c < N ? src[(size_t)k * sk + (size_t)(n0 + c) * sn] : 0.0f;
+void dp_rnn_core_init_params(const dp_layer *l, const dp_rnn_core *c, float *params, uint64_t key) {
+    int k = (int)(l->params[1].numel / (size_t)c->u);
+    dp_init_glorot_uniform(params + l->params[0].offset, c->F, k, key);
+    dp_init_orthogonal(params + l->params[1].offset, c->u, k, dp_rng_make_key(key, 1, 0, 0));
+    memset(params + l->params[2].offset, 0, l->params[2].numel * sizeof(float));
 }
 
-/* C[rb, 32 of panel] (=|+=) A[rb, K] P[K][32]: 2 * rb accumulators kept in
- * registers over the whole k loop; rb is a constant at each call. */
-static inline __attribute__((always_inline)) void panel_rows(int rb, int K, const float *A, int lda,
-                                                             const float *P, int acc, float *C,
-                                                             int ldc, __mmask16 m0, __mmask16 m1) {
-    __m512 c0[8], c1[8];
-    for (int r = 0; r < rb; r++) c0[r] = c1[r] = _mm512_setzero_ps();
-    for (int k = 0; k < K; k++) {
-        __m512 u0 = _mm512_loadu_ps(P + (size_t)k * PANEL);
-        __m512 u1 = _mm512_loadu_ps(P + (size_t)k * PANEL + 16);
-        for (int r = 0; r < rb; r++) {
-            __m512 a = _mm512_set1_ps(A[(size_t)r * lda + k]);
-            c0[r] = _mm512_fmadd_ps(a, u0, c0[r]);
-            c1[r] = _mm512_fmadd_ps(a, u1, c1[r]);
-        }
-    }
-    for (int r = 0; r < rb; r++) {
-        float *cr = C + (size_t)r * ldc;
-        if (acc) {
-            c0[r] = _mm512_add_ps(_mm512_maskz_loadu_ps(m0, cr), c0[r]);
-            c1[r] = _mm512_add_ps(_mm512_maskz_loadu_ps(m1, cr + 16), c1[r]);
-        }
-        _mm512_mask_storeu_ps(cr, m0, c0[r]);
-        _mm512_mask_storeu_ps(cr + 16, m1, c1[r]);
-    }
+void dp_rnn_core_free(dp_rnn_core *c) {
+    free(c->hp);
+    free(c->dh);
+    free(c->pk);
+    free(c->sb);
 }
-
-void dp_rnn_step_gemm(int M, int N, int K, const float *A, int lda, const float *p, int accumulate,
-                      float *C, int ldc) {
-    for (int n0 = 0; n0 < N; n0 += PANEL) {
-        const float *P = p + (size_t)n0 * K; /* panel n0 / 32 */
-        int left = N - n0;
-        __mmask16 m0 = left >= 16 ? 0xFFFF : (__mmask16)((1u << left) - 1u);
-        __mmask16 m1 = left >= 32 ? 0xFFFF : left <= 16 ? 0 : (__mmask16)((1u << (left - 16)) - 1u);
-        int r = 0;
-        for (; r + 8 <= M; r += 8)
-            panel_rows(8, K, A + (size_t)r * lda, lda, P, accumulate, C + (size_t)r * ldc + n0, ldc,
-                       m0, m1);
-        for (; r + 4 <= M; r += 4)
-            panel_rows(4, K, A + (size_t)r * lda, lda, P, accumulate, C + (size_t)r * ldc + n0, ldc,
-                       m0, m1);
-        for (; r < M; r++)
-            panel_rows(1, K, A + (size_t)r * lda, lda, P, accumulate, C + (size_t)r * ldc + n0, ldc,
-                       m0, m1);
-    }
-}
-
-#else /* sgemm on a plain copy */
-
-size_t dp_rnn_packed_floats(int K, int N) {
-    return (size_t)K * N;
-}
-
-void dp_rnn_pack(float *p, const float *src, int K, int N, int sk, int sn) {
-    for (int k = 0; k < K; k++)
-        for (int n = 0; n < N; n++) p[(size_t)k * N + n] = src[(size_t)k * sk + (size_t)n * sn];
-}
-
-void dp_rnn_step_gemm(int M, int N, int K, const float *A, int lda, const float *p, int accumulate,
-                      float *C, int ldc) {
-    dp_gemm(0, 0, M, N, K, 1.0f, A, lda, p, N, accumulate ? 1.0f : 0.0f, C, ldc);
-}
-
-#endif

@@ -1,8 +1,7 @@
-/* rnn_common.h - (private) what the simple_rnn and gru layers share: config
- * checks, elementwise activations on one row and their slopes from outputs,
- * and the per-step product with a packed recurrent kernel.
+/* rnn_common.h - (private) what the recurrent layers share: config
+ * checks, elementwise activations on one row and their slopes from outputs.
  *
- * Layout shared by both layers: activations stay batch-major as the model
+ * Layout of simple_rnn and gru: activations stay batch-major as the model
  * passes them ([B, T, k] rows, position (b, t) at row b*T + t), so the input
  * projection, the weight gradients and dx are single GEMMs over all B*T rows.
  * A time step's B rows are then a strided matrix (row stride T*k), which
@@ -12,10 +11,12 @@
 #define DPTRAIN_LAYERS_RNN_COMMON_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "dptrain/config.h"
 #include "dptrain/error.h"
 #include "dptrain/shape.h"
+#include "layers/layer.h"
 
 /* Checks a recurrent layer's config against its input: a sequence [T, F],
  * units >= 1, max_batch >= 1, activation (and, if gated, recurrent_activation)
@@ -26,7 +27,45 @@ int dp_rnn_check(const char *type, const dp_layer_cfg *cfg, const dp_shape *in, 
 /* Output shape: [T, units] with return_sequences, else [units]. */
 dp_shape dp_rnn_out_shape(const dp_layer_cfg *cfg, const dp_shape *in);
 
-/* v[n] = act(v[n]) in place; act is linear, relu, sigmoid or tanh. */
+/* What simple_rnn's and gru's states both hold; each embeds it first. */
+typedef struct dp_rnn_core {
+    int T, F, u, seq; /* steps, features, units, return_sequences */
+    dp_act act, ract;
+    float *hp; /* [cap, T, u] h_{t-1} at each position (zeros at t = 0) */
+    float *dh; /* [cap, u] dL/dh_t flowing back from step t + 1 */
+    float *pk; /* U packed for the forward steps, U^T for the backward ones */
+    float *sb; /* backward: bias gradient sums */
+} dp_rnn_core;
+
+/* create's shared part for a layer of `gates` blocks of u units: checks cfg
+ * (dp_rnn_check, gated when gates > 1), sets l's shapes and linear
+ * activation, adds kernel [F, gates u], recurrent_kernel [u, gates u] and
+ * bias [gates u] (bias_rows 1) or [bias_rows, gates u], and fills c with its
+ * buffers for max_batch rows (sb_floats floats of sb). Returns 0, or -1 with
+ * err set and nothing allocated. */
+int dp_rnn_core_create(dp_layer *l, dp_rnn_core *c, const char *type, const dp_layer_cfg *cfg,
+                       const dp_shape *in, int max_batch, int gates, int bias_rows,
+                       size_t sb_floats, dp_error *err);
+
+/* Keras defaults for those three tensors: glorot_uniform kernel, orthogonal
+ * recurrent kernel over the whole [u, gates u], zero biases. */
+void dp_rnn_core_init_params(const dp_layer *l, const dp_rnn_core *c, float *params, uint64_t key);
+
+void dp_rnn_core_free(dp_rnn_core *c);
+
+/* Offset of h_t of sample b in the output (rows [B, T, u] or [B, u]), or -1
+ * when step t is not an output. */
+static inline ptrdiff_t dp_rnn_out_off(const dp_rnn_core *c, int b, int t) {
+    if (c->seq) return ((ptrdiff_t)b * c->T + t) * c->u;
+    return t == c->T - 1 ? (ptrdiff_t)b * c->u : -1;
+}
+
+/* 1 if act can be a recurrent layer's activation: linear, relu, sigmoid or
+ * tanh (elementwise, with its slope a function of its output). */
+int dp_rnn_act_ok(dp_act act);
+
+/* v[n] = act(v[n]) in place; act is linear, relu, sigmoid or tanh, the last
+ * two by dp_sigmoidf and dp_tanhf (core/fastmath.h). */
 void dp_rnn_activate(dp_act act, float *v, int n);
 
 /* d act / dz expressed through the output y = act(z), as
@@ -45,24 +84,5 @@ static inline float dp_rnn_slope(dp_rnn_slope_coef s, float y) {
     float step = y > 0.0f ? 1.0f : 0.0f;
     return s.relu ? step : poly;
 }
-
-/* The per-step product h[M, K] x U[K, N] with U packed once per call.
- * sgemm repacks its operands on every call, which for the small batch of
- * one step costs as much as a fifth of the product; with AVX-512 the packed
- * form is panels of 32 columns ([K][32] each, zero-padded) multiplied by a
- * register-blocked kernel, otherwise it is a plain [K, N] copy for sgemm.
- * Each C entry is a sum over k in a fixed order, whatever M is. */
-
-/* Floats needed to pack a [K, N] matrix. */
-size_t dp_rnn_packed_floats(int K, int N);
-
-/* Packs the [K, N] matrix whose element (k, n) is src[k * sk + n * sn]:
- * sk = N, sn = 1 for U as stored, sk = 1, sn = K for its transpose. */
-void dp_rnn_pack(float *p, const float *src, int K, int N, int sk, int sn);
-
-/* C[M, N] = A[M, K] P (accumulate 0) or C + A P (accumulate 1), where P
- * came from dp_rnn_pack; lda and ldc are the row strides of A and C. */
-void dp_rnn_step_gemm(int M, int N, int K, const float *A, int lda, const float *p, int accumulate,
-                      float *C, int ldc);
 
 #endif

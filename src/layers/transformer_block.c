@@ -13,7 +13,6 @@
  * i < TF for the attention output and TF + i for the feed-forward output, so a
  * row gets the same masks whichever rank computes it (docs/DESIGN.md §5). */
 #include <math.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -81,20 +80,10 @@ static int block_create(dp_layer *l, const dp_layer_cfg *cfg, const dp_shape *in
     l->activation = DP_ACT_LINEAR;
     l->n_params = 0;
     l->param_count = 0;
-    const int qk[3] = {F, H, Dk}, qb[2] = {H, Dk}, ok[3] = {H, Dk, F};
     const int k1[2] = {F, ff}, k2[2] = {ff, F};
     dp_layer_add_param(l, "ln1_gamma", 1, &F);
     dp_layer_add_param(l, "ln1_beta", 1, &F);
-    static const char *const proj[3] = {"query", "key", "value"};
-    for (int i = 0; i < 3; i++) {
-        char name[32];
-        snprintf(name, sizeof name, "%s_kernel", proj[i]);
-        dp_layer_add_param(l, name, 3, qk);
-        snprintf(name, sizeof name, "%s_bias", proj[i]);
-        dp_layer_add_param(l, name, 2, qb);
-    }
-    dp_layer_add_param(l, "output_kernel", 3, ok);
-    dp_layer_add_param(l, "output_bias", 1, &F);
+    dp_attn_add_params(l, F, H, Dk);
     dp_layer_add_param(l, "ln2_gamma", 1, &F);
     dp_layer_add_param(l, "ln2_beta", 1, &F);
     dp_layer_add_param(l, "ff1_kernel", 2, k1);
@@ -135,20 +124,6 @@ static void block_init_params(dp_layer *l, float *params, uint64_t key) {
     const size_t k1 = l->params[FF1_K].offset, k2 = l->params[FF2_K].offset;
     dp_init_uniform(params + k1, l->params[FF1_K].numel, lim, key, k1);
     dp_init_uniform(params + k2, l->params[FF2_K].numel, lim, key, k2);
-}
-
-/* y[N, n] = x[N, k] w[k, n] + b[n], the bias rows first and the GEMM adding. */
-static void affine(float *y, const float *x, const float *w, const float *b, int N, int k, int n) {
-    for (int r = 0; r < N; r++) memcpy(y + (size_t)r * n, b, (size_t)n * sizeof *y);
-    dp_gemm(0, 0, N, n, k, 1.0f, x, k, w, n, 1.0f, y, n);
-}
-
-/* db[n] += column sums of d[N, n], rows in order. */
-static void colsum_add(float *db, const float *d, int N, int n) {
-    for (int r = 0; r < N; r++) {
-        const float *dr = d + (size_t)r * n;
-        for (int j = 0; j < n; j++) db[j] += dr[j];
-    }
 }
 
 /* mask[B, 2TF]: the scales 0 or 1/(1-rate) of both dropouts, per sample row. */
@@ -208,7 +183,7 @@ static void block_forward(dp_layer *l, const float *params, const float *x, floa
 
     dp_layernorm_forward(st->ln2, st->mean2, st->rstd2, st->y1, PARAM(params, LN2_G),
                          PARAM(params, LN2_B), N, F, st->eps);
-    affine(st->h, st->ln2, PARAM(params, FF1_K), PARAM(params, FF1_B), N, F, ff);
+    dp_attn_affine(st->h, st->ln2, PARAM(params, FF1_K), PARAM(params, FF1_B), N, F, ff);
     /* g = gelu(h) a few rows at a time, so the in-place pass finds the copy
      * still in cache instead of streaming [N, ff] through memory twice. */
     for (int r = 0; r < N; r += GELU_ROWS) {
@@ -217,7 +192,7 @@ static void block_forward(dp_layer *l, const float *params, const float *x, floa
         memcpy(gr, st->h + (size_t)r * ff, (size_t)rows * ff * sizeof(float));
         dp_activation_forward(DP_ACT_GELU, gr, (size_t)rows, (size_t)ff);
     }
-    affine(y, st->g, PARAM(params, FF2_K), PARAM(params, FF2_B), N, ff, F);
+    dp_attn_affine(y, st->g, PARAM(params, FF2_K), PARAM(params, FF2_B), N, ff, F);
     residual_add(y, st->y1, y, mask, 1, B, tf);
 }
 
@@ -240,7 +215,7 @@ static void block_backward(dp_layer *l, const float *params, const float *x, con
         df = st->dy1;
     }
     dp_gemm(1, 0, ff, F, N, 1.0f, st->g, ff, df, F, 1.0f, PARAM(grads, FF2_K), F);
-    colsum_add(PARAM(grads, FF2_B), df, N, F);
+    dp_attn_colsum_add(PARAM(grads, FF2_B), df, N, F);
     float *dh = st->g; /* [N, ff]: dL/dg, then dL/dh in place */
     dp_gemm(0, 1, N, ff, F, 1.0f, df, F, PARAM(params, FF2_K), F, 0.0f, dh, ff);
     /* dh and its column sums chunk by chunk, while the chunk is in cache. */
@@ -249,7 +224,7 @@ static void block_backward(dp_layer *l, const float *params, const float *x, con
         float *dhr = dh + (size_t)r * ff;
         dp_activation_backward(DP_ACT_GELU, st->h + (size_t)r * ff, dhr, dhr, (size_t)rows,
                                (size_t)ff);
-        colsum_add(PARAM(grads, FF1_B), dhr, rows, ff);
+        dp_attn_colsum_add(PARAM(grads, FF1_B), dhr, rows, ff);
     }
     dp_gemm(1, 0, F, ff, N, 1.0f, st->ln2, F, dh, ff, 1.0f, PARAM(grads, FF1_K), ff);
     float *scratch = st->ln2; /* [N, F]: ln2 is read for the last time above */

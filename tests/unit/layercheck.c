@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "core/rng.h"
+#include "testlib.h"
 
 const dp_fwd_ctx infer_ctx = {0};
 
@@ -49,6 +50,15 @@ dp_layer_cfg conv_cfg(int filters, int kh, int kw, int sh, int sw, int same, dp_
 dp_shape shape3(int c, int h, int w) {
     dp_shape s = {3, {c, h, w}};
     return s;
+}
+
+dp_layer_cfg seq_cfg(const char *type, int units, int return_sequences, dp_act act, dp_act ract) {
+    dp_layer_cfg c = make_cfg(type);
+    c.units = units;
+    c.return_sequences = return_sequences;
+    c.activation = act;
+    c.recurrent_activation = ract;
+    return c;
 }
 
 /* ------------------------------------------------------- generic fixture ---- */
@@ -199,3 +209,75 @@ const char fmnist_cnn_yaml[] =
     "loss: sparse_categorical_crossentropy\n"
     "optimizer: adam\n"
     "train: {epochs: 1, batch_size: 64}\n";
+
+/* ---------------------------------------------------- recurrent layers ---- */
+
+double fx_seq_reference_error(fixture *f, seq_reference *ref, int T, int F, int u) {
+    fx_objective(f);
+    double *want = malloc(sizeof(double) * T * u), worst = 0.0;
+    const dp_param_view *p = f->l.params;
+    for (int b = 0; b < f->B; b++) {
+        ref(f->params + p[0].offset, f->params + p[1].offset, f->params + p[2].offset,
+            f->x + (size_t)b * T * F, T, F, u, want);
+        for (int i = 0; i < T * u; i++)
+            worst = fmax(worst, fabs(f->y[(size_t)b * T * u + i] - want[i]));
+    }
+    free(want);
+    return worst;
+}
+
+void check_last_step(const dp_layer_ops *ops, dp_layer_cfg cfg, int B, int T, int F, int u,
+                     uint64_t seed) {
+    dp_shape in = {2, {T, F}};
+    dp_layer_cfg cl = cfg;
+    cfg.return_sequences = 1;
+    cl.return_sequences = 0;
+    fixture fs, fl;
+    CU_ASSERT_FATAL(fx_setup(&fs, ops, &cfg, &in, B, seed, NULL) == 0);
+    CU_ASSERT_FATAL(fx_setup(&fl, ops, &cl, &in, B, seed, NULL) == 0);
+    CU_ASSERT(fs.l.out_shape.ndim == 2 && fs.l.out_shape.dim[0] == T);
+    CU_ASSERT(fl.l.out_shape.ndim == 1 && fl.l.out_shape.dim[0] == u);
+    fx_objective(&fs);
+    fx_objective(&fl);
+    float *last = malloc(sizeof(float) * B * u);
+    for (int b = 0; b < B; b++)
+        memcpy(last + b * u, fs.y + ((size_t)b * T + T - 1) * u, sizeof(float) * u);
+    ASSERT_SAME_FLOATS(fl.y, last, (size_t)B * u);
+    /* dy only on the last step: the two layers back-propagate the same thing */
+    memset(fs.dy, 0, sizeof(float) * B * T * u);
+    for (int b = 0; b < B; b++)
+        memcpy(fs.dy + ((size_t)b * T + T - 1) * u, fl.dy + b * u, sizeof(float) * u);
+    fs.l.ops->backward(&fs.l, fs.params, fs.x, fs.y, fs.dy, fs.dx, fs.grads, B);
+    fl.l.ops->backward(&fl.l, fl.params, fl.x, fl.y, fl.dy, fl.dx, fl.grads, B);
+    ASSERT_SAME_FLOATS(fs.grads, fl.grads, fs.l.param_count);
+    ASSERT_SAME_FLOATS(fs.dx, fl.dx, (size_t)B * T * F);
+    free(last);
+    fx_teardown(&fs);
+    fx_teardown(&fl);
+}
+
+double orthonormal_rows_error(const float *m, int rows, int cols) {
+    double worst = 0.0;
+    for (int i = 0; i < rows; i++)
+        for (int j = 0; j < rows; j++) {
+            double dot = 0.0;
+            for (int k = 0; k < cols; k++) dot += (double)m[i * cols + k] * m[j * cols + k];
+            worst = fmax(worst, fabs(dot - (i == j)));
+        }
+    return worst;
+}
+
+int create_fails(const dp_layer_ops *ops, const dp_layer_cfg *cfg, const dp_shape *in,
+                 const char *needle) {
+    dp_layer l = {.ops = ops};
+    dp_error err = {0};
+    if (ops->create(&l, cfg, in, 4, &err) == 0) {
+        ops->free(&l);
+        printf("\n  %s accepted a config it should refuse (%s)", ops->type, needle);
+        return 0;
+    }
+    int ok = strcmp(err.where, cfg->where) == 0 && strstr(err.what, needle) != NULL &&
+             strchr(err.what, '\n') == NULL && l.state == NULL;
+    if (!ok) printf("\n  unexpected error: %s: %s", err.where, err.what);
+    return ok;
+}

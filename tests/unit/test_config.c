@@ -789,14 +789,7 @@ static void test_optim_one_range(void) {
         snprintf(where, sizeof where, NAME ":9:%d", (int)(strstr(line, "momentum: ") - line) + 11);
         expect_error(text, where, "optimizer.momentum: must be in [0, 1), got 1");
     }
-    dp_optim_cfg oc = {.kind = DP_OPTIM_SGD,
-                       .learning_rate = -1,
-                       .beta1 = -1,
-                       .beta2 = -1,
-                       .epsilon = -1,
-                       .rho = -1,
-                       .momentum = -1,
-                       .nesterov = -1};
+    dp_optim_cfg oc = test_optim_cfg_unset(DP_OPTIM_SGD);
     for (int kind = DP_OPTIM_SGD; kind <= DP_OPTIM_RMSPROP;
          kind += DP_OPTIM_RMSPROP - DP_OPTIM_SGD) {
         dp_optim o;

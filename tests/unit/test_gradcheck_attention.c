@@ -19,6 +19,14 @@ static dp_layer_cfg mha_cfg(int heads, int key_dim, int causal) {
     return c;
 }
 
+/* A fixture of the layer over B samples of [T, F]; as fx_setup. */
+static int mha_setup(fixture *f, int heads, int key_dim, int causal, int B, int T, int F,
+                     uint64_t seed) {
+    dp_layer_cfg cfg = mha_cfg(heads, key_dim, causal);
+    dp_shape seq = {2, {T, F}};
+    return fx_setup(f, &dp_layer_multi_head_attention_ops, &cfg, &seq, B, seed, NULL);
+}
+
 /* Keras MultiHeadAttention (query = value = key = x, value_dim = key_dim), in
  * double, indexing the kernels as the 3-D arrays Keras stores:
  *   q = einsum("abc,cde->abde", x, Wq) + bq, and k, v alike;   [B, T, H, Dk]
@@ -139,11 +147,8 @@ static void test_attention_matches_keras(void) {
     const int heads[3] = {1, 2, 3}, dks[3] = {4, 3, 5};
     for (int c = 0; c < 2; c++)
         for (int k = 0; k < 3; k++) {
-            dp_layer_cfg cfg = mha_cfg(heads[k], dks[k], c);
-            dp_shape seq = {2, {T, F}};
             fixture f;
-            CU_ASSERT_FATAL(
-                fx_setup(&f, &dp_layer_multi_head_attention_ops, &cfg, &seq, B, 42 + k, NULL) == 0);
+            CU_ASSERT_FATAL(mha_setup(&f, heads[k], dks[k], c, B, T, F, 42 + k) == 0);
             f.l.ops->forward(&f.l, f.params, f.x, f.y, B, &infer_ctx);
             double ref[B * T * F];
             keras_reference(ref, f.x, f.params, B, T, F, heads[k], dks[k], c);
@@ -164,11 +169,8 @@ static void test_attention_matches_keras(void) {
 static void test_attention_causal(void) {
     enum { B = 3, T = 6, F = 4 };
     for (int c = 0; c < 2; c++) {
-        dp_layer_cfg cfg = mha_cfg(2, 2, c);
-        dp_shape seq = {2, {T, F}};
         fixture f;
-        CU_ASSERT_FATAL(fx_setup(&f, &dp_layer_multi_head_attention_ops, &cfg, &seq, B, 45, NULL) ==
-                        0);
+        CU_ASSERT_FATAL(mha_setup(&f, 2, 2, c, B, T, F, 45) == 0);
         float *y0 = malloc(B * T * F * sizeof(float));
         f.l.ops->forward(&f.l, f.params, f.x, y0, B, &infer_ctx);
         for (int t = 1; t < T; t++) {
@@ -196,11 +198,8 @@ static void test_attention_gradcheck(void) {
     const int heads[3] = {1, 2, 3}, dks[3] = {3, 3, 2};
     for (int c = 0; c < 2; c++)
         for (int k = 0; k < 3; k++) {
-            dp_layer_cfg cfg = mha_cfg(heads[k], dks[k], c);
-            dp_shape seq = {2, {T, F}};
             fixture f;
-            CU_ASSERT_FATAL(
-                fx_setup(&f, &dp_layer_multi_head_attention_ops, &cfg, &seq, B, 50 + k, NULL) == 0);
+            CU_ASSERT_FATAL(mha_setup(&f, heads[k], dks[k], c, B, T, F, 50 + k) == 0);
             char label[64];
             snprintf(label, sizeof label, "attention heads %d causal %d", heads[k], c);
             CU_ASSERT_EQUAL(fx_check(&f, label), 0);

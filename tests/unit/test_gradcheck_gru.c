@@ -13,12 +13,7 @@
 #include <string.h>
 
 static dp_layer_cfg gru_cfg(int units, int seq) {
-    dp_layer_cfg c = make_cfg("gru");
-    c.units = units;
-    c.return_sequences = seq;
-    c.activation = DP_ACT_TANH;
-    c.recurrent_activation = DP_ACT_SIGMOID;
-    return c;
+    return seq_cfg("gru", units, seq, DP_ACT_TANH, DP_ACT_SIGMOID);
 }
 
 static double sigm(double v) {
@@ -134,16 +129,9 @@ static void check_gru_reference(int B, int T, int F, int U, double scale, uint64
     CU_ASSERT(f.l.params[0].shape.dim[0] == F && f.l.params[0].shape.dim[1] == 3 * U);
     CU_ASSERT(f.l.params[1].shape.dim[0] == U && f.l.params[1].shape.dim[1] == 3 * U);
     for (size_t i = 0; i < f.l.param_count; i++) f.params[i] *= (float)scale;
-    fx_objective(&f);
-    double *ref = malloc(sizeof(double) * T * U), worst = 0.0;
-    for (int b = 0; b < B; b++) {
-        ref_gru(f.params + f.l.params[0].offset, f.params + f.l.params[1].offset,
-                f.params + f.l.params[2].offset, f.x + b * T * F, T, F, U, ref);
-        for (int i = 0; i < T * U; i++) worst = fmax(worst, fabs(f.y[b * T * U + i] - ref[i]));
-    }
+    double worst = fx_seq_reference_error(&f, ref_gru, T, F, U);
     CU_ASSERT(worst < 1e-5);
     if (worst >= 1e-5) printf("\n  max |y - keras| = %g", worst);
-    free(ref);
     fx_teardown(&f);
 }
 
@@ -185,28 +173,7 @@ static void test_gru_gate_order_by_hand(void) {
 /* return_sequences false gives exactly the last row of return_sequences true,
  * and the same gradients when dy is that last row. */
 static void test_gru_last_step(void) {
-    enum { B = 3, T = 5, F = 4, U = 6 };
-    dp_shape in = {2, {T, F}};
-    dp_layer_cfg cs = gru_cfg(U, 1), cl = gru_cfg(U, 0);
-    fixture fs, fl;
-    CU_ASSERT_FATAL(fx_setup(&fs, &dp_layer_gru_ops, &cs, &in, B, 95, NULL) == 0);
-    CU_ASSERT_FATAL(fx_setup(&fl, &dp_layer_gru_ops, &cl, &in, B, 95, NULL) == 0);
-    CU_ASSERT_EQUAL(fl.l.out_shape.ndim, 1);
-    CU_ASSERT_EQUAL(fl.l.out_shape.dim[0], U);
-    fx_objective(&fs);
-    fx_objective(&fl);
-    float last[B * U];
-    for (int b = 0; b < B; b++) memcpy(last + b * U, fs.y + (b * T + T - 1) * U, sizeof(float) * U);
-    ASSERT_SAME_FLOATS(fl.y, last, B * U);
-    memset(fs.dy, 0, sizeof(float) * B * T * U);
-    for (int b = 0; b < B; b++)
-        memcpy(fs.dy + (b * T + T - 1) * U, fl.dy + b * U, sizeof(float) * U);
-    fs.l.ops->backward(&fs.l, fs.params, fs.x, fs.y, fs.dy, fs.dx, fs.grads, B);
-    fl.l.ops->backward(&fl.l, fl.params, fl.x, fl.y, fl.dy, fl.dx, fl.grads, B);
-    ASSERT_SAME_FLOATS(fs.grads, fl.grads, fs.l.param_count);
-    ASSERT_SAME_FLOATS(fs.dx, fl.dx, (size_t)B * T * F);
-    fx_teardown(&fs);
-    fx_teardown(&fl);
+    check_last_step(&dp_layer_gru_ops, gru_cfg(6, 1), 3, 5, 4, 6, 95);
 }
 
 /* Keras's initializers: glorot-uniform kernel over [F, 3u], an orthogonal
@@ -222,39 +189,21 @@ static void test_gru_init(void) {
     float limit = sqrtf(6.0f / (F + 3 * U));
     for (int i = 0; i < F * 3 * U; i++) CU_ASSERT(fabsf(W[i]) <= limit);
     for (int i = 0; i < 6 * U; i++) CU_ASSERT_EQUAL(b[i], 0.0f);
-    double worst = 0.0;
-    for (int i = 0; i < U; i++)
-        for (int j = 0; j < U; j++) {
-            double s = 0.0;
-            for (int k = 0; k < 3 * U; k++) s += (double)Uk[i * 3 * U + k] * Uk[j * 3 * U + k];
-            worst = fmax(worst, fabs(s - (i == j)));
-        }
-    CU_ASSERT(worst < 1e-5);
+    CU_ASSERT(orthonormal_rows_error(Uk, U, 3 * U) < 1e-5);
     fx_teardown(&f);
-}
-
-static int create_fails(const dp_layer_cfg *cfg, const dp_shape *in, const char *needle) {
-    dp_layer l = {.ops = &dp_layer_gru_ops};
-    dp_error err = {0};
-    if (l.ops->create(&l, cfg, in, 4, &err) == 0) {
-        l.ops->free(&l);
-        return 0;
-    }
-    int ok = strcmp(err.where, cfg->where) == 0 && strstr(err.what, needle) != NULL;
-    if (!ok) printf("\n  unexpected error: %s: %s", err.where, err.what);
-    return ok;
 }
 
 static void test_gru_config_errors(void) {
     dp_layer_cfg cfg = gru_cfg(4, 0);
     dp_shape flat = {1, {12}}, img = {3, {1, 4, 3}}, seq = {2, {4, 3}};
-    CU_ASSERT(create_fails(&cfg, &flat, "sequence [steps, features]"));
-    CU_ASSERT(create_fails(&cfg, &img, "sequence [steps, features]"));
+    CU_ASSERT(create_fails(&dp_layer_gru_ops, &cfg, &flat, "sequence [steps, features]"));
+    CU_ASSERT(create_fails(&dp_layer_gru_ops, &cfg, &img, "sequence [steps, features]"));
     cfg.activation = DP_ACT_SOFTMAX;
-    CU_ASSERT(create_fails(&cfg, &seq, "activation softmax is not supported"));
+    CU_ASSERT(create_fails(&dp_layer_gru_ops, &cfg, &seq, "activation softmax is not supported"));
     cfg.activation = DP_ACT_TANH;
     cfg.recurrent_activation = DP_ACT_GELU;
-    CU_ASSERT(create_fails(&cfg, &seq, "recurrent_activation gelu is not supported"));
+    CU_ASSERT(
+        create_fails(&dp_layer_gru_ops, &cfg, &seq, "recurrent_activation gelu is not supported"));
     CU_ASSERT_PTR_EQUAL(dp_layer_find_ops("gru"), &dp_layer_gru_ops);
 }
 

@@ -11,12 +11,7 @@
 #include "layers/init.h"
 
 static dp_layer_cfg lstm_cfg(int units, int return_sequences, dp_act act, dp_act ract) {
-    dp_layer_cfg c = make_cfg("lstm");
-    c.units = units;
-    c.return_sequences = return_sequences;
-    c.activation = act;
-    c.recurrent_activation = ract;
-    return c;
+    return seq_cfg("lstm", units, return_sequences, act, ract);
 }
 
 /* ------------------------------------------------ the Keras LSTM, in double -- */
@@ -269,21 +264,11 @@ static void test_keras_gate_order_by_hand(void) {
     fx_teardown(&f);
 }
 
-/* return_sequences false gives the last step of the sequence, to the bit. */
+/* return_sequences false gives the last step of the sequence, to the bit,
+ * and the same gradients when dy is only on that step. */
 static void test_last_step_is_last_of_sequence(void) {
-    enum { B = 3, T = 5, F = 4, U = 6 };
-    dp_layer_cfg seq_cfg = lstm_cfg(U, 1, DP_ACT_TANH, DP_ACT_SIGMOID);
-    dp_layer_cfg last_cfg = lstm_cfg(U, 0, DP_ACT_TANH, DP_ACT_SIGMOID);
-    dp_shape in = {2, {T, F}};
-    fixture fs, fl;
-    CU_ASSERT_FATAL(fx_setup(&fs, &dp_layer_lstm_ops, &seq_cfg, &in, B, 51, NULL) == 0);
-    CU_ASSERT_FATAL(fx_setup(&fl, &dp_layer_lstm_ops, &last_cfg, &in, B, 51, NULL) == 0);
-    fx_objective(&fs);
-    fx_objective(&fl);
-    for (int b = 0; b < B; b++)
-        ASSERT_SAME_FLOATS(fl.y + b * U, fs.y + ((size_t)b * T + T - 1) * U, U);
-    fx_teardown(&fs);
-    fx_teardown(&fl);
+    check_last_step(&dp_layer_lstm_ops, lstm_cfg(6, 1, DP_ACT_TANH, DP_ACT_SIGMOID), 3, 5, 4, 6,
+                    51);
 }
 
 /* A row's output does not depend on the other rows of the batch: rows 3..10
@@ -326,14 +311,7 @@ static void test_init(void) {
         for (int i = 0; i < F * G; i++) mx = fmaxf(mx, fabsf(kernel[i]));
         CU_ASSERT(mx <= limit && mx > 0.8f * limit);
         /* Orthonormal rows of the recurrent kernel [U, 4U]. */
-        double worst = 0.0;
-        for (int a = 0; a < U; a++)
-            for (int b = 0; b < U; b++) {
-                double dot = 0.0;
-                for (int k = 0; k < G; k++) dot += (double)rec[a * G + k] * rec[b * G + k];
-                worst = fmax(worst, fabs(dot - (a == b)));
-            }
-        CU_ASSERT(worst < 1e-5);
+        CU_ASSERT(orthonormal_rows_error(rec, U, G) < 1e-5);
         /* Same key, same bits; another key, other values. */
         float *again = malloc(f.l.param_count * sizeof(float));
         f.l.ops->init_params(&f.l, again, 1234);
@@ -352,29 +330,19 @@ static void test_init(void) {
 
 /* ------------------------------------------------------ config errors ---- */
 
-static void expect_error(const dp_layer_cfg *cfg, const dp_shape *in, const char *needle) {
-    dp_layer l = {0};
-    dp_error err = {0};
-    CU_ASSERT_NOT_EQUAL(dp_layer_lstm_ops.create(&l, cfg, in, 4, &err), 0);
-    CU_ASSERT_STRING_EQUAL(err.where, "cnn.yaml:3:7");
-    CU_ASSERT_PTR_NOT_NULL(strstr(err.what, needle));
-    CU_ASSERT_PTR_NULL(strchr(err.what, '\n'));
-    CU_ASSERT_PTR_NULL(l.state);
-}
-
 static void test_config_errors(void) {
     dp_layer_cfg cfg = lstm_cfg(4, 0, DP_ACT_TANH, DP_ACT_SIGMOID);
     dp_shape flat = {1, {12}}, image = {3, {1, 4, 3}}, seq = {2, {4, 3}};
-    expect_error(&cfg, &flat, "[12]");
-    expect_error(&cfg, &image, "sequence");
+    CU_ASSERT(create_fails(&dp_layer_lstm_ops, &cfg, &flat, "[12]"));
+    CU_ASSERT(create_fails(&dp_layer_lstm_ops, &cfg, &image, "sequence"));
     cfg.activation = DP_ACT_SOFTMAX;
-    expect_error(&cfg, &seq, "activation softmax");
+    CU_ASSERT(create_fails(&dp_layer_lstm_ops, &cfg, &seq, "activation softmax"));
     cfg.activation = DP_ACT_TANH;
     cfg.recurrent_activation = DP_ACT_GELU;
-    expect_error(&cfg, &seq, "recurrent_activation gelu");
+    CU_ASSERT(create_fails(&dp_layer_lstm_ops, &cfg, &seq, "recurrent_activation gelu"));
     cfg.recurrent_activation = DP_ACT_SIGMOID;
     cfg.units = 0;
-    expect_error(&cfg, &seq, "units");
+    CU_ASSERT(create_fails(&dp_layer_lstm_ops, &cfg, &seq, "units"));
     /* The registry knows the type. */
     CU_ASSERT_PTR_EQUAL(dp_layer_find_ops("lstm"), &dp_layer_lstm_ops);
 }

@@ -7,19 +7,13 @@
 #include "layercheck.h"
 #include "testlib.h"
 
-#include "layers/rnn_common.h"
-
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 static dp_layer_cfg rnn_cfg(int units, int seq, dp_act act) {
-    dp_layer_cfg c = make_cfg("simple_rnn");
-    c.units = units;
-    c.return_sequences = seq;
-    c.activation = act;
-    return c;
+    return seq_cfg("simple_rnn", units, seq, act, DP_ACT_SIGMOID);
 }
 
 /* Keras SimpleRNNCell.call, in double, one sample: h = act(x W + h U + b),
@@ -85,17 +79,9 @@ static void check_rnn_reference(int B, int T, int F, int U, double scale, uint64
     CU_ASSERT(f.l.params[2].shape.ndim == 1 && f.l.params[2].shape.dim[0] == U);
     /* Keras-scale weights keep tanh away from saturation, where any answer is +-1. */
     for (size_t i = 0; i < f.l.param_count; i++) f.params[i] *= (float)scale;
-    fx_objective(&f);
-    double *ref = malloc(sizeof(double) * T * U);
-    double worst = 0.0;
-    for (int b = 0; b < B; b++) {
-        ref_simple_rnn(f.params + f.l.params[0].offset, f.params + f.l.params[1].offset,
-                       f.params + f.l.params[2].offset, f.x + b * T * F, T, F, U, ref);
-        for (int i = 0; i < T * U; i++) worst = fmax(worst, fabs(f.y[b * T * U + i] - ref[i]));
-    }
+    double worst = fx_seq_reference_error(&f, ref_simple_rnn, T, F, U);
     CU_ASSERT(worst < 1e-5);
     if (worst >= 1e-5) printf("\n  max |y - keras| = %g", worst);
-    free(ref);
     fx_teardown(&f);
 }
 
@@ -130,30 +116,7 @@ static void test_rnn_layout_by_hand(void) {
 /* return_sequences false gives exactly the last row of return_sequences true,
  * and the same gradients when dy is that last row. */
 static void test_rnn_last_step(void) {
-    enum { B = 3, T = 5, F = 4, U = 6 };
-    dp_shape in = {2, {T, F}};
-    dp_layer_cfg cs = rnn_cfg(U, 1, DP_ACT_TANH), cl = rnn_cfg(U, 0, DP_ACT_TANH);
-    fixture fs, fl;
-    CU_ASSERT_FATAL(fx_setup(&fs, &dp_layer_simple_rnn_ops, &cs, &in, B, 60, NULL) == 0);
-    CU_ASSERT_FATAL(fx_setup(&fl, &dp_layer_simple_rnn_ops, &cl, &in, B, 60, NULL) == 0);
-    CU_ASSERT_EQUAL(fl.l.out_shape.ndim, 1);
-    CU_ASSERT_EQUAL(fl.l.out_shape.dim[0], U);
-    CU_ASSERT_EQUAL(fs.l.out_shape.ndim, 2);
-    fx_objective(&fs);
-    fx_objective(&fl);
-    float last[B * U];
-    for (int b = 0; b < B; b++) memcpy(last + b * U, fs.y + (b * T + T - 1) * U, sizeof(float) * U);
-    ASSERT_SAME_FLOATS(fl.y, last, B * U);
-    /* dy only on the last step: the two layers back-propagate the same thing */
-    memset(fs.dy, 0, sizeof(float) * B * T * U);
-    for (int b = 0; b < B; b++)
-        memcpy(fs.dy + (b * T + T - 1) * U, fl.dy + b * U, sizeof(float) * U);
-    fs.l.ops->backward(&fs.l, fs.params, fs.x, fs.y, fs.dy, fs.dx, fs.grads, B);
-    fl.l.ops->backward(&fl.l, fl.params, fl.x, fl.y, fl.dy, fl.dx, fl.grads, B);
-    ASSERT_SAME_FLOATS(fs.grads, fl.grads, fs.l.param_count);
-    ASSERT_SAME_FLOATS(fs.dx, fl.dx, (size_t)B * T * F);
-    fx_teardown(&fs);
-    fx_teardown(&fl);
+    check_last_step(&dp_layer_simple_rnn_ops, rnn_cfg(6, 1, DP_ACT_TANH), 3, 5, 4, 6, 60);
 }
 
 /* Keras's initializers: glorot-uniform kernel, orthogonal recurrent kernel,
@@ -169,14 +132,7 @@ static void test_rnn_init_and_rows(void) {
     float limit = sqrtf(6.0f / (F + U));
     for (int i = 0; i < F * U; i++) CU_ASSERT(fabsf(W[i]) <= limit);
     for (int i = 0; i < U; i++) CU_ASSERT_EQUAL(b[i], 0.0f);
-    double worst = 0.0;
-    for (int i = 0; i < U; i++)
-        for (int j = 0; j < U; j++) {
-            double s = 0.0;
-            for (int k = 0; k < U; k++) s += (double)Uk[i * U + k] * Uk[j * U + k];
-            worst = fmax(worst, fabs(s - (i == j)));
-        }
-    CU_ASSERT(worst < 1e-5);
+    CU_ASSERT(orthonormal_rows_error(Uk, U, U) < 1e-5);
     /* row 2 alone (batch of 1) gives the same bits as inside the batch of 4 */
     fx_objective(&f);
     float y1[T * U];
@@ -185,100 +141,20 @@ static void test_rnn_init_and_rows(void) {
     fx_teardown(&f);
 }
 
-/* The recurrent layers' own tanh and sigmoid stay within a few float ulps of
- * the double-precision functions, saturate cleanly and pass NaN through. */
-static void test_rnn_activation_accuracy(void) {
-    enum { N = 100000 };
-    static float v[N], w[N];
-    for (int i = 0; i < N; i++) v[i] = w[i] = -20.0f + 40.0f * (float)i / N;
-    dp_rnn_activate(DP_ACT_TANH, v, N);
-    dp_rnn_activate(DP_ACT_SIGMOID, w, N);
-    double worst_t = 0.0, worst_s = 0.0;
-    for (int i = 0; i < N; i++) {
-        double z = -20.0f + 40.0f * (float)i / N, t = tanh(z), s = 1.0 / (1.0 + exp(-z));
-        worst_t = fmax(worst_t, fabs(v[i] - t) / fmax(fabs(t), 1e-30));
-        worst_s = fmax(worst_s, fabs(w[i] - s) / s);
-    }
-    CU_ASSERT(worst_t < 4e-7);
-    CU_ASSERT(worst_s < 4e-7);
-    if (worst_t >= 4e-7 || worst_s >= 4e-7)
-        printf("\n  rel err tanh %g sigmoid %g", worst_t, worst_s);
-    float e[8] = {1e-6f, -3e-4f, 200.0f, -200.0f, NAN, 0.0f, INFINITY, -INFINITY};
-    dp_rnn_activate(DP_ACT_TANH, e, 8);
-    CU_ASSERT(fabs(e[0] - 1e-6) < 1e-12 && fabs(e[1] + 3e-4) < 1e-10);
-    CU_ASSERT(e[2] == 1.0f && e[3] == -1.0f && isnan(e[4]) && e[5] == 0.0f);
-    CU_ASSERT(e[6] == 1.0f && e[7] == -1.0f);
-    float s[6] = {-200.0f, 200.0f, 0.0f, NAN, INFINITY, -INFINITY};
-    dp_rnn_activate(DP_ACT_SIGMOID, s, 6);
-    CU_ASSERT(s[0] >= 0.0f && s[0] < 1e-30f && s[1] == 1.0f && s[2] == 0.5f);
-    CU_ASSERT(isnan(s[3]) && s[4] == 1.0f && s[5] >= 0.0f && s[5] < 1e-30f);
-}
-
-/* The packed per-step product against a double reference, for sizes that
- * exercise full and partial 32-column panels, 8-, 4- and 1-row blocks,
- * strided rows, accumulation and packing a transpose. */
-static void test_rnn_step_gemm(void) {
-    const int sizes[][3] = {{1, 1, 1},   {3, 5, 7},    {8, 32, 16},
-                            {13, 33, 9}, {32, 70, 40}, {21, 16, 64}};
-    for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++)
-        for (int trans = 0; trans <= 1; trans++)
-            for (int acc = 0; acc <= 1; acc++) {
-                int M = sizes[s][0], N = sizes[s][1], K = sizes[s][2], lda = K + 3, ldc = N + 5;
-                float *A = malloc(sizeof(float) * M * lda), *W = malloc(sizeof(float) * K * N);
-                float *C = malloc(sizeof(float) * M * ldc), *C0 = malloc(sizeof(float) * M * ldc);
-                float *P = malloc(sizeof(float) * dp_rnn_packed_floats(K, N));
-                for (int i = 0; i < M * lda; i++) A[i] = uniform_in(300 + s, i, -1, 1);
-                for (int i = 0; i < K * N; i++) W[i] = uniform_in(400 + s, i, -1, 1);
-                for (int i = 0; i < M * ldc; i++) C[i] = C0[i] = uniform_in(500 + s, i, -1, 1);
-                /* element (k, n) is W[k * N + n], or W[n * K + k] when W holds the transpose */
-                if (trans) dp_rnn_pack(P, W, K, N, 1, K);
-                else dp_rnn_pack(P, W, K, N, N, 1);
-                dp_rnn_step_gemm(M, N, K, A, lda, P, acc, C, ldc);
-                double worst = 0.0;
-                int pad_ok = 1;
-                for (int i = 0; i < M; i++) {
-                    for (int n = 0; n < N; n++) {
-                        double want = acc ? C0[i * ldc + n] : 0.0;
-                        for (int k = 0; k < K; k++)
-                            want += (double)A[i * lda + k] * W[trans ? n * K + k : k * N + n];
-                        worst = fmax(worst, fabs(C[i * ldc + n] - want));
-                    }
-                    for (int n = N; n < ldc; n++) pad_ok &= C[i * ldc + n] == C0[i * ldc + n];
-                }
-                CU_ASSERT(worst < 1e-4);
-                CU_ASSERT(pad_ok); /* nothing written past N in a row */
-                if (worst >= 1e-4 || !pad_ok)
-                    printf("\n  step gemm M %d N %d K %d trans %d acc %d: err %g pad %d", M, N, K,
-                           trans, acc, worst, pad_ok);
-                free(A), free(W), free(C), free(C0), free(P);
-            }
-}
-
-static int create_fails(const dp_layer_cfg *cfg, const dp_shape *in, const char *needle) {
-    dp_layer l = {0};
-    dp_error err = {0};
-    if (dp_layer_simple_rnn_ops.create(&l, cfg, in, 4, &err) == 0) {
-        l.ops = &dp_layer_simple_rnn_ops;
-        dp_layer_simple_rnn_ops.free(&l);
-        return 0;
-    }
-    int ok = strcmp(err.where, cfg->where) == 0 && strstr(err.what, needle) != NULL;
-    if (!ok) printf("\n  unexpected error: %s: %s", err.where, err.what);
-    return ok;
-}
-
 static void test_rnn_config_errors(void) {
     dp_layer_cfg cfg = rnn_cfg(4, 0, DP_ACT_TANH);
     dp_shape flat = {1, {12}}, img = {3, {1, 4, 3}}, seq = {2, {4, 3}};
-    CU_ASSERT(create_fails(&cfg, &flat, "sequence [steps, features]"));
-    CU_ASSERT(create_fails(&cfg, &img, "sequence [steps, features]"));
+    CU_ASSERT(create_fails(&dp_layer_simple_rnn_ops, &cfg, &flat, "sequence [steps, features]"));
+    CU_ASSERT(create_fails(&dp_layer_simple_rnn_ops, &cfg, &img, "sequence [steps, features]"));
     cfg.activation = DP_ACT_SOFTMAX;
-    CU_ASSERT(create_fails(&cfg, &seq, "activation softmax is not supported"));
+    CU_ASSERT(
+        create_fails(&dp_layer_simple_rnn_ops, &cfg, &seq, "activation softmax is not supported"));
     cfg.activation = DP_ACT_GELU;
-    CU_ASSERT(create_fails(&cfg, &seq, "activation gelu is not supported"));
+    CU_ASSERT(
+        create_fails(&dp_layer_simple_rnn_ops, &cfg, &seq, "activation gelu is not supported"));
     cfg.activation = DP_ACT_TANH;
     cfg.units = 0;
-    CU_ASSERT(create_fails(&cfg, &seq, "units"));
+    CU_ASSERT(create_fails(&dp_layer_simple_rnn_ops, &cfg, &seq, "units"));
     CU_ASSERT_PTR_EQUAL(dp_layer_find_ops("simple_rnn"), &dp_layer_simple_rnn_ops);
 }
 
@@ -291,8 +167,6 @@ int main(void) {
         {"simple_rnn last step", test_rnn_last_step},
         {"simple_rnn init and row independence", test_rnn_init_and_rows},
         {"simple_rnn config errors", test_rnn_config_errors},
-        {"recurrent tanh and sigmoid accuracy", test_rnn_activation_accuracy},
-        {"recurrent step product", test_rnn_step_gemm},
         {NULL, NULL},
     };
     return test_run_suite("gradcheck_rnn", cases);

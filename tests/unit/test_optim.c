@@ -19,19 +19,6 @@ static const double grads[STEPS][NP] = {
     {0.05, 0.9, -0.7},
 };
 
-static dp_optim_cfg unset_cfg(dp_optim_kind kind) {
-    dp_optim_cfg c = {.kind = kind,
-                      .learning_rate = -1,
-                      .beta1 = -1,
-                      .beta2 = -1,
-                      .epsilon = -1,
-                      .rho = -1,
-                      .momentum = -1,
-                      .nesterov = -1,
-                      .weight_decay = -1};
-    return c;
-}
-
 /* Runs the implementation for STEPS steps from p0 and returns the parameters. */
 static void run_impl(const dp_optim_cfg *cfg, float *p) {
     dp_optim o;
@@ -70,7 +57,7 @@ static void check_against(const float *p, const double *ref) {
 
 /* sgd: p -= lr g */
 static void test_sgd_plain(void) {
-    dp_optim_cfg c = unset_cfg(DP_OPTIM_SGD);
+    dp_optim_cfg c = test_optim_cfg_unset(DP_OPTIM_SGD);
     c.learning_rate = 0.1;
     float p[NP];
     run_impl(&c, p);
@@ -84,7 +71,7 @@ static void test_sgd_plain(void) {
 
 /* sgd with momentum: m = mu m - lr g; p += m (or p += mu m - lr g for nesterov). */
 static void sgd_momentum_case(int nesterov) {
-    dp_optim_cfg c = unset_cfg(DP_OPTIM_SGD);
+    dp_optim_cfg c = test_optim_cfg_unset(DP_OPTIM_SGD);
     c.learning_rate = 0.05;
     c.momentum = 0.9;
     c.nesterov = nesterov;
@@ -133,14 +120,14 @@ static void adam_case(double lr, double b1, double b2, double eps, const dp_opti
 }
 
 static void test_adam(void) {
-    dp_optim_cfg c = unset_cfg(DP_OPTIM_ADAM);
+    dp_optim_cfg c = test_optim_cfg_unset(DP_OPTIM_ADAM);
     c.learning_rate = 0.1;
     c.beta1 = 0.8;
     c.beta2 = 0.99;
     c.epsilon = 1e-2; /* large enough that eps matters in the comparison */
     adam_case(0.1, 0.8, 0.99, 1e-2, &c);
     /* With Keras's defaults. */
-    dp_optim_cfg d = unset_cfg(DP_OPTIM_ADAM);
+    dp_optim_cfg d = test_optim_cfg_unset(DP_OPTIM_ADAM);
     adam_case(0.001, 0.9, 0.999, 1e-7, &d);
 }
 
@@ -148,7 +135,7 @@ static void test_adam(void) {
  * inc = lr g / sqrt(v + eps); momentum: mom = mu mom + inc, p -= mom; else p -= inc. */
 static void rmsprop_case(double mu) {
     const double lr = 0.1, rho = 0.8, eps = 1e-2;
-    dp_optim_cfg c = unset_cfg(DP_OPTIM_RMSPROP);
+    dp_optim_cfg c = test_optim_cfg_unset(DP_OPTIM_RMSPROP);
     c.learning_rate = lr;
     c.rho = rho;
     c.epsilon = eps;
@@ -185,20 +172,20 @@ static void test_rmsprop_momentum(void) {
  * Adam(0.001, 0.9, 0.999, epsilon=1e-7), RMSprop(0.001, rho=0.9, momentum=0,
  * epsilon=1e-7). */
 static void test_defaults(void) {
-    dp_optim_cfg c = unset_cfg(DP_OPTIM_SGD);
+    dp_optim_cfg c = test_optim_cfg_unset(DP_OPTIM_SGD);
     dp_optim_fill_defaults(&c);
     CU_ASSERT_DOUBLE_EQUAL(c.learning_rate, 0.01, 1e-15);
     CU_ASSERT_DOUBLE_EQUAL(c.momentum, 0.0, 0);
     CU_ASSERT_EQUAL(c.nesterov, 0);
 
-    c = unset_cfg(DP_OPTIM_ADAM);
+    c = test_optim_cfg_unset(DP_OPTIM_ADAM);
     dp_optim_fill_defaults(&c);
     CU_ASSERT_DOUBLE_EQUAL(c.learning_rate, 0.001, 1e-15);
     CU_ASSERT_DOUBLE_EQUAL(c.beta1, 0.9, 1e-15);
     CU_ASSERT_DOUBLE_EQUAL(c.beta2, 0.999, 1e-15);
     CU_ASSERT_DOUBLE_EQUAL(c.epsilon, 1e-7, 1e-20);
 
-    c = unset_cfg(DP_OPTIM_RMSPROP);
+    c = test_optim_cfg_unset(DP_OPTIM_RMSPROP);
     dp_optim_fill_defaults(&c);
     CU_ASSERT_DOUBLE_EQUAL(c.learning_rate, 0.001, 1e-15);
     CU_ASSERT_DOUBLE_EQUAL(c.rho, 0.9, 1e-15);
@@ -206,7 +193,7 @@ static void test_defaults(void) {
     CU_ASSERT_DOUBLE_EQUAL(c.epsilon, 1e-7, 1e-20);
 
     /* Set fields are kept. */
-    c = unset_cfg(DP_OPTIM_ADAM);
+    c = test_optim_cfg_unset(DP_OPTIM_ADAM);
     c.learning_rate = 0.5;
     c.beta2 = 0.9;
     dp_optim_fill_defaults(&c);
@@ -217,7 +204,7 @@ static void test_defaults(void) {
     /* dp_optim_init applies them too. */
     dp_optim o;
     dp_error err = {0};
-    c = unset_cfg(DP_OPTIM_SGD);
+    c = test_optim_cfg_unset(DP_OPTIM_SGD);
     CU_ASSERT_FATAL(dp_optim_init(&o, &c, 4, &err) == 0);
     CU_ASSERT_DOUBLE_EQUAL(o.cfg.learning_rate, 0.01, 1e-15);
     dp_optim_free(&o);
@@ -245,13 +232,13 @@ static void expect_slots(dp_optim_cfg c, int n_slots, const char *s0, const char
 }
 
 static void test_slots(void) {
-    dp_optim_cfg c = unset_cfg(DP_OPTIM_SGD);
+    dp_optim_cfg c = test_optim_cfg_unset(DP_OPTIM_SGD);
     expect_slots(c, 0, NULL, NULL);
     c.momentum = 0.9;
     expect_slots(c, 1, "momentum", NULL);
-    c = unset_cfg(DP_OPTIM_ADAM);
+    c = test_optim_cfg_unset(DP_OPTIM_ADAM);
     expect_slots(c, 2, "m", "v");
-    c = unset_cfg(DP_OPTIM_RMSPROP);
+    c = test_optim_cfg_unset(DP_OPTIM_RMSPROP);
     expect_slots(c, 1, "velocity", NULL);
     c.momentum = 0.5;
     expect_slots(c, 2, "velocity", "momentum");
@@ -271,24 +258,24 @@ static void expect_rejected(dp_optim_cfg c, const char *word) {
 }
 
 static void test_validation(void) {
-    dp_optim_cfg c = unset_cfg(DP_OPTIM_SGD);
+    dp_optim_cfg c = test_optim_cfg_unset(DP_OPTIM_SGD);
     c.learning_rate = 0;
     expect_rejected(c, "learning_rate");
     c.learning_rate = NAN;
     expect_rejected(c, "learning_rate");
-    c = unset_cfg(DP_OPTIM_SGD);
+    c = test_optim_cfg_unset(DP_OPTIM_SGD);
     c.momentum = 1.5;
     expect_rejected(c, "momentum");
-    c = unset_cfg(DP_OPTIM_ADAM);
+    c = test_optim_cfg_unset(DP_OPTIM_ADAM);
     c.beta1 = 1.0;
     expect_rejected(c, "beta1");
-    c = unset_cfg(DP_OPTIM_ADAM);
+    c = test_optim_cfg_unset(DP_OPTIM_ADAM);
     c.beta2 = 2.0;
     expect_rejected(c, "beta2");
-    c = unset_cfg(DP_OPTIM_ADAM);
+    c = test_optim_cfg_unset(DP_OPTIM_ADAM);
     c.epsilon = 0;
     expect_rejected(c, "epsilon");
-    c = unset_cfg(DP_OPTIM_RMSPROP);
+    c = test_optim_cfg_unset(DP_OPTIM_RMSPROP);
     c.rho = 1.0;
     expect_rejected(c, "rho");
 }
@@ -309,7 +296,7 @@ static void test_scale_and_nonfinite(void) {
     };
     const float scale = 1.0f / 3.0f;
     for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++) {
-        dp_optim_cfg c = unset_cfg(kinds[k].kind);
+        dp_optim_cfg c = test_optim_cfg_unset(kinds[k].kind);
         if (kinds[k].momentum > 0) c.momentum = kinds[k].momentum, c.nesterov = kinds[k].nesterov;
         dp_optim a, b;
         dp_error err = {0};
@@ -345,7 +332,7 @@ static void test_ranges(void) {
     enum { N = 50, CUT = 16 };
     const dp_optim_kind kinds[] = {DP_OPTIM_SGD, DP_OPTIM_ADAM, DP_OPTIM_RMSPROP};
     for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++) {
-        dp_optim_cfg c = unset_cfg(kinds[k]);
+        dp_optim_cfg c = test_optim_cfg_unset(kinds[k]);
         if (kinds[k] != DP_OPTIM_ADAM) c.momentum = 0.5;
         dp_optim whole, lo, hi;
         dp_error err = {0};
@@ -385,7 +372,7 @@ static void test_ranges(void) {
 static void test_learning_rate_change(void) {
     dp_optim o;
     dp_error err = {0};
-    dp_optim_cfg c = unset_cfg(DP_OPTIM_SGD);
+    dp_optim_cfg c = test_optim_cfg_unset(DP_OPTIM_SGD);
     CU_ASSERT_FATAL(dp_optim_init(&o, &c, 1, &err) == 0);
     float p[1] = {1.0f}, g[1] = {2.0f};
     dp_optim_step(&o, p, g, 1.0f);

@@ -12,19 +12,6 @@
 enum { N = 16, NT = 3, STEPS = 4 };
 static const size_t t_off[NT] = {0, 5, 12}, t_len[NT] = {5, 7, 4};
 
-static dp_optim_cfg cfg_of(dp_optim_kind kind) {
-    dp_optim_cfg c = {.kind = kind,
-                      .learning_rate = -1,
-                      .beta1 = -1,
-                      .beta2 = -1,
-                      .epsilon = -1,
-                      .rho = -1,
-                      .momentum = -1,
-                      .nesterov = -1,
-                      .weight_decay = -1};
-    return c;
-}
-
 static void init(dp_optim *o, const dp_optim_cfg *c) {
     dp_error err = {0};
     CU_ASSERT_FATAL(dp_optim_init(o, c, N, &err) == 0);
@@ -63,7 +50,7 @@ static void reference_clip(const float *g, float scale, double clipnorm, double 
 /* Plain sgd with learning rate 1 moves each parameter by minus its clipped
  * gradient: the displacement is compared with the reference's. */
 static void clip_case(double clipnorm, double global, int expect_clipped) {
-    dp_optim_cfg c = cfg_of(DP_OPTIM_SGD);
+    dp_optim_cfg c = test_optim_cfg_unset(DP_OPTIM_SGD);
     c.learning_rate = 1.0;
     c.clipnorm = clipnorm;
     c.global_clipnorm = global;
@@ -101,7 +88,7 @@ static void test_global_clipnorm(void) {
 
 /* The norms returned: global, over all tensors. */
 static void test_norm_value(void) {
-    dp_optim_cfg c = cfg_of(DP_OPTIM_SGD);
+    dp_optim_cfg c = test_optim_cfg_unset(DP_OPTIM_SGD);
     c.global_clipnorm = 1.0;
     dp_optim o;
     init(&o, &c);
@@ -123,7 +110,7 @@ static void test_clipped_equals_rescaled(void) {
     const float scale = 1.0f / 3.0f;
     for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++) {
         for (int global = 0; global < 2; global++) {
-            dp_optim_cfg c = cfg_of(kinds[k]);
+            dp_optim_cfg c = test_optim_cfg_unset(kinds[k]);
             if (kinds[k] == DP_OPTIM_SGD) c.momentum = 0.9;
             dp_optim_cfg plain = c, loose = c;
             if (global) c.global_clipnorm = 0.5, loose.global_clipnorm = 1e6;
@@ -179,7 +166,7 @@ static void test_clipped_equals_rescaled(void) {
 static void test_clip_ranges(void) {
     const size_t cuts[] = {0, 3, 9, 13, N};
     for (int global = 0; global < 2; global++) {
-        dp_optim_cfg c = cfg_of(DP_OPTIM_ADAM);
+        dp_optim_cfg c = test_optim_cfg_unset(DP_OPTIM_ADAM);
         if (global) c.global_clipnorm = 0.5;
         else c.clipnorm = 0.3;
         dp_optim whole, part;
@@ -210,7 +197,7 @@ static void test_clip_ranges(void) {
 static void test_clip_nonfinite(void) {
     for (int global = 0; global < 2; global++) {
         for (int inf = 0; inf < 2; inf++) {
-            dp_optim_cfg c = cfg_of(DP_OPTIM_SGD);
+            dp_optim_cfg c = test_optim_cfg_unset(DP_OPTIM_SGD);
             if (global) c.global_clipnorm = 0.5;
             else c.clipnorm = 0.5;
             dp_optim o;
@@ -267,7 +254,7 @@ static void adamw_case(double lr, double wd, const dp_optim_cfg *c) {
 }
 
 static void test_adamw(void) {
-    dp_optim_cfg c = cfg_of(DP_OPTIM_ADAMW);
+    dp_optim_cfg c = test_optim_cfg_unset(DP_OPTIM_ADAMW);
     adamw_case(0.001, 0.004, &c); /* Keras's defaults, filled in by init */
     c.learning_rate = 0.05;
     c.weight_decay = 0.5;
@@ -276,7 +263,8 @@ static void test_adamw(void) {
 
 /* AdamW with a zero decay is Adam, bit for bit. */
 static void test_adamw_zero_decay(void) {
-    dp_optim_cfg cw = cfg_of(DP_OPTIM_ADAMW), ca = cfg_of(DP_OPTIM_ADAM);
+    dp_optim_cfg cw = test_optim_cfg_unset(DP_OPTIM_ADAMW),
+                 ca = test_optim_cfg_unset(DP_OPTIM_ADAM);
     cw.weight_decay = 0;
     dp_optim a, w;
     init(&a, &ca);
@@ -296,7 +284,7 @@ static void test_adamw_zero_decay(void) {
 
 /* Both limits at once are refused, as Keras raises. */
 static void test_both_refused(void) {
-    dp_optim_cfg c = cfg_of(DP_OPTIM_ADAM);
+    dp_optim_cfg c = test_optim_cfg_unset(DP_OPTIM_ADAM);
     c.clipnorm = 1;
     c.global_clipnorm = 1;
     dp_optim o;

@@ -156,3 +156,16 @@ int test_assert_different_bytes(const void *a, const void *b, size_t n, const ch
     fail_at("ASSERT_DIFFERENT_BYTES", ea, eb, n, "all bytes are the same", line, file, func);
     return 0;
 }
+
+dp_optim_cfg test_optim_cfg_unset(dp_optim_kind kind) {
+    dp_optim_cfg c = {.kind = kind,
+                      .learning_rate = -1,
+                      .beta1 = -1,
+                      .beta2 = -1,
+                      .epsilon = -1,
+                      .rho = -1,
+                      .momentum = -1,
+                      .nesterov = -1,
+                      .weight_decay = -1};
+    return c;
+}

@@ -5,6 +5,8 @@
 #include <CUnit/CUnit.h>
 #include <stddef.h>
 
+#include "dptrain/config.h"
+
 typedef struct test_case {
     const char *name;
     void (*fn)(void);
@@ -47,6 +49,10 @@ int test_assert_same_doubles(const double *a, const double *b, size_t n, const c
                              const char *eb, unsigned line, const char *file, const char *func);
 int test_assert_different_bytes(const void *a, const void *b, size_t n, const char *ea,
                                 const char *eb, unsigned line, const char *file, const char *func);
+
+/* An optimizer config of `kind` with every other key unset (-1), as the
+ * parser leaves the keys a file does not give. */
+dp_optim_cfg test_optim_cfg_unset(dp_optim_kind kind);
 
 /* Number of the n floats whose bits differ between a and b. */
 size_t test_count_different_floats(const float *a, const float *b, size_t n);
