@@ -2,8 +2,9 @@
 # Sequence models train data-parallel like the MLP and the CNN: small byte-level
 # language models (LSTM, GRU, SimpleRNN, transformer) learn generated text and
 # end with the same bits on 1, 2 and 4 ranks, across a mid-epoch resume on
-# another rank count and after SIGUSR1; an LSTM classifies and a GRU regresses
-# the running sum of a noisy sequence; generate continues text deterministically.
+# another rank count and after SIGUSR1; a SimpleRNN classifies and a GRU
+# regresses the running sum of a noisy sequence; generate continues text
+# deterministically.
 source "$(dirname "$0")/common.sh"
 source "$(dirname "$0")/background.sh"
 
@@ -108,13 +109,14 @@ check "generate from the transformer: prompt, 30 bytes and a newline" test "$(wc
 timeout 60 "$DPTRAIN" generate "$TMP/gru1" --prompt "" >/dev/null 2>"$TMP/gen.err"
 check "empty prompt: one error line" test "$(grep -c 'dptrain: error:' "$TMP/gen.err")" -eq 1
 
-# Sequence classification and regression over float [N, T, 1] input.
+# Sequence classification (SimpleRNN; test_lstm.sh has the LSTM's) and
+# regression (GRU) over float [N, T, 1] input, ending with the last state.
 cat >"$TMP/sum.yaml" <<YAML
 data: {path: $TMP/sum.h5, standardize: false, validation_split: 0.1}
 model:
   input: [24, 1]
   layers:
-    - lstm: {units: 16}
+    - simple_rnn: {units: 16}
     - dense: {units: 2, activation: softmax}
 loss: sparse_categorical_crossentropy
 optimizer: {name: adam, learning_rate: 0.01}
@@ -129,7 +131,7 @@ timeout 60 "$DPTRAIN" generate "$TMP/sum" --prompt "x" >"$TMP/gen.out" 2>"$TMP/g
 check "generate from a classifier: exit 1" test $? -eq 1
 check "generate from a classifier: one line, 'not a language model'" \
   test "$(grep -c 'dptrain: error: .*not a language model' "$TMP/gen.err")" -eq 1 -a ! -s "$TMP/gen.out"
-sed -e "s|sum.h5|sum_reg.h5|" -e "s|lstm: {units: 16}|gru: {units: 16}|" \
+sed -e "s|sum.h5|sum_reg.h5|" -e "s|simple_rnn: {units: 16}|gru: {units: 16}|" \
   -e "s|units: 2, activation: softmax|units: 2|" -e "s|sparse_categorical_crossentropy|mse|" \
   -e "s|metrics: \[accuracy\]|metrics: []|" "$TMP/sum.yaml" >"$TMP/reg.yaml"
 run_np 2 "$TMP/reg.log" train "$TMP/reg.yaml" --run-dir "$TMP/reg"
