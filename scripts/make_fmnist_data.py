@@ -21,8 +21,9 @@ import gzip
 import os
 import struct
 import sys
-import tempfile
 import zlib
+
+from h5_atomic import WriteError, write_splits
 
 PROG = "make_fmnist_data"
 SRC = "/usr/share/datasets/fashion-mnist"
@@ -127,47 +128,6 @@ def to_layout(x, y, perm):
     return xf, y.astype("<i4")
 
 
-def write_atomic(out, splits):
-    """Writes the splits to a temporary file next to OUT, fsyncs it and renames it
-    into place; on any failure the temporary file is removed and OUT is untouched."""
-    import h5py
-
-    d = os.path.dirname(out) or "."
-    try:
-        os.makedirs(d, exist_ok=True)
-        # Ends in .h5 so the gitignore pattern for datasets/*.h5 covers a leftover.
-        fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(out) + ".", suffix=".tmp.h5",
-                                   dir=d)
-        os.close(fd)
-    except OSError as e:
-        raise ConvertError(out, f"cannot write: {e.strerror or e}") from None
-    try:
-        # No timestamps in the object headers: the same input gives the same bytes.
-        with h5py.File(tmp, "w") as f:
-            for name, (x, y) in splits.items():
-                g = f.create_group(name, track_order=False)
-                g.create_dataset("x", data=x, track_times=False)
-                g.create_dataset("y", data=y, track_times=False)
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, out)
-        tmp = None
-        dfd = os.open(d, os.O_RDONLY)
-        try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
-    except (OSError, ValueError, RuntimeError) as e:
-        raise ConvertError(out, f"cannot write: {getattr(e, 'strerror', None) or e}") from None
-    finally:
-        if tmp is not None:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
-
-
 def main():
     ap = argparse.ArgumentParser(prog=PROG, description="Fashion-MNIST (dataset-fashion-mnist) "
                                                         "to dptrain's HDF5 layout")
@@ -190,7 +150,10 @@ def main():
     perm = np.random.default_rng(SHUFFLE_SEED).permutation(xtr.shape[0])
     splits = {"train": to_layout(xtr, ytr, perm), "test": to_layout(xte, yte, None)}
     del xtr, xte
-    write_atomic(a.out, splits)
+    try:
+        write_splits(a.out, splits.items())
+    except WriteError as e:
+        raise ConvertError(a.out, str(e)) from None
     print(f"{a.out}: train {splits['train'][0].shape[0]} rows (shuffled, seed {SHUFFLE_SEED}), "
           f"test {splits['test'][0].shape[0]} rows, x [1, {ROWS}, {COLS}] in [0, 1]")
 

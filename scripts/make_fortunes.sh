@@ -66,8 +66,11 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
 
-exec /usr/bin/python3 - "$src" "$out" "$T" <<'EOF'
-import os, sys, tempfile
+exec /usr/bin/python3 - "$src" "$out" "$T" "$root/scripts" <<'EOF'
+import os, sys
+
+sys.path.insert(0, sys.argv[4])
+from h5_atomic import WriteError, write_splits
 
 PROG = "make_fortunes"
 src, out, T = sys.argv[1], sys.argv[2], int(sys.argv[3])
@@ -115,47 +118,6 @@ def windows(part, name, np):
     return np.ascontiguousarray(w[:, :T]), np.ascontiguousarray(w[:, 1:])
 
 
-def write_atomic(splits):
-    """Writes the splits to a temporary file next to out, fsyncs it and renames
-    it into place; on failure the temporary file is removed, out untouched."""
-    import h5py
-
-    d = os.path.dirname(out) or "."
-    try:
-        os.makedirs(d, exist_ok=True)
-        # Ends in .h5 so the gitignore pattern for datasets/*.h5 covers a leftover.
-        fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(out) + ".",
-                                   suffix=".tmp.h5", dir=d)
-        os.close(fd)
-    except OSError as e:
-        fail(out, f"cannot write: {e.strerror or e}")
-    try:
-        # No timestamps in the object headers: the same corpus gives the same bytes.
-        with h5py.File(tmp, "w") as f:
-            for name, (x, y) in splits:
-                g = f.create_group(name, track_order=False)
-                g.create_dataset("x", data=x, track_times=False)
-                g.create_dataset("y", data=y, track_times=False)
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, out)
-        tmp = None
-        dfd = os.open(d, os.O_RDONLY)
-        try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
-    except (OSError, ValueError, RuntimeError) as e:
-        fail(out, f"cannot write: {getattr(e, 'strerror', None) or e}")
-    finally:
-        if tmp is not None:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
-
-
 def main():
     try:
         import h5py  # noqa: F401
@@ -168,7 +130,10 @@ def main():
     cut = [0, n * 9 // 10, n * 19 // 20, n]
     splits = [(name, windows(data[cut[i]:cut[i + 1]], name, np))
               for i, name in enumerate(("train", "val", "test"))]
-    write_atomic(splits)
+    try:
+        write_splits(out, splits)
+    except WriteError as e:
+        fail(out, str(e))
     counts = ", ".join(f"{name} {x.shape[0]}" for name, (x, _) in splits)
     print(f"{PROG}: wrote {out}: {files} files, {n} bytes; windows of T = {T}: {counts}")
 
