@@ -1,7 +1,7 @@
 # common.sh - sourced by the MPI integration tests.
 # Provides: $DPTRAIN (the binary), $SRC (source tree), $TMP (fresh scratch dir,
-# removed on exit), run_np, fail, check, checkpoint comparisons, and a
-# pass/fail tally printed at the end.
+# removed on exit), run_np, fail, check, checkpoint comparisons, has_all for
+# error lines, and a pass/fail tally printed at the end.
 set -uo pipefail
 SRC=${DPTRAIN_SOURCE_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
 DPTRAIN=${DPTRAIN:-$SRC/build/dptrain}
@@ -39,6 +39,16 @@ check() {
 finish() {
   echo "$passed passed, $failed failed"
   [ "$failed" -eq 0 ]
+}
+
+# has_all LOG EXPECTED: LOG's error line holds every TAB-separated fragment.
+has_all() {
+  local line frag frags
+  line=$(grep '^dptrain: error: ' "$1")
+  IFS=$'\t' read -r -a frags <<<"$2"
+  for frag in "${frags[@]}"; do
+    [ -z "$frag" ] || grep -qF -- "$frag" <<<"$line" || return 1
+  done
 }
 
 # json_field FILE LINE KEY: the numeric value of KEY on line LINE of a JSONL file.

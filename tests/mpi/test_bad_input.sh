@@ -14,16 +14,6 @@ sums() { md5sum "$run"/ckpt-*.h5; }
 before=$(sums)
 ulimit -c unlimited 2>/dev/null || true
 
-# has_all LOG EXPECTED: LOG's error line holds every TAB-separated fragment.
-has_all() {
-  local line frag frags
-  line=$(grep '^dptrain: error: ' "$1")
-  IFS=$'\t' read -r -a frags <<<"$2"
-  for frag in "${frags[@]}"; do
-    [ -z "$frag" ] || grep -qF -- "$frag" <<<"$line" || return 1
-  done
-}
-
 # bad NAME EXPECTED-SUBSTRINGS ARGS...: one table row (substrings TAB-separated).
 bad() {
   local name=$1 expect=$2
