@@ -63,6 +63,12 @@ yaml pooled "[8]" "embedding: {input_dim: 12, output_dim: 6}" "global_average_po
 yaml short_pos "[8]" "embedding: {input_dim: 12, output_dim: 6}" "positional_embedding: {max_length: 4}" \
   "dense: {units: 12, activation: softmax}"
 yaml narrow_out "[8]" "embedding: {input_dim: 12, output_dim: 6}" "dense: {units: 10, activation: softmax}"
+yaml lstm_last "[8]" "embedding: {input_dim: 12, output_dim: 6}" "lstm: {units: 5}" \
+  "dense: {units: 12, activation: softmax}"
+yaml wide_heads "[8]" "embedding: {input_dim: 12, output_dim: 6}" \
+  "multi_head_attention: {num_heads: 4, key_dim: 8}" "dense: {units: 12, activation: softmax}"
+yaml odd_heads "[8]" "embedding: {input_dim: 12, output_dim: 6}" \
+  "transformer_block: {num_heads: 4, ff_dim: 8}" "dense: {units: 12, activation: softmax}"
 yaml emb_second "[8]" "dense: {units: 6}" "embedding: {input_dim: 12, output_dim: 6}" \
   "dense: {units: 12, activation: softmax}"
 
@@ -119,6 +125,14 @@ bad "[N, T] targets with the wrong T" \
 bad "per-position targets for a pooled model" \
   "good.h5: ${T}one class id per position, but the model outputs one prediction [12] per row" \
   train "$TMP/pooled.yaml"
+bad "return_sequences: false, then per-position targets" \
+  "good.h5: ${T}one class id per position, but the model outputs one prediction [12] per row" \
+  train "$TMP/lstm_last.yaml"
+bad "attention key_dim * num_heads that does not fit" \
+  "wide_heads.yaml:${T}num_heads * key_dim = 4 * 8 = 32${T}6 input features" \
+  train "$TMP/wide_heads.yaml"
+bad "transformer heads that do not divide the width" \
+  "odd_heads.yaml:${T}num_heads 4 does not divide the 6 features" train "$TMP/odd_heads.yaml"
 bad "a window longer than max_length" \
   "short_pos.yaml:${T}window of 8 positions is longer than max_length 4" \
   train "$TMP/short_pos.yaml"
