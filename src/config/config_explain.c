@@ -8,7 +8,7 @@
 
 /* Wide enough for the longest path, "model.layers.N.maxpool2d.pool_size";
  * columns are separated by at least two spaces so a reader can split them. */
-#define PATH_W 36
+#define PATH_W 48
 #define TYPE_W 16
 #define DEFAULT_W 12
 
