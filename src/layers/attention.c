@@ -39,14 +39,16 @@ void dp_attn_init(dp_attn *a, int T, int F, int H, int Dk, int causal, int max_b
     a->T = T, a->F = F, a->H = H, a->Dk = Dk, a->causal = causal;
     a->cap = max_batch;
     a->scale = (float)(1.0 / sqrt((double)Dk));
-    size_t n = (size_t)max_batch * T * H * Dk * sizeof(float);
-    a->q = DP_MALLOC(n), a->k = DP_MALLOC(n), a->v = DP_MALLOC(n), a->o = DP_MALLOC(n);
+    size_t hd = (size_t)H * Dk, n = (size_t)max_batch * T * hd * sizeof(float);
+    a->qkv = DP_MALLOC(3 * n), a->o = DP_MALLOC(n);
+    a->w3 = DP_MALLOC((size_t)F * 3 * hd * sizeof(float));
+    a->b3 = DP_MALLOC(3 * hd * sizeof(float));
     a->p = DP_MALLOC((size_t)max_batch * H * T * T * sizeof(float));
     a->dp = DP_MALLOC((size_t)T * T * sizeof(float));
 }
 
 void dp_attn_free(dp_attn *a) {
-    free(a->q), free(a->k), free(a->v), free(a->o);
+    free(a->qkv), free(a->o), free(a->w3), free(a->b3);
     free(a->p), free(a->dp);
     memset(a, 0, sizeof *a);
 }
@@ -88,11 +90,16 @@ void dp_attn_affine(float *y, const float *x, const float *w, const float *b, in
     dp_gemm(0, 0, N, n, k, 1.0f, x, k, w, n, 1.0f, y, n);
 }
 
-void dp_attn_colsum_add(float *db, const float *d, int N, int n) {
+/* db[n] += column sums of d[N, n] with row stride ld, rows in order. */
+static void colsum_add_ld(float *db, const float *d, int N, int n, int ld) {
     for (int r = 0; r < N; r++) {
-        const float *dr = d + (size_t)r * n;
+        const float *dr = d + (size_t)r * ld;
         for (int j = 0; j < n; j++) db[j] += dr[j];
     }
+}
+
+void dp_attn_colsum_add(float *db, const float *d, int N, int n) {
+    colsum_add_ld(db, d, N, n, n);
 }
 
 /* The sums over a row run in LANES interleaved partial sums: a fixed order
@@ -143,26 +150,41 @@ static void softmax_rows_backward(float *d, const float *p, int T, int causal) {
     }
 }
 
+/* w3[F, 3HD] and b3[3HD] = the query, key and value kernels and biases side
+ * by side, so the three projections are one GEMM that reads x once. */
+static void gather_qkv_params(dp_attn *a, const float *w, attn_offsets o) {
+    const size_t hd = (size_t)a->H * a->Dk, kern[3] = {o.wq, o.wk, o.wv},
+                 bias[3] = {o.bq, o.bk, o.bv};
+    for (int i = 0; i < 3; i++) {
+        for (int f = 0; f < a->F; f++)
+            memcpy(a->w3 + (size_t)f * 3 * hd + i * hd, w + kern[i] + (size_t)f * hd,
+                   hd * sizeof(float));
+        memcpy(a->b3 + i * hd, w + bias[i], hd * sizeof(float));
+    }
+}
+
 void dp_attn_forward(dp_attn *a, const float *w, const float *x, float *y, int B) {
-    const int T = a->T, F = a->F, H = a->H, Dk = a->Dk, HD = H * Dk, N = B * T;
+    const int T = a->T, F = a->F, H = a->H, Dk = a->Dk, HD = H * Dk, N = B * T, L = 3 * HD;
     attn_offsets o = attn_layout(F, H, Dk);
-    dp_attn_affine(a->q, x, w + o.wq, w + o.bq, N, F, HD);
-    dp_attn_affine(a->k, x, w + o.wk, w + o.bk, N, F, HD);
-    dp_attn_affine(a->v, x, w + o.wv, w + o.bv, N, F, HD);
+    gather_qkv_params(a, w, o);
+    dp_attn_affine(a->qkv, x, a->w3, a->b3, N, F, L);
+    const float *q = a->qkv, *k = a->qkv + HD, *v = a->qkv + 2 * HD; /* row stride L */
     for (int b = 0; b < B; b++)
         for (int h = 0; h < H; h++) {
-            size_t at = (size_t)b * T * HD + (size_t)h * Dk; /* [T, Dk] with row stride HD */
-            float *p = a->p + ((size_t)b * H + h) * T * T;   /* [T, T] */
-            dp_gemm(0, 1, T, T, Dk, a->scale, a->q + at, HD, a->k + at, HD, 0.0f, p, T);
+            /* [T, Dk] blocks: at in qkv (row stride L), ao in o (row stride HD) */
+            size_t at = (size_t)b * T * L + (size_t)h * Dk,
+                   ao = (size_t)b * T * HD + (size_t)h * Dk;
+            float *p = a->p + ((size_t)b * H + h) * T * T; /* [T, T] */
+            dp_gemm(0, 1, T, T, Dk, a->scale, q + at, L, k + at, L, 0.0f, p, T);
             softmax_rows(p, T, a->causal);
-            dp_gemm(0, 0, T, Dk, T, 1.0f, p, T, a->v + at, HD, 0.0f, a->o + at, HD);
+            dp_gemm(0, 0, T, Dk, T, 1.0f, p, T, v + at, L, 0.0f, a->o + ao, HD);
         }
     dp_attn_affine(y, a->o, w + o.wo, w + o.bo, N, HD, F);
 }
 
 void dp_attn_backward(dp_attn *a, const float *w, const float *x, const float *dy, float *dx,
                       float *gw, int B) {
-    const int T = a->T, F = a->F, H = a->H, Dk = a->Dk, HD = H * Dk, N = B * T;
+    const int T = a->T, F = a->F, H = a->H, Dk = a->Dk, HD = H * Dk, N = B * T, L = 3 * HD;
     attn_offsets o = attn_layout(F, H, Dk);
     /* Output projection: its weight gradient needs o, which then holds dL/do. */
     dp_gemm(1, 0, HD, F, N, 1.0f, a->o, HD, dy, F, 1.0f, gw + o.wo, F);
@@ -170,27 +192,32 @@ void dp_attn_backward(dp_attn *a, const float *w, const float *x, const float *d
     float *dout = a->o; /* [N, HD] */
     dp_gemm(0, 1, N, HD, F, 1.0f, dy, F, w + o.wo, F, 0.0f, dout, HD);
     /* Per (sample, head), each gradient goes where its last reader is done:
-     * dV over V once dP is formed, dQ over dO once dP and dV are, and dK
-     * over K once dQ has read it. Afterwards o, k and v hold dQ, dK, dV. */
+     * dV over V once dP is formed, dQ over dO once dP and dV are, dK over K
+     * once dQ has read it, and dQ over Q once dK has. Afterwards qkv holds
+     * dQ | dK | dV. */
+    float *q = a->qkv, *k = a->qkv + HD, *v = a->qkv + 2 * HD; /* row stride L */
     for (int b = 0; b < B; b++)
         for (int h = 0; h < H; h++) {
-            size_t at = (size_t)b * T * HD + (size_t)h * Dk;
+            size_t at = (size_t)b * T * L + (size_t)h * Dk,
+                   ao = (size_t)b * T * HD + (size_t)h * Dk;
             const float *p = a->p + ((size_t)b * H + h) * T * T;
             float *ds = a->dp; /* dL/dP, then dL/dscores in place */
-            dp_gemm(0, 1, T, T, Dk, 1.0f, dout + at, HD, a->v + at, HD, 0.0f, ds, T);
-            dp_gemm(1, 0, T, Dk, T, 1.0f, p, T, dout + at, HD, 0.0f, a->v + at, HD);
+            dp_gemm(0, 1, T, T, Dk, 1.0f, dout + ao, HD, v + at, L, 0.0f, ds, T);
+            dp_gemm(1, 0, T, Dk, T, 1.0f, p, T, dout + ao, HD, 0.0f, v + at, L);
             softmax_rows_backward(ds, p, T, a->causal);
-            dp_gemm(0, 0, T, Dk, T, a->scale, ds, T, a->k + at, HD, 0.0f, dout + at, HD);
-            dp_gemm(1, 0, T, Dk, T, a->scale, ds, T, a->q + at, HD, 0.0f, a->k + at, HD);
+            dp_gemm(0, 0, T, Dk, T, a->scale, ds, T, k + at, L, 0.0f, dout + ao, HD);
+            dp_gemm(1, 0, T, Dk, T, a->scale, ds, T, q + at, L, 0.0f, k + at, L);
+            for (int t = 0; t < T; t++)
+                memcpy(q + at + (size_t)t * L, dout + ao + (size_t)t * HD,
+                       (size_t)Dk * sizeof(float));
         }
-    const float *dproj[3] = {dout, a->k, a->v};
     const size_t kern[3] = {o.wq, o.wk, o.wv}, bias[3] = {o.bq, o.bk, o.bv};
     for (int i = 0; i < 3; i++) {
-        dp_gemm(1, 0, F, HD, N, 1.0f, x, F, dproj[i], HD, 1.0f, gw + kern[i], HD);
-        dp_attn_colsum_add(gw + bias[i], dproj[i], N, HD);
-        if (dx)
-            dp_gemm(0, 1, N, F, HD, 1.0f, dproj[i], HD, w + kern[i], HD, i ? 1.0f : 0.0f, dx, F);
+        dp_gemm(1, 0, F, HD, N, 1.0f, x, F, a->qkv + i * HD, L, 1.0f, gw + kern[i], HD);
+        colsum_add_ld(gw + bias[i], a->qkv + i * HD, N, HD, L);
     }
+    /* dx = dQKV w3^T: the three projections' input gradients in one GEMM */
+    if (dx) dp_gemm(0, 1, N, F, L, 1.0f, a->qkv, L, a->w3, L, 0.0f, dx, F);
 }
 
 /* ---------------------------------------------- multi_head_attention ---- */
