@@ -122,14 +122,47 @@ static float dot_row(const float *a, const float *b, int n) {
     return sum;
 }
 
+/* max of a[0, n), n >= 1, in LANES partial maxima: a single running max
+ * waits on each compare. */
+static float max_row(const float *a, int n) {
+    float acc[LANES];
+    for (int j = 0; j < LANES; j++) acc[j] = a[0];
+    int s = 0;
+    for (; s + LANES <= n; s += LANES)
+        for (int j = 0; j < LANES; j++) acc[j] = a[s + j] > acc[j] ? a[s + j] : acc[j];
+    float mx = a[0];
+    for (; s < n; s++) mx = a[s] > mx ? a[s] : mx;
+    for (int j = 0; j < LANES; j++) mx = acc[j] > mx ? acc[j] : mx;
+    return mx;
+}
+
+/* Touches x[0, n) ahead of use, one prefetch per 64-byte line: the
+ * per-head loops below read and write megabytes last touched long before
+ * (p in the other pass, qkv in the projection GEMM), and waiting on each
+ * cache miss cost more than the arithmetic. */
+static void prefetch_span(const float *x, size_t n, int write) {
+    for (size_t i = 0; i < n; i += 16) {
+        if (write) __builtin_prefetch(x + i, 1);
+        else __builtin_prefetch(x + i, 0);
+    }
+}
+
+/* Part h of H of the next sample's rows: qkv [T, L] and o [T, HD]. */
+static void prefetch_next(const dp_attn *a, int b, int B, int h, int write_o) {
+    if (b + 1 >= B) return;
+    const size_t T = (size_t)a->T, HD = (size_t)a->H * a->Dk, L = 3 * HD;
+    size_t nq = T * L / a->H, no = T * HD / a->H;
+    prefetch_span(a->qkv + (b + 1) * T * L + h * nq, nq, 0);
+    prefetch_span(a->o + (b + 1) * T * HD + h * no, no, write_o);
+}
+
 /* Row t of p[T, T] over its first len(t) entries (t + 1 if causal, else T);
  * the rest are zeroed. */
 static void softmax_rows(float *p, int T, int causal) {
     for (int t = 0; t < T; t++) {
         float *row = p + (size_t)t * T;
         int n = causal ? t + 1 : T;
-        float mx = row[0];
-        for (int s = 1; s < n; s++) mx = row[s] > mx ? row[s] : mx;
+        float mx = max_row(row, n);
         for (int s = 0; s < n; s++) row[s] = dp_expf(row[s] - mx);
         float inv = 1.0f / dot_row(row, NULL, n);
         for (int s = 0; s < n; s++) row[s] *= inv;
@@ -175,6 +208,8 @@ void dp_attn_forward(dp_attn *a, const float *w, const float *x, float *y, int B
             size_t at = (size_t)b * T * L + (size_t)h * Dk,
                    ao = (size_t)b * T * HD + (size_t)h * Dk;
             float *p = a->p + ((size_t)b * H + h) * T * T; /* [T, T] */
+            prefetch_next(a, b, B, h, 1);
+            if (b + 1 < B) prefetch_span(p + (size_t)H * T * T, (size_t)T * T, 1);
             dp_gemm(0, 1, T, T, Dk, a->scale, q + at, L, k + at, L, 0.0f, p, T);
             softmax_rows(p, T, a->causal);
             dp_gemm(0, 0, T, Dk, T, 1.0f, p, T, v + at, L, 0.0f, a->o + ao, HD);
@@ -202,6 +237,8 @@ void dp_attn_backward(dp_attn *a, const float *w, const float *x, const float *d
                    ao = (size_t)b * T * HD + (size_t)h * Dk;
             const float *p = a->p + ((size_t)b * H + h) * T * T;
             float *ds = a->dp; /* dL/dP, then dL/dscores in place */
+            prefetch_next(a, b, B, h, 0);
+            if (b + 1 < B) prefetch_span(p + (size_t)H * T * T, (size_t)T * T, 0);
             dp_gemm(0, 1, T, T, Dk, 1.0f, dout + ao, HD, v + at, L, 0.0f, ds, T);
             dp_gemm(1, 0, T, Dk, T, 1.0f, p, T, dout + ao, HD, 0.0f, v + at, L);
             softmax_rows_backward(ds, p, T, a->causal);
