@@ -83,10 +83,31 @@ void dp_attn_init_params(int F, int H, int Dk, float *w, uint64_t key, uint64_t 
     memset(w + o.bo, 0, (size_t)F * sizeof *w);
 }
 
+/* Touches x[0, n) ahead of use, one prefetch per 64-byte line: the bias
+ * rows and the per-head loops below read and write megabytes last touched
+ * long before (p in the other pass, qkv in the projection GEMM), and waiting
+ * on each cache miss cost more than the arithmetic. */
+static void prefetch_span(const float *x, size_t n, int write) {
+    for (size_t i = 0; i < n; i += 16) {
+        if (write) __builtin_prefetch(x + i, 1);
+        else __builtin_prefetch(x + i, 0);
+    }
+}
+
+#define PREFILL_AHEAD 1024 /* floats: 4 KiB */
+
 /* The bias rows first, then one GEMM adding into them, so the bias costs no
  * extra pass over y. */
 void dp_attn_affine(float *y, const float *x, const float *w, const float *b, int N, int k, int n) {
-    for (int r = 0; r < N; r++) memcpy(y + (size_t)r * n, b, (size_t)n * sizeof *y);
+    const size_t total = (size_t)N * n;
+    for (size_t at = 0; at < total; at += (size_t)n) {
+        if (at + PREFILL_AHEAD < total) {
+            size_t ahead = at + PREFILL_AHEAD,
+                   len = total - ahead < (size_t)n ? total - ahead : (size_t)n;
+            prefetch_span(y + ahead, len, 1);
+        }
+        memcpy(y + at, b, (size_t)n * sizeof *y);
+    }
     dp_gemm(0, 0, N, n, k, 1.0f, x, k, w, n, 1.0f, y, n);
 }
 
@@ -134,17 +155,6 @@ static float max_row(const float *a, int n) {
     for (; s < n; s++) mx = a[s] > mx ? a[s] : mx;
     for (int j = 0; j < LANES; j++) mx = acc[j] > mx ? acc[j] : mx;
     return mx;
-}
-
-/* Touches x[0, n) ahead of use, one prefetch per 64-byte line: the
- * per-head loops below read and write megabytes last touched long before
- * (p in the other pass, qkv in the projection GEMM), and waiting on each
- * cache miss cost more than the arithmetic. */
-static void prefetch_span(const float *x, size_t n, int write) {
-    for (size_t i = 0; i < n; i += 16) {
-        if (write) __builtin_prefetch(x + i, 1);
-        else __builtin_prefetch(x + i, 0);
-    }
 }
 
 /* Part h of H of the next sample's rows: qkv [T, L] and o [T, HD]. */
