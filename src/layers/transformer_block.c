@@ -198,7 +198,7 @@ static void block_backward(dp_layer *l, const float *params, const float *x, con
     if (B <= 0) return;
     block_state *st = l->state;
     const int F = st->F, ff = st->ff, N = B * st->T;
-    const size_t tf = (size_t)st->T * F, nf = (size_t)N * F;
+    const size_t tf = (size_t)st->T * F;
     const float *mask = st->masked ? st->mask : NULL;
 
     /* Feed-forward: df = dL/d(W2 g + b2). */
@@ -224,8 +224,7 @@ static void block_backward(dp_layer *l, const float *params, const float *x, con
     dp_gemm(0, 1, N, F, ff, 1.0f, dh, ff, PARAM(params, FF1_K), ff, 0.0f, scratch, F);
 
     /* dy1 = dy (the skip) + LN2's backward of dL/dln2. */
-    memcpy(st->dy1, dy, nf * sizeof(float));
-    dp_layernorm_backward(st->dy1, PARAM(grads, LN2_G), PARAM(grads, LN2_B), scratch, st->y1,
+    dp_layernorm_backward(st->dy1, dy, PARAM(grads, LN2_G), PARAM(grads, LN2_B), scratch, st->y1,
                           st->mean2, st->rstd2, PARAM(params, LN2_G), N, F);
 
     /* Attention: scratch = dL/d(attention output), then dL/dln1 in place. */
@@ -237,9 +236,8 @@ static void block_backward(dp_layer *l, const float *params, const float *x, con
     dp_attn_backward(&st->attn, PARAM(params, ATTN), st->ln1, datt, scratch, PARAM(grads, ATTN), B);
 
     /* dx = dy1 (the skip) + LN1's backward. */
-    if (dx) memcpy(dx, st->dy1, nf * sizeof(float));
-    dp_layernorm_backward(dx, PARAM(grads, LN1_G), PARAM(grads, LN1_B), scratch, x, st->mean1,
-                          st->rstd1, PARAM(params, LN1_G), N, F);
+    dp_layernorm_backward(dx, st->dy1, PARAM(grads, LN1_G), PARAM(grads, LN1_B), scratch, x,
+                          st->mean1, st->rstd1, PARAM(params, LN1_G), N, F);
 }
 
 static void block_free(dp_layer *l) {
