@@ -12,6 +12,11 @@ void dp_activation_forward(dp_act act, float *y, size_t rows, size_t cols);
  * layer that keeps its input z, without first copying z into y. */
 void dp_gelu_forward(const float *z, float *y, size_t n);
 
+/* y[n] = gelu(z[n]) and z[n] = gelu'(z) in place, for a layer whose backward
+ * then multiplies dL/dy by the slope instead of recomputing it: the same bits
+ * as dp_activation_backward's gelu. z and y disjoint. */
+void dp_gelu_forward_slope(float *z, float *y, size_t n);
+
 /* 1 if backward needs the activation's input z rather than its output (gelu,
  * whose output does not determine its slope); the layer then keeps z. */
 int dp_activation_needs_input(dp_act act);
