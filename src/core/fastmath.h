@@ -6,6 +6,7 @@
 #define DPTRAIN_FASTMATH_H
 
 #include <math.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -60,6 +61,23 @@ static inline float dp_tanhf(float z) {
     small = small * s * a + a;
     float t = a < 0.625f ? small : big;
     return copysignf(t, z);
+}
+
+/* Streaming loops over activations ([B*T, ff] is megabytes) run at memory
+ * latency, not bandwidth, on machines whose hardware prefetcher does not
+ * keep up: gelu's passes ran 2.5x slower on data not in cache than on data
+ * in cache. Touching the line DP_PREFETCH_AHEAD floats ahead, once per
+ * cache line of DP_PREFETCH_BLOCK floats, hides that. Only addresses inside
+ * x[0, n) are prefetched. */
+#define DP_PREFETCH_BLOCK 16   /* floats per 64-byte cache line */
+#define DP_PREFETCH_AHEAD 1024 /* 4 KiB */
+
+static inline void dp_prefetch_read(const float *x, size_t i, size_t n) {
+    if (i + DP_PREFETCH_AHEAD < n) __builtin_prefetch(x + i + DP_PREFETCH_AHEAD, 0);
+}
+
+static inline void dp_prefetch_write(float *x, size_t i, size_t n) {
+    if (i + DP_PREFETCH_AHEAD < n) __builtin_prefetch(x + i + DP_PREFETCH_AHEAD, 1);
 }
 
 #endif

@@ -58,6 +58,64 @@ static inline float gelu_grad(float z) {
     return s + 2.0f * z * s * (1.0f - s) * GELU_C * (1.0f + 3.0f * GELU_A * z * z);
 }
 
+/* The loops below take restrict pointers: with dz == dy allowed, the compiler
+ * would otherwise guard each loop with an overlap test that the in-place call
+ * fails, and run it one element at a time. They prefetch (fastmath.h): gelu's
+ * input was written long before, in the forward pass. */
+static void gelu_forward(const float *restrict z, float *restrict y, size_t n) {
+    size_t i = 0;
+    for (; i + DP_PREFETCH_BLOCK <= n; i += DP_PREFETCH_BLOCK) {
+        dp_prefetch_read(z, i, n);
+        for (size_t j = i; j < i + DP_PREFETCH_BLOCK; j++) y[j] = gelu(z[j]);
+    }
+    for (; i < n; i++) y[i] = gelu(z[i]);
+}
+
+static void gelu_backward_inplace(const float *restrict z, float *restrict d, size_t n) {
+    size_t i = 0;
+    for (; i + DP_PREFETCH_BLOCK <= n; i += DP_PREFETCH_BLOCK) {
+        dp_prefetch_read(z, i, n);
+        dp_prefetch_write(d, i, n);
+        for (size_t j = i; j < i + DP_PREFETCH_BLOCK; j++) d[j] *= gelu_grad(z[j]);
+    }
+    for (; i < n; i++) d[i] *= gelu_grad(z[i]);
+}
+
+static void gelu_backward(const float *restrict z, const float *restrict dy, float *restrict dz,
+                          size_t n) {
+    size_t i = 0;
+    for (; i + DP_PREFETCH_BLOCK <= n; i += DP_PREFETCH_BLOCK) {
+        dp_prefetch_read(z, i, n);
+        dp_prefetch_read(dy, i, n);
+        for (size_t j = i; j < i + DP_PREFETCH_BLOCK; j++) dz[j] = dy[j] * gelu_grad(z[j]);
+    }
+    for (; i < n; i++) dz[i] = dy[i] * gelu_grad(z[i]);
+}
+
+void dp_gelu_forward(const float *z, float *y, size_t n) {
+    gelu_forward(z, y, n);
+}
+
+/* gelu_grad's value (the same operations, so the same bits), sharing s with
+ * gelu: the slope costs a few multiplies here instead of a second e^x in
+ * backward. */
+static void gelu_forward_slope(float *restrict z, float *restrict y, size_t n) {
+    size_t i = 0;
+    for (; i < n; i += DP_PREFETCH_BLOCK) {
+        dp_prefetch_read(z, i, n);
+        size_t end = i + DP_PREFETCH_BLOCK < n ? i + DP_PREFETCH_BLOCK : n;
+        for (size_t j = i; j < end; j++) {
+            float x = z[j], s = gelu_s(x);
+            y[j] = x * s;
+            z[j] = s + 2.0f * x * s * (1.0f - s) * GELU_C * (1.0f + 3.0f * GELU_A * x * x);
+        }
+    }
+}
+
+void dp_gelu_forward_slope(float *z, float *y, size_t n) {
+    gelu_forward_slope(z, y, n);
+}
+
 int dp_activation_needs_input(dp_act act) {
     return act == DP_ACT_GELU;
 }
@@ -115,7 +173,8 @@ void dp_activation_backward(dp_act act, const float *y, const float *dy, float *
         return;
     case DP_ACT_SOFTMAX: softmax_backward(y, dy, dz, rows, cols); return;
     case DP_ACT_GELU: /* y holds the input here */
-        for (size_t i = 0; i < n; i++) dz[i] = dy[i] * gelu_grad(y[i]);
+        if (dz == dy) gelu_backward_inplace(y, dz, n);
+        else gelu_backward(y, dy, dz, n);
         return;
     }
 }

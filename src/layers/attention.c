@@ -39,14 +39,16 @@ void dp_attn_init(dp_attn *a, int T, int F, int H, int Dk, int causal, int max_b
     a->T = T, a->F = F, a->H = H, a->Dk = Dk, a->causal = causal;
     a->cap = max_batch;
     a->scale = (float)(1.0 / sqrt((double)Dk));
-    size_t n = (size_t)max_batch * T * H * Dk * sizeof(float);
-    a->q = DP_MALLOC(n), a->k = DP_MALLOC(n), a->v = DP_MALLOC(n), a->o = DP_MALLOC(n);
+    size_t hd = (size_t)H * Dk, n = (size_t)max_batch * T * hd * sizeof(float);
+    a->qkv = DP_MALLOC(3 * n), a->o = DP_MALLOC(n);
+    a->w3 = DP_MALLOC((size_t)F * 3 * hd * sizeof(float));
+    a->b3 = DP_MALLOC(3 * hd * sizeof(float));
     a->p = DP_MALLOC((size_t)max_batch * H * T * T * sizeof(float));
     a->dp = DP_MALLOC((size_t)T * T * sizeof(float));
 }
 
 void dp_attn_free(dp_attn *a) {
-    free(a->q), free(a->k), free(a->v), free(a->o);
+    free(a->qkv), free(a->o), free(a->w3), free(a->b3);
     free(a->p), free(a->dp);
     memset(a, 0, sizeof *a);
 }
@@ -81,18 +83,44 @@ void dp_attn_init_params(int F, int H, int Dk, float *w, uint64_t key, uint64_t 
     memset(w + o.bo, 0, (size_t)F * sizeof *w);
 }
 
+/* Touches x[0, n) ahead of use, one prefetch per 64-byte line: the bias
+ * rows and the per-head loops below read and write megabytes last touched
+ * long before (p in the other pass, qkv in the projection GEMM), and waiting
+ * on each cache miss cost more than the arithmetic. */
+static void prefetch_span(const float *x, size_t n, int write) {
+    for (size_t i = 0; i < n; i += 16) {
+        if (write) __builtin_prefetch(x + i, 1);
+        else __builtin_prefetch(x + i, 0);
+    }
+}
+
+#define PREFILL_AHEAD 1024 /* floats: 4 KiB */
+
 /* The bias rows first, then one GEMM adding into them, so the bias costs no
  * extra pass over y. */
 void dp_attn_affine(float *y, const float *x, const float *w, const float *b, int N, int k, int n) {
-    for (int r = 0; r < N; r++) memcpy(y + (size_t)r * n, b, (size_t)n * sizeof *y);
+    const size_t total = (size_t)N * n;
+    for (size_t at = 0; at < total; at += (size_t)n) {
+        if (at + PREFILL_AHEAD < total) {
+            size_t ahead = at + PREFILL_AHEAD,
+                   len = total - ahead < (size_t)n ? total - ahead : (size_t)n;
+            prefetch_span(y + ahead, len, 1);
+        }
+        memcpy(y + at, b, (size_t)n * sizeof *y);
+    }
     dp_gemm(0, 0, N, n, k, 1.0f, x, k, w, n, 1.0f, y, n);
 }
 
-void dp_attn_colsum_add(float *db, const float *d, int N, int n) {
+/* db[n] += column sums of d[N, n] with row stride ld, rows in order. */
+static void colsum_add_ld(float *db, const float *d, int N, int n, int ld) {
     for (int r = 0; r < N; r++) {
-        const float *dr = d + (size_t)r * n;
+        const float *dr = d + (size_t)r * ld;
         for (int j = 0; j < n; j++) db[j] += dr[j];
     }
+}
+
+void dp_attn_colsum_add(float *db, const float *d, int N, int n) {
+    colsum_add_ld(db, d, N, n, n);
 }
 
 /* The sums over a row run in LANES interleaved partial sums: a fixed order
@@ -115,14 +143,36 @@ static float dot_row(const float *a, const float *b, int n) {
     return sum;
 }
 
+/* max of a[0, n), n >= 1, in LANES partial maxima: a single running max
+ * waits on each compare. */
+static float max_row(const float *a, int n) {
+    float acc[LANES];
+    for (int j = 0; j < LANES; j++) acc[j] = a[0];
+    int s = 0;
+    for (; s + LANES <= n; s += LANES)
+        for (int j = 0; j < LANES; j++) acc[j] = a[s + j] > acc[j] ? a[s + j] : acc[j];
+    float mx = a[0];
+    for (; s < n; s++) mx = a[s] > mx ? a[s] : mx;
+    for (int j = 0; j < LANES; j++) mx = acc[j] > mx ? acc[j] : mx;
+    return mx;
+}
+
+/* Part h of H of the next sample's rows: qkv [T, L] and o [T, HD]. */
+static void prefetch_next(const dp_attn *a, int b, int B, int h, int write_o) {
+    if (b + 1 >= B) return;
+    const size_t T = (size_t)a->T, HD = (size_t)a->H * a->Dk, L = 3 * HD;
+    size_t nq = T * L / a->H, no = T * HD / a->H;
+    prefetch_span(a->qkv + (b + 1) * T * L + h * nq, nq, 0);
+    prefetch_span(a->o + (b + 1) * T * HD + h * no, no, write_o);
+}
+
 /* Row t of p[T, T] over its first len(t) entries (t + 1 if causal, else T);
  * the rest are zeroed. */
 static void softmax_rows(float *p, int T, int causal) {
     for (int t = 0; t < T; t++) {
         float *row = p + (size_t)t * T;
         int n = causal ? t + 1 : T;
-        float mx = row[0];
-        for (int s = 1; s < n; s++) mx = row[s] > mx ? row[s] : mx;
+        float mx = max_row(row, n);
         for (int s = 0; s < n; s++) row[s] = dp_expf(row[s] - mx);
         float inv = 1.0f / dot_row(row, NULL, n);
         for (int s = 0; s < n; s++) row[s] *= inv;
@@ -143,26 +193,43 @@ static void softmax_rows_backward(float *d, const float *p, int T, int causal) {
     }
 }
 
+/* w3[F, 3HD] and b3[3HD] = the query, key and value kernels and biases side
+ * by side, so the three projections are one GEMM that reads x once. */
+static void gather_qkv_params(dp_attn *a, const float *w, attn_offsets o) {
+    const size_t hd = (size_t)a->H * a->Dk, kern[3] = {o.wq, o.wk, o.wv},
+                 bias[3] = {o.bq, o.bk, o.bv};
+    for (int i = 0; i < 3; i++) {
+        for (int f = 0; f < a->F; f++)
+            memcpy(a->w3 + (size_t)f * 3 * hd + i * hd, w + kern[i] + (size_t)f * hd,
+                   hd * sizeof(float));
+        memcpy(a->b3 + i * hd, w + bias[i], hd * sizeof(float));
+    }
+}
+
 void dp_attn_forward(dp_attn *a, const float *w, const float *x, float *y, int B) {
-    const int T = a->T, F = a->F, H = a->H, Dk = a->Dk, HD = H * Dk, N = B * T;
+    const int T = a->T, F = a->F, H = a->H, Dk = a->Dk, HD = H * Dk, N = B * T, L = 3 * HD;
     attn_offsets o = attn_layout(F, H, Dk);
-    dp_attn_affine(a->q, x, w + o.wq, w + o.bq, N, F, HD);
-    dp_attn_affine(a->k, x, w + o.wk, w + o.bk, N, F, HD);
-    dp_attn_affine(a->v, x, w + o.wv, w + o.bv, N, F, HD);
+    gather_qkv_params(a, w, o);
+    dp_attn_affine(a->qkv, x, a->w3, a->b3, N, F, L);
+    const float *q = a->qkv, *k = a->qkv + HD, *v = a->qkv + 2 * HD; /* row stride L */
     for (int b = 0; b < B; b++)
         for (int h = 0; h < H; h++) {
-            size_t at = (size_t)b * T * HD + (size_t)h * Dk; /* [T, Dk] with row stride HD */
-            float *p = a->p + ((size_t)b * H + h) * T * T;   /* [T, T] */
-            dp_gemm(0, 1, T, T, Dk, a->scale, a->q + at, HD, a->k + at, HD, 0.0f, p, T);
+            /* [T, Dk] blocks: at in qkv (row stride L), ao in o (row stride HD) */
+            size_t at = (size_t)b * T * L + (size_t)h * Dk,
+                   ao = (size_t)b * T * HD + (size_t)h * Dk;
+            float *p = a->p + ((size_t)b * H + h) * T * T; /* [T, T] */
+            prefetch_next(a, b, B, h, 1);
+            if (b + 1 < B) prefetch_span(p + (size_t)H * T * T, (size_t)T * T, 1);
+            dp_gemm(0, 1, T, T, Dk, a->scale, q + at, L, k + at, L, 0.0f, p, T);
             softmax_rows(p, T, a->causal);
-            dp_gemm(0, 0, T, Dk, T, 1.0f, p, T, a->v + at, HD, 0.0f, a->o + at, HD);
+            dp_gemm(0, 0, T, Dk, T, 1.0f, p, T, v + at, L, 0.0f, a->o + ao, HD);
         }
     dp_attn_affine(y, a->o, w + o.wo, w + o.bo, N, HD, F);
 }
 
 void dp_attn_backward(dp_attn *a, const float *w, const float *x, const float *dy, float *dx,
                       float *gw, int B) {
-    const int T = a->T, F = a->F, H = a->H, Dk = a->Dk, HD = H * Dk, N = B * T;
+    const int T = a->T, F = a->F, H = a->H, Dk = a->Dk, HD = H * Dk, N = B * T, L = 3 * HD;
     attn_offsets o = attn_layout(F, H, Dk);
     /* Output projection: its weight gradient needs o, which then holds dL/do. */
     dp_gemm(1, 0, HD, F, N, 1.0f, a->o, HD, dy, F, 1.0f, gw + o.wo, F);
@@ -170,27 +237,34 @@ void dp_attn_backward(dp_attn *a, const float *w, const float *x, const float *d
     float *dout = a->o; /* [N, HD] */
     dp_gemm(0, 1, N, HD, F, 1.0f, dy, F, w + o.wo, F, 0.0f, dout, HD);
     /* Per (sample, head), each gradient goes where its last reader is done:
-     * dV over V once dP is formed, dQ over dO once dP and dV are, and dK
-     * over K once dQ has read it. Afterwards o, k and v hold dQ, dK, dV. */
+     * dV over V once dP is formed, dQ over dO once dP and dV are, dK over K
+     * once dQ has read it, and dQ over Q once dK has. Afterwards qkv holds
+     * dQ | dK | dV. */
+    float *q = a->qkv, *k = a->qkv + HD, *v = a->qkv + 2 * HD; /* row stride L */
     for (int b = 0; b < B; b++)
         for (int h = 0; h < H; h++) {
-            size_t at = (size_t)b * T * HD + (size_t)h * Dk;
+            size_t at = (size_t)b * T * L + (size_t)h * Dk,
+                   ao = (size_t)b * T * HD + (size_t)h * Dk;
             const float *p = a->p + ((size_t)b * H + h) * T * T;
             float *ds = a->dp; /* dL/dP, then dL/dscores in place */
-            dp_gemm(0, 1, T, T, Dk, 1.0f, dout + at, HD, a->v + at, HD, 0.0f, ds, T);
-            dp_gemm(1, 0, T, Dk, T, 1.0f, p, T, dout + at, HD, 0.0f, a->v + at, HD);
+            prefetch_next(a, b, B, h, 0);
+            if (b + 1 < B) prefetch_span(p + (size_t)H * T * T, (size_t)T * T, 0);
+            dp_gemm(0, 1, T, T, Dk, 1.0f, dout + ao, HD, v + at, L, 0.0f, ds, T);
+            dp_gemm(1, 0, T, Dk, T, 1.0f, p, T, dout + ao, HD, 0.0f, v + at, L);
             softmax_rows_backward(ds, p, T, a->causal);
-            dp_gemm(0, 0, T, Dk, T, a->scale, ds, T, a->k + at, HD, 0.0f, dout + at, HD);
-            dp_gemm(1, 0, T, Dk, T, a->scale, ds, T, a->q + at, HD, 0.0f, a->k + at, HD);
+            dp_gemm(0, 0, T, Dk, T, a->scale, ds, T, k + at, L, 0.0f, dout + ao, HD);
+            dp_gemm(1, 0, T, Dk, T, a->scale, ds, T, q + at, L, 0.0f, k + at, L);
+            for (int t = 0; t < T; t++)
+                memcpy(q + at + (size_t)t * L, dout + ao + (size_t)t * HD,
+                       (size_t)Dk * sizeof(float));
         }
-    const float *dproj[3] = {dout, a->k, a->v};
     const size_t kern[3] = {o.wq, o.wk, o.wv}, bias[3] = {o.bq, o.bk, o.bv};
     for (int i = 0; i < 3; i++) {
-        dp_gemm(1, 0, F, HD, N, 1.0f, x, F, dproj[i], HD, 1.0f, gw + kern[i], HD);
-        dp_attn_colsum_add(gw + bias[i], dproj[i], N, HD);
-        if (dx)
-            dp_gemm(0, 1, N, F, HD, 1.0f, dproj[i], HD, w + kern[i], HD, i ? 1.0f : 0.0f, dx, F);
+        dp_gemm(1, 0, F, HD, N, 1.0f, x, F, a->qkv + i * HD, L, 1.0f, gw + kern[i], HD);
+        colsum_add_ld(gw + bias[i], a->qkv + i * HD, N, HD, L);
     }
+    /* dx = dQKV w3^T: the three projections' input gradients in one GEMM */
+    if (dx) dp_gemm(0, 1, N, F, L, 1.0f, a->qkv, L, a->w3, L, 0.0f, dx, F);
 }
 
 /* ---------------------------------------------- multi_head_attention ---- */

@@ -17,13 +17,16 @@
  * positions is one GEMM, and position t of head h sits at column h*Dk. */
 typedef struct dp_attn {
     int T, F, H, Dk, causal;
-    int cap;          /* samples the buffers hold (max_batch) */
-    float scale;      /* 1 / sqrt(Dk) */
-    float *q, *k, *v; /* [cap*T, H*Dk] projections; backward turns them into
-                         their gradients in place */
-    float *o;         /* [cap*T, H*Dk] heads' outputs, input of the output projection */
-    float *p;         /* [cap, H, T, T] softmax probabilities (0 above the diagonal if causal) */
-    float *dp;        /* [T, T] backward scratch */
+    int cap;        /* samples the buffers hold (max_batch) */
+    float scale;    /* 1 / sqrt(Dk) */
+    float *qkv;     /* [cap*T, 3 H*Dk] the projections q | k | v side by side,
+                         one GEMM's output; backward turns them into their
+                         gradients in place */
+    float *w3, *b3; /* [F, 3 H*Dk] and [3 H*Dk]: the three kernels and biases
+                         side by side, copied from the parameters each forward */
+    float *o;       /* [cap*T, H*Dk] heads' outputs, input of the output projection */
+    float *p;       /* [cap, H, T, T] softmax probabilities (0 above the diagonal if causal) */
+    float *dp;      /* [T, T] backward scratch */
 } dp_attn;
 
 /* Allocates the buffers for up to max_batch samples. */

@@ -61,8 +61,9 @@ void dp_layernorm_forward(float *y, float *mean, float *rstd, const float *x, co
 
 /* With xhat = (x - mean) rstd and g = dy gamma:
  * dx = rstd (g - mean(g) - xhat mean(g xhat)). */
-void dp_layernorm_backward(float *dx, float *dgamma, float *dbeta, const float *dy, const float *x,
-                           const float *mean, const float *rstd, const float *gamma, int N, int F) {
+void dp_layernorm_backward(float *dx, const float *skip, float *dgamma, float *dbeta,
+                           const float *dy, const float *x, const float *mean, const float *rstd,
+                           const float *gamma, int N, int F) {
     for (int r = 0; r < N; r++) {
         const float *xr = x + (size_t)r * F, *dyr = dy + (size_t)r * F;
         const float m = mean[r], rs = rstd[r];
@@ -89,9 +90,10 @@ void dp_layernorm_backward(float *dx, float *dgamma, float *dbeta, const float *
         for (int j = 0; j < LANES; j++) tg += sg[j], tgx += sgx[j];
         float *dxr = dx + (size_t)r * F;
         const float mg = (float)(tg / F), mgx = (float)(tgx / F);
+        const float *sr = skip ? skip + (size_t)r * F : NULL;
         for (i = 0; i < F; i++) {
             float xhat = (xr[i] - m) * rs;
-            dxr[i] += rs * (dyr[i] * gamma[i] - mg - xhat * mgx);
+            dxr[i] = (sr ? sr[i] : 0.0f) + rs * (dyr[i] * gamma[i] - mg - xhat * mgx);
         }
     }
 }
@@ -159,8 +161,7 @@ static void layer_norm_backward(dp_layer *l, const float *params, const float *x
     if (B <= 0) return;
     layer_norm_state *st = l->state;
     int F = l->params[0].shape.dim[0], N = B * st->steps;
-    if (dx) memset(dx, 0, (size_t)N * F * sizeof *dx);
-    dp_layernorm_backward(dx, grads + l->params[0].offset, grads + l->params[1].offset, dy, x,
+    dp_layernorm_backward(dx, NULL, grads + l->params[0].offset, grads + l->params[1].offset, dy, x,
                           st->mean, st->rstd, params + l->params[0].offset, N, F);
 }
 

@@ -10,9 +10,11 @@ void dp_layernorm_forward(float *y, float *mean, float *rstd, const float *x, co
                           const float *beta, int N, int F, float eps);
 
 /* Given dy[N, F] and the forward's x, mean and rstd: dgamma[F] and dbeta[F]
- * += their gradients, and dx[N, F] += dL/dx unless dx is NULL. Adding into dx
- * lets a residual block pass its skip gradient in dx. */
-void dp_layernorm_backward(float *dx, float *dgamma, float *dbeta, const float *dy, const float *x,
-                           const float *mean, const float *rstd, const float *gamma, int N, int F);
+ * += their gradients, and dx[N, F] = skip + dL/dx (skip NULL: 0) unless dx is
+ * NULL. The skip lets a residual block add its skip gradient in the same
+ * pass; dx may alias skip. */
+void dp_layernorm_backward(float *dx, const float *skip, float *dgamma, float *dbeta,
+                           const float *dy, const float *x, const float *mean, const float *rstd,
+                           const float *gamma, int N, int F);
 
 #endif

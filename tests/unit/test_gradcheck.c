@@ -389,6 +389,33 @@ static void test_activation_backward_aliasing(void) {
     }
 }
 
+/* The gelu entry points a transformer block uses give the same bits as the
+ * generic ones (whose values and slopes the tests above check): the
+ * out-of-place forward, the forward that also keeps the slope, and the
+ * backward both in place and out of place. n = 37 is not a multiple of any
+ * vector width, so the loops' tails run too. */
+static void test_gelu_entry_points_agree(void) {
+    enum { N = 37 };
+    float z[N], y_ref[N], y[N], slope[N], ones[N], d_out[N], d_in[N];
+    for (int i = 0; i < N; i++) {
+        z[i] = uniform_in(57, i, -8.0f, 8.0f);
+        ones[i] = 1.0f;
+    }
+    memcpy(y_ref, z, sizeof z);
+    dp_activation_forward(DP_ACT_GELU, y_ref, 1, N);
+    dp_gelu_forward(z, y, N);
+    CU_ASSERT_EQUAL(memcmp(y, y_ref, sizeof y), 0);
+    dp_activation_backward(DP_ACT_GELU, z, ones, d_out, 1, N);
+    memcpy(d_in, ones, sizeof ones);
+    dp_activation_backward(DP_ACT_GELU, z, d_in, d_in, 1, N);
+    CU_ASSERT_EQUAL(memcmp(d_in, d_out, sizeof d_in), 0);
+    memcpy(slope, z, sizeof z);
+    memset(y, 0, sizeof y);
+    dp_gelu_forward_slope(slope, y, N);
+    CU_ASSERT_EQUAL(memcmp(y, y_ref, sizeof y), 0);
+    CU_ASSERT_EQUAL(memcmp(slope, d_out, sizeof slope), 0);
+}
+
 /* gelu is the tanh approximation: within 1e-3 of the exact erf form
  * 0.5 z (1 + erf(z / sqrt 2)) everywhere, and exactly 0 at 0. */
 static void test_gelu_is_tanh_form(void) {
@@ -657,6 +684,7 @@ int main(void) {
         {"activation forward values", test_activation_values},
         {"activation backward in place", test_activation_backward_aliasing},
         {"gelu is the tanh form", test_gelu_is_tanh_form},
+        {"gelu entry points agree", test_gelu_entry_points_agree},
         {"loss gradients vs finite differences", test_loss_gradients},
         {"loss values vs formulas", test_loss_values},
         {"fused losses with extreme logits", test_bce_fused_extreme_logits},
