@@ -42,6 +42,8 @@ typedef struct dp_layer_cfg {
                           transformer_block: its `dropout` */
     /* sequence layers (activations [T, F] per sample) */
     int input_dim, output_dim;   /* embedding: vocabulary size, vector size */
+    int embeddings_normal;       /* embedding: 0 uniform(-0.05, 0.05) (Keras), 1 normal */
+    double stddev;               /* embedding: the normal initializer's, default 0.05 */
     int max_length;              /* positional_embedding: longest window */
     int return_sequences;        /* simple_rnn, lstm, gru: [T, units] instead of [units] */
     dp_act recurrent_activation; /* lstm, gru gates; default sigmoid */

@@ -32,6 +32,7 @@ static const char *const loss_names[] = {"mse", "binary_crossentropy", "categori
 static const char *const reduction_names[] = {"exact", "fast", NULL};
 static const char *const metric_names[] = {"accuracy", NULL};
 static const char *const padding_names[] = {"valid", "same", NULL}; /* index = padding_same */
+static const char *const emb_init_names[] = {"uniform", "normal", NULL}; /* embeddings_normal */
 
 #define ACTIVATION                                                                             \
     {.key = "activation", .type = CS_ENUM, FIELD(dp_layer_cfg, activation), .def = DP_ACT_LINEAR, \
@@ -90,6 +91,11 @@ static const cs_key embedding_keys[] = {
      .required = 1, .help = "vocabulary size: token ids are in [0, input_dim)"},
     {.key = "output_dim", .type = CS_INT, FIELD(dp_layer_cfg, output_dim), AT_LEAST(1),
      .required = 1, .help = "length of each token's vector"},
+    {.key = "embeddings_initializer", .type = CS_ENUM, FIELD(dp_layer_cfg, embeddings_normal),
+     .def = 0, .names = emb_init_names, .noun = "initializer",
+     .help = "uniform: U(-0.05, 0.05), Keras's default; normal: N(0, stddev)"},
+    {.key = "stddev", .type = CS_NUMBER, FIELD(dp_layer_cfg, stddev), ABOVE(0), .def = 0.05,
+     .help = "the normal initializer's standard deviation (1: PyTorch's nn.Embedding)"},
     END};
 
 static const cs_key positional_embedding_keys[] = {

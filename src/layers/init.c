@@ -23,6 +23,10 @@ static double normal_at(uint64_t key, uint64_t i) {
     return sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2);
 }
 
+void dp_init_normal(float *w, size_t n, double stddev, uint64_t key) {
+    for (size_t i = 0; i < n; i++) w[i] = (float)(stddev * normal_at(key, i));
+}
+
 void dp_init_orthogonal(float *w, int rows, int cols, uint64_t key) {
     /* Orthonormalize the n shorter vectors of length len: the rows when rows <= cols. */
     int by_rows = rows <= cols;

@@ -9,6 +9,9 @@
 /* w[n] ~ U(-limit, limit), value i drawn from stream `key` at counter first + i. */
 void dp_init_uniform(float *w, size_t n, float limit, uint64_t key, uint64_t first);
 
+/* w[n] ~ N(0, stddev^2), value i from stream `key` (Box-Muller). */
+void dp_init_normal(float *w, size_t n, double stddev, uint64_t key);
+
 /* Glorot uniform for a kernel [fan_in, fan_out]: limit sqrt(6 / (fan_in + fan_out)). */
 void dp_init_glorot_uniform(float *w, int fan_in, int fan_out, uint64_t key);
 

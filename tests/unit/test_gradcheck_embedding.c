@@ -78,6 +78,7 @@ static void test_embedding_shapes(void) {
     CU_ASSERT_EQUAL(e.l.params[0].shape.dim[1], EF);
     CU_ASSERT_EQUAL(e.l.param_count, (size_t)EV * EF);
     e.l.ops->free(&e.l);
+    dp_layer_embedding_ops.free(&e.l);
 }
 
 /* Output position n is table row ids[n], bit for bit. */
@@ -88,6 +89,7 @@ static void test_embedding_forward_rows(void) {
     for (int n = 0; n < EB * ET; n++)
         ASSERT_SAME_FLOATS(e.y + n * EF, e.table + (int)e.ids[n] * EF, EF);
     e.l.ops->free(&e.l);
+    dp_layer_embedding_ops.free(&e.l);
 }
 
 /* The table gradient is the sum of dy over the positions holding each id (a
@@ -122,6 +124,7 @@ static void test_embedding_gradient(void) {
     e.l.ops->backward(&e.l, e.table, e.ids, e.y, e.dy, NULL, e.grads, EB);
     for (int i = 0; i < EV * EF; i++) CU_ASSERT(close_enough(e.grads[i], 2.0 * g1[i], 1e-5, 1e-6));
     e.l.ops->free(&e.l);
+    dp_layer_embedding_ops.free(&e.l);
 }
 
 /* An id outside [0, V) (or NaN) reads nothing outside the table: its vector
@@ -147,6 +150,7 @@ static void test_embedding_bad_ids(void) {
     }
     for (int i = 0; i < EV * EF; i++) CU_ASSERT(close_enough(e.grads[i], want[i], 1e-5, 1e-6));
     e.l.ops->free(&e.l);
+    dp_layer_embedding_ops.free(&e.l);
 }
 
 /* Keras's uniform(-0.05, 0.05), a pure function of the key. */
@@ -176,6 +180,28 @@ static void test_embedding_init(void) {
     CU_ASSERT(lo >= -0.05f && hi <= 0.05f);
     CU_ASSERT(lo < -0.049f && hi > 0.049f); /* 8192 draws fill the range */
     CU_ASSERT(fabs(mean) < 0.002);          /* std of the mean: 0.05 / sqrt(3 * 8192) */
+    l.ops->free(&l);
+
+    /* embeddings_initializer: normal, N(0, stddev^2): PyTorch's nn.Embedding at 1. */
+    cfg.embeddings_normal = 1;
+    cfg.stddev = 1.0;
+    CU_ASSERT_FATAL(dp_layer_embedding_ops.create(&l, &cfg, &in, 2, &err) == 0);
+    l.ops = &dp_layer_embedding_ops;
+    l.ops->init_params(&l, a, 77);
+    l.ops->init_params(&l, b, 77);
+    ASSERT_SAME_FLOATS(a, b, n);
+    double sum = 0, sq = 0;
+    int beyond2 = 0;
+    for (size_t i = 0; i < n; i++) {
+        sum += a[i], sq += (double)a[i] * a[i];
+        beyond2 += fabsf(a[i]) > 2.0f;
+    }
+    mean = sum / (double)n;
+    double sd = sqrt(sq / (double)n - mean * mean);
+    CU_ASSERT(fabs(mean) < 0.05); /* 4.5 standard errors of 1 / sqrt(8192) */
+    CU_ASSERT(fabs(sd - 1.0) < 0.05);
+    /* About 4.6% of a normal lies beyond 2 sd; a uniform of sd 1 has none. */
+    CU_ASSERT(beyond2 > 200 && beyond2 < 560);
     free(a), free(b), free(c);
     l.ops->free(&l);
 }
