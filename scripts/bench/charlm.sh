@@ -71,18 +71,24 @@ done
 
 # Scaling at global batch 64, on windows for SCALE_STEPS steps over two epochs.
 cut_train "$tmp/scale.h5" $((scale_steps / 2 * 64))
-run() { # NP BATCH DIR [taskset core]
+# run NP BATCH DIR [CORE]: NP ranks under mpirun, or with CORE one plain
+# process pinned to that core (two separate mpiruns would both bind to core 0).
+run() {
   local np=$1 batch=$2 dir=$3
-  mpirun -np "$np" build/dptrain train "configs/fortunes_$m.yaml" --set data.path="$tmp/scale.h5" \
-    --set train.epochs=2 --set train.batch_size="$batch" --set checkpoint.every_steps=0 \
-    --run-dir "$dir" >"$dir.log" 2>&1
+  local args=(train "configs/fortunes_$m.yaml" --set data.path="$tmp/scale.h5" --set train.epochs=2
+    --set train.batch_size="$batch" --set checkpoint.every_steps=0 --run-dir "$dir")
+  if [ $# -ge 4 ]; then
+    taskset -c "$4" build/dptrain "${args[@]}" >"$dir.log" 2>&1
+  else
+    mpirun -np "$np" build/dptrain "${args[@]}" >"$dir.log" 2>&1
+  fi
 }
 for m in lstm transformer; do
   echo "$models" | grep -qw "$m" || continue
   run 1 64 "$tmp/s1-$m"
   run 2 64 "$tmp/s2-$m"
-  run 1 32 "$tmp/a-$m" &
-  run 1 32 "$tmp/b-$m" &
+  run 1 32 "$tmp/a-$m" 0 &
+  run 1 32 "$tmp/b-$m" 1 &
   wait
   one=$(($(rate "$tmp/s1-$m") * 64)) two=$(($(rate "$tmp/s2-$m") * 64))
   apart=$((($(rate "$tmp/a-$m") + $(rate "$tmp/b-$m")) * 64))
