@@ -109,13 +109,16 @@ static double exp_shifted(const float *z, int K, float mx, float *e) {
 static double ce_logits_row(const float *z, const float *yr, int id, int K, float *d) {
     float mx = z[argmax_row(z, K)];
     /* Without a gradient to write, the exponentials go through a chunk on the
-     * stack. The argmax term is exp(0) = 1, so se >= 1 and log(se) is finite. */
-    float chunk[256];
+     * stack. K >= 1, and the argmax term is exp(0) = 1, so se >= 1 and log(se)
+     * is finite. */
+    float chunk[256] = {0};
     double se = 0.0;
-    for (int k0 = 0; k0 < K; k0 += 256) {
+    int k0 = 0;
+    do {
         int n = K - k0 < 256 ? K - k0 : 256;
         se += exp_shifted(z + k0, n, mx, d ? d + k0 : chunk);
-    }
+        k0 += 256;
+    } while (k0 < K);
     double lse = mx + log(se);
     if (id >= 0) { /* a class id: softmax - onehot */
         if (d) {
