@@ -5,14 +5,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "core/alloc.h"
 #include "core/rng.h"
-#include "dptrain/checkpoint.h"
-#include "dptrain/config.h"
+#include "cmd/cmd_load.h"
 #include "dptrain/train.h"
-#include "nn/model.h"
 #include "nn/sample.h"
 
 typedef struct gen_args {
@@ -78,30 +75,6 @@ static int gen_parse(int argc, char **argv, gen_args *a, dp_error *err) {
     return 0;
 }
 
-static char *gen_strdup(const char *s) {
-    size_t n = strlen(s) + 1;
-    char *d = DP_MALLOC(n);
-    memcpy(d, s, n);
-    return d;
-}
-
-/* A run directory stands for its newest checkpoint. *path is allocated. */
-static int gen_resolve(const char *arg, char **path, dp_error *err) {
-    struct stat sb;
-    if (stat(arg, &sb) != 0) return dp_error_set(err, arg, "no such checkpoint or run directory");
-    if (!S_ISDIR(sb.st_mode)) {
-        *path = gen_strdup(arg);
-        return 0;
-    }
-    char **paths = NULL;
-    int n = dp_ckpt_list(arg, &paths, err);
-    if (n < 0) return -1;
-    if (n == 0) return dp_error_set(err, arg, "the run directory holds no checkpoint");
-    *path = gen_strdup(paths[0]);
-    dp_ckpt_free_list(paths, n);
-    return 0;
-}
-
 /* A byte-level language model: token ids in, next-token logits out at every
  * position, and causal, so that padding after the prompt changes nothing
  * before it. */
@@ -129,16 +102,11 @@ static int gen_check_lm(const dp_model *m, const dp_config *cfg, const char *pat
     return 0;
 }
 
-static int gen_load(const gen_args *a, dp_config *cfg, dp_model *m, dp_error *err) {
-    char *path = NULL, *text = NULL;
-    int rc = -1;
-    if (gen_resolve(a->ckpt, &path, err) == 0 && dp_ckpt_read_config(path, &text, err) == 0 &&
-        dp_config_load_saved(cfg, path, text, err) == 0 && dp_model_build(m, cfg, 1, err) == 0 &&
-        gen_check_lm(m, cfg, path, err) == 0 && dp_ckpt_read(path, m, NULL, NULL, err) == 0)
-        rc = 0;
-    free(text);
-    free(path);
-    return rc;
+static int gen_load(const gen_args *a, dp_loaded *l, dp_error *err) {
+    if (dp_load_checkpoint(l, a->ckpt, 0, 1, err)) return -1;
+    if (gen_check_lm(&l->model, &l->cfg, l->path, err) == 0) return 0;
+    dp_loaded_free(l);
+    return -1;
 }
 
 /* The window is the last T tokens; shorter contexts sit at the start, padded
@@ -172,16 +140,12 @@ int dp_cmd_generate(int argc, char **argv) {
         dp_error_print(&err);
         return DP_EXIT_USAGE;
     }
-    dp_config cfg = {0};
-    dp_model m = {0};
-    int rc = DP_EXIT_OK;
-    if (gen_load(&a, &cfg, &m, &err)) {
+    dp_loaded l;
+    if (gen_load(&a, &l, &err)) {
         dp_error_print(&err);
-        rc = DP_EXIT_ERROR;
-    } else {
-        gen_run(&a, &m);
+        return DP_EXIT_ERROR;
     }
-    dp_model_free(&m);
-    dp_config_free(&cfg);
-    return rc;
+    gen_run(&a, &l.model);
+    dp_loaded_free(&l);
+    return DP_EXIT_OK;
 }
