@@ -334,11 +334,22 @@ static void mha_free(dp_layer *l) {
     l->state = NULL;
 }
 
+double dp_attn_flops(int T, int F, int H, int Dk) {
+    double t = T, hd = (double)H * Dk;
+    return t * (8.0 * F * hd + 3.0 * hd + F) + 4.0 * hd * t * t;
+}
+
+static double mha_flops(const dp_layer *l) {
+    const dp_attn *a = l->state;
+    return dp_attn_flops(a->T, a->F, a->H, a->Dk);
+}
+
 const dp_layer_ops dp_layer_multi_head_attention_ops = {
     .type = "multi_head_attention",
     .create = mha_create,
     .init_params = mha_init_params,
     .forward = mha_forward,
     .backward = mha_backward,
+    .flops = mha_flops,
     .free = mha_free,
 };

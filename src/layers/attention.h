@@ -52,6 +52,12 @@ void dp_attn_forward(dp_attn *a, const float *w, const float *x, float *y, int B
 void dp_attn_backward(dp_attn *a, const float *w, const float *x, const float *dy, float *dx,
                       float *gw, int B);
 
+/* Forward FLOPs of one sample (layer.h's counting): the q, k, v projections
+ * with their biases, Q K^T and P V over all T x T pairs (a causal mask still
+ * runs the full products), and the output projection with its bias:
+ *   T (8 F H Dk + 3 H Dk + F) + 4 H Dk T^2. */
+double dp_attn_flops(int T, int F, int H, int Dk);
+
 /* y[N, n] = x[N, k] w[k, n] + b[n]: a dense layer over N rows. */
 void dp_attn_affine(float *y, const float *x, const float *w, const float *b, int N, int k, int n);
 

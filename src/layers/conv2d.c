@@ -339,6 +339,13 @@ static void conv2d_free(dp_layer *l) {
     l->state = NULL;
 }
 
+/* Per output value: C*kh*kw multiply-adds and the bias. */
+static double conv2d_flops(const dp_layer *l) {
+    const dp_shape *k = &l->params[0].shape; /* [F, C, kh, kw] */
+    double per_out = 2.0 * k->dim[1] * k->dim[2] * k->dim[3] + 1.0;
+    return per_out * (double)dp_shape_numel(&l->out_shape);
+}
+
 const dp_layer_ops dp_layer_conv2d_ops = {
     .type = "conv2d",
     .create = conv2d_create,
@@ -346,5 +353,6 @@ const dp_layer_ops dp_layer_conv2d_ops = {
     .forward = conv2d_forward,
     .backward = conv2d_backward,
     .absorb = conv2d_absorb,
+    .flops = conv2d_flops,
     .free = conv2d_free,
 };

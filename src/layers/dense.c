@@ -129,11 +129,19 @@ static void dense_free(dp_layer *l) {
     l->state = NULL;
 }
 
+/* Per position: x W (in x out multiply-adds) and the bias. */
+static double dense_flops(const dp_layer *l) {
+    double nin = l->params[0].shape.dim[0], nout = l->params[0].shape.dim[1];
+    double positions = l->in_shape.ndim == 2 ? l->in_shape.dim[0] : 1;
+    return positions * (2.0 * nin * nout + nout);
+}
+
 const dp_layer_ops dp_layer_dense_ops = {
     .type = "dense",
     .create = dense_create,
     .init_params = dense_init_params,
     .forward = dense_forward,
     .backward = dense_backward,
+    .flops = dense_flops,
     .free = dense_free,
 };

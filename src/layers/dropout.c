@@ -102,11 +102,18 @@ static void dropout_free(dp_layer *l) {
     l->state = NULL;
 }
 
+/* The identity at inference. */
+static double dropout_flops(const dp_layer *l) {
+    (void)l;
+    return 0.0;
+}
+
 const dp_layer_ops dp_layer_dropout_ops = {
     .type = "dropout",
     .create = dropout_create,
     .init_params = dropout_init_params,
     .forward = dropout_forward,
     .backward = dropout_backward,
+    .flops = dropout_flops,
     .free = dropout_free,
 };

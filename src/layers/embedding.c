@@ -116,11 +116,18 @@ static void embedding_free(dp_layer *l) {
     l->state = NULL;
 }
 
+/* A table lookup: no arithmetic. */
+static double embedding_flops(const dp_layer *l) {
+    (void)l;
+    return 0.0;
+}
+
 const dp_layer_ops dp_layer_embedding_ops = {
     .type = "embedding",
     .create = embedding_create,
     .init_params = embedding_init_params,
     .forward = embedding_forward,
     .backward = embedding_backward,
+    .flops = embedding_flops,
     .free = embedding_free,
 };

@@ -43,11 +43,18 @@ static void flatten_free(dp_layer *l) {
     l->state = NULL;
 }
 
+/* A copy: no arithmetic. */
+static double flatten_flops(const dp_layer *l) {
+    (void)l;
+    return 0.0;
+}
+
 const dp_layer_ops dp_layer_flatten_ops = {
     .type = "flatten",
     .create = flatten_create,
     .init_params = flatten_init_params,
     .forward = flatten_forward,
     .backward = flatten_backward,
+    .flops = flatten_flops,
     .free = flatten_free,
 };

@@ -65,11 +65,17 @@ static void gap1d_free(dp_layer *l) {
     l->state = NULL;
 }
 
+/* T - 1 additions and one division per feature. */
+static double gap1d_flops(const dp_layer *l) {
+    return (double)l->in_shape.dim[0] * l->in_shape.dim[1];
+}
+
 const dp_layer_ops dp_layer_global_average_pooling1d_ops = {
     .type = "global_average_pooling1d",
     .create = gap1d_create,
     .init_params = gap1d_init_params,
     .forward = gap1d_forward,
     .backward = gap1d_backward,
+    .flops = gap1d_flops,
     .free = gap1d_free,
 };

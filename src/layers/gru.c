@@ -181,11 +181,20 @@ static void gru_free(dp_layer *l) {
     l->state = NULL;
 }
 
+/* Per step: the three blocks' x_t W + h U (F + u multiply-adds each) and both
+ * biases (6u), the z and r sums (2u), r * hg_h + xg_h (2u) and
+ * h = z h + (1 - z) hh (4u). */
+static double gru_flops(const dp_layer *l) {
+    double T = l->in_shape.dim[0], F = l->in_shape.dim[1], u = l->params[1].shape.dim[0];
+    return T * (6.0 * u * (F + u) + 14.0 * u);
+}
+
 const dp_layer_ops dp_layer_gru_ops = {
     .type = "gru",
     .create = gru_create,
     .init_params = gru_init_params,
     .forward = gru_forward,
     .backward = gru_backward,
+    .flops = gru_flops,
     .free = gru_free,
 };

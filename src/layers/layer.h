@@ -59,6 +59,11 @@ typedef struct dp_layer_ops {
      * model calls forward with next's output buffer and backward with next's
      * output and its gradient, and never calls next's forward or backward. */
     int (*absorb)(dp_layer *l, const dp_layer *next, int max_batch);
+    /* Optional. Forward FLOPs of one sample at inference: a multiply-add counts
+     * 2, a bias or residual addition and a gate's elementwise product 1 each;
+     * activation functions (softmax included) are not counted (docs/DESIGN.md
+     * §3.2.2). */
+    double (*flops)(const dp_layer *l);
     /* Frees l->state. */
     void (*free)(dp_layer *l);
 } dp_layer_ops;

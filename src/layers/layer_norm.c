@@ -172,11 +172,18 @@ static void layer_norm_free(dp_layer *l) {
     l->state = NULL;
 }
 
+/* Per value: 1 for the mean, 3 for the variance (subtract, square, add), 2 to
+ * normalize (subtract, scale), 2 for gamma and beta. */
+static double layer_norm_flops(const dp_layer *l) {
+    return 8.0 * (double)dp_shape_numel(&l->in_shape);
+}
+
 const dp_layer_ops dp_layer_layer_norm_ops = {
     .type = "layer_norm",
     .create = layer_norm_create,
     .init_params = layer_norm_init_params,
     .forward = layer_norm_forward,
     .backward = layer_norm_backward,
+    .flops = layer_norm_flops,
     .free = layer_norm_free,
 };

@@ -229,11 +229,19 @@ static void lstm_free(dp_layer *l) {
     l->state = NULL;
 }
 
+/* Per step: the four gates' x_t W + h R (F + U multiply-adds each) and bias
+ * (4U), c_t = f c + i g (3U) and h_t = o act(c_t) (U). */
+static double lstm_flops(const dp_layer *l) {
+    double T = l->in_shape.dim[0], F = l->in_shape.dim[1], U = l->params[1].shape.dim[0];
+    return T * (8.0 * U * (F + U) + 8.0 * U);
+}
+
 const dp_layer_ops dp_layer_lstm_ops = {
     .type = "lstm",
     .create = lstm_create,
     .init_params = lstm_init_params,
     .forward = lstm_forward,
     .backward = lstm_backward,
+    .flops = lstm_flops,
     .free = lstm_free,
 };

@@ -108,11 +108,18 @@ static void maxpool2d_free(dp_layer *l) {
     l->state = NULL;
 }
 
+/* ph*pw - 1 comparisons per output value. */
+static double maxpool2d_flops(const dp_layer *l) {
+    const maxpool2d_state *st = l->state;
+    return (double)(st->g.ph * st->g.pw - 1) * (double)dp_shape_numel(&l->out_shape);
+}
+
 const dp_layer_ops dp_layer_maxpool2d_ops = {
     .type = "maxpool2d",
     .create = maxpool2d_create,
     .init_params = maxpool2d_init_params,
     .forward = maxpool2d_forward,
     .backward = maxpool2d_backward,
+    .flops = maxpool2d_flops,
     .free = maxpool2d_free,
 };

@@ -86,11 +86,17 @@ static void positional_embedding_free(dp_layer *l) {
     l->state = NULL;
 }
 
+/* One addition per value of the [T, F] output. */
+static double positional_embedding_flops(const dp_layer *l) {
+    return (double)dp_shape_numel(&l->out_shape);
+}
+
 const dp_layer_ops dp_layer_positional_embedding_ops = {
     .type = "positional_embedding",
     .create = positional_embedding_create,
     .init_params = positional_embedding_init_params,
     .forward = positional_embedding_forward,
     .backward = positional_embedding_backward,
+    .flops = positional_embedding_flops,
     .free = positional_embedding_free,
 };

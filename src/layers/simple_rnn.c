@@ -118,11 +118,18 @@ static void rnn_free(dp_layer *l) {
     l->state = NULL;
 }
 
+/* Per step: x_t W and h U (F + u multiply-adds per unit) and the bias. */
+static double rnn_flops(const dp_layer *l) {
+    double T = l->in_shape.dim[0], F = l->in_shape.dim[1], u = l->params[1].shape.dim[0];
+    return T * (2.0 * u * (F + u) + u);
+}
+
 const dp_layer_ops dp_layer_simple_rnn_ops = {
     .type = "simple_rnn",
     .create = rnn_create,
     .init_params = rnn_init_params,
     .forward = rnn_forward,
     .backward = rnn_backward,
+    .flops = rnn_flops,
     .free = rnn_free,
 };

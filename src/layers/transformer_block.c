@@ -261,11 +261,21 @@ static void block_free(dp_layer *l) {
     l->state = NULL;
 }
 
+/* Two layer norms (8 per value each, layer_norm.c), the attention, the
+ * feed-forward pair with its biases, and the two residual additions. */
+static double block_flops(const dp_layer *l) {
+    const block_state *st = l->state;
+    double T = st->T, F = st->F, ff = st->ff;
+    return 16.0 * T * F + dp_attn_flops(st->T, st->F, st->attn.H, st->attn.Dk) +
+           T * (4.0 * F * ff + ff + F) + 2.0 * T * F;
+}
+
 const dp_layer_ops dp_layer_transformer_block_ops = {
     .type = "transformer_block",
     .create = block_create,
     .init_params = block_init_params,
     .forward = block_forward,
     .backward = block_backward,
+    .flops = block_flops,
     .free = block_free,
 };
