@@ -8,4 +8,11 @@
  * DP_EXIT_* code; on error one line went to stderr and nothing to stdout. */
 int dp_cmd_generate(int argc, char **argv);
 
+/* `dptrain summary CONFIG|CKPT|RUN_DIR [--ranks P] [--batch B] [--data PATH]`:
+ * prints the layers (output shape, parameters, forward FLOPs per sample), the
+ * totals, and the memory budget of rank 0 on P ranks at global batch B
+ * (cmd/budget.h). argv[1] is "summary". Returns a DP_EXIT_* code; on error one
+ * line went to stderr and nothing to stdout. */
+int dp_cmd_summary(int argc, char **argv);
+
 #endif

@@ -1,0 +1,177 @@
+/* budget.c - the memory budget per rank of docs/DESIGN.md §9, part by part. */
+#include "cmd/budget.h"
+
+#include <string.h>
+
+#include "data/shard.h"
+#include "grad/grad_buckets.h"
+#include "grad/grad_shm.h"
+#include "layers/activation.h"
+#include "nn/optim.h"
+#include "train/eval.h"
+
+/* conv2d's patch scratch, as conv2d.c sizes it: chunks of G samples with at
+ * least 480 output columns, at most 1.5 MiB of col, dcol and z. */
+#define BUDGET_CONV_MIN_COLS 480.0
+#define BUDGET_CONV_CHUNK_BYTES (3 << 19)
+
+static double budget_u32(double u) {
+    return (double)(((long long)u + 31) / 32 * 32);
+}
+
+/* conv2d: its chunk's col, dcol, z and the transposed kernel gradient; when
+ * it pools its own output, where each maximum came from (int32) and one
+ * sample's pooled gradient. */
+static double budget_conv2d(const dp_model *m, int i, double R) {
+    const dp_layer *l = &m->layers[i];
+    const dp_shape *k = &l->params[0].shape; /* [F, C, kh, kw] */
+    double F = k->dim[0], K = (double)k->dim[1] * k->dim[2] * k->dim[3];
+    double P = (double)l->out_shape.dim[1] * l->out_shape.dim[2];
+    double per_sample = 4.0 * (2.0 * K + F) * P;
+    double G = (double)(long long)((BUDGET_CONV_MIN_COLS + P - 1.0) / P);
+    if (G * per_sample > BUDGET_CONV_CHUNK_BYTES)
+        G = (double)(long long)(BUDGET_CONV_CHUNK_BYTES / per_sample);
+    if (G > R) G = R;
+    if (G < 1) G = 1;
+    double bytes = G * per_sample + 4.0 * K * F;
+    if (i + 1 < m->n_layers && m->absorbed[i + 1]) {
+        double pooled = (double)dp_shape_numel(&m->layers[i + 1].out_shape);
+        bytes += 4.0 * R * pooled + 4.0 * pooled;
+    }
+    return bytes;
+}
+
+/* What layer i keeps for backward at R rows (docs/DESIGN.md §9 "layer state"
+ * and §9.1), besides its output. */
+static double budget_layer_state(const dp_model *m, const dp_config *cfg, int i, double R) {
+    const dp_layer *l = &m->layers[i];
+    const dp_layer_cfg *lc = &cfg->layers[i];
+    const char *t = l->ops->type;
+    double in = (double)dp_shape_numel(&l->in_shape), out = (double)dp_shape_numel(&l->out_shape);
+    double T = l->in_shape.ndim == 2 ? l->in_shape.dim[0] : 1;
+    double F = l->in_shape.dim[l->in_shape.ndim - 1];
+    if (strcmp(t, "dense") == 0)
+        return 4.0 * R * out * (dp_activation_needs_input(lc->activation) ? 2 : 1);
+    if (strcmp(t, "dropout") == 0) return 4.0 * R * in;
+    if (strcmp(t, "conv2d") == 0) return budget_conv2d(m, i, R);
+    if (strcmp(t, "maxpool2d") == 0) return m->absorbed[i] ? 0.0 : 4.0 * R * out;
+    if (strcmp(t, "layer_norm") == 0) return 8.0 * R * T;
+    if (strcmp(t, "simple_rnn") == 0) {
+        double u = lc->units;
+        return 4.0 * (2.0 * R * T * u + R * u + u * budget_u32(u) + u);
+    }
+    if (strcmp(t, "lstm") == 0) {
+        double u = lc->units;
+        return 4.0 * (R * T * (F + 7.0 * u) + 2.0 * R * u + u + 4.0 * u * budget_u32(u));
+    }
+    if (strcmp(t, "gru") == 0) {
+        double u = lc->units;
+        return 4.0 * (5.0 * R * T * u + 4.0 * R * u + 3.0 * u * budget_u32(u) + 4.0 * u);
+    }
+    if (strcmp(t, "multi_head_attention") == 0) {
+        double H = lc->num_heads, Dk = lc->key_dim;
+        return 4.0 * R * T * (4.0 * H * Dk + H * T) + 4.0 * T * T + 12.0 * H * Dk * (F + 1.0);
+    }
+    if (strcmp(t, "transformer_block") == 0) {
+        double H = lc->num_heads, ff = lc->ff_dim;
+        double b =
+            4.0 * R * T * (8.0 * F + 2.0 * ff + H * T + 4.0) + 4.0 * T * T + 12.0 * F * (F + 1.0);
+        return lc->rate > 0.0 ? b + 8.0 * R * T * F : b;
+    }
+    return 0.0; /* flatten, embedding, positional_embedding, global_average_pooling1d */
+}
+
+/* Layer outputs, every layer's state and the fused loss's probabilities at
+ * R rows; the two backward buffers as far as backward writes them: b rows of
+ * the widest input gradient a layer passes back (none for the layers up to
+ * the first with parameters, model.c), although they are allocated for R
+ * rows of the widest output; the micro-batch staging of b rows. */
+static double budget_activations(const dp_model *m, const dp_config *cfg, double R, double b,
+                                 double w, double c) {
+    double outs = 0, state = 0, widest_dx = 0;
+    int first = 0;
+    while (first + 1 < m->n_layers && m->layers[first].param_count == 0) first++;
+    for (int i = 0; i < m->n_layers; i++) {
+        const dp_layer *l = &m->layers[i];
+        /* An absorbed layer's output is written by the layer before it, into
+         * its own buffer; that layer's full-size output never exists. */
+        if (!(i + 1 < m->n_layers && m->absorbed[i + 1]))
+            outs += (double)dp_shape_numel(&l->out_shape);
+        if (i > first && !m->absorbed[i] && (double)dp_shape_numel(&l->in_shape) > widest_dx)
+            widest_dx = (double)dp_shape_numel(&l->in_shape);
+        state += budget_layer_state(m, cfg, i, R);
+    }
+    double K = dp_model_output_width(m);
+    double probs = m->fused ? 4.0 * R * K : 0.0;
+    return 4.0 * R * outs + 8.0 * b * widest_dx + state + probs +
+           b * (4.0 * w + 4.0 * c + 4.0 * K + 8.0);
+}
+
+/* Parameters, gradients and optimizer slots, with the extra gradient copies
+ * and fixed-point sums of the exact mode, as docs/DESIGN.md §9 lists them. */
+static double budget_model(const dp_budget *o, const dp_config *cfg, double n, double k,
+                           double n_tensors) {
+    double my_shards = (double)o->shards / o->ranks;
+    double bytes;
+    if (o->shared) {
+        /* Rank 0 zeroes the whole segment, so all of it is in its RSS. */
+        double L = o->ranks, A = o->exact ? L * my_shards : L;
+        double stride = (double)(((long long)n + SHARE_LINE - 1) / SHARE_LINE * SHARE_LINE);
+        bytes =
+            4.0 * stride * (1.0 + k + A) + 8.0 * (2.0 * L * my_shards + 2.0 * L + L * n_tensors);
+        bytes += SHARE_PIECE * (4.0 + 8.0);
+    } else {
+        bytes = 4.0 * (2.0 + k) * n;
+        if (cfg->reduction == DP_REDUCE_EXACT && my_shards > 1) bytes += 4.0 * (my_shards - 1) * n;
+    }
+    if (o->exact) bytes += 8.0 * n; /* the bucket plan's int64 sums */
+    return bytes;
+}
+
+int dp_memory_budget(const dp_model *m, const dp_config *cfg, const dp_data_info *info, int ranks,
+                     int batch, dp_budget *out, dp_error *err) {
+    memset(out, 0, sizeof *out);
+    int shards = cfg->shards ? cfg->shards : ranks;
+    if (shards % ranks != 0)
+        return dp_error_set(err, cfg->source,
+                            "data.shards %d is not a multiple of the number of ranks %d", shards,
+                            ranks);
+    /* Keras: the validation rows are the tail of /train (trainset.c). */
+    size_t split_at = (size_t)((double)info->n_train * (1.0 - cfg->validation_split));
+    size_t n_val = info->n_train - split_at;
+    if (n_val == 0 && info->has_val) n_val = info->n_val;
+    dp_shard_plan plan;
+    if (dp_shard_plan_make(&plan, split_at, shards, batch, err)) return -1;
+    int first, mine, widest_step = 0;
+    dp_shard_plan_rank(&plan, 0, ranks, &first, &mine);
+    for (int s = first; s < first + mine; s++) {
+        out->train_rows += plan.count[s];
+        if (plan.rows_per_step[s] > widest_step) widest_step = plan.rows_per_step[s];
+    }
+    dp_shard_plan_free(&plan);
+    size_t skip;
+    dp_eval_split_rows(n_val, 0, ranks, &skip, &out->val_rows);
+    if (info->has_test) dp_eval_split_rows(info->n_test, 0, ranks, &skip, &out->test_rows);
+
+    dp_optim o;
+    if (dp_optim_init(&o, &cfg->optim, 1, err)) return -1;
+    double k = o.n_slots;
+    dp_optim_free(&o);
+
+    out->ranks = ranks;
+    out->batch = batch;
+    out->shards = shards;
+    out->shared = ranks > 1 && cfg->shared_memory;
+    out->exact = dp_grad_buckets_pick_mode(cfg->reduction, shards) == DP_REDUCE_EXACT;
+    double n = (double)m->n_params, w = (double)dp_shape_numel(&info->x_shape), c = info->y_cols;
+    double rows = (double)(out->train_rows + out->val_rows + out->test_rows);
+    out->data = 4.0 * rows * (w + c) + 4.0 * ((double)out->train_rows + mine);
+    out->model = budget_model(out, cfg, n, k, dp_model_list_tensors(m, NULL, NULL));
+    out->snapshot = 4.0 * (1.0 + k) * n;
+    out->activations = budget_activations(m, cfg, batch, widest_step, w, c);
+    out->runtime = DP_BUDGET_RUNTIME_BYTES;
+    if (ranks > 1)
+        out->runtime += DP_BUDGET_RUNTIME_MULTI_BYTES + DP_BUDGET_RUNTIME_PEER_BYTES * (ranks - 1);
+    out->total = out->data + out->model + out->snapshot + out->activations + out->runtime;
+    return 0;
+}
