@@ -121,15 +121,15 @@ static void sum_print_layers(const dp_model *m) {
                sum_group((double)l->param_count, p, sizeof p),
                l->ops->flops ? sum_group(lf, f, sizeof f) : "?");
     }
-    printf("total parameters: %s (trainable: %s, non-trainable: 0)\n",
-           sum_group((double)m->n_params, p, sizeof p),
+    printf("total parameters: %s, %.1f KiB (trainable: %s, non-trainable: 0)\n",
+           sum_group((double)m->n_params, p, sizeof p), 4.0 * (double)m->n_params / 1024.0,
            sum_group((double)m->n_params, f, sizeof f));
     printf("forward FLOPs per sample: %s%s (a multiply-add counts 2; activation functions are "
            "not counted)\n",
            sum_group(flops, f, sizeof f), known ? "" : " and the layers marked ?");
 }
 
-static void sum_print_budget(const dp_budget *b, const dp_data_info *info) {
+static void sum_print_budget(const dp_budget *b) {
     char r[32], v[32], t[32];
     printf("memory of rank 0 (the largest) on %d rank(s) at global batch %d, %d shard(s), all "
            "ranks on one node:\n",
@@ -149,7 +149,6 @@ static void sum_print_budget(const dp_budget *b, const dp_data_info *info) {
     snprintf(line, sizeof line, "activations and layer state for %d rows", b->batch);
     printf("  %-58s %9.1f MiB\n", line, b->activations / MIB);
     printf("  %-58s %9.1f MiB\n", "total", b->total / MIB);
-    (void)info;
 }
 
 /* Loads the model (built for one row: the budget only reads its shapes) and
@@ -167,15 +166,19 @@ static int sum_run(const sum_args *a, dp_error *err) {
     dp_data_info info;
     dp_budget b;
     if (rc == 0) rc = sum_data(&l.cfg, a->data ? a->data : l.cfg.data_path, &info, err);
-    if (rc == 0)
+    if (rc == 0) {
         rc = dp_memory_budget(&l.model, &l.cfg, &info, a->ranks ? (int)a->ranks : 1,
                               a->batch ? (int)a->batch : l.cfg.batch_size, &b, err);
+        /* The batch the user gave is the one to blame, not the config's. */
+        if (rc && a->batch && strcmp(err->where, "train.batch_size") == 0)
+            snprintf(err->where, sizeof err->where, "--batch");
+    }
     if (rc == 0) {
         char s[64];
         printf("model: %s, input %s\n", l.path ? l.path : a->what,
                dp_shape_format(&l.model.in_shape, s, sizeof s));
         sum_print_layers(&l.model);
-        sum_print_budget(&b, &info);
+        sum_print_budget(&b);
     }
     dp_loaded_free(&l);
     return rc;
@@ -184,6 +187,7 @@ static int sum_run(const sum_args *a, dp_error *err) {
 int dp_cmd_summary(int argc, char **argv) {
     /* Under mpirun every rank would print the same: rank 0 alone does. */
     const char *rank = getenv("OMPI_COMM_WORLD_RANK");
+    if (!rank) rank = getenv("PMIX_RANK");
     if (!rank) rank = getenv("PMI_RANK");
     if (rank && atoi(rank) != 0) return DP_EXIT_OK;
     sum_args a;

@@ -58,7 +58,7 @@ row() { grep -qE "^$1 +\\[$2\\] +$3 +$4\$" "$TMP/seed.sum"; }
 check "0_dense [64] 1,344 params 2,624 FLOPs" row 0_dense 64 1,344 2,624
 check "1_dense [32] 2,080 params 4,128 FLOPs" row 1_dense 32 2,080 4,128
 check "2_dense [1] 33 params 65 FLOPs" row 2_dense 1 33 65
-check "total 3,457 parameters" grep -q "^total parameters: 3,457 (trainable: 3,457" "$TMP/seed.sum"
+check "total 3,457 parameters" grep -q "^total parameters: 3,457, 13.5 KiB (trainable: 3,457" "$TMP/seed.sum"
 check "6,817 FLOPs per sample" grep -q "^forward FLOPs per sample: 6,817 " "$TMP/seed.sum"
 check "default: 1 rank at the config's batch 10" grep -q "on 1 rank(s) at global batch 10," "$TMP/seed.sum"
 
@@ -99,7 +99,7 @@ bad "missing data file" "no such data file" configs/fmnist_mlp.yaml --data "$TMP
 bad "--ranks 0" "--ranks" configs/seed.yaml --ranks 0
 bad "--ranks x" "--ranks" configs/seed.yaml --ranks x
 bad "--batch -3" "--batch" configs/seed.yaml --batch -3
-bad "--batch above the training rows" "training rows" configs/seed.yaml --batch 5000
+bad "--batch above the training rows" "--batch: 560 training rows are fewer" configs/seed.yaml --batch 5000
 sed 's/^  validation_split: 0.2$/&\n  shards: 2/' configs/seed.yaml >"$TMP/shards.yaml"
 bad "shards not a multiple of ranks" "not a multiple" "$TMP/shards.yaml" --ranks 3
 bad "unknown option" "unknown or incomplete option" configs/seed.yaml --nope
