@@ -20,13 +20,16 @@
 #define DP_BUDGET_RUNTIME_MULTI_BYTES (1.0 * 1048576.0)
 #define DP_BUDGET_RUNTIME_PEER_BYTES (1.4 * 1048576.0)
 
-/* Bytes per part, for rank 0, the largest rank (it also holds the checkpoint
- * snapshot), with all P ranks on one node. */
+/* Bytes per part, for the rank that needs the most, with all P ranks on one
+ * node. */
 typedef struct dp_budget {
     int ranks, batch, shards;
+    int rank;          /* which rank this is: 0 holds the checkpoint snapshot and
+                          zeroes the shared segment, but may evaluate fewer rows */
+    int rows;          /* the most rows its forward passes run on */
     int shared;        /* gradients through one shared segment (P > 1, train.shared_memory) */
     int exact;         /* the exact fixed-point sum is in use (more than 2 shards) */
-    size_t train_rows; /* rank 0's training rows (its shards) */
+    size_t train_rows; /* the rank's training rows (its shards) */
     size_t val_rows, test_rows; /* its share of the held-out rows */
     double data;                /* those rows as float32, and the shard permutations */
     double model;               /* parameters, gradients, optimizer slots (the shared segment) */
@@ -36,7 +39,7 @@ typedef struct dp_budget {
     double total;
 } dp_budget;
 
-/* The budget of cfg's run on `ranks` ranks at global batch `batch`, for model m
+/* The budget of the largest rank of cfg's run on `ranks` ranks at global batch `batch`, for model m
  * (built from cfg for any batch size: only its shapes and parameter count are
  * read) and the data file described by info. Checks what training would
  * reject: data.shards not a multiple of ranks, batch below the shard count,

@@ -131,9 +131,9 @@ static void sum_print_layers(const dp_model *m) {
 
 static void sum_print_budget(const dp_budget *b) {
     char r[32], v[32], t[32];
-    printf("memory of rank 0 (the largest) on %d rank(s) at global batch %d, %d shard(s), all "
-           "ranks on one node:\n",
-           b->ranks, b->batch, b->shards);
+    printf("memory of the largest rank (rank %d) on %d rank(s) at global batch %d, %d shard(s), "
+           "all ranks on one node:\n",
+           b->rank, b->ranks, b->batch, b->shards);
     printf("  %-58s %9.1f MiB\n", "runtime: program, MPI, OpenBLAS, HDF5", b->runtime / MIB);
     char line[160];
     snprintf(line, sizeof line, "data: %s training, %s validation, %s test rows",
@@ -146,7 +146,7 @@ static void sum_print_budget(const dp_budget *b) {
                      : "parameters, gradients, optimizer state",
            b->model / MIB);
     printf("  %-58s %9.1f MiB\n", "checkpoint snapshot", b->snapshot / MIB);
-    snprintf(line, sizeof line, "activations and layer state for %d rows", b->batch);
+    snprintf(line, sizeof line, "activations and layer state for %d rows", b->rows);
     printf("  %-58s %9.1f MiB\n", line, b->activations / MIB);
     printf("  %-58s %9.1f MiB\n", "total", b->total / MIB);
 }

@@ -3,9 +3,9 @@
 # - the memory budget it prints is within 20% of the peak RSS (getrusage's
 #   ru_maxrss, the VmHWM of the largest rank, as the run's last line reports
 #   it) of one training epoch of each shipped config (seed, Fashion-MNIST MLP
-#   and CNN) on 1 and 2 ranks, and of the CNN on 2 ranks at batch 256; the
-#   Fashion-MNIST configs train on a generated file of their shape (5,400
-#   training, 600 validation and 1,000 test rows);
+#   and CNN) on 1 and 2 ranks, of the CNN on 2 ranks at batch 256, and of the
+#   fortunes LSTM on 2 ranks; the Fashion-MNIST and fortunes configs train on
+#   generated files of their shapes;
 # - the table of the seed MLP: its layers, output shapes and parameters
 #   (hand-counted from Keras's formulas), the total, and the FLOPs per sample;
 # - a checkpoint and a run directory give the same table as the config;
@@ -23,6 +23,16 @@ with h5py.File(sys.argv[1], "w") as f:
     f["/train/y"] = rng.integers(0, 10, 6000, dtype=np.int32)
     f["/test/x"] = rng.random((1000, 1, 28, 28), dtype=np.float32)
     f["/test/y"] = rng.integers(0, 10, 1000, dtype=np.int32)
+EOF
+# Byte windows of the fortunes language models' shape: int32 [N, 64] token ids
+# and next tokens (640 training, 256 validation and 256 test rows).
+/usr/bin/python3 - "$TMP/lm.h5" <<'EOF' || { echo "FAILED: cannot write the data file"; exit 1; }
+import sys, h5py, numpy as np
+rng = np.random.default_rng(2)
+with h5py.File(sys.argv[1], "w") as f:
+    for split, n in (("train", 640), ("val", 256), ("test", 256)):
+        t = rng.integers(0, 256, (n, 65), dtype=np.int32)
+        f[f"/{split}/x"], f[f"/{split}/y"] = t[:, :64], t[:, 1:]
 EOF
 
 # budget_vs_rss NAME CONFIG DATA NP BATCH: trains one epoch on NP ranks at
@@ -48,6 +58,10 @@ budget_vs_rss mlp-np2 configs/fmnist_mlp.yaml "$TMP/fmnist.h5" 2 128
 budget_vs_rss cnn-np1 configs/fmnist_cnn.yaml "$TMP/fmnist.h5" 1 128
 budget_vs_rss cnn-np2 configs/fmnist_cnn.yaml "$TMP/fmnist.h5" 2 128
 budget_vs_rss cnn-np2-b256 configs/fmnist_cnn.yaml "$TMP/fmnist.h5" 2 256
+# Rank 1 evaluates the one validation chunk at 32 rows, rank 0 runs 16-row
+# micro-batches only: rank 1 is the largest.
+budget_vs_rss lstm-np2 configs/fortunes_lstm.yaml "$TMP/lm.h5" 2 32
+check "lstm-np2: the largest rank is rank 1" grep -q "largest rank (rank 1)" "$TMP/lstm-np2.sum"
 
 # The seed MLP, 20 -> 64 -> 32 -> 1: a dense layer has in*out + out parameters
 # and, per sample, 2*in*out + out FLOPs (multiply-add 2, bias 1).
