@@ -131,7 +131,9 @@ static double budget_model(const dp_budget *o, int rank, const dp_config *cfg, d
         bytes = 4.0 * (2.0 + k) * n;
         if (cfg->reduction == DP_REDUCE_EXACT && my_shards > 1) bytes += 4.0 * (my_shards - 1) * n;
     }
-    if (o->exact) bytes += 8.0 * n; /* the bucket plan's int64 sums */
+    /* The bucket plan's int64 sums: allocated with a shared segment too, but
+     * only written over MPI. */
+    if (o->exact && !o->shared) bytes += 8.0 * n;
     return bytes;
 }
 
