@@ -10,8 +10,9 @@
 #   (hand-counted from Keras's formulas), the total, and the FLOPs per sample;
 # - a checkpoint and a run directory give the same table as the config;
 # - under mpirun only rank 0 prints, and it does not hang;
-# - bad input (missing file, unreadable config, missing data file, bad
-#   --ranks / --batch, shards not a multiple of the ranks) is one error line
+# - bad input (missing file, unreadable config, missing data file, data of
+#   another row shape, bad --ranks / --batch, shards not a multiple of the
+#   ranks) is one error line
 #   and a non-zero exit, with nothing on stdout.
 source "$(dirname "$0")/common.sh"
 
@@ -110,6 +111,8 @@ bad "missing file" "no such config, checkpoint or run directory" "$TMP/nope.yaml
 printf 'model: [unclosed\n' >"$TMP/broken.yaml"
 bad "unreadable config" "broken.yaml" "$TMP/broken.yaml"
 bad "missing data file" "no such data file" configs/fmnist_mlp.yaml --data "$TMP/absent.h5"
+bad "data of another row shape" "rows have shape \\[20\\] but model.input is \\[1, 28, 28\\]" \
+  configs/fmnist_mlp.yaml --data datasets/seed_classification.h5
 bad "--ranks 0" "--ranks" configs/seed.yaml --ranks 0
 bad "--ranks x" "--ranks" configs/seed.yaml --ranks x
 bad "--batch -3" "--batch" configs/seed.yaml --batch -3
