@@ -93,8 +93,10 @@ static int main_parse_args(int argc, char **argv, main_args *a, dp_error *err) {
     /* getopt_long permutes argv, so options may come before or after CONFIG. */
     if (optind >= argc) return dp_error_set(err, "usage", "missing command (see dptrain --help)");
     if (strcmp(argv[optind], "train") != 0)
-        return dp_error_set(err, "usage", "unknown command '%s' (known: train, generate, config)",
-                            argv[optind]);
+        return dp_error_set(
+            err, "usage",
+            "unknown command '%s' (known: train, evaluate, predict, generate, config)",
+            argv[optind]);
     if (optind + 1 >= argc) return dp_error_set(err, "usage", "train needs a CONFIG file");
     if (optind + 2 < argc)
         return dp_error_set(err, "usage", "unexpected argument '%s'", argv[optind + 2]);
@@ -151,6 +153,12 @@ int main(int argc, char **argv) {
     /* One rank per core: BLAS threads would compete with the other ranks. */
     if (!getenv("OPENBLAS_NUM_THREADS")) dp_blas_set_threads(1);
     dp_flush_denormals(); /* OpenBLAS on one thread runs on this one too */
+    if (argc > 1 && (!strcmp(argv[1], "evaluate") || !strcmp(argv[1], "predict"))) {
+        int cmd_rc =
+            argv[1][0] == 'e' ? dp_cmd_evaluate(&c, argc, argv) : dp_cmd_predict(&c, argc, argv);
+        dp_comm_finalize(&c);
+        return cmd_rc;
+    }
     main_args a = {0};
     dp_error err = {0};
     int rc = DP_EXIT_OK;
