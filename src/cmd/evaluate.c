@@ -2,6 +2,7 @@
 #include "cmd/cmd.h"
 
 #include <getopt.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -137,14 +138,22 @@ static void ev_json_string(FILE *f, const char *s) {
     fputc('"', f);
 }
 
+/* A JSON number that reads back as the same double; JSON has no NaN or Inf,
+ * so a diverged model's figures are null. */
+static void ev_json_number(const char *key, double v) {
+    if (isfinite(v)) printf(", \"%s\": %.17g", key, v);
+    else printf(", \"%s\": null", key);
+}
+
 /* Rank 0's report. Plain: one Keras-like line with enough digits to tell any
  * two floats apart; --json: one object whose numbers read back as the same doubles. */
 static void ev_print(const ev_args *a, const dp_loaded *l, size_t rows, dp_loss_sums t) {
     double loss = t.loss / (double)t.terms, acc = (double)t.correct / (double)t.terms;
     if (a->json) {
-        printf("{\"loss\": %.17g", loss);
-        if (l->cfg.metric_accuracy) printf(", \"accuracy\": %.17g", acc);
-        printf(", \"split\": \"%s\", \"rows\": %zu, \"checkpoint\": ", a->split, rows);
+        printf("{\"split\": \"%s\"", a->split);
+        ev_json_number("loss", loss);
+        if (l->cfg.metric_accuracy) ev_json_number("accuracy", acc);
+        printf(", \"rows\": %zu, \"checkpoint\": ", rows);
         ev_json_string(stdout, l->path);
         printf("}\n");
     } else {
