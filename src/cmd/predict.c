@@ -97,6 +97,18 @@ static int pr_check_input(const dp_pred_input *in, const dp_loaded *l, int embed
     return 0;
 }
 
+/* Chunks each rank computes per round: as many as keep the round's output on
+ * rank 0 under PR_ROUND_BYTES, at least one. Tests set
+ * DPTRAIN_TEST_PREDICT_CHUNKS to force small rounds, so that few rows take
+ * several (and some ranks sit a round out). */
+static size_t pr_round_chunks(size_t chunk_bytes, int size) {
+    const char *t = getenv("DPTRAIN_TEST_PREDICT_CHUNKS");
+    long forced = t ? strtol(t, NULL, 10) : 0;
+    if (forced > 0) return (size_t)forced;
+    size_t per_rank = PR_ROUND_BYTES / ((size_t)size * chunk_bytes);
+    return per_rank < 1 ? 1 : per_rank;
+}
+
 /* The run of one round and rank: rows [first, first + count). */
 static void pr_share(size_t n, size_t round_chunk, size_t per_rank, int rank, size_t *first,
                      size_t *count) {
@@ -149,8 +161,7 @@ static int pr_run(pr_job *j, dp_error *err) {
     dp_model *m = &j->l->model;
     size_t n = j->in.n, in_w = dp_shape_numel(&m->in_shape), w = dp_shape_numel(&m->out_shape);
     size_t chunk_bytes = DP_EVAL_CHUNK * w * sizeof(float);
-    size_t per_rank = PR_ROUND_BYTES / ((size_t)c->size * chunk_bytes);
-    if (per_rank < 1) per_rank = 1;
+    size_t per_rank = pr_round_chunks(chunk_bytes, c->size);
     if ((size_t)c->size * per_rank * chunk_bytes > (size_t)1 << 30)
         return dp_error_set(err, "predict",
                             "a row of output has %zu values: too many to gather over %d ranks", w,

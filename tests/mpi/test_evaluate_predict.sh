@@ -4,7 +4,8 @@
 # - evaluate on 1 rank (a plain process) and 2 ranks prints the same numbers as the end of training
 #   (test line and last validation figures of metrics.jsonl, at its 9
 #   digits), and the two rank counts print the same doubles (17 digits);
-# - predict on 1 and 2 ranks writes byte-identical files of the right shapes;
+# - predict on 1 and 2 ranks, in one round or several, writes byte-identical
+#   files of the right shapes;
 #   the seed MLP's probabilities match a numpy forward pass computed from the
 #   checkpoint's weights and statistics (1e-6) and its classes are p > 0.5; the
 #   language model's are distributions per position, its classes their argmax;
@@ -63,9 +64,10 @@ check "plain evaluate prints the loss at 9 digits" \
   "$TMP/plain.log"
 
 mkdir -p "$TMP/out"
+# np 1 in rounds of one chunk (two rounds), np 2 in one round.
 for np in 1 2; do
-  run_n "$np" "$TMP/pr$np.log" predict "$seed" --input datasets/seed_classification.h5 \
-    --output "$TMP/out/seed$np.h5"
+  DPTRAIN_TEST_PREDICT_CHUNKS=$((np == 1)) run_n "$np" "$TMP/pr$np.log" predict "$seed" \
+    --input datasets/seed_classification.h5 --output "$TMP/out/seed$np.h5"
   check "seed predict on np $np exits 0" test $? -eq 0
 done
 check "seed predict: np 1 and np 2 files are byte-identical" \
@@ -107,7 +109,7 @@ def part(n):
         x[:, t] = (5 * x[:, t - 1] + 3) % V
     return x.astype("<i4"), ((5 * x + 3) % V).astype("<i4")
 with h5py.File(sys.argv[1], "w") as f:
-    for p, n in (("train", 256), ("val", 64), ("test", 300)):
+    for p, n in (("train", 256), ("val", 64), ("test", 600)):
         f[p + "/x"], f[p + "/y"] = part(n)
 # Features for another model: rows of 8 floats.
 with h5py.File(sys.argv[2], "w") as f:
@@ -132,9 +134,11 @@ run_np 1 "$TMP/lm.log" train "$TMP/lm.yaml" --run-dir "$TMP/lm"
 check "language model training exits 0" test $? -eq 0
 same_as_training lm "$TMP/lm" 3 test test_
 
+# 600 rows, 3 chunks: np 1 in one round; np 2 in rounds of one chunk per
+# rank, so rank 1 sits the second round out.
 for np in 1 2; do
-  run_n "$np" "$TMP/lmp$np.log" predict "$TMP/lm" --input "$TMP/lm.h5" --dataset test/x \
-    --output "$TMP/out/lm$np.h5" --batch 7
+  DPTRAIN_TEST_PREDICT_CHUNKS=$((np == 2)) run_n "$np" "$TMP/lmp$np.log" predict "$TMP/lm" \
+    --input "$TMP/lm.h5" --dataset test/x --output "$TMP/out/lm$np.h5" --batch 7
   check "language model predict on np $np exits 0" test $? -eq 0
 done
 check "language model predict: np 1 and np 2 files are byte-identical" \
@@ -144,8 +148,8 @@ import sys
 import h5py, numpy as np
 with h5py.File(sys.argv[1]) as p:
     got, cls = p["predictions"][:], p["classes"][:]
-assert got.dtype == np.float32 and got.shape == (300, 8, 16), (got.dtype, got.shape)
-assert cls.dtype == np.int32 and cls.shape == (300, 8), (cls.dtype, cls.shape)
+assert got.dtype == np.float32 and got.shape == (600, 8, 16), (got.dtype, got.shape)
+assert cls.dtype == np.int32 and cls.shape == (600, 8), (cls.dtype, cls.shape)
 assert np.abs(got.sum(axis=2) - 1).max() < 1e-5 and got.min() >= 0
 assert (cls == got.argmax(axis=2)).all()
 EOF
