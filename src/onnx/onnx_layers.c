@@ -6,12 +6,25 @@
 
 #include "layers/im2col.h"
 
+/* Every type in the layer registry (layers/layer.c). */
 static const struct {
     const char *type;
     ox_emit_fn emit;
 } emitters[] = {
-    {"dense", ox_emit_dense},     {"conv2d", ox_emit_conv2d},   {"maxpool2d", ox_emit_maxpool2d},
-    {"flatten", ox_emit_flatten}, {"dropout", ox_emit_dropout},
+    {"dense", ox_emit_dense},
+    {"conv2d", ox_emit_conv2d},
+    {"maxpool2d", ox_emit_maxpool2d},
+    {"flatten", ox_emit_flatten},
+    {"dropout", ox_emit_dropout},
+    {"embedding", ox_emit_embedding},
+    {"positional_embedding", ox_emit_positional_embedding},
+    {"simple_rnn", ox_emit_simple_rnn},
+    {"lstm", ox_emit_lstm},
+    {"gru", ox_emit_gru},
+    {"layer_norm", ox_emit_layer_norm_layer},
+    {"multi_head_attention", ox_emit_multi_head_attention},
+    {"transformer_block", ox_emit_transformer_block},
+    {"global_average_pooling1d", ox_emit_global_average_pooling1d},
 };
 
 ox_emit_fn ox_find_emitter(const char *type) {

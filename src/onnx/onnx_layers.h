@@ -42,15 +42,25 @@ static inline const float *ox_param(const dp_layer *l, const float *w, int p) {
 }
 
 /* The emitters, by file. */
-const char *ox_emit_dense(ox_graph *, const dp_layer *, const dp_layer_cfg *, const float *,
-                          const char *, dp_error *);
-const char *ox_emit_conv2d(ox_graph *, const dp_layer *, const dp_layer_cfg *, const float *,
-                           const char *, dp_error *);
-const char *ox_emit_maxpool2d(ox_graph *, const dp_layer *, const dp_layer_cfg *, const float *,
-                              const char *, dp_error *);
-const char *ox_emit_flatten(ox_graph *, const dp_layer *, const dp_layer_cfg *, const float *,
-                            const char *, dp_error *);
-const char *ox_emit_dropout(ox_graph *, const dp_layer *, const dp_layer_cfg *, const float *,
-                            const char *, dp_error *);
+#define OX_EMITTER(fn) \
+    const char *fn(ox_graph *g, const dp_layer *l, const dp_layer_cfg *cfg, const float *w, \
+                   const char *x, dp_error *err)
+/* onnx_layers.c */
+OX_EMITTER(ox_emit_dense);
+OX_EMITTER(ox_emit_conv2d);
+OX_EMITTER(ox_emit_maxpool2d);
+OX_EMITTER(ox_emit_flatten);
+OX_EMITTER(ox_emit_dropout);
+/* onnx_recurrent.c */
+OX_EMITTER(ox_emit_simple_rnn);
+OX_EMITTER(ox_emit_lstm);
+OX_EMITTER(ox_emit_gru);
+/* onnx_sequence.c */
+OX_EMITTER(ox_emit_embedding);
+OX_EMITTER(ox_emit_positional_embedding);
+OX_EMITTER(ox_emit_layer_norm_layer);
+OX_EMITTER(ox_emit_global_average_pooling1d);
+OX_EMITTER(ox_emit_multi_head_attention);
+OX_EMITTER(ox_emit_transformer_block);
 
 #endif
