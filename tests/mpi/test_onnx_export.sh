@@ -28,8 +28,9 @@ specs_ref=()   # NAME=MODEL,REFERENCE for onnx_check.py compare
 model() {
   local name=$1 data=$2 config=$3 rc
   shift 3
-  run_np 1 "$TMP/$name.train.log" train "$config" --run-dir "$TMP/$name" --stop-after 8 \
-    --set "data.path=$data" "$@"
+  # One plain process (an MPI singleton): mpirun's start-up would double the time.
+  timeout -k 5 120 "$DPTRAIN" train "$config" --run-dir "$TMP/$name" --stop-after 8 \
+    --set "data.path=$data" "$@" >"$TMP/$name.train.log" 2>&1
   rc=$?
   check "$name: trains a few steps (exit $rc)" test "$rc" -eq 3 -o "$rc" -eq 0
   "$DPTRAIN" export "$TMP/$name" --onnx "$TMP/$name.onnx" >"$TMP/$name.export.log" 2>&1
@@ -70,6 +71,51 @@ optimizer: {name: adam, learning_rate: 0.01}
 train: {epochs: 1, batch_size: 32, seed: 5}
 YAML
 model cnn_same "$TMP/img12.h5" "$TMP/cnn_same.yaml"
+
+# --- sequence models: byte-level language models (int32 token ids in, a
+# softmax per position out) and classifiers and a regression over standardized
+# float sequences [12, 1] ---
+/usr/bin/python3 "$SRC/tests/mpi/make_sequences.py" text "$TMP/text.h5" 1300 16 || need "text" "python3-h5py"
+/usr/bin/python3 "$SRC/tests/mpi/make_sequences.py" sum "$TMP/sum.h5" 1280 12 || need "sums" "python3-h5py"
+# seq NAME DATA LOSS INPUT LAYER...: a sequence model of those layers.
+seq() {
+  local name=$1 data=$2 loss=$3 input=$4 layer
+  shift 4
+  {
+    echo "data: {path: x}"
+    echo "model:"
+    echo "  input: $input"
+    echo "  layers:"
+    for layer in "$@"; do echo "    - $layer"; done
+    echo "loss: $loss"
+    echo "optimizer: {name: adam, learning_rate: 0.01}"
+    echo "train: {epochs: 1, batch_size: 32, seed: 9}"
+  } >"$TMP/$name.yaml"
+  model "$name" "$data" "$TMP/$name.yaml"
+}
+LM_IN="embedding: {input_dim: 128, output_dim: 16}"
+LM_OUT="dense: {units: 128, activation: softmax}"
+SCE=sparse_categorical_crossentropy
+seq lm_lstm "$TMP/text.h5" $SCE "[16]" "$LM_IN" "lstm: {units: 24, return_sequences: true}" "$LM_OUT"
+seq lm_gru "$TMP/text.h5" $SCE "[16]" "$LM_IN" "gru: {units: 24, return_sequences: true}" "$LM_OUT"
+seq lm_rnn "$TMP/text.h5" $SCE "[16]" "$LM_IN" "simple_rnn: {units: 24, return_sequences: true}" "$LM_OUT"
+seq lm_transformer "$TMP/text.h5" $SCE "[16]" "$LM_IN" "positional_embedding: {max_length: 20}" \
+  "transformer_block: {num_heads: 2, ff_dim: 32}" \
+  "transformer_block: {num_heads: 4, ff_dim: 24, causal: false, epsilon: 1.0e-5}" \
+  "layer_norm: {}" "$LM_OUT"
+seq seq_attention "$TMP/sum.h5" $SCE "[12, 1]" "dense: {units: 8, activation: gelu}" \
+  "multi_head_attention: {num_heads: 2, key_dim: 4, causal: false}" \
+  "multi_head_attention: {num_heads: 3, key_dim: 2}" "layer_norm: {epsilon: 1.0e-5}" \
+  "gru: {units: 8}" "dense: {units: 2, activation: softmax}"
+seq seq_pool "$TMP/sum.h5" binary_crossentropy "[12, 1]" "lstm: {units: 8, return_sequences: true}" \
+  "global_average_pooling1d: {}" "dropout: {rate: 0.3}" "dense: {units: 1, activation: sigmoid}"
+seq seq_relu "$TMP/sum.h5" $SCE "[12, 1]" \
+  "simple_rnn: {units: 6, return_sequences: true, activation: relu}" \
+  "lstm: {units: 6, activation: relu, recurrent_activation: tanh}" \
+  "dense: {units: 2, activation: softmax}"
+seq seq_linear "$TMP/sum_reg.h5" mse "[12, 1]" \
+  "gru: {units: 6, return_sequences: true, activation: linear, recurrent_activation: tanh}" \
+  "simple_rnn: {units: 4, activation: linear}" "dense: {units: 2}"
 
 # --- ONNX's checker and ONNX Runtime on every exported model ---
 /usr/bin/python3 "$ONNX_DIR/onnx_check.py" prepare "$TMP/jobs.json" "$TMP/results" "$ROWS" \
