@@ -20,6 +20,10 @@
 static const char *main_usage =
     "usage: dptrain train CONFIG [--set KEY=VALUE]... [--run-dir DIR] [--resume]\n"
     "                            [--stop-after STEPS]\n"
+    "       dptrain evaluate CKPT|RUN_DIR [--data PATH] [--split test|val|train]\n"
+    "                        [--batch N] [--best] [--json]\n"
+    "       dptrain predict CKPT|RUN_DIR --input IN.h5 [--dataset /test/x]\n"
+    "                       --output OUT.h5 [--best] [--batch N]\n"
     "       dptrain generate CKPT|RUN_DIR --prompt TEXT [--length N] [--temperature T]\n"
     "                        [--top-k K] [--seed S]\n"
     "       dptrain export CKPT|RUN_DIR --onnx OUT.onnx [--best]\n"
@@ -30,6 +34,14 @@ static const char *main_usage =
     "ranks it is started on (mpirun -np N dptrain train CONFIG).\n"
     "config --explain lists every config key with its type, default, range and\n"
     "meaning; it runs as a plain process, without mpirun.\n"
+    "evaluate prints the loss and metrics of a checkpoint (a run directory means its\n"
+    "newest, --best its best.h5) over a split of its own dataset or of --data, as\n"
+    "training computed them (the same bits); --json prints one JSON object.\n"
+    "predict writes the model's outputs for every row of --dataset in IN.h5 to\n"
+    "OUT.h5: /predictions float32 (probabilities for classifiers) and, for\n"
+    "classifiers, /classes int32. Both run as a plain process or under mpirun,\n"
+    "the ranks sharing the rows; --batch is the forward batch (default: the\n"
+    "training batch).\n"
     "generate continues TEXT with a byte-level language model from a checkpoint\n"
     "(a run directory means its newest): --length bytes (200), sampled at\n"
     "--temperature (1; 0 is greedy) among the --top-k likeliest (0: all), the same\n"
@@ -99,9 +111,10 @@ static int main_parse_args(int argc, char **argv, main_args *a, dp_error *err) {
     /* getopt_long permutes argv, so options may come before or after CONFIG. */
     if (optind >= argc) return dp_error_set(err, "usage", "missing command (see dptrain --help)");
     if (strcmp(argv[optind], "train") != 0)
-        return dp_error_set(err, "usage",
-                            "unknown command '%s' (known: train, generate, export, config)",
-                            argv[optind]);
+        return dp_error_set(
+            err, "usage",
+            "unknown command '%s' (known: train, evaluate, predict, generate, export, config)",
+            argv[optind]);
     if (optind + 1 >= argc) return dp_error_set(err, "usage", "train needs a CONFIG file");
     if (optind + 2 < argc)
         return dp_error_set(err, "usage", "unexpected argument '%s'", argv[optind + 2]);
@@ -159,6 +172,12 @@ int main(int argc, char **argv) {
     /* One rank per core: BLAS threads would compete with the other ranks. */
     if (!getenv("OPENBLAS_NUM_THREADS")) dp_blas_set_threads(1);
     dp_flush_denormals(); /* OpenBLAS on one thread runs on this one too */
+    if (argc > 1 && (!strcmp(argv[1], "evaluate") || !strcmp(argv[1], "predict"))) {
+        int cmd_rc =
+            argv[1][0] == 'e' ? dp_cmd_evaluate(&c, argc, argv) : dp_cmd_predict(&c, argc, argv);
+        dp_comm_finalize(&c);
+        return cmd_rc;
+    }
     main_args a = {0};
     dp_error err = {0};
     int rc = DP_EXIT_OK;

@@ -22,7 +22,8 @@ static int load_file(dp_loaded *l, const char *path, int max_batch, dp_error *er
     int rc = -1;
     if (dp_ckpt_read_config(path, &text, err) == 0 &&
         dp_config_load_saved(&l->cfg, path, text, err) == 0 &&
-        dp_model_build(&l->model, &l->cfg, max_batch, err) == 0 &&
+        dp_model_build(&l->model, &l->cfg, max_batch > 0 ? max_batch : l->cfg.batch_size, err) ==
+            0 &&
         dp_ckpt_read(path, &l->model, NULL, &l->st, err) == 0) {
         l->path = load_strdup(path);
         rc = 0;

@@ -22,7 +22,7 @@ typedef struct dp_loaded {
 /* Opens arg: a checkpoint file, or a run directory standing for its newest
  * checkpoint that reads cleanly (torn or foreign files are skipped, as resume
  * does), or with best != 0 the directory's best.h5. The model is built for
- * max_batch rows. On success *l owns everything (free with dp_loaded_free);
+ * max_batch rows (max_batch <= 0: the training batch, train.batch_size). On success *l owns everything (free with dp_loaded_free);
  * on failure *l is zeroed, and err names the file and the first problem.
  * Returns 0 or -1. */
 int dp_load_checkpoint(dp_loaded *l, const char *arg, int best, int max_batch, dp_error *err);

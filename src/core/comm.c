@@ -131,6 +131,19 @@ void dp_comm_allgather(const dp_comm *c, const void *in, void *out, size_t n) {
     MPI_Allgather(in, (int)n, MPI_BYTE, out, (int)n, MPI_BYTE, c->comm);
 }
 
+void dp_comm_gatherv(const dp_comm *c, const void *in, size_t n, void *out, const size_t *counts,
+                     int root) {
+    int *cnt = DP_MALLOC(2 * (size_t)c->size * sizeof(int)), *displ = cnt + c->size; /* [size] */
+    size_t at = 0;
+    for (int r = 0; r < c->size; r++) {
+        cnt[r] = (int)counts[r];
+        displ[r] = (int)at;
+        at += counts[r];
+    }
+    MPI_Gatherv(in, (int)n, MPI_BYTE, out, cnt, displ, MPI_BYTE, root, c->comm);
+    free(cnt);
+}
+
 int dp_comm_find_mismatch(const dp_comm *c, uint64_t value) {
     uint64_t ref = value;
     MPI_Bcast(&ref, 1, MPI_UINT64_T, 0, c->comm);

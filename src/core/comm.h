@@ -54,6 +54,12 @@ void dp_comm_wait(dp_comm_req *req);
 /* Gathers n bytes from every rank into out[size * n], in rank order, on all ranks. */
 void dp_comm_allgather(const dp_comm *c, const void *in, void *out, size_t n);
 
+/* Collective. Gathers counts[r] bytes from each rank r (in, n == counts[rank])
+ * into out on root, one after another in rank order; out is untouched on the
+ * other ranks. Every rank passes the same counts; their total is below 2^31. */
+void dp_comm_gatherv(const dp_comm *c, const void *in, size_t n, void *out, const size_t *counts,
+                     int root);
+
 /* Collective. -1 when every rank passed the same value as rank 0, else the
  * lowest rank whose value differs (replica checks). */
 int dp_comm_find_mismatch(const dp_comm *c, uint64_t value);

@@ -172,6 +172,15 @@ fail:
     return -1;
 }
 
+int dp_trainset_check_file(dp_data_info *info, const dp_config *cfg, int k, int positions,
+                           int *classes, dp_error *err) {
+    dp_trainset ts = {.info = *info};
+    int rc = trainset_check_shapes(&ts, cfg, k, positions, err);
+    info->n_tokens = ts.info.n_tokens;
+    *classes = trainset_classes(cfg, k);
+    return rc;
+}
+
 void dp_trainset_free(dp_trainset *ts) {
     dp_shard_plan_free(&ts->plan);
     dp_data_rows_free(&ts->train);

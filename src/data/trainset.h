@@ -30,6 +30,14 @@ typedef struct dp_trainset {
 int dp_trainset_load(dp_trainset *ts, const dp_comm *c, const dp_config *cfg, int k, int positions,
                      dp_error *err);
 
+/* The checks dp_trainset_load makes of a dataset file against the model, for
+ * the commands that run a trained model over one (evaluate): info (from
+ * dp_data_read_info) must fit the model's input and output as above, and gets
+ * its n_tokens. *classes receives the class count the labels must fall in (0:
+ * not class ids). Returns 0 or -1 with err set. */
+int dp_trainset_check_file(dp_data_info *info, const dp_config *cfg, int k, int positions,
+                           int *classes, dp_error *err);
+
 void dp_trainset_free(dp_trainset *ts);
 
 #endif
