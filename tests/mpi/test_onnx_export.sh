@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # dptrain export --onnx: models of every layer type, trained a few steps, are
 # exported; onnx.checker accepts each file, and ONNX Runtime (onnxruntime-node)
-# given the same 256 raw rows gives dptrain's own predictions within 1e-5.
+# given 256 raw test rows gives `dptrain predict`'s predictions within 1e-5.
 # Bad destinations and checkpoints are one error line and write nothing.
 source "$(dirname "$0")/common.sh"
 
@@ -18,13 +18,12 @@ need() {
 command -v node >/dev/null || need "node" "apt-get install nodejs npm (or scripts/setup.sh)"
 [ -f "$ONNX_DIR/node_modules/onnxruntime-node/package.json" ] ||
   need "onnxruntime-node" "cd $ONNX_DIR && npm ci --ignore-scripts (or scripts/setup.sh)"
-[ -x "${ONNX_REF_PREDICT:-}" ] || need "ref_predict" "scripts/build.sh (it builds build/tests/onnx_ref_predict)"
 
 specs_check=() # NAME=MODEL,DATA,DATASET for onnx_check.py prepare
 specs_ref=()   # NAME=MODEL,REFERENCE for onnx_check.py compare
 
 # model NAME DATA CONFIG [--set ...]: trains CONFIG a few steps on DATA,
-# exports it, and computes dptrain's predictions for the first ROWS test rows.
+# exports it, and writes dptrain's predictions for its test rows.
 model() {
   local name=$1 data=$2 config=$3 rc
   shift 3
@@ -37,10 +36,11 @@ model() {
   rc=$?
   check "$name: exports (exit $rc)" test "$rc" -eq 0 -a -s "$TMP/$name.onnx"
   [ "$rc" -eq 0 ] || cat "$TMP/$name.export.log"
-  "$ONNX_REF_PREDICT" "$TMP/$name" "$data" test "$ROWS" "$TMP/$name.ref.bin"
-  check "$name: dptrain predicts $ROWS rows" test $? -eq 0
+  "$DPTRAIN" predict "$TMP/$name" --input "$data" --dataset /test/x --output "$TMP/$name.pred.h5" \
+    >"$TMP/$name.predict.log" 2>&1
+  check "$name: dptrain predicts its test rows" test $? -eq 0
   specs_check+=("$name=$TMP/$name.onnx,$data,/test/x")
-  specs_ref+=("$name=$TMP/$name.onnx,$TMP/$name.ref.bin")
+  specs_ref+=("$name=$TMP/$name.onnx,$TMP/$name.pred.h5")
 }
 
 # --- the shipped configs: seed MLP (standardized), Fashion-MNIST MLP and CNN
