@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # dptrain export --onnx: models of every layer type, trained a few steps, are
 # exported; onnx.checker accepts each file, and ONNX Runtime (onnxruntime-node)
-# given 256 raw test rows gives `dptrain predict`'s predictions within 1e-5.
+# given 256 raw test rows gives `dptrain predict`'s predictions within 1e-5,
+# running the graph as written and after its own graph optimizations.
 # Bad destinations and checkpoints are one error line and write nothing.
 source "$(dirname "$0")/common.sh"
 
@@ -127,7 +128,7 @@ check "ONNX Runtime runs every model" test $? -eq 0 || cat "$TMP/ort.log"
 while read -r line; do
   check "$line" test "${line/FAILED/}" = "$line"
 done <"$TMP/results"
-check "a checker and an ONNX Runtime result per model" test "$(wc -l <"$TMP/results")" -eq $((2 * ${#specs_ref[@]}))
+check "a checker and two ONNX Runtime results per model" test "$(wc -l <"$TMP/results")" -eq $((3 * ${#specs_ref[@]}))
 
 # --- bad inputs: one error line, no file ---
 "$DPTRAIN" export "$TMP/seed" --onnx "$TMP/no/such/dir/m.onnx" >"$TMP/bad1.out" 2>"$TMP/bad1.err"
@@ -138,6 +139,10 @@ check "... and nothing is created" test ! -e "$TMP/no"
 "$DPTRAIN" export "$TMP/nothing" --onnx "$TMP/bad2.onnx" 2>"$TMP/bad2.err"
 check "a missing checkpoint: exit 1, one line, no file" \
   test $? -eq 1 -a "$(wc -l <"$TMP/bad2.err")" -eq 1 -a ! -e "$TMP/bad2.onnx"
+"$DPTRAIN" export "$TMP/seed" --best --onnx "$TMP/bad4.onnx" 2>"$TMP/bad4.err"
+check "--best without a best.h5: exit 1, one line naming it, no file" \
+  test $? -eq 1 -a "$(wc -l <"$TMP/bad4.err")" -eq 1 -a ! -e "$TMP/bad4.onnx"
+check "... which names best.h5" has_all "$TMP/bad4.err" "best.h5"
 "$DPTRAIN" export "$TMP/seed" 2>"$TMP/bad3.err"
 check "no --onnx: exit 2" test $? -eq 2
 check "... with a usage line naming --onnx" has_all "$TMP/bad3.err" "--onnx OUT.onnx"

@@ -8,11 +8,13 @@ usage: onnx_check.py prepare JOBS.json RESULTS N NAME=MODEL.onnx,DATA.h5,DATASET
          job list (tests/onnx/run_ort.js) to JOBS.json. One line per model
          goes to RESULTS: "NAME checker ok" or "NAME checker FAILED: why".
        onnx_check.py compare RESULTS TOL N NAME=MODEL.onnx,REFERENCE ...
-         compares ONNX Runtime's NAME.out.bin with the reference predictions
-         (an HDF5 file with /predictions, or raw float32): the first N rows,
-         every value within TOL. Appends "NAME ort ok ..." or
-         "NAME ort FAILED: ..." to RESULTS.
+         compares ONNX Runtime's NAME.out.bin (the graph as written) and
+         NAME.out.opt.bin (after ONNX Runtime's graph optimizations) with the
+         reference predictions (an HDF5 file with /predictions, or raw
+         float32): the first N rows, every value within TOL. Appends
+         "NAME ort[ optimized] ok ..." or "... FAILED: ..." to RESULTS.
 """
+import itertools
 import json
 import os
 import sys
@@ -75,10 +77,11 @@ def load_reference(path):
 
 def compare(results, tol, n, specs):
     with open(results, "a") as out:
-        for name, (model_path, ref_path) in parse(specs):
+        for (name, (model_path, ref_path)), (what, suffix) in itertools.product(
+                parse(specs), (("ort", ".out.bin"), ("ort optimized", ".out.opt.bin"))):
             base = os.path.splitext(model_path)[0]
             try:
-                got = np.fromfile(base + ".out.bin", dtype=np.float32)
+                got = np.fromfile(base + suffix, dtype=np.float32)
                 ref = load_reference(ref_path).reshape(-1)[: got.size]
                 if got.size == 0 or ref.size != got.size or got.size % n:
                     raise ValueError(f"{got.size} values from ONNX Runtime, {ref.size} "
@@ -86,10 +89,10 @@ def compare(results, tol, n, specs):
                 diff = float(np.max(np.abs(got.astype(np.float64) - ref)))
                 if not np.all(np.isfinite(got)) or not diff <= tol:
                     raise ValueError(f"max |difference| {diff:.3g} > {tol:g}")
-                out.write(f"{name} ort ok: {n} rows, {got.size // n} values each, "
+                out.write(f"{name} {what} ok: {n} rows, {got.size // n} values each, "
                           f"max |difference| {diff:.2g}\n")
             except Exception as e:  # noqa: BLE001
-                out.write(f"{name} ort FAILED: {e}\n")
+                out.write(f"{name} {what} FAILED: {e}\n")
 
 
 def main():

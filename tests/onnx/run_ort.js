@@ -1,6 +1,8 @@
 // run_ort.js - runs ONNX models with ONNX Runtime (onnxruntime-node) for the
 // ONNX export test: for each job, reads a raw little-endian input tensor,
-// runs the model's "input" -> "predictions", and writes the output raw.
+// runs the model's "input" -> "predictions", and writes the output raw, once
+// as the graph stands (OUT.bin) and once after ONNX Runtime's own graph
+// optimizations, the default a user gets (OUT.bin with ".opt" before ".bin").
 //
 // usage: node run_ort.js JOBS.json
 //   JOBS.json: [{"model": M.onnx, "input": IN.bin, "dtype": "float32"|"int32",
@@ -21,16 +23,19 @@ function readTensor(path, dtype, shape) {
 async function main() {
   const jobs = JSON.parse(fs.readFileSync(process.argv[2], 'utf8'));
   for (const job of jobs) {
-    // One thread, and no graph rewrites that could reorder arithmetic.
-    const session = await ort.InferenceSession.create(job.model, {
-      intraOpNumThreads: 1,
-      interOpNumThreads: 1,
-      graphOptimizationLevel: 'disabled',
-    });
-    const out = await session.run({input: readTensor(job.input, job.dtype, job.shape)});
-    const y = out.predictions;
-    fs.writeFileSync(job.output, Buffer.from(y.data.buffer, y.data.byteOffset, y.data.byteLength));
-    console.log(`${job.model}: predictions [${y.dims.join(', ')}]`);
+    const levels = {'': 'disabled', '.opt': 'all'};
+    for (const [suffix, level] of Object.entries(levels)) {
+      const session = await ort.InferenceSession.create(job.model, {
+        intraOpNumThreads: 1,
+        interOpNumThreads: 1,
+        graphOptimizationLevel: level,
+      });
+      const out = await session.run({input: readTensor(job.input, job.dtype, job.shape)});
+      const y = out.predictions;
+      const path = job.output.replace(/\.bin$/, `${suffix}.bin`);
+      fs.writeFileSync(path, Buffer.from(y.data.buffer, y.data.byteOffset, y.data.byteLength));
+      console.log(`${job.model} (${level}): predictions [${y.dims.join(', ')}]`);
+    }
   }
 }
 
