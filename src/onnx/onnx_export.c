@@ -94,6 +94,11 @@ static void fill_model(ox_graph *g, Onnx__ModelProto *model, Onnx__GraphProto *g
 int dp_onnx_serialize(const dp_loaded *ld, uint8_t **buf, size_t *len, dp_error *err) {
     *buf = NULL, *len = 0;
     const dp_model *m = &ld->model;
+    if (m->n_params > ONNX_MAX_BYTES / sizeof(float))
+        return dp_error_set(err, ld->path,
+                            "the model's %zu parameters exceed the 2 GiB a single ONNX file "
+                            "holds",
+                            m->n_params);
     ox_graph g = {0};
     int ids = ld->cfg.n_layers > 0 && strcmp(ld->cfg.layers[0].type, "embedding") == 0;
     const char *x = emit_standardize(&g, ld, "input", err);
