@@ -13,6 +13,7 @@
 #include "core/blas.h"
 #include "dptrain/train.h"
 #include "dptrain_version.h"
+#include "onnx/onnx_export.h"
 
 #define MAIN_MAX_SETS 256
 
@@ -26,6 +27,7 @@ static const char *main_usage =
     "       dptrain generate CKPT|RUN_DIR --prompt TEXT [--length N] [--temperature T]\n"
     "                        [--top-k K] [--seed S]\n"
     "       dptrain summary CONFIG|CKPT|RUN_DIR [--ranks P] [--batch B] [--data PATH]\n"
+    "       dptrain export CKPT|RUN_DIR --onnx OUT.onnx [--best]\n"
     "       dptrain config --explain\n"
     "       dptrain --help | --version\n"
     "\n"
@@ -49,6 +51,10 @@ static const char *main_usage =
     "FLOPs per sample (a multiply-add counts 2), and the memory rank 0 needs on\n"
     "--ranks P (1) at global batch --batch B (train.batch_size), counting the rows\n"
     "of the data file (data.path, or --data PATH). A plain process, no mpirun.\n"
+    "export writes the model of a checkpoint (a run directory means its newest, or\n"
+    "its best.h5 with --best) as an ONNX file (opset 17) that takes raw rows as\n"
+    "predict does and outputs its predictions (probabilities for classifiers).\n"
+    "It runs as a plain process, without mpirun.\n"
     "\n"
     "  --set KEY=VALUE    override a config key by its dotted path, e.g.\n"
     "                     --set train.epochs=2 --set model.input=[20]\n"
@@ -112,7 +118,7 @@ static int main_parse_args(int argc, char **argv, main_args *a, dp_error *err) {
     if (strcmp(argv[optind], "train") != 0)
         return dp_error_set(err, "usage",
                             "unknown command '%s' (known: train, evaluate, predict, generate, "
-                            "summary, config)",
+                            "summary, export, config)",
                             argv[optind]);
     if (optind + 1 >= argc) return dp_error_set(err, "usage", "train needs a CONFIG file");
     if (optind + 2 < argc)
@@ -152,6 +158,7 @@ static int main_config_command(int argc, char **argv) {
 int main(int argc, char **argv) {
     if (argc > 1 && strcmp(argv[1], "config") == 0) return main_config_command(argc, argv);
     if (argc > 1 && strcmp(argv[1], "summary") == 0) return dp_cmd_summary(argc, argv);
+    if (argc > 1 && strcmp(argv[1], "export") == 0) return dp_cmd_export(argc, argv);
     if (argc > 1 && strcmp(argv[1], "generate") == 0) {
         main_fix_blas_core(argv);
         dp_blas_set_threads(1); /* a batch of one window: threads only add overhead */
