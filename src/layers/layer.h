@@ -99,12 +99,6 @@ extern const dp_layer_ops dp_layer_maxpool2d_ops; /* src/layers/maxpool2d.c */
 extern const dp_layer_ops dp_layer_flatten_ops;   /* src/layers/flatten.c */
 extern const dp_layer_ops dp_layer_dropout_ops;   /* src/layers/dropout.c */
 
-extern const dp_layer_ops dp_layer_dense_ops;     /* src/layers/dense.c */
-extern const dp_layer_ops dp_layer_conv2d_ops;    /* src/layers/conv2d.c */
-extern const dp_layer_ops dp_layer_maxpool2d_ops; /* src/layers/maxpool2d.c */
-extern const dp_layer_ops dp_layer_flatten_ops;   /* src/layers/flatten.c */
-extern const dp_layer_ops dp_layer_dropout_ops;   /* src/layers/dropout.c */
-
 /* Sequence layers over [T, F] samples (embedding: token ids [T]). */
 extern const dp_layer_ops dp_layer_embedding_ops;                /* src/layers/embedding.c */
 extern const dp_layer_ops dp_layer_positional_embedding_ops;     /* positional_embedding.c */
