@@ -60,7 +60,7 @@ void dp_progress_break_line(dp_progress *p) {
 
 /* JSON has no NaN: absent values are written as null. */
 static void progress_json_num(FILE *f, const char *key, double v, int last) {
-    if (isfinite(v)) fprintf(f, "\"%s\": %.9g%s", key, v, last ? "" : ", ");
+    if (isfinite(v)) fprintf(f, "\"%s\": %.17g%s", key, v, last ? "" : ", ");
     else fprintf(f, "\"%s\": null%s", key, last ? "" : ", ");
 }
 

@@ -2,8 +2,8 @@
 # dptrain evaluate and predict, on the seed MLP and on a small language model
 # (token ids in, a softmax per position out):
 # - evaluate on 1 rank (a plain process) and 2 ranks prints the same numbers as the end of training
-#   (test line and last validation figures of metrics.jsonl, at its 9
-#   digits), and the two rank counts print the same doubles (17 digits);
+#   (test line and last validation figures of metrics.jsonl, whose 17 digits
+#   are the doubles' bits), and the two rank counts print the same doubles;
 # - predict on 1 and 2 ranks, in one round or several, writes byte-identical
 #   files of the right shapes;
 #   the seed MLP's probabilities match a numpy forward pass computed from the
@@ -33,8 +33,10 @@ run_n() {
   fi
 }
 
-# num JSON KEY: KEY's number in a one-line JSON object; g9: it as %.9g.
+# num JSON KEY: KEY's number in a one-line JSON object; g17 and g9: a number
+# as %.17g (every bit of a double) and %.9g.
 num() { grep -o "\"$2\": [^,}]*" <<<"$1" | sed 's/.*: //'; }
+g17() { "$PY" -c 'import sys; print("%.17g" % float(sys.argv[1]))' "$1"; }
 g9() { "$PY" -c 'import sys; print("%.9g" % float(sys.argv[1]))' "$1"; }
 
 # same_as_training NAME RUN LINE SPLIT PREFIX: evaluate on 1 and 2 ranks gives
@@ -47,8 +49,8 @@ same_as_training() {
     out=$(cat "$TMP/ev$np.log")
     for k in loss accuracy; do
       local want got
-      want=$(json_field "$run/metrics.jsonl" "$line" "$prefix$k")
-      got=$(g9 "$(num "$out" "$k")")
+      want=$(g17 "$(json_field "$run/metrics.jsonl" "$line" "$prefix$k")")
+      got=$(g17 "$(num "$out" "$k")")
       check "$name: np $np $split $k $got = training's $want" test "$got" = "$want"
     done
   done
@@ -60,7 +62,7 @@ same_as_training seed "$seed" 3 val val_
 
 run_n 1 "$TMP/plain.log" evaluate "$seed"
 check "plain evaluate prints the loss at 9 digits" \
-  grep -qF "loss: $(json_field "$m" 4 test_loss) - accuracy: $(json_field "$m" 4 test_accuracy)" \
+  grep -qF "loss: $(g9 "$(json_field "$m" 4 test_loss)") - accuracy: $(g9 "$(json_field "$m" 4 test_accuracy)")" \
   "$TMP/plain.log"
 
 mkdir -p "$TMP/out"
