@@ -6,7 +6,9 @@
  *   /model/<i>_<type>/<param>  float32 datasets, e.g. /model/0_dense/kernel [in,out]
  *   /optimizer/<slot>/<i>_<type>/<param>   optimizer state, same shapes
  *   /optimizer                 attributes: name, step
- *   /train                     attributes: epoch, step_in_epoch, global_step, seed, shards
+ *   /train                     attributes: epoch, step_in_epoch, global_step, seed, shards,
+ *                              and the current epoch's sums so far: epoch_loss_sum,
+ *                              epoch_correct, epoch_terms (absent in older files: 0)
  *   /data/mean, /data/std      float32 [features] standardization statistics
  *   /metrics                   float64 [epochs, 8]: epoch, loss, accuracy, val_loss,
  *                              val_accuracy, samples_per_s, seconds, learning_rate
@@ -63,6 +65,11 @@ typedef struct dp_ckpt_state {
     long long global_step;
     unsigned long long seed;
     int shards;
+    /* The current epoch's training loss sum, correct count and loss terms
+     * over its first step_in_epoch steps, so a resumed epoch reports the
+     * figures of the whole epoch (callbacks may watch them). */
+    double epoch_loss_sum;
+    long long epoch_correct, epoch_terms;
     size_t n_features; /* length of mean/std; 0 when not standardized */
     float *mean, *std; /* [n_features] */
     const char *config_text;

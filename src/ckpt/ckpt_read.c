@@ -431,6 +431,13 @@ static int read_state(reader *r, dp_ckpt_state *st) {
             H5Aclose(a);
         }
     }
+    /* Older checkpoints lack the epoch's sums: a resumed epoch then reports
+     * only the steps it ran. */
+    if (!rc && H5Aexists(g, "epoch_terms") > 0)
+        rc = read_double_attr(r, g, "/train", "epoch_loss_sum", &st->epoch_loss_sum) ||
+             read_int_attr(r, g, "/train", "epoch_correct", 0, LLONG_MAX, &st->epoch_correct) ||
+             read_int_attr(r, g, "/train", "epoch_terms", 0, LLONG_MAX, &st->epoch_terms);
+    H5Eclear2(H5E_DEFAULT);
     H5Gclose(g);
     if (rc) return -1;
     st->epoch = (int)epoch;

@@ -172,6 +172,14 @@ static int write_train(writer *w, const dp_ckpt_state *st) {
     for (int i = 0; !rc && i < 4; i++)
         rc = write_attr(w, g, "/train", names[i], H5T_STD_I64LE, H5T_NATIVE_INT64, &v[i]);
     if (!rc) rc = write_attr(w, g, "/train", "seed", H5T_STD_U64LE, H5T_NATIVE_UINT64, &seed);
+    int64_t sums[2] = {st->epoch_correct, st->epoch_terms};
+    if (!rc)
+        rc = write_attr(w, g, "/train", "epoch_loss_sum", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE,
+                        &st->epoch_loss_sum);
+    if (!rc)
+        rc = write_attr(w, g, "/train", "epoch_correct", H5T_STD_I64LE, H5T_NATIVE_INT64, &sums[0]);
+    if (!rc)
+        rc = write_attr(w, g, "/train", "epoch_terms", H5T_STD_I64LE, H5T_NATIVE_INT64, &sums[1]);
     H5Gclose(g);
     return rc;
 }

@@ -96,6 +96,9 @@ static int train_load_checkpoint(dp_run *r, dp_error *err) {
             r->ck.epoch = st.epoch;
             r->ck.step_in_epoch = st.step_in_epoch;
             r->ck.global_step = st.global_step;
+            r->ck.epoch_loss_sum = st.epoch_loss_sum;
+            r->ck.epoch_correct = st.epoch_correct;
+            r->ck.epoch_terms = st.epoch_terms;
             free(r->metrics);
             r->metrics = st.metrics;
             r->ck.n_metrics = st.n_metrics;
@@ -137,6 +140,11 @@ static void train_share_state(dp_run *r) {
     r->ck.epoch = (int)pos[1];
     r->ck.step_in_epoch = (int)pos[2];
     r->ck.global_step = pos[3];
+    double sums[3] = {r->ck.epoch_loss_sum, (double)r->ck.epoch_correct, (double)r->ck.epoch_terms};
+    dp_comm_bcast(c, sums, sizeof sums, 0);
+    r->ck.epoch_loss_sum = sums[0];
+    r->ck.epoch_correct = (long long)sums[1];
+    r->ck.epoch_terms = (long long)sums[2];
     dp_comm_bcast(c, &r->cb, sizeof r->cb, 0);
     if (isfinite(r->cb.learning_rate)) r->optim.cfg.learning_rate = r->cb.learning_rate;
     r->early_stopped = r->cfg->early_stopping.enabled && r->cb.es_stopped_epoch > 0;
@@ -311,7 +319,12 @@ static int train_epoch(dp_run *r, int epoch, int start, long long *budget, dp_er
     const dp_config *cfg = r->cfg;
     const dp_comm *c = r->c;
     int steps = r->ts.plan.steps;
+    /* A resumed epoch starts from the sums its checkpoint kept. */
     dp_loss_sums tot = {0};
+    if (start > 0)
+        tot = (dp_loss_sums){r->ck.epoch_loss_sum, (long)r->ck.epoch_correct,
+                             (long)r->ck.epoch_terms};
+    long terms0 = tot.terms; /* the speed counts this run's steps only */
     double t0 = dp_comm_time();
     dp_step_shuffle(&r->step, &r->ts, epoch);
     for (int t = start; t < steps; t++) {
@@ -327,6 +340,9 @@ static int train_epoch(dp_run *r, int epoch, int start, long long *budget, dp_er
         tot.terms += s.terms;
         r->ck.global_step++;
         r->ck.step_in_epoch = t + 1;
+        r->ck.epoch_loss_sum = tot.loss;
+        r->ck.epoch_correct = tot.correct;
+        r->ck.epoch_terms = tot.terms;
         dp_test_hold("step", r->ck.global_step, dp_signals_pending);
         if (c->rank == 0)
             dp_progress_update_step(&r->prog, epoch + 1, t + 1, tot.loss / (double)tot.terms,
@@ -346,12 +362,15 @@ static int train_epoch(dp_run *r, int epoch, int start, long long *budget, dp_er
     double seconds = dp_comm_time() - t0;
     r->ck.epoch = epoch + 1;
     r->ck.step_in_epoch = 0;
+    r->ck.epoch_loss_sum = 0;
+    r->ck.epoch_correct = r->ck.epoch_terms = 0;
     dp_epoch_stats s = {.epoch = epoch + 1,
                         .loss = tot.loss / (double)tot.terms,
                         .accuracy = (double)tot.correct / (double)tot.terms,
                         .val_loss = NAN,
                         .val_accuracy = NAN,
-                        .samples_per_s = (double)tot.terms / r->model.positions / seconds,
+                        .samples_per_s =
+                            (double)(tot.terms - terms0) / r->model.positions / seconds,
                         .seconds = seconds,
                         .positions = r->model.positions,
                         .learning_rate = dp_optim_learning_rate(&r->optim)};
