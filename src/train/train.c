@@ -495,11 +495,11 @@ static void train_teardown(dp_run *r) {
 
 /* Rank 0 says where early_stopping ended the run and why, as Keras's
  * "Epoch N: early stopping" does. */
-static void train_say_early_stop(const dp_run *r) {
+static void train_say_early_stop(dp_run *r) {
     const dp_early_stopping_cfg *es = &r->cfg->early_stopping;
     const char *name = dp_config_name_monitor((dp_monitor)es->monitor);
     if (r->c->rank != 0) return;
-    dp_progress_break_line((dp_progress *)&r->prog);
+    dp_progress_break_line(&r->prog);
     printf("dptrain: early stopping at epoch %d: %s did not improve on its best, %.6g at epoch %d, "
            "by more than min_delta %g for %d epoch%s (patience %d)\n",
            r->cb.es_stopped_epoch, name, r->cb.es_best, r->cb.es_best_epoch, es->min_delta,
