@@ -1,5 +1,5 @@
 /* callbacks.h - Keras's EarlyStopping, ReduceLROnPlateau and ModelCheckpoint
- * (save_best_only) rules, applied at an epoch's end (docs/DESIGN.md §5.6).
+ * (save_best_only) rules, applied at an epoch's end (docs/DESIGN.md §5.10).
  *
  * Pure decisions over the state in dp_ckpt_callbacks and the epoch's figures:
  * no MPI, no files. Every rank calls them with the same figures (rank 0's,
