@@ -49,7 +49,7 @@ check "... which are not the stop epoch's own (min_delta kept epoch 4 from count
   bash -c "! grep -q 'best.h5 epoch \\([0-9]*\\), restore epoch \\1,' '$TMP/ref.txt'"
 check "... nor best.h5's, a later epoch that beat the best by less than min_delta" \
   bash -c "! h5diff -d 0 '$(newest "$TMP/one")' '$TMP/one/best.h5' /model /model >/dev/null 2>&1"
-check "best.h5 is not a resume candidate or pruned: ckpt-*.h5 are all epoch ends" \
+check "best.h5 is an extra file: one ckpt-*.h5 per epoch beside it" \
   test "$(ls "$TMP/one" | grep -c '^ckpt-')" -eq "$stop"
 
 # ---- the same bits on 2 ranks (shared memory) and 4 (MPI allreduce) ----
@@ -104,6 +104,20 @@ run_np 1 "$TMP/c.log" train "$TMP/cb.yaml" "${B[@]}" \
   --set train.early_stopping.restore_best_weights=false --run-dir "$TMP/c"
 check "control: without restore_best_weights the final weights are the last epoch's" \
   bash -c "! h5diff -d 0 '$(newest "$TMP/c")' '$(tail -1 "$TMP/b.txt")' /model /model >/dev/null 2>&1"
+
+# best.h5 improves at the last epoch, early_stopping's best (val_accuracy) is
+# older: best.h5 gets the last epoch's own weights before they are replaced.
+run_np 1 "$TMP/b2.log" train "$TMP/cb.yaml" "${B[@]}" --set train.epochs=3 --run-dir "$TMP/b2"
+"$PY" "$REF" check "$TMP/b2" epochs=3 es=1 es_monitor=val_accuracy es_patience=100 restore=1 \
+  best=1 best_mode=min >"$TMP/b2.txt"
+check "restore at the epoch best.h5 improves: Keras's decisions" test $? -eq 0
+check "... best.h5 holds the last epoch, the restore an earlier one" \
+  grep -q "best.h5 epoch 3, restore epoch [12]," "$TMP/b2.txt"
+check "... the final weights are the restored epoch's" \
+  model_same "$(newest "$TMP/b2")" "$(tail -1 "$TMP/b2.txt")"
+run_np 1 "$TMP/c2.log" train "$TMP/cb.yaml" "${B[@]}" --set train.epochs=3 \
+  --set train.early_stopping.restore_best_weights=false --run-dir "$TMP/c2"
+check "... best.h5 has the last epoch's own weights" model_same "$TMP/b2/best.h5" "$(newest "$TMP/c2")"
 
 # ---- bad settings: one error line at config load, no run directory ----
 bad() { # NAME EXPECTED-FRAGMENTS ARGS...
