@@ -3,6 +3,7 @@
 #include "core/alloc.h"
 
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -263,13 +264,14 @@ static void train_record_epoch(dp_run *r, const dp_epoch_stats *s) {
 }
 
 /* Rank 0's message for a callback's event, on a line of its own. */
-#define CB_SAY(r, ...) \
-    do { \
-        if ((r)->c->rank == 0) { \
-            printf(__VA_ARGS__); \
-            fflush(stdout); \
-        } \
-    } while (0)
+__attribute__((format(printf, 2, 3))) static void train_say(const dp_run *r, const char *fmt, ...) {
+    if (r->c->rank != 0) return;
+    va_list ap;
+    va_start(ap, fmt);
+    vprintf(fmt, ap);
+    va_end(ap);
+    fflush(stdout);
+}
 
 /* Collective. The callbacks at the end of epoch s->epoch: every rank decides
  * from rank 0's figures (broadcast, so the decision cannot depend on how a
@@ -285,14 +287,14 @@ static int train_callbacks(dp_run *r, const dp_epoch_stats *s, int *targets, dp_
     dp_callbacks_epoch_end(cfg, &r->cb, s->epoch, fig, &ev);
     if (ev.save_best) {
         *targets |= DP_CKPT_TO_BEST;
-        CB_SAY(r, "Epoch %d: %s improved from %.5f to %.5f, saving %s\n", s->epoch,
-               dp_config_name_monitor((dp_monitor)cfg->ckpt_best.monitor), was_best,
-               r->cb.ckpt_best, DP_CKPT_BEST_NAME);
+        train_say(r, "Epoch %d: %s improved from %.5f to %.5f, saving %s\n", s->epoch,
+                  dp_config_name_monitor((dp_monitor)cfg->ckpt_best.monitor), was_best,
+                  r->cb.ckpt_best, DP_CKPT_BEST_NAME);
     }
     if (ev.reduced) {
         r->optim.cfg.learning_rate = r->cb.learning_rate;
-        CB_SAY(r, "Epoch %d: ReduceLROnPlateau reducing learning rate from %g to %g\n", s->epoch,
-               ev.old_lr, r->cb.learning_rate);
+        train_say(r, "Epoch %d: ReduceLROnPlateau reducing learning rate from %g to %g\n", s->epoch,
+                  ev.old_lr, r->cb.learning_rate);
     }
     if (ev.snapshot_best && r->best_weights)
         memcpy(r->best_weights, r->model.params, r->model.n_params * sizeof(float));
@@ -308,8 +310,8 @@ static int train_callbacks(dp_run *r, const dp_epoch_stats *s, int *targets, dp_
         if (r->c->rank == 0)
             memcpy(r->model.params, r->best_weights, r->model.n_params * sizeof(float));
         train_share_state(r);
-        CB_SAY(r, "Restoring model weights from the end of the best epoch: %d\n",
-               r->cb.es_best_epoch);
+        train_say(r, "Restoring model weights from the end of the best epoch: %d\n",
+                  r->cb.es_best_epoch);
     }
     return 0;
 }
