@@ -6,13 +6,21 @@
  *   /model/<i>_<type>/<param>  float32 datasets, e.g. /model/0_dense/kernel [in,out]
  *   /optimizer/<slot>/<i>_<type>/<param>   optimizer state, same shapes
  *   /optimizer                 attributes: name, step
- *   /train                     attributes: epoch, step_in_epoch, global_step, seed, shards
+ *   /train                     attributes: epoch, step_in_epoch, global_step, seed, shards,
+ *                              and the current epoch's sums so far: epoch_loss_sum,
+ *                              epoch_correct, epoch_terms (absent in older files: 0)
  *   /data/mean, /data/std      float32 [features] standardization statistics
  *   /metrics                   float64 [epochs, 8]: epoch, loss, accuracy, val_loss,
  *                              val_accuracy, samples_per_s, seconds, learning_rate
  *                              (older checkpoints have the first 7; learning_rate
  *                              then reads as NaN)
- * Files are named ckpt-<global_step, 12 digits>.h5 so the newest sorts last. */
+ *   /callbacks                 attributes: the callbacks' state (dp_ckpt_callbacks),
+ *                              present when the run has a callback
+ *   /callbacks/best_weights/<i>_<type>/<param>   early_stopping's best epoch's
+ *                              weights, with restore_best_weights
+ * Files are named ckpt-<global_step, 12 digits>.h5 so the newest sorts last;
+ * checkpoint.best keeps the best epoch's checkpoint as best.h5 beside them
+ * (DP_CKPT_BEST_NAME), which is neither listed nor pruned. */
 #ifndef DPTRAIN_CHECKPOINT_H
 #define DPTRAIN_CHECKPOINT_H
 
@@ -31,6 +39,24 @@ typedef struct dp_optim dp_optim;
 #define DP_METRICS_COLS 8
 #define DP_METRICS_COLS_V1 7 /* before learning_rate was recorded */
 
+#define DP_CKPT_BEST_NAME "best.h5"
+
+/* The callbacks' state after an epoch end, so a resumed run decides as an
+ * uninterrupted one would. Epochs are counted from 1; 0 means none. A best
+ * value starts at +inf (min mode) or -inf (max mode), as in Keras. */
+typedef struct dp_ckpt_callbacks {
+    int present;          /* written or read: the run has callbacks */
+    double es_best;       /* early_stopping: best monitored value */
+    int es_best_epoch;    /* its epoch (the weights in best_weights) */
+    int es_wait;          /* epochs since it improved */
+    int es_stopped_epoch; /* the epoch it stopped training at */
+    double ckpt_best;     /* checkpoint.best: best monitored value */
+    int ckpt_best_epoch;  /* the epoch best.h5 holds */
+    double lr_best;       /* reduce_lr_on_plateau: best monitored value */
+    int lr_wait, lr_cooldown;
+    double learning_rate; /* the rate in force; NaN: the optimizer's own */
+} dp_ckpt_callbacks;
+
 /* Everything a run needs to continue. The model and optimizer supply the
  * parameter names, shapes and arrays. */
 typedef struct dp_ckpt_state {
@@ -39,15 +65,23 @@ typedef struct dp_ckpt_state {
     long long global_step;
     unsigned long long seed;
     int shards;
+    /* The current epoch's training loss sum, correct count and loss terms
+     * over its first step_in_epoch steps, so a resumed epoch reports the
+     * figures of the whole epoch (callbacks may watch them). */
+    double epoch_loss_sum;
+    long long epoch_correct, epoch_terms;
     size_t n_features; /* length of mean/std; 0 when not standardized */
     float *mean, *std; /* [n_features] */
     const char *config_text;
     size_t n_metrics; /* rows of metrics */
     double *metrics;  /* [n_metrics, DP_METRICS_COLS] */
+    dp_ckpt_callbacks cb;
+    float *best_weights; /* [n_params] or NULL: /callbacks/best_weights */
 } dp_ckpt_state;
 
-/* Reads path into m->params and o's state/step and st (st->mean/std/metrics are
- * allocated here, config_text is set to NULL). Checks the format version and that
+/* Reads path into m->params and o's state/step and st (st->mean/std/metrics and
+ * best_weights are allocated here, config_text is set to NULL; st->cb is zeroed
+ * when the file has no /callbacks). Checks the format version and that
  * every parameter's name and shape match the model: a checkpoint of another
  * model is an error naming the first difference. o or st may be NULL to skip
  * those parts. On failure m, o and st are left unchanged. Returns 0 or -1. */

@@ -88,6 +88,48 @@ typedef struct dp_optim_cfg {
     dp_lr_schedule schedule;
 } dp_optim_cfg;
 
+/* The epoch figures a callback can watch, as Keras names them in its logs. */
+typedef enum dp_monitor {
+    DP_MONITOR_LOSS = 0,
+    DP_MONITOR_ACCURACY,
+    DP_MONITOR_VAL_LOSS,
+    DP_MONITOR_VAL_ACCURACY,
+} dp_monitor;
+
+/* Which way is better: auto takes min for a loss and max for an accuracy. */
+typedef enum dp_monitor_mode {
+    DP_MODE_AUTO = 0,
+    DP_MODE_MIN,
+    DP_MODE_MAX,
+} dp_monitor_mode;
+
+/* train.early_stopping: Keras's EarlyStopping callback. */
+typedef struct dp_early_stopping_cfg {
+    int enabled;              /* the section is in the config */
+    int monitor;              /* dp_monitor; default val_loss */
+    int mode;                 /* dp_monitor_mode; default auto */
+    int patience;             /* epochs without improvement before stopping; default 0 */
+    double min_delta;         /* an improvement must beat the best by more; default 0 */
+    int restore_best_weights; /* the run ends with the best epoch's weights; default 0 */
+} dp_early_stopping_cfg;
+
+/* train.reduce_lr_on_plateau: Keras's ReduceLROnPlateau callback. */
+typedef struct dp_reduce_lr_cfg {
+    int enabled;
+    int monitor, mode;
+    double factor;    /* new rate = rate * factor, in (0, 1); default 0.1 */
+    int patience;     /* default 10 */
+    double min_delta; /* default 1e-4 */
+    int cooldown;     /* epochs after a reduction before counting again; default 0 */
+    double min_lr;    /* the rate never goes below; default 0 */
+} dp_reduce_lr_cfg;
+
+/* checkpoint.best: Keras's ModelCheckpoint with save_best_only, as RUN_DIR/best.h5. */
+typedef struct dp_best_ckpt_cfg {
+    int enabled;
+    int monitor, mode;
+} dp_best_ckpt_cfg;
+
 typedef struct dp_config {
     /* data */
     char data_path[DP_PATH_MAX];
@@ -110,9 +152,12 @@ typedef struct dp_config {
     int check_every_steps;   /* replica hash check period; default 200 */
     int bucket_kib;          /* gradient bucket size for overlapped reduction; 1024 */
     int shared_memory;       /* ranks on one node share the parameters; default 1 */
+    dp_early_stopping_cfg early_stopping;
+    dp_reduce_lr_cfg reduce_lr;
     /* checkpoint */
     int ckpt_keep;        /* default 3 */
     int ckpt_every_steps; /* 0 = only at epoch ends */
+    dp_best_ckpt_cfg ckpt_best;
     /* where the config came from, and its effective text (file + overrides)
      * stored in every checkpoint */
     char source[DP_PATH_MAX];
@@ -148,6 +193,7 @@ int dp_config_explain(FILE *out);
 const char *dp_config_name_act(dp_act a);
 const char *dp_config_name_loss(dp_loss_kind l);
 const char *dp_config_name_optim(dp_optim_kind o);
+const char *dp_config_name_monitor(dp_monitor m);
 
 #ifdef __cplusplus
 }

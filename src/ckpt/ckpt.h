@@ -14,6 +14,11 @@
 int dp_ckpt_write(const char *dir, const dp_model *m, const dp_optim *o, const dp_ckpt_state *st,
                   int keep, dp_error *err);
 
+/* Writes dir/best.h5 (DP_CKPT_BEST_NAME) atomically, as dp_ckpt_write does,
+ * replacing the previous one; it is never pruned. Returns 0 or -1. */
+int dp_ckpt_write_best(const char *dir, const dp_model *m, const dp_optim *o,
+                       const dp_ckpt_state *st, dp_error *err);
+
 /* mkdir -p dir. Returns 0 or -1 with err set (naming the component at fault). */
 int dp_ckpt_make_dir(const char *dir, dp_error *err);
 

@@ -211,7 +211,9 @@ static hid_t open_attr(reader *r, hid_t loc, const char *obj, const char *name, 
         char got[48] = "unreadable";
         if (t >= 0) type_name(t, got, sizeof got);
         dp_error_set(r->err, r->path, "attribute %s %s is %s, expected a single %s", obj, name, got,
-                     cls == H5T_STRING ? "string" : "integer");
+                     cls == H5T_STRING  ? "string"
+                     : cls == H5T_FLOAT ? "number"
+                                        : "integer");
         if (t >= 0) H5Tclose(t);
         if (a >= 0) H5Aclose(a);
         H5Eclear2(H5E_DEFAULT);
@@ -236,6 +238,16 @@ static int read_int_attr(reader *r, hid_t loc, const char *obj, const char *name
                             v);
     *out = v;
     return 0;
+}
+
+/* Reads floating-point attribute obj:name into *out (infinities allowed). */
+static int read_double_attr(reader *r, hid_t loc, const char *obj, const char *name, double *out) {
+    hid_t t, a = open_attr(r, loc, obj, name, H5T_FLOAT, &t);
+    if (a < 0) return -1;
+    int rc = H5Aread(a, H5T_NATIVE_DOUBLE, out) < 0 ? damaged(r, obj) : 0;
+    H5Tclose(t);
+    H5Aclose(a);
+    return rc;
 }
 
 /* Reads a scalar string (fixed or variable length) from an attribute or dataset
@@ -371,6 +383,34 @@ static int read_metrics(reader *r, dp_ckpt_state *st) {
     return 0;
 }
 
+/* /callbacks, when the file has it: the state, and the best weights into a
+ * new [n_params] array. */
+static int read_callbacks(reader *r, const dp_model *m, dp_ckpt_state *st) {
+    if (!exists(r->file, "/callbacks")) return 0;
+    dp_ckpt_callbacks *cb = &st->cb;
+    hid_t g = H5Gopen2(r->file, "/callbacks", H5P_DEFAULT);
+    if (g < 0) return damaged(r, "/callbacks");
+    const char *dnames[4] = {"es_best", "ckpt_best", "lr_best", "learning_rate"};
+    double *d[4] = {&cb->es_best, &cb->ckpt_best, &cb->lr_best, &cb->learning_rate};
+    const char *inames[6] = {"es_best_epoch",   "es_wait", "es_stopped_epoch",
+                             "ckpt_best_epoch", "lr_wait", "lr_cooldown"};
+    int *v[6] = {&cb->es_best_epoch,   &cb->es_wait, &cb->es_stopped_epoch,
+                 &cb->ckpt_best_epoch, &cb->lr_wait, &cb->lr_cooldown};
+    int rc = 0;
+    for (int i = 0; !rc && i < 4; i++) rc = read_double_attr(r, g, "/callbacks", dnames[i], d[i]);
+    for (int i = 0; !rc && i < 6; i++) {
+        long long x = 0;
+        rc = read_int_attr(r, g, "/callbacks", inames[i], 0, INT_MAX, &x);
+        *v[i] = (int)x;
+    }
+    H5Gclose(g);
+    if (rc) return -1;
+    cb->present = 1;
+    if (!exists(r->file, "/callbacks/best_weights")) return 0;
+    st->best_weights = DP_MALLOC((m->n_params ? m->n_params : 1) * sizeof(float));
+    return read_tensors(r, "/callbacks/best_weights", m, st->best_weights, MODEL_CTX);
+}
+
 static int read_state(reader *r, dp_ckpt_state *st) {
     if (!exists(r->file, "/train"))
         return dp_error_set(r->err, r->path, STATE_CTX "it has no group /train");
@@ -391,6 +431,13 @@ static int read_state(reader *r, dp_ckpt_state *st) {
             H5Aclose(a);
         }
     }
+    /* Older checkpoints lack the epoch's sums: a resumed epoch then reports
+     * only the steps it ran. */
+    if (!rc && H5Aexists(g, "epoch_terms") > 0)
+        rc = read_double_attr(r, g, "/train", "epoch_loss_sum", &st->epoch_loss_sum) ||
+             read_int_attr(r, g, "/train", "epoch_correct", 0, LLONG_MAX, &st->epoch_correct) ||
+             read_int_attr(r, g, "/train", "epoch_terms", 0, LLONG_MAX, &st->epoch_terms);
+    H5Eclear2(H5E_DEFAULT);
     H5Gclose(g);
     if (rc) return -1;
     st->epoch = (int)epoch;
@@ -442,7 +489,8 @@ int dp_ckpt_read(const char *path, dp_model *m, dp_optim *o, dp_ckpt_state *st, 
     dp_ckpt_state s = {0};
 
     int rc = read_version(&r) || read_tensors(&r, "/model", m, params, MODEL_CTX) ||
-             (o && read_optim(&r, m, o, slots, &step)) || (st && read_state(&r, &s));
+             (o && read_optim(&r, m, o, slots, &step)) ||
+             (st && (read_state(&r, &s) || read_callbacks(&r, m, &s)));
     H5Fclose(r.file);
     if (!rc) {
         if (m->n_params) memcpy(m->params, params, m->n_params * sizeof *params);
@@ -486,8 +534,10 @@ void dp_ckpt_state_free(dp_ckpt_state *st) {
     free(st->mean);
     free(st->std);
     free(st->metrics);
+    free(st->best_weights);
     st->mean = st->std = NULL;
     st->metrics = NULL;
+    st->best_weights = NULL;
     st->n_features = 0;
     st->n_metrics = 0;
 }

@@ -172,7 +172,37 @@ static int write_train(writer *w, const dp_ckpt_state *st) {
     for (int i = 0; !rc && i < 4; i++)
         rc = write_attr(w, g, "/train", names[i], H5T_STD_I64LE, H5T_NATIVE_INT64, &v[i]);
     if (!rc) rc = write_attr(w, g, "/train", "seed", H5T_STD_U64LE, H5T_NATIVE_UINT64, &seed);
+    int64_t sums[2] = {st->epoch_correct, st->epoch_terms};
+    if (!rc)
+        rc = write_attr(w, g, "/train", "epoch_loss_sum", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE,
+                        &st->epoch_loss_sum);
+    if (!rc)
+        rc = write_attr(w, g, "/train", "epoch_correct", H5T_STD_I64LE, H5T_NATIVE_INT64, &sums[0]);
+    if (!rc)
+        rc = write_attr(w, g, "/train", "epoch_terms", H5T_STD_I64LE, H5T_NATIVE_INT64, &sums[1]);
     H5Gclose(g);
+    return rc;
+}
+
+/* /callbacks: the state as attributes, then early_stopping's best weights. */
+static int write_callbacks(writer *w, const dp_model *m, const dp_ckpt_state *st) {
+    const dp_ckpt_callbacks *cb = &st->cb;
+    hid_t g = H5Gcreate2(w->file, "/callbacks", w->lcpl, H5P_DEFAULT, H5P_DEFAULT);
+    if (g < 0) return fail(w, "group /callbacks");
+    const char *dnames[4] = {"es_best", "ckpt_best", "lr_best", "learning_rate"};
+    double d[4] = {cb->es_best, cb->ckpt_best, cb->lr_best, cb->learning_rate};
+    const char *inames[6] = {"es_best_epoch",   "es_wait", "es_stopped_epoch",
+                             "ckpt_best_epoch", "lr_wait", "lr_cooldown"};
+    int64_t v[6] = {cb->es_best_epoch,   cb->es_wait, cb->es_stopped_epoch,
+                    cb->ckpt_best_epoch, cb->lr_wait, cb->lr_cooldown};
+    int rc = 0;
+    for (int i = 0; !rc && i < 4; i++)
+        rc = write_attr(w, g, "/callbacks", dnames[i], H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, &d[i]);
+    for (int i = 0; !rc && i < 6; i++)
+        rc = write_attr(w, g, "/callbacks", inames[i], H5T_STD_I64LE, H5T_NATIVE_INT64, &v[i]);
+    H5Gclose(g);
+    if (!rc && st->best_weights)
+        rc = write_tensors(w, "/callbacks/best_weights", m, st->best_weights);
     return rc;
 }
 
@@ -198,6 +228,7 @@ static int write_contents(writer *w, const dp_model *m, const dp_optim *o,
             write_dataset(w, "/data/std", 1, &n, H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, st->std))
             return -1;
     }
+    if (st->cb.present && write_callbacks(w, m, st)) return -1;
     hsize_t md[2] = {st->n_metrics, DP_METRICS_COLS};
     return write_dataset(w, "/metrics", 2, md, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, st->metrics);
 }
@@ -243,8 +274,8 @@ void dp_ckpt_remove_temp(const char *dir) {
     struct dirent *e;
     char path[DP_PATH_MAX + 300];
     while ((e = readdir(d)) != NULL)
-        if (!strncmp(e->d_name, ".ckpt-", 6) && strstr(e->d_name, ".h5.tmp-") &&
-            join_path(path, sizeof path, dir, e->d_name) == 0)
+        if ((!strncmp(e->d_name, ".ckpt-", 6) || !strncmp(e->d_name, ".best.h5", 8)) &&
+            strstr(e->d_name, ".h5.tmp-") && join_path(path, sizeof path, dir, e->d_name) == 0)
             unlink(path);
     closedir(d);
 }
@@ -262,8 +293,10 @@ static void prune(const char *dir, const char *written, int keep) {
     dp_ckpt_free_list(paths, n > 0 ? n : 0);
 }
 
-int dp_ckpt_write(const char *dir, const dp_model *m, const dp_optim *o, const dp_ckpt_state *st,
-                  int keep, dp_error *err) {
+/* Checks st, then writes dir/<name> through a temporary file: fsync, rename,
+ * fsync of dir. final receives the file's path. */
+static int write_atomic(const char *dir, const char *name, const dp_model *m, const dp_optim *o,
+                        const dp_ckpt_state *st, char *final, size_t final_cap, dp_error *err) {
     ckpt_h5_quiet();
     if (st->global_step < 0 || st->global_step > CKPT_MAX_STEP)
         return dp_error_set(err, dir, "global step %lld cannot name a checkpoint (0..%lld)",
@@ -273,12 +306,11 @@ int dp_ckpt_write(const char *dir, const dp_model *m, const dp_optim *o, const d
     if (ckpt_check_layout(m, o, dir, err)) return -1;
     if (dp_ckpt_make_dir(dir, err)) return -1;
 
-    char name[64], final[DP_PATH_MAX + 64], tmp[DP_PATH_MAX + 96];
-    snprintf(name, sizeof name, "ckpt-%012lld.h5", st->global_step);
-    if (join_path(final, sizeof final, dir, name))
+    char tmp_name[96], tmp[DP_PATH_MAX + 96];
+    if (join_path(final, final_cap, dir, name))
         return dp_error_set(err, dir, "checkpoint directory name is too long");
-    snprintf(name, sizeof name, ".ckpt-%012lld.h5.tmp-%ld", st->global_step, (long)getpid());
-    join_path(tmp, sizeof tmp, dir, name);
+    snprintf(tmp_name, sizeof tmp_name, ".%s.tmp-%ld", name, (long)getpid());
+    join_path(tmp, sizeof tmp, dir, tmp_name);
 
     /* Create it ourselves first: HDF5 would hide the errno behind "unable to open file". */
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0666);
@@ -306,8 +338,22 @@ int dp_ckpt_write(const char *dir, const dp_model *m, const dp_optim *o, const d
     if (fsync_path(dir, O_RDONLY | O_DIRECTORY) != 0 && errno != EINVAL)
         return dp_error_set(err, dir, "fsync of the checkpoint directory failed: %s",
                             strerror(errno));
+    return 0;
+}
+
+int dp_ckpt_write(const char *dir, const dp_model *m, const dp_optim *o, const dp_ckpt_state *st,
+                  int keep, dp_error *err) {
+    char name[64], final[DP_PATH_MAX + 64];
+    snprintf(name, sizeof name, "ckpt-%012lld.h5", st->global_step);
+    if (write_atomic(dir, name, m, o, st, final, sizeof final, err)) return -1;
     prune(dir, final, keep);
     return 0;
+}
+
+int dp_ckpt_write_best(const char *dir, const dp_model *m, const dp_optim *o,
+                       const dp_ckpt_state *st, dp_error *err) {
+    char final[DP_PATH_MAX + 64];
+    return write_atomic(dir, DP_CKPT_BEST_NAME, m, o, st, final, sizeof final, err);
 }
 
 /* Step of a name of the exact form ckpt-<12 digits>.h5, or -1. */

@@ -14,7 +14,10 @@ static void *ckpt_writer_main(void *arg) {
         if (!w->pending) break;
         pthread_mutex_unlock(&w->lock);
         dp_error e = {0};
-        dp_ckpt_write(w->dir, &w->model, w->optim.n ? &w->optim : NULL, &w->st, w->keep, &e);
+        const dp_optim *o = w->optim.n ? &w->optim : NULL;
+        if (w->targets & DP_CKPT_TO_STEP) dp_ckpt_write(w->dir, &w->model, o, &w->st, w->keep, &e);
+        if ((w->targets & DP_CKPT_TO_BEST) && !e.set)
+            dp_ckpt_write_best(w->dir, &w->model, o, &w->st, &e);
         pthread_mutex_lock(&w->lock);
         w->err = e;
         w->pending = 0;
@@ -61,6 +64,11 @@ static int ckpt_writer_wait_locked(dp_ckpt_writer *w, dp_error *err) {
 
 int dp_ckpt_writer_submit(dp_ckpt_writer *w, const dp_model *m, const dp_optim *o,
                           const dp_ckpt_state *st, dp_error *err) {
+    return dp_ckpt_writer_submit_to(w, m, o, st, DP_CKPT_TO_STEP, err);
+}
+
+int dp_ckpt_writer_submit_to(dp_ckpt_writer *w, const dp_model *m, const dp_optim *o,
+                             const dp_ckpt_state *st, int targets, dp_error *err) {
     pthread_mutex_lock(&w->lock);
     if (ckpt_writer_wait_locked(w, err)) {
         pthread_mutex_unlock(&w->lock);
@@ -80,6 +88,12 @@ int dp_ckpt_writer_submit(dp_ckpt_writer *w, const dp_model *m, const dp_optim *
     if (st->n_metrics)
         memcpy(w->metrics, st->metrics, st->n_metrics * DP_METRICS_COLS * sizeof(double));
     w->st.metrics = w->metrics;
+    if (st->best_weights) {
+        if (!w->best_weights) w->best_weights = DP_MALLOC(m->n_params * sizeof(float));
+        memcpy(w->best_weights, st->best_weights, m->n_params * sizeof(float));
+        w->st.best_weights = w->best_weights;
+    }
+    w->targets = targets;
     w->pending = 1;
     pthread_cond_broadcast(&w->cond);
     pthread_mutex_unlock(&w->lock);
@@ -107,5 +121,6 @@ void dp_ckpt_writer_stop(dp_ckpt_writer *w) {
     free(w->params);
     for (int k = 0; k < DP_OPTIM_MAX_SLOTS; k++) free(w->slots[k]);
     free(w->metrics);
+    free(w->best_weights);
     memset(w, 0, sizeof *w);
 }

@@ -414,6 +414,8 @@ static int parse_optimizer(ctx *c, const ct_node *n, const char *path, const cs_
 
 static int parse_key(ctx *c, const ct_node *n, const char *path, const cs_key *k, void *target) {
     char *at = (char *)target + k->offset;
+    /* An optional section given as null is absent: its callback stays off. */
+    if (k->type == CS_SECTION && k->nullable && dp_ct_is_null(n)) return 0;
     switch (k->type) {
     case CS_SECTION: return parse_section(c, n, path, k, at);
     case CS_OPTIMIZER: return parse_optimizer(c, n, path, k, (dp_optim_cfg *)(void *)at);
@@ -440,6 +442,48 @@ static int parse_root(ctx *c, const ct_node *root, dp_config *cfg) {
         if (k->required && !get(root, k->key))
             return dp_error_set(c->err, c->name, "missing required key '%s'", k->key);
     return parse_section(c, root, "", &dp_cs_root, cfg);
+}
+
+/* ---- rules across keys ---- */
+
+/* The node at section.key (or the section, or the root) for an error's place. */
+static const char *place(const ct_node *root, const char *section, const char *sub,
+                         const char *key) {
+    const ct_node *n = root, *kid;
+    if ((kid = get(n, section)) && kid->kind == CT_MAP) n = kid;
+    if (n != root && (kid = get(n, sub)) && kid->kind == CT_MAP) n = kid;
+    if (n != root && (kid = get(n, key))) n = kid;
+    return n->where;
+}
+
+/* A callback watching an accuracy needs it computed; Keras's
+ * ReduceLROnPlateau cannot set the rate of a schedule, and neither can ours. */
+static int check_callbacks(ctx *c, const ct_node *root, const dp_config *cfg) {
+    struct {
+        int on, monitor;
+        const char *section, *sub;
+    } cbs[3] = {
+        {cfg->early_stopping.enabled, cfg->early_stopping.monitor, "train", "early_stopping"},
+        {cfg->reduce_lr.enabled, cfg->reduce_lr.monitor, "train", "reduce_lr_on_plateau"},
+        {cfg->ckpt_best.enabled, cfg->ckpt_best.monitor, "checkpoint", "best"},
+    };
+    for (int i = 0; i < 3; i++) {
+        int acc =
+            cbs[i].monitor == DP_MONITOR_ACCURACY || cbs[i].monitor == DP_MONITOR_VAL_ACCURACY;
+        if (cbs[i].on && acc && !cfg->metric_accuracy)
+            return dp_error_set(c->err, place(root, cbs[i].section, cbs[i].sub, "monitor"),
+                                "%s.%s.monitor: %s is not computed; add metrics: [accuracy]",
+                                cbs[i].section, cbs[i].sub,
+                                dp_config_name_monitor((dp_monitor)cbs[i].monitor));
+    }
+    int kind = cfg->optim.schedule.kind;
+    if (cfg->reduce_lr.enabled && kind != DP_LR_CONSTANT)
+        return dp_error_set(c->err, place(root, "train", "reduce_lr_on_plateau", ""),
+                            "train.reduce_lr_on_plateau: the optimizer's learning_rate is a %s "
+                            "schedule, which a plateau cannot cut (Keras refuses it too); give "
+                            "a constant learning_rate or drop one of them",
+                            dp_cs_schedules[kind - 1].key);
+    return 0;
 }
 
 /* ---- loading ---- */
@@ -490,6 +534,7 @@ int dp_config_load_text(dp_config *cfg, const char *name, const char *text, size
         rc = dp_ct_apply_set(root, &dp_cs_root, sets[i], err);
     }
     if (rc == 0) rc = parse_root(&c, root, cfg);
+    if (rc == 0) rc = check_callbacks(&c, root, cfg);
     dp_ct_free(root);
     return rc;
 }

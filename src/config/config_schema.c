@@ -33,6 +33,8 @@ static const char *const reduction_names[] = {"exact", "fast", NULL};
 static const char *const metric_names[] = {"accuracy", NULL};
 static const char *const padding_names[] = {"valid", "same", NULL}; /* index = padding_same */
 static const char *const emb_init_names[] = {"uniform", "normal", NULL}; /* embeddings_normal */
+static const char *const monitor_names[] = {"loss", "accuracy", "val_loss", "val_accuracy", NULL};
+static const char *const mode_names[] = {"auto", "min", "max", NULL};
 
 #define ACTIVATION                                                                             \
     {.key = "activation", .type = CS_ENUM, FIELD(dp_layer_cfg, activation), .def = DP_ACT_LINEAR, \
@@ -373,6 +375,62 @@ static const cs_key model_keys[] = {
 static const cs_key metric_entry = {.key = "metric", .type = CS_ENUM, .names = metric_names,
                                     .noun = "metric", .help = "a metric name"};
 
+/* ---- callbacks: Keras's names, defaults and meanings ---- */
+
+#define MONITOR(T)                                                                             \
+    {.key = "monitor", .type = CS_ENUM, FIELD(T, monitor), .def = DP_MONITOR_VAL_LOSS,         \
+     .names = monitor_names, .noun = "monitor",                                                \
+     .help = "the epoch figure watched; accuracy needs metrics: [accuracy], val_* validation rows"}
+#define MODE(T)                                                                                \
+    {.key = "mode", .type = CS_ENUM, FIELD(T, mode), .def = DP_MODE_AUTO,                      \
+     .names = mode_names, .noun = "mode",                                                      \
+     .help = "min: lower is better; max: higher is; auto: min for a loss, max for an accuracy"}
+
+static const cs_key early_stopping_keys[] = {
+    MONITOR(dp_early_stopping_cfg), MODE(dp_early_stopping_cfg),
+    {.key = "patience", .type = CS_INT, FIELD(dp_early_stopping_cfg, patience), AT_LEAST(0),
+     .def = 0, .help = "epochs without improvement after which training stops"},
+    {.key = "min_delta", .type = CS_NUMBER, FIELD(dp_early_stopping_cfg, min_delta), AT_LEAST(0),
+     .def = 0, .help = "an epoch improves only if it beats the best by more than this"},
+    {.key = "restore_best_weights", .type = CS_BOOL,
+     FIELD(dp_early_stopping_cfg, restore_best_weights), .def = 0,
+     .help = "the run ends (stopped or not) with the weights of the best epoch"},
+    END};
+
+static const cs_key reduce_lr_keys[] = {
+    MONITOR(dp_reduce_lr_cfg), MODE(dp_reduce_lr_cfg),
+    {.key = "factor", .type = CS_NUMBER, FIELD(dp_reduce_lr_cfg, factor), .lo = 0, .lo_open = 1,
+     .hi = 1, .hi_open = 1, .def = 0.1, .help = "the learning rate is multiplied by this"},
+    {.key = "patience", .type = CS_INT, FIELD(dp_reduce_lr_cfg, patience), AT_LEAST(0), .def = 10,
+     .help = "epochs without improvement after which the rate is reduced"},
+    {.key = "min_delta", .type = CS_NUMBER, FIELD(dp_reduce_lr_cfg, min_delta), AT_LEAST(0),
+     .def = 1e-4, .help = "an epoch improves only if it beats the best by more than this"},
+    {.key = "cooldown", .type = CS_INT, FIELD(dp_reduce_lr_cfg, cooldown), AT_LEAST(0), .def = 0,
+     .help = "epochs after a reduction during which no plateau is counted"},
+    {.key = "min_lr", .type = CS_NUMBER, FIELD(dp_reduce_lr_cfg, min_lr), AT_LEAST(0), .def = 0,
+     .help = "the rate is never reduced below this"},
+    END};
+
+static const cs_key best_ckpt_keys[] = {
+    MONITOR(dp_best_ckpt_cfg), MODE(dp_best_ckpt_cfg), END};
+
+/* Each section's presence turns its callback on. */
+static void early_stopping_finish(void *target) {
+    ((dp_early_stopping_cfg *)target)->enabled = 1;
+}
+static void reduce_lr_finish(void *target) {
+    ((dp_reduce_lr_cfg *)target)->enabled = 1;
+}
+static void best_ckpt_finish(void *target) {
+    ((dp_best_ckpt_cfg *)target)->enabled = 1;
+}
+
+static const cs_table early_stopping_table = {"{monitor: val_loss, patience: 3}",
+                                              early_stopping_keys, early_stopping_finish};
+static const cs_table reduce_lr_table = {"{monitor: val_loss, factor: 0.5, patience: 2}",
+                                         reduce_lr_keys, reduce_lr_finish};
+static const cs_table best_ckpt_table = {"{monitor: val_loss}", best_ckpt_keys, best_ckpt_finish};
+
 static const cs_key train_keys[] = {
     {.key = "epochs", .type = CS_INT, FIELD(dp_config, epochs), AT_LEAST(0), .required = 1,
      .help = "passes over the training rows"},
@@ -389,6 +447,12 @@ static const cs_key train_keys[] = {
      .help = "size of the gradient buckets reduced during the backward pass"},
     {.key = "shared_memory", .type = CS_BOOL, FIELD(dp_config, shared_memory), .def = 1,
      .help = "ranks that all run on one node share one copy of the parameters"},
+    {.key = "early_stopping", .type = CS_SECTION, FIELD(dp_config, early_stopping),
+     .sub = &early_stopping_table, .nullable = 1, .def_note = "null",
+     .help = "stop when the monitored figure stops improving (Keras EarlyStopping)"},
+    {.key = "reduce_lr_on_plateau", .type = CS_SECTION, FIELD(dp_config, reduce_lr),
+     .sub = &reduce_lr_table, .nullable = 1, .def_note = "null",
+     .help = "cut a constant learning rate when the figure plateaus (Keras ReduceLROnPlateau)"},
     END};
 
 static const cs_key checkpoint_keys[] = {
@@ -396,6 +460,9 @@ static const cs_key checkpoint_keys[] = {
      .help = "how many of the newest checkpoints are kept"},
     {.key = "every_steps", .type = CS_INT, FIELD(dp_config, ckpt_every_steps), AT_LEAST(0),
      .def = 0, .help = "also write one every this many steps; 0: only at epoch ends"},
+    {.key = "best", .type = CS_SECTION, FIELD(dp_config, ckpt_best), .sub = &best_ckpt_table,
+     .nullable = 1, .def_note = "null",
+     .help = "keep RUN_DIR/best.h5, the checkpoint of the best epoch so far (save_best_only)"},
     END};
 
 static const cs_table data_table = {"{path: data.h5}", data_keys, NULL};
@@ -435,6 +502,10 @@ const char *dp_config_name_act(dp_act a) {
 
 const char *dp_config_name_loss(dp_loss_kind l) {
     return l >= DP_LOSS_MSE && l <= DP_LOSS_SPARSE_CE ? loss_names[l] : "?";
+}
+
+const char *dp_config_name_monitor(dp_monitor m) {
+    return m >= DP_MONITOR_LOSS && m <= DP_MONITOR_VAL_ACCURACY ? monitor_names[m] : "?";
 }
 
 static size_t count_keys(const cs_key *keys) {

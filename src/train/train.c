@@ -3,6 +3,7 @@
 #include "core/alloc.h"
 
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +12,7 @@
 #include "ckpt/ckpt.h"
 #include "ckpt/ckpt_writer.h"
 #include "core/test_hold.h"
+#include "train/callbacks.h"
 #include "train/eval.h"
 #include "nn/model.h"
 #include "nn/optim.h"
@@ -33,9 +35,32 @@ typedef struct dp_run {
     dp_ckpt_writer writer; /* rank 0 */
     dp_ckpt_state ck;      /* position and history; mean/std point into ts */
     int stop;              /* DP_EXIT_STOPPED or DP_EXIT_SIGNALED once agreed, else 0 */
+    dp_ckpt_callbacks cb;  /* the callbacks' state, the same on every rank */
+    float *best_weights;   /* rank 0, with restore_best_weights: [n_params] */
+    int early_stopped;     /* early_stopping ended the training */
     size_t metrics_cap;
     double *metrics; /* [metrics_cap, DP_METRICS_COLS] rank 0's epoch history */
 } dp_run;
+
+/* Takes the callbacks' state from a checkpoint being resumed (a checkpoint
+ * without one leaves the fresh state). Best weights that are missing, which
+ * restore_best_weights would need, restart early_stopping's count. */
+static void train_resume_callbacks(dp_run *r, const dp_ckpt_state *st) {
+    if (!st->cb.present || !r->cb.present) return;
+    dp_ckpt_callbacks fresh = r->cb;
+    r->cb = st->cb;
+    if (!r->cfg->reduce_lr.enabled) r->cb.learning_rate = NAN;
+    else if (isnan(r->cb.learning_rate)) r->cb.learning_rate = fresh.learning_rate;
+    if (r->best_weights) {
+        if (st->best_weights)
+            memcpy(r->best_weights, st->best_weights, r->model.n_params * sizeof(float));
+        else {
+            r->cb.es_best = fresh.es_best;
+            r->cb.es_best_epoch = 0;
+            r->cb.es_wait = 0;
+        }
+    }
+}
 
 /* Rank 0 finds the newest checkpoint it can read; unreadable ones are skipped
  * with a warning so one torn file never costs the whole run. Returns 1 when
@@ -72,11 +97,15 @@ static int train_load_checkpoint(dp_run *r, dp_error *err) {
             r->ck.epoch = st.epoch;
             r->ck.step_in_epoch = st.step_in_epoch;
             r->ck.global_step = st.global_step;
+            r->ck.epoch_loss_sum = st.epoch_loss_sum;
+            r->ck.epoch_correct = st.epoch_correct;
+            r->ck.epoch_terms = st.epoch_terms;
             free(r->metrics);
             r->metrics = st.metrics;
             r->ck.n_metrics = st.n_metrics;
             r->metrics_cap = st.n_metrics;
             st.metrics = NULL;
+            train_resume_callbacks(r, &st);
             dp_ckpt_state_free(&st);
             printf("dptrain: resuming from %s (epoch %d, step %lld)\n", paths[i], r->ck.epoch,
                    r->ck.global_step);
@@ -112,6 +141,14 @@ static void train_share_state(dp_run *r) {
     r->ck.epoch = (int)pos[1];
     r->ck.step_in_epoch = (int)pos[2];
     r->ck.global_step = pos[3];
+    double sums[3] = {r->ck.epoch_loss_sum, (double)r->ck.epoch_correct, (double)r->ck.epoch_terms};
+    dp_comm_bcast(c, sums, sizeof sums, 0);
+    r->ck.epoch_loss_sum = sums[0];
+    r->ck.epoch_correct = (long long)sums[1];
+    r->ck.epoch_terms = (long long)sums[2];
+    dp_comm_bcast(c, &r->cb, sizeof r->cb, 0);
+    if (isfinite(r->cb.learning_rate)) r->optim.cfg.learning_rate = r->cb.learning_rate;
+    r->early_stopped = r->cfg->early_stopping.enabled && r->cb.es_stopped_epoch > 0;
 }
 
 /* Collective. Compares every replica's parameter hash with rank 0's. */
@@ -126,18 +163,25 @@ static int train_check_replicas(dp_run *r, dp_error *err) {
     return bad >= 0 ? -1 : 0;
 }
 
-/* Collective. Rank 0 hands a copy of the current position to its writer thread;
- * all ranks agree on the success of the previous write (a failure surfaces one
- * checkpoint late, or at train_flush_checkpoints). */
-static int train_write_checkpoint(dp_run *r, dp_error *err) {
+/* Collective. Rank 0 hands a copy of the current position to its writer thread,
+ * for the files `targets` (DP_CKPT_TO_*) names; all ranks agree on the success
+ * of the previous write (a failure surfaces one checkpoint late, or at
+ * train_flush_checkpoints). */
+static int train_write_checkpoint_to(dp_run *r, int targets, dp_error *err) {
     double t0 = dp_comm_time();
     if (r->c->rank == 0) {
         r->ck.metrics = r->metrics;
-        dp_ckpt_writer_submit(&r->writer, &r->model, &r->optim, &r->ck, err);
+        r->ck.cb = r->cb;
+        r->ck.best_weights = r->best_weights;
+        dp_ckpt_writer_submit_to(&r->writer, &r->model, &r->optim, &r->ck, targets, err);
     }
     int rc = dp_comm_agree(r->c, err) ? -1 : 0;
     r->step.seconds[DP_TIME_CKPT] += dp_comm_time() - t0;
     return rc;
+}
+
+static int train_write_checkpoint(dp_run *r, dp_error *err) {
+    return train_write_checkpoint_to(r, DP_CKPT_TO_STEP, err);
 }
 
 /* Collective. Waits for rank 0's last checkpoint to be on disk; all agree on it. */
@@ -219,12 +263,70 @@ static void train_record_epoch(dp_run *r, const dp_epoch_stats *s) {
     r->ck.n_metrics++;
 }
 
+/* Rank 0's message for a callback's event, on a line of its own. */
+__attribute__((format(printf, 2, 3))) static void train_say(const dp_run *r, const char *fmt, ...) {
+    if (r->c->rank != 0) return;
+    va_list ap;
+    va_start(ap, fmt);
+    vprintf(fmt, ap);
+    va_end(ap);
+    fflush(stdout);
+}
+
+/* Collective. The callbacks at the end of epoch s->epoch: every rank decides
+ * from rank 0's figures (broadcast, so the decision cannot depend on how a
+ * rank rounded them) and the same state. Adds DP_CKPT_TO_BEST to *targets when
+ * best.h5 gets this epoch; at the last epoch, or an early stop, puts back the
+ * best epoch's weights when restore_best_weights asks for it (Keras 3). */
+static int train_callbacks(dp_run *r, const dp_epoch_stats *s, int *targets, dp_error *err) {
+    const dp_config *cfg = r->cfg;
+    double fig[4] = {s->loss, s->accuracy, s->val_loss, s->val_accuracy};
+    dp_comm_bcast(r->c, fig, sizeof fig, 0);
+    double was_best = r->cb.ckpt_best;
+    dp_callback_events ev;
+    dp_callbacks_epoch_end(cfg, &r->cb, s->epoch, fig, &ev);
+    if (ev.save_best) {
+        *targets |= DP_CKPT_TO_BEST;
+        train_say(r, "Epoch %d: %s improved from %.5f to %.5f, saving %s\n", s->epoch,
+                  dp_config_name_monitor((dp_monitor)cfg->ckpt_best.monitor), was_best,
+                  r->cb.ckpt_best, DP_CKPT_BEST_NAME);
+    }
+    if (ev.reduced) {
+        r->optim.cfg.learning_rate = r->cb.learning_rate;
+        train_say(r, "Epoch %d: ReduceLROnPlateau reducing learning rate from %g to %g\n", s->epoch,
+                  ev.old_lr, r->cb.learning_rate);
+    }
+    if (ev.snapshot_best && r->best_weights)
+        memcpy(r->best_weights, r->model.params, r->model.n_params * sizeof(float));
+    if (ev.stop) r->early_stopped = 1;
+    int last = ev.stop || s->epoch == cfg->epochs;
+    if (last && cfg->early_stopping.restore_best_weights && r->cb.es_best_epoch > 0 &&
+        r->cb.es_best_epoch != s->epoch) {
+        /* best.h5 keeps this epoch's weights, which are about to be replaced. */
+        if (*targets & DP_CKPT_TO_BEST) {
+            if (train_write_checkpoint_to(r, DP_CKPT_TO_BEST, err)) return -1;
+            *targets &= ~DP_CKPT_TO_BEST;
+        }
+        if (r->c->rank == 0)
+            memcpy(r->model.params, r->best_weights, r->model.n_params * sizeof(float));
+        train_share_state(r);
+        train_say(r, "Restoring model weights from the end of the best epoch: %d\n",
+                  r->cb.es_best_epoch);
+    }
+    return 0;
+}
+
 /* Runs one epoch from step `start`. Returns 0, 1 when stopped on request, -1 on error. */
 static int train_epoch(dp_run *r, int epoch, int start, long long *budget, dp_error *err) {
     const dp_config *cfg = r->cfg;
     const dp_comm *c = r->c;
     int steps = r->ts.plan.steps;
+    /* A resumed epoch starts from the sums its checkpoint kept. */
     dp_loss_sums tot = {0};
+    if (start > 0)
+        tot = (dp_loss_sums){r->ck.epoch_loss_sum, (long)r->ck.epoch_correct,
+                             (long)r->ck.epoch_terms};
+    long terms0 = tot.terms; /* the speed counts this run's steps only */
     double t0 = dp_comm_time();
     dp_step_shuffle(&r->step, &r->ts, epoch);
     for (int t = start; t < steps; t++) {
@@ -240,6 +342,9 @@ static int train_epoch(dp_run *r, int epoch, int start, long long *budget, dp_er
         tot.terms += s.terms;
         r->ck.global_step++;
         r->ck.step_in_epoch = t + 1;
+        r->ck.epoch_loss_sum = tot.loss;
+        r->ck.epoch_correct = tot.correct;
+        r->ck.epoch_terms = tot.terms;
         dp_test_hold("step", r->ck.global_step, dp_signals_pending);
         if (c->rank == 0)
             dp_progress_update_step(&r->prog, epoch + 1, t + 1, tot.loss / (double)tot.terms,
@@ -259,12 +364,15 @@ static int train_epoch(dp_run *r, int epoch, int start, long long *budget, dp_er
     double seconds = dp_comm_time() - t0;
     r->ck.epoch = epoch + 1;
     r->ck.step_in_epoch = 0;
+    r->ck.epoch_loss_sum = 0;
+    r->ck.epoch_correct = r->ck.epoch_terms = 0;
     dp_epoch_stats s = {.epoch = epoch + 1,
                         .loss = tot.loss / (double)tot.terms,
                         .accuracy = (double)tot.correct / (double)tot.terms,
                         .val_loss = NAN,
                         .val_accuracy = NAN,
-                        .samples_per_s = (double)tot.terms / r->model.positions / seconds,
+                        .samples_per_s =
+                            (double)(tot.terms - terms0) / r->model.positions / seconds,
                         .seconds = seconds,
                         .positions = r->model.positions,
                         .learning_rate = dp_optim_learning_rate(&r->optim)};
@@ -277,8 +385,10 @@ static int train_epoch(dp_run *r, int epoch, int start, long long *budget, dp_er
         dp_progress_write_epoch(&r->prog, &s);
         train_record_epoch(r, &s);
     }
-    if (train_write_checkpoint(r, err)) return -1;
-    return r->stop ? 1 : 0;
+    int targets = DP_CKPT_TO_STEP;
+    if (r->cb.present && train_callbacks(r, &s, &targets, err)) return -1;
+    if (train_write_checkpoint_to(r, targets, err)) return -1;
+    return r->stop || r->early_stopped ? 1 : 0;
 }
 
 /* The optimizer clips per parameter tensor: it gets the model's tensors. */
@@ -293,6 +403,30 @@ static void train_optim_tensors(dp_run *r) {
     free(len);
 }
 
+/* A callback watching val_* needs validation rows, which only the data file
+ * (a /val split) or data.validation_split provides. */
+static int train_check_monitors(dp_run *r, dp_error *err) {
+    const dp_config *cfg = r->cfg;
+    struct {
+        int on, monitor;
+        const char *key;
+    } cbs[3] = {
+        {cfg->early_stopping.enabled, cfg->early_stopping.monitor, "train.early_stopping"},
+        {cfg->reduce_lr.enabled, cfg->reduce_lr.monitor, "train.reduce_lr_on_plateau"},
+        {cfg->ckpt_best.enabled, cfg->ckpt_best.monitor, "checkpoint.best"},
+    };
+    for (int i = 0; i < 3; i++) {
+        int val =
+            cbs[i].monitor == DP_MONITOR_VAL_LOSS || cbs[i].monitor == DP_MONITOR_VAL_ACCURACY;
+        if (cbs[i].on && val && r->ts.n_val_total == 0)
+            return dp_error_set(err, cfg->source,
+                                "%s.monitor is %s, but the run has no validation rows; set "
+                                "data.validation_split or add /val to the data file",
+                                cbs[i].key, dp_config_name_monitor((dp_monitor)cbs[i].monitor));
+    }
+    return 0;
+}
+
 static int train_setup(dp_run *r, dp_error *err) {
     const dp_config *cfg = r->cfg;
     const dp_comm *c = r->c;
@@ -304,10 +438,13 @@ static int train_setup(dp_run *r, dp_error *err) {
     if (dp_model_build(&r->model, cfg, max_batch, err) == 0 &&
         dp_optim_init(&r->optim, &cfg->optim, r->model.n_params, err) == 0)
         train_optim_tensors(r);
-    if (c->rank == 0 && !err->set && dp_ckpt_make_dir(r->opts->run_dir, err) == 0)
-        dp_ckpt_remove_temp(r->opts->run_dir); /* left by a writer killed mid-write */
     if (dp_comm_agree(c, err)) return -1;
     if (dp_trainset_load(&r->ts, c, cfg, r->model.classes, r->model.positions, err)) return -1;
+    /* Checked before the run directory is made, so a bad config writes nothing. */
+    if (train_check_monitors(r, err) == 0 && c->rank == 0 &&
+        dp_ckpt_make_dir(r->opts->run_dir, err) == 0)
+        dp_ckpt_remove_temp(r->opts->run_dir); /* left by a writer killed mid-write */
+    if (dp_comm_agree(c, err)) return -1;
     if (cfg->shared_memory)
         r->shared = dp_grad_shm_attach(&r->share, c, &r->model, &r->optim,
                                        dp_grad_buckets_pick_mode(cfg->reduction, r->ts.plan.shards),
@@ -323,6 +460,9 @@ static int train_setup(dp_run *r, dp_error *err) {
     r->ck.mean = r->ts.mean;
     r->ck.std = r->ts.std;
     r->ck.config_text = cfg->text;
+    dp_callbacks_start(cfg, r->optim.cfg.learning_rate, &r->cb);
+    if (c->rank == 0 && cfg->early_stopping.enabled && cfg->early_stopping.restore_best_weights)
+        r->best_weights = DP_MALLOC(r->model.n_params * sizeof(float));
     int resumed = 0;
     if (c->rank == 0) {
         dp_model_init_params(&r->model, cfg->seed);
@@ -352,6 +492,21 @@ static void train_teardown(dp_run *r) {
     dp_model_free(&r->model);
     dp_trainset_free(&r->ts);
     free(r->metrics);
+    free(r->best_weights);
+}
+
+/* Rank 0 says where early_stopping ended the run and why, as Keras's
+ * "Epoch N: early stopping" does. */
+static void train_say_early_stop(dp_run *r) {
+    const dp_early_stopping_cfg *es = &r->cfg->early_stopping;
+    const char *name = dp_config_name_monitor((dp_monitor)es->monitor);
+    if (r->c->rank != 0) return;
+    dp_progress_break_line(&r->prog);
+    printf("dptrain: early stopping at epoch %d: %s did not improve on its best, %.6g at epoch %d, "
+           "by more than min_delta %g for %d epoch%s (patience %d)\n",
+           r->cb.es_stopped_epoch, name, r->cb.es_best, r->cb.es_best_epoch, es->min_delta,
+           r->cb.es_wait, r->cb.es_wait == 1 ? "" : "s", es->patience);
+    fflush(stdout);
 }
 
 int dp_train_run(const dp_comm *c, const dp_config *cfg, const dp_train_opts *opts) {
@@ -364,12 +519,14 @@ int dp_train_run(const dp_comm *c, const dp_config *cfg, const dp_train_opts *op
         goto done;
     }
     double t0 = dp_comm_time();
-    for (int e = r.ck.epoch; e < cfg->epochs && rc == DP_EXIT_OK; e++) {
+    for (int e = r.ck.epoch; e < cfg->epochs && rc == DP_EXIT_OK && !r.early_stopped; e++) {
         int s = train_epoch(&r, e, e == r.ck.epoch ? r.ck.step_in_epoch : 0, &budget, &err);
         if (s < 0) rc = DP_EXIT_ERROR;
-        /* A stop inside the last epoch still leaves work to resume. */
-        if (s > 0 && r.ck.epoch < cfg->epochs) rc = r.stop;
+        /* A stop inside the last epoch still leaves work to resume; an early
+         * stop leaves none. */
+        if (s > 0 && r.ck.epoch < cfg->epochs && !r.early_stopped) rc = r.stop;
     }
+    if (r.early_stopped && rc == DP_EXIT_OK) train_say_early_stop(&r);
     if (rc != DP_EXIT_ERROR && train_flush_checkpoints(&r, &err)) rc = DP_EXIT_ERROR;
     if (rc == DP_EXIT_OK && train_check_replicas(&r, &err) == 0) {
         if (c->rank == 0)

@@ -660,6 +660,12 @@ static void test_explain_lists_every_key(void) {
              kid++, entries++) {
             snprintf(path, sizeof path, "%s.%s", k->key, kid->key);
             explain_column(text, path, 0, kid->help);
+            /* A section within a section (train.early_stopping): its keys too. */
+            for (const cs_key *f = kid->type == CS_SECTION ? kid->sub->keys : NULL; f && f->key;
+                 f++, entries++) {
+                snprintf(path, sizeof path, "%s.%s.%s", k->key, kid->key, f->key);
+                explain_column(text, path, 0, f->help);
+            }
         }
         const cs_key *layers = k->type == CS_SECTION ? dp_cs_find(k, "layers") : NULL;
         for (const cs_key *t = layers ? layers->elem->variants : NULL; t && t->key;
