@@ -110,6 +110,10 @@ typedef struct dp_config {
     int check_every_steps;   /* replica hash check period; default 200 */
     int bucket_kib;          /* gradient bucket size for overlapped reduction; 1024 */
     int shared_memory;       /* ranks on one node share the parameters; default 1 */
+    /* train: the timeline, a Chrome trace-event JSON ("" = none) of the global
+     * steps "A:B" ("" = the run's first 20) */
+    char timeline[DP_PATH_MAX];
+    char timeline_steps[32];
     /* checkpoint */
     int ckpt_keep;        /* default 3 */
     int ckpt_every_steps; /* 0 = only at epoch ends */

@@ -1,6 +1,7 @@
 /* ckpt_writer.c - checkpoints written by a thread, so the disk never stalls training. */
 #include "ckpt/ckpt_writer.h"
 #include "core/alloc.h"
+#include "core/timeline.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,7 +15,9 @@ static void *ckpt_writer_main(void *arg) {
         if (!w->pending) break;
         pthread_mutex_unlock(&w->lock);
         dp_error e = {0};
+        dp_tl_writer_begin(DP_TL_CKPT_WRITE, (int)w->st.global_step);
         dp_ckpt_write(w->dir, &w->model, w->optim.n ? &w->optim : NULL, &w->st, w->keep, &e);
+        dp_tl_writer_end(DP_TL_CKPT_WRITE, (int)w->st.global_step);
         pthread_mutex_lock(&w->lock);
         w->err = e;
         w->pending = 0;

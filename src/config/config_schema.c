@@ -389,6 +389,14 @@ static const cs_key train_keys[] = {
      .help = "size of the gradient buckets reduced during the backward pass"},
     {.key = "shared_memory", .type = CS_BOOL, FIELD(dp_config, shared_memory), .def = 1,
      .help = "ranks that all run on one node share one copy of the parameters"},
+    {.key = "timeline", .type = CS_STRING, FIELD(dp_config, timeline), .lo = 0,
+     .hi = DP_PATH_MAX - 1, .noun = "a file path", .def_note = "none",
+     .help = "write a Chrome trace-event JSON of every rank's spans to this file (Perfetto, "
+             "chrome://tracing)"},
+    {.key = "timeline_steps", .type = CS_STRING, FIELD(dp_config, timeline_steps), .lo = 0,
+     .hi = 31, .noun = "a step range A:B", .def_note = "first 20",
+     .help = "steps A:B (global, from 1, both included) the timeline records; default: the "
+             "first 20 steps this run takes"},
     END};
 
 static const cs_key checkpoint_keys[] = {
