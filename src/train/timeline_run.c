@@ -49,15 +49,27 @@ static void tl_dirname(const char *path, char *dir, size_t len) {
     else snprintf(dir, len, "%.*s", (int)(slash - path), path);
 }
 
-static int tl_check_path(const char *path, const char *key, dp_error *err) {
+/* 1 when a and b name the same directory as written, trailing slashes aside. */
+static int tl_same_dir(const char *a, const char *b) {
+    size_t la = strlen(a), lb = strlen(b);
+    while (la > 1 && a[la - 1] == '/') la--;
+    while (lb > 1 && b[lb - 1] == '/') lb--;
+    return la == lb && strncmp(a, b, la) == 0;
+}
+
+/* The run directory is made before training starts, so a timeline may go in
+ * it before it exists. */
+static int tl_check_path(const char *path, const char *key, const char *run_dir, dp_error *err) {
     char dir[DP_PATH_MAX];
     struct stat sb;
     tl_dirname(path, dir, sizeof dir);
-    if (stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode))
+    if (stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode)) {
+        if (run_dir && tl_same_dir(dir, run_dir)) return 0;
         return dp_error_set(err, key,
                             "directory '%s' of the timeline %s does not exist; create it "
                             "or choose another path",
                             dir, path);
+    }
     if (access(dir, W_OK) != 0)
         return dp_error_set(
             err, key, "cannot write the timeline %s: directory '%s' is not writable", path, dir);
@@ -81,7 +93,7 @@ int dp_tl_run_setup(dp_tl_run *t, const dp_comm *c, const dp_config *cfg, const 
         dp_error_set(err, steps_key, "%s", why);
     else if (path[0] && snprintf(t->path, sizeof t->path, "%s", path) >= (int)sizeof t->path)
         dp_error_set(err, path_key, "path longer than %d characters", DP_PATH_MAX - 1);
-    else if (path[0] && c->rank == 0) tl_check_path(path, path_key, err);
+    else if (path[0] && c->rank == 0) tl_check_path(path, path_key, opts->run_dir, err);
     t->on = path[0] != 0;
     if (dp_comm_agree(c, err)) {
         t->on = 0;

@@ -14,6 +14,7 @@
 #   the shared-memory sum, its fences and per-layer spans;
 # - stopped by --stop-after 4, the file is still written (steps 1-4); resumed,
 #   the default window starts at the run's first step (5-12);
+# - a timeline may go in a run directory that the run itself creates;
 # - the checker rejects partly overlapping spans, so its nesting check can fail;
 # - bad input, one error line each and no file (nor run directory) written:
 #   a path in a missing directory, a path that is a directory, a reversed and a
@@ -53,6 +54,12 @@ run_np 2 "$TMP/resume.log" "${base[@]}" --run-dir "$TMP/re" --timeline "$TMP/res
 check "resumed: exit 0" test $? -eq 0
 "$PY" "$CHECK" "$TMP/resume.json" 2 --steps 5:12 --cats step,evaluation
 check "resumed: the default window starts at the run's first step" test $? -eq 0
+
+run_np 1 "$TMP/inrun.log" "${base[@]}" --run-dir "$TMP/fresh/" --timeline "$TMP/fresh/t.json" \
+  --timeline-steps 2:2
+check "a timeline in the run directory to be made: exit 0" test $? -eq 0
+"$PY" "$CHECK" "$TMP/fresh/t.json" 1 --steps 2:2 --cats step
+check "a timeline in the run directory to be made: written" test $? -eq 0
 
 cat >"$TMP/overlap.json" <<'EOF'
 {"traceEvents": [
