@@ -8,6 +8,7 @@
 #include "cmd/cmd.h"
 #include "core/comm.h"
 #include "core/test_hold.h"
+#include "core/timeline.h"
 #include "dptrain/config.h"
 #include "train/signals.h"
 #include "core/blas.h"
@@ -19,7 +20,8 @@
 
 static const char *main_usage =
     "usage: dptrain train CONFIG [--set KEY=VALUE]... [--run-dir DIR] [--resume]\n"
-    "                            [--stop-after STEPS]\n"
+    "                            [--stop-after STEPS] [--timeline PATH]\n"
+    "                            [--timeline-steps A:B]\n"
     "       dptrain evaluate CKPT|RUN_DIR [--data PATH] [--split test|val|train]\n"
     "                        [--batch N] [--best] [--json]\n"
     "       dptrain predict CKPT|RUN_DIR --input IN.h5 [--dataset /test/x]\n"
@@ -62,6 +64,12 @@ static const char *main_usage =
     "                     (default: runs/<config name>)\n"
     "  --resume           continue from the newest valid checkpoint in DIR\n"
     "  --stop-after STEPS stop after STEPS steps of this run, writing a checkpoint\n"
+    "  --timeline PATH    write a Chrome trace-event JSON of every rank's spans (data,\n"
+    "                     forward and backward per layer, gradient buckets, barriers,\n"
+    "                     optimizer, evaluation, checkpoints) to PATH; open it in\n"
+    "                     Perfetto or chrome://tracing (train.timeline)\n"
+    "  --timeline-steps A:B  the global steps the timeline records, both included\n"
+    "                     (default: the first 20 steps of this run; train.timeline_steps)\n"
     "  -h, --help         show this help\n"
     "  -V, --version      show the version\n"
     "\n"
@@ -83,6 +91,8 @@ static int main_parse_args(int argc, char **argv, main_args *a, dp_error *err) {
                                              {"run-dir", required_argument, NULL, 'd'},
                                              {"resume", no_argument, NULL, 'r'},
                                              {"stop-after", required_argument, NULL, 'S'},
+                                             {"timeline", required_argument, NULL, 't'},
+                                             {"timeline-steps", required_argument, NULL, 'T'},
                                              {"help", no_argument, NULL, 'h'},
                                              {"version", no_argument, NULL, 'V'},
                                              {NULL, 0, NULL, 0}};
@@ -103,6 +113,18 @@ static int main_parse_args(int argc, char **argv, main_args *a, dp_error *err) {
             if (*end || a->opts.stop_after < 1)
                 return dp_error_set(err, "--stop-after", "expected a positive step count, got '%s'",
                                     optarg);
+            break;
+        }
+        case 't':
+            if (!optarg[0]) return dp_error_set(err, "--timeline", "expected a file path");
+            a->opts.timeline = optarg;
+            break;
+        case 'T': {
+            long long first, last;
+            char why[160];
+            if (dp_tl_parse_steps(optarg, &first, &last, why, sizeof why))
+                return dp_error_set(err, "--timeline-steps", "%s", why);
+            a->opts.timeline_steps = optarg;
             break;
         }
         case 'h': a->help = 1; return 0;

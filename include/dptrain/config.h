@@ -154,6 +154,10 @@ typedef struct dp_config {
     int shared_memory;       /* ranks on one node share the parameters; default 1 */
     dp_early_stopping_cfg early_stopping;
     dp_reduce_lr_cfg reduce_lr;
+    /* train: the timeline, a Chrome trace-event JSON ("" = none) of the global
+     * steps "A:B" ("" = the run's first 20) */
+    char timeline[DP_PATH_MAX];
+    char timeline_steps[32];
     /* checkpoint */
     int ckpt_keep;        /* default 3 */
     int ckpt_every_steps; /* 0 = only at epoch ends */

@@ -38,6 +38,9 @@ typedef struct dp_train_opts {
     const char *run_dir;  /* checkpoints and metrics.jsonl */
     int resume;           /* continue from the newest valid checkpoint in run_dir */
     long long stop_after; /* stop after this many steps of this invocation; 0 = never */
+    /* when not NULL, these override train.timeline and train.timeline_steps */
+    const char *timeline;
+    const char *timeline_steps;
 } dp_train_opts;
 
 /* Collective. Trains cfg on all ranks of c. All ranks share the evaluation; rank 0 prints progress

@@ -1,6 +1,7 @@
 /* ckpt_writer.c - checkpoints written by a thread, so the disk never stalls training. */
 #include "ckpt/ckpt_writer.h"
 #include "core/alloc.h"
+#include "core/timeline.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,9 +16,11 @@ static void *ckpt_writer_main(void *arg) {
         pthread_mutex_unlock(&w->lock);
         dp_error e = {0};
         const dp_optim *o = w->optim.n ? &w->optim : NULL;
+        dp_tl_writer_begin(DP_TL_CKPT_WRITE, (int)w->st.global_step);
         if (w->targets & DP_CKPT_TO_STEP) dp_ckpt_write(w->dir, &w->model, o, &w->st, w->keep, &e);
         if ((w->targets & DP_CKPT_TO_BEST) && !e.set)
             dp_ckpt_write_best(w->dir, &w->model, o, &w->st, &e);
+        dp_tl_writer_end(DP_TL_CKPT_WRITE, (int)w->st.global_step);
         pthread_mutex_lock(&w->lock);
         w->err = e;
         w->pending = 0;

@@ -453,6 +453,14 @@ static const cs_key train_keys[] = {
     {.key = "reduce_lr_on_plateau", .type = CS_SECTION, FIELD(dp_config, reduce_lr),
      .sub = &reduce_lr_table, .nullable = 1, .def_note = "null",
      .help = "cut a constant learning rate when the figure plateaus (Keras ReduceLROnPlateau)"},
+    {.key = "timeline", .type = CS_STRING, FIELD(dp_config, timeline), .lo = 0,
+     .hi = DP_PATH_MAX - 1, .noun = "a file path", .def_note = "none",
+     .help = "write a Chrome trace-event JSON of every rank's spans to this file (Perfetto, "
+             "chrome://tracing)"},
+    {.key = "timeline_steps", .type = CS_STRING, FIELD(dp_config, timeline_steps), .lo = 0,
+     .hi = 31, .noun = "a step range A:B", .def_note = "first 20",
+     .help = "steps A:B (global, from 1, both included) the timeline records; default: the "
+             "first 20 steps this run takes"},
     END};
 
 static const cs_key checkpoint_keys[] = {

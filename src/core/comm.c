@@ -1,6 +1,7 @@
 /* comm.c - every MPI call in dptrain lives here. */
 #include "core/comm.h"
 #include "core/alloc.h"
+#include "core/timeline.h"
 #include "dptrain/train.h"
 
 #include <math.h>
@@ -48,7 +49,9 @@ void dp_comm_finalize(dp_comm *c) {
 
 int dp_comm_agree(const dp_comm *c, dp_error *err) {
     int mine = err->set ? c->rank : c->size, first;
+    dp_tl_begin(DP_TL_BARRIER, 1);
     MPI_Allreduce(&mine, &first, 1, MPI_INT, MPI_MIN, c->comm);
+    dp_tl_end(DP_TL_BARRIER, 1);
     if (first == c->size) return 0;
     if (first != 0) {
         /* Only rank 0 prints, so the first failing rank's message travels there. */
@@ -146,9 +149,11 @@ void dp_comm_gatherv(const dp_comm *c, const void *in, size_t n, void *out, cons
 
 int dp_comm_find_mismatch(const dp_comm *c, uint64_t value) {
     uint64_t ref = value;
+    dp_tl_begin(DP_TL_BARRIER, 2);
     MPI_Bcast(&ref, 1, MPI_UINT64_T, 0, c->comm);
     int mine = value == ref ? c->size : c->rank, first;
     MPI_Allreduce(&mine, &first, 1, MPI_INT, MPI_MIN, c->comm);
+    dp_tl_end(DP_TL_BARRIER, 2);
     return first == c->size ? -1 : first;
 }
 
@@ -220,9 +225,11 @@ void *dp_comm_shared_map(const dp_comm *c, size_t bytes, dp_comm_win *win) {
 }
 
 void dp_comm_shared_fence(const dp_comm *c, dp_comm_win win) {
+    dp_tl_begin(DP_TL_BARRIER, 0);
     MPI_Win_sync(win);
     MPI_Barrier(c->comm);
     MPI_Win_sync(win);
+    dp_tl_end(DP_TL_BARRIER, 0);
 }
 
 void dp_comm_shared_unmap(dp_comm_win *win) {
@@ -232,6 +239,24 @@ void dp_comm_shared_unmap(dp_comm_win *win) {
 
 double dp_comm_time(void) {
     return MPI_Wtime();
+}
+
+int64_t dp_comm_common_origin(const dp_comm *c, int64_t (*now)(void)) {
+    MPI_Comm node;
+    MPI_Comm_split_type(c->comm, MPI_COMM_TYPE_SHARED, c->rank, MPI_INFO_NULL, &node);
+    MPI_Barrier(c->comm);
+    int64_t t = now();
+    MPI_Bcast(&t, 1, MPI_INT64_T, 0, node);
+    MPI_Comm_free(&node);
+    return t;
+}
+
+void dp_comm_send(const dp_comm *c, const void *buf, size_t n, int dest) {
+    MPI_Send(buf, (int)n, MPI_BYTE, dest, 0, c->comm);
+}
+
+void dp_comm_recv(const dp_comm *c, void *buf, size_t n, int src) {
+    MPI_Recv(buf, (int)n, MPI_BYTE, src, 0, c->comm, MPI_STATUS_IGNORE);
 }
 
 dp_comm *dp_comm_open(int *argc, char ***argv, dp_error *err) {

@@ -99,4 +99,14 @@ void dp_comm_shared_unmap(dp_comm_win *win);
 /* Seconds since an arbitrary origin (MPI_Wtime). */
 double dp_comm_time(void);
 
+/* Collective. A reading of the clock now() that every rank takes as its time
+ * origin: the ranks of one node read one clock (CLOCK_MONOTONIC is per
+ * machine), so they all take their node's first rank's reading after a
+ * barrier, and nodes line up to the barrier's exit skew (microseconds). */
+int64_t dp_comm_common_origin(const dp_comm *c, int64_t (*now)(void));
+
+/* Point to point, n < 2 GiB bytes, tag 0: rank 0 collecting per-rank records. */
+void dp_comm_send(const dp_comm *c, const void *buf, size_t n, int dest);
+void dp_comm_recv(const dp_comm *c, void *buf, size_t n, int src);
+
 #endif

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/timeline.h"
 #include "grad/grad_fixed.h"
 
 /* Lane 0 carries the exact mode's max phases, lane 1 the sums: each lane starts
@@ -68,6 +69,7 @@ static void buckets_start_max(dp_grad_buckets *r, int k) {
     dp_grad_bucket *b = &r->buckets[k];
     double *mx = b->mx;
     double t0 = dp_comm_time();
+    dp_tl_begin(DP_TL_BUCKET_MAX, k);
     for (int j = 0; j < b->t_count; j++) {
         int t = b->t_first + j;
         mx[j] = 0;
@@ -86,6 +88,8 @@ static void buckets_start_max(dp_grad_buckets *r, int k) {
     }
     double t1 = dp_comm_time();
     dp_comm_imax_f64(r->c, LANE_MAX, mx, (size_t)n, &b->req);
+    dp_tl_async_begin(DP_TL_BUCKET_MAX_WIRE, k);
+    dp_tl_end(DP_TL_BUCKET_MAX, k);
     r->seconds[DP_TIME_REDUCE] += t1 - t0;
     r->seconds[DP_TIME_COMM] += dp_comm_time() - t1;
     b->phase = DP_BUCKET_MAX_IN_FLIGHT;
@@ -95,6 +99,7 @@ static void buckets_start_max(dp_grad_buckets *r, int k) {
 static void buckets_start_sum(dp_grad_buckets *r, int k) {
     dp_grad_bucket *b = &r->buckets[k];
     double t0 = dp_comm_time();
+    dp_tl_begin(DP_TL_BUCKET_SUM, k);
     int n_mx = b->t_count + (buckets_is_last(r, k) ? 2 : 0);
     for (int j = 0; j < n_mx; j++)
         if (!isfinite(b->mx[j])) r->bad = 1;
@@ -122,6 +127,8 @@ static void buckets_start_sum(dp_grad_buckets *r, int k) {
     }
     double t1 = dp_comm_time();
     dp_comm_isum_i64(r->c, LANE_SUM, b->acc, n, &b->req);
+    dp_tl_async_begin(DP_TL_BUCKET_SUM_WIRE, k);
+    dp_tl_end(DP_TL_BUCKET_SUM, k);
     r->seconds[DP_TIME_REDUCE] += t1 - t0;
     r->seconds[DP_TIME_COMM] += dp_comm_time() - t1;
     b->phase = DP_BUCKET_SUM_IN_FLIGHT;
@@ -131,6 +138,7 @@ static void buckets_start_sum(dp_grad_buckets *r, int k) {
 static void buckets_start_fast(dp_grad_buckets *r, int k) {
     dp_grad_bucket *b = &r->buckets[k];
     double t0 = dp_comm_time();
+    dp_tl_begin(DP_TL_BUCKET_SUM, k);
     /* Separately kept micro-batch gradients (exact mode, two shards on one rank)
      * are added here, one addition per element like the 2-rank sum. */
     if (r->micro_grads[0] != r->grads)
@@ -151,6 +159,8 @@ static void buckets_start_fast(dp_grad_buckets *r, int k) {
         r->extra[2] = r->stop ? 1.0 : 0.0;
         dp_comm_isum_f64(r->c, LANE_SUM, r->extra, 3, &r->extra_req);
     }
+    dp_tl_async_begin(DP_TL_BUCKET_SUM_WIRE, k);
+    dp_tl_end(DP_TL_BUCKET_SUM, k);
     r->seconds[DP_TIME_COMM] += dp_comm_time() - t0;
     b->phase = DP_BUCKET_SUM_IN_FLIGHT;
 }
@@ -161,6 +171,7 @@ static void buckets_start_fast(dp_grad_buckets *r, int k) {
 static void buckets_complete(dp_grad_buckets *r, int k) {
     dp_grad_bucket *b = &r->buckets[k];
     double t0 = dp_comm_time();
+    dp_tl_begin(DP_TL_BUCKET_DONE, k);
     if (r->mode == DP_REDUCE_EXACT && !r->bad)
         for (int j = 0; j < b->t_count; j++) {
             int t = b->t_first + j;
@@ -168,6 +179,7 @@ static void buckets_complete(dp_grad_buckets *r, int k) {
                                  r->t_len[t], dp_grad_fixed_pick_exponent(b->mx[j], r->terms),
                                  1.0 / (double)r->rows);
         }
+    dp_tl_end(DP_TL_BUCKET_DONE, k);
     r->seconds[DP_TIME_REDUCE] += dp_comm_time() - t0;
     b->phase = DP_BUCKET_DONE;
 }
@@ -182,9 +194,13 @@ static void buckets_advance(dp_grad_buckets *r, int k, int block) {
             r->buckets[k - 1].phase < DP_BUCKET_SUM_IN_FLIGHT)
             return;
         double t0 = dp_comm_time();
+        if (block) dp_tl_begin(DP_TL_BUCKET_WAIT, k);
         int done = block ? (dp_comm_wait(&b->req), 1) : dp_comm_test(&b->req);
+        if (block) dp_tl_end(DP_TL_BUCKET_WAIT, k);
         r->seconds[DP_TIME_COMM] += dp_comm_time() - t0;
         if (!done) return;
+        dp_tl_async_end(
+            b->phase == DP_BUCKET_MAX_IN_FLIGHT ? DP_TL_BUCKET_MAX_WIRE : DP_TL_BUCKET_SUM_WIRE, k);
         if (b->phase == DP_BUCKET_MAX_IN_FLIGHT) buckets_start_sum(r, k);
         else buckets_complete(r, k);
     }

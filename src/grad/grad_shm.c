@@ -7,6 +7,7 @@
 
 #include "grad/grad_fixed.h"
 #include "core/phases.h"
+#include "core/timeline.h"
 
 /* Exact mode: the max |g| of each tensor over this rank's micro-batches, into
  * its row of maxima. Read right after backward, the arenas are still partly
@@ -187,8 +188,10 @@ int dp_grad_shm_step(dp_grad_shm *s, dp_model *m, dp_optim *o, const dp_loss_sum
     if (shm_agree(s, out, stop, seconds)) return -1;
     t0 = dp_comm_time();
     double comm0 = seconds[DP_TIME_COMM], inv_rows = 1.0 / (double)rows;
+    dp_tl_begin(DP_TL_SHARED_SUM, s->rank);
     int bad = s->nodes > 1 ? shm_update_nodes(s, m, o, inv_rows, seconds)
                            : shm_update_node(s, m, o, inv_rows, seconds);
+    dp_tl_end(DP_TL_SHARED_SUM, s->rank);
     dp_optim_end_step(o);
     s->rank_notes[2 * s->rank + 1] = bad ? 1.0 : 0.0;
     t1 = dp_comm_time();

@@ -8,6 +8,7 @@
 
 #include "layers/activation.h"
 #include "core/rng.h"
+#include "core/timeline.h"
 
 /* The loss folds the final sigmoid/softmax into a stable cross-entropy; any other
  * pairing of a cross-entropy with the output layer is a config mistake. */
@@ -121,7 +122,10 @@ const float *dp_model_forward(dp_model *m, const float *x, int B, const dp_fwd_c
         if (m->absorbed[i]) continue; /* written by layer i - 1 */
         dp_layer *l = &m->layers[i];
         float *out = m->acts[i] ? m->acts[i] : m->acts[i + 1];
+        /* Training steps only: evaluation is one span, not one per batch and layer. */
+        if (ctx->training) dp_tl_begin(DP_TL_LAYER_FORWARD, i);
         l->ops->forward(l, m->params + l->param_offset, in, out, B, ctx);
+        if (ctx->training) dp_tl_end(DP_TL_LAYER_FORWARD, i);
         in = out;
     }
     return in;
@@ -148,8 +152,10 @@ void dp_model_backward_hooked(dp_model *m, const float *x, const float *dout, in
         const float *out = m->acts[i] ? m->acts[i] : m->acts[i + 1];
         /* Alternate scratch buffers so dx of one layer is dy of the next. */
         float *dx = i <= first ? NULL : dy == m->dbuf[0] ? m->dbuf[1] : m->dbuf[0];
+        dp_tl_begin(DP_TL_LAYER_BACKWARD, i);
         l->ops->backward(l, m->params + l->param_offset, in, out, dy, dx,
                          m->grads + l->param_offset, B);
+        dp_tl_end(DP_TL_LAYER_BACKWARD, i);
         if (after) after(ctx, i);
         dy = dx;
     }

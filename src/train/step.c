@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "core/rng.h"
+#include "core/timeline.h"
 
 void dp_step_init(dp_stepper *st, const dp_trainset *ts, const dp_model *m, dp_reduction mode,
                   unsigned long long seed, size_t bucket_bytes, dp_grad_shm *share) {
@@ -59,6 +60,7 @@ static int step_gather(dp_stepper *st, const dp_trainset *ts, int k, int t) {
     size_t yc = (size_t)tr->y_cols;
     int shard = ts->first_shard + k;
     double t0 = dp_comm_time();
+    dp_tl_begin(DP_TL_DATA, k);
     for (int r = 0; r < rows; r++) {
         size_t in_shard = st->perm[k][b + (size_t)r];
         size_t src = st->shard_row[k] + in_shard;
@@ -67,6 +69,7 @@ static int step_gather(dp_stepper *st, const dp_trainset *ts, int k, int t) {
                tr->x_width * sizeof(float));
         memcpy(st->yb + (size_t)r * yc, tr->y + src * yc, yc * sizeof(float));
     }
+    dp_tl_end(DP_TL_DATA, k);
     st->seconds[DP_TIME_DATA] += dp_comm_time() - t0;
     return rows;
 }
@@ -94,11 +97,16 @@ int dp_step_run(dp_stepper *st, const dp_comm *c, const dp_trainset *ts, dp_mode
         double hook0 = st->seconds[DP_TIME_COMM] + st->seconds[DP_TIME_REDUCE];
         st->micro_sums[k] = (dp_loss_sums){0};
         if (rows > 0) {
+            dp_tl_begin(DP_TL_FORWARD, k);
             const float *out = dp_model_forward(m, st->xb, rows, &ctx);
+            dp_tl_end(DP_TL_FORWARD, k);
+            dp_tl_begin(DP_TL_LOSS, k);
             st->micro_sums[k] =
                 dp_loss_forward_backward(m->loss, m->fused, out, st->yb, rows * m->positions,
                                          m->classes, yc / m->positions, st->dout);
+            dp_tl_end(DP_TL_LOSS, k);
         }
+        dp_tl_begin(DP_TL_BACKWARD, k);
         if (last && !st->share) {
             /* The reduction starts bucket by bucket inside this backward. */
             dp_grad_buckets_begin(&st->red, c, m->grads, st->micro_grads, st->n_my, st->micro_sums,
@@ -109,16 +117,26 @@ int dp_step_run(dp_stepper *st, const dp_comm *c, const dp_trainset *ts, dp_mode
         } else if (rows > 0) {
             dp_model_backward(m, st->xb, st->dout, rows);
         }
+        dp_tl_end(DP_TL_BACKWARD, k);
         m->grads = arena;
         double hook = st->seconds[DP_TIME_COMM] + st->seconds[DP_TIME_REDUCE] - hook0;
         st->seconds[DP_TIME_COMPUTE] += dp_comm_time() - t0 - hook;
     }
-    if (st->share)
-        return dp_grad_shm_step(st->share, m, o, st->micro_sums, terms, sums, stop, st->seconds);
-    if (dp_grad_buckets_finish(&st->red, sums, stop)) return -1;
+    if (st->share) {
+        dp_tl_begin(DP_TL_SHARED, 0);
+        int rc = dp_grad_shm_step(st->share, m, o, st->micro_sums, terms, sums, stop, st->seconds);
+        dp_tl_end(DP_TL_SHARED, 0);
+        return rc;
+    }
+    dp_tl_begin(DP_TL_REDUCE, 0);
+    int failed = dp_grad_buckets_finish(&st->red, sums, stop);
+    dp_tl_end(DP_TL_REDUCE, 0);
+    if (failed) return -1;
     double t0 = dp_comm_time();
+    dp_tl_begin(DP_TL_OPTIMIZER, 0);
     /* Every rank holds the same summed gradient, so all agree on a non-finite one. */
     int bad = dp_optim_step(o, m->params, m->grads, st->red.grad_scale);
+    dp_tl_end(DP_TL_OPTIMIZER, 0);
     st->seconds[DP_TIME_OPTIM] += dp_comm_time() - t0;
     return bad;
 }

@@ -19,6 +19,8 @@
 #include "train/progress.h"
 #include "train/signals.h"
 #include "train/step.h"
+#include "train/timeline_run.h"
+#include "core/timeline.h"
 #include "data/trainset.h"
 
 typedef struct dp_run {
@@ -40,6 +42,7 @@ typedef struct dp_run {
     int early_stopped;     /* early_stopping ended the training */
     size_t metrics_cap;
     double *metrics; /* [metrics_cap, DP_METRICS_COLS] rank 0's epoch history */
+    dp_tl_run tl;
 } dp_run;
 
 /* Takes the callbacks' state from a checkpoint being resumed (a checkpoint
@@ -169,6 +172,7 @@ static int train_check_replicas(dp_run *r, dp_error *err) {
  * train_flush_checkpoints). */
 static int train_write_checkpoint_to(dp_run *r, int targets, dp_error *err) {
     double t0 = dp_comm_time();
+    dp_tl_begin(DP_TL_CKPT, 0);
     if (r->c->rank == 0) {
         r->ck.metrics = r->metrics;
         r->ck.cb = r->cb;
@@ -176,6 +180,7 @@ static int train_write_checkpoint_to(dp_run *r, int targets, dp_error *err) {
         dp_ckpt_writer_submit_to(&r->writer, &r->model, &r->optim, &r->ck, targets, err);
     }
     int rc = dp_comm_agree(r->c, err) ? -1 : 0;
+    dp_tl_end(DP_TL_CKPT, 0);
     r->step.seconds[DP_TIME_CKPT] += dp_comm_time() - t0;
     return rc;
 }
@@ -187,8 +192,10 @@ static int train_write_checkpoint(dp_run *r, dp_error *err) {
 /* Collective. Waits for rank 0's last checkpoint to be on disk; all agree on it. */
 static int train_flush_checkpoints(dp_run *r, dp_error *err) {
     double t0 = dp_comm_time();
+    dp_tl_begin(DP_TL_CKPT, 1);
     if (r->c->rank == 0) dp_ckpt_writer_wait(&r->writer, err);
     int rc = dp_comm_agree(r->c, err) ? -1 : 0;
+    dp_tl_end(DP_TL_CKPT, 1);
     r->step.seconds[DP_TIME_CKPT] += dp_comm_time() - t0;
     return rc;
 }
@@ -237,12 +244,14 @@ static void train_report_time(dp_run *r, double wall) {
  * them: exact, and the total is the same bits for any number of ranks. */
 static dp_loss_sums train_evaluate(dp_run *r, const dp_rows *rows, size_t first, size_t n_total) {
     double t0 = dp_comm_time();
+    dp_tl_begin(DP_TL_EVAL, rows == &r->ts.test);
     size_t chunks = (n_total + DP_EVAL_CHUNK - 1) / DP_EVAL_CHUNK;
     double *sums = DP_CALLOC(3 * chunks, sizeof(double)); /* [chunks, 3] */
     dp_eval_run_chunks(&r->model, rows, first, sums);
     dp_comm_sum_f64(r->c, sums, 3 * chunks);
     dp_loss_sums t = dp_eval_total_chunks(sums, chunks);
     free(sums);
+    dp_tl_end(DP_TL_EVAL, rows == &r->ts.test);
     r->step.seconds[DP_TIME_EVAL] += dp_comm_time() - t0;
     return t;
 }
@@ -332,7 +341,12 @@ static int train_epoch(dp_run *r, int epoch, int start, long long *budget, dp_er
     for (int t = start; t < steps; t++) {
         dp_loss_sums s;
         int sig = dp_signals_pending() != 0;
-        if (dp_step_run(&r->step, c, &r->ts, &r->model, &r->optim, t, r->ck.global_step, &s, &sig))
+        dp_tl_run_step(&r->tl, r->ck.global_step + 1);
+        dp_tl_begin(DP_TL_STEP, (int)(r->ck.global_step + 1));
+        int failed =
+            dp_step_run(&r->step, c, &r->ts, &r->model, &r->optim, t, r->ck.global_step, &s, &sig);
+        dp_tl_end(DP_TL_STEP, (int)(r->ck.global_step + 1));
+        if (failed)
             return dp_error_set(err, "training",
                                 "loss or gradient is NaN or Inf at step %lld (epoch %d, batch "
                                 "%d); stopping, the last checkpoint is kept",
@@ -454,6 +468,7 @@ static int train_setup(dp_run *r, dp_error *err) {
                 r->share.why);
     dp_step_init(&r->step, &r->ts, &r->model, cfg->reduction, cfg->seed,
                  (size_t)cfg->bucket_kib * 1024, r->shared ? &r->share : NULL);
+    dp_tl_run_start(&r->tl, c, &r->model, r->step.n_my, r->step.red.n_buckets);
     r->ck.seed = cfg->seed;
     r->ck.shards = r->ts.plan.shards;
     r->ck.n_features = r->ts.mean ? r->ts.width : 0;
@@ -480,12 +495,14 @@ static int train_setup(dp_run *r, dp_error *err) {
     return 0;
 }
 
-static void train_teardown(dp_run *r) {
+/* Returns -1 when the timeline could not be written (rank 0 said why), else 0. */
+static int train_teardown(dp_run *r) {
     if (r->c->rank == 0) {
         /* Lets a write in flight finish, so no torn temporary file is left. */
         dp_ckpt_writer_stop(&r->writer);
         dp_progress_close(&r->prog);
     }
+    int rc = dp_tl_run_finish(&r->tl, r->c, &r->model);
     dp_step_free(&r->step);
     if (r->shared) dp_grad_shm_detach(&r->share, &r->model, &r->optim);
     dp_optim_free(&r->optim);
@@ -493,6 +510,7 @@ static void train_teardown(dp_run *r) {
     dp_trainset_free(&r->ts);
     free(r->metrics);
     free(r->best_weights);
+    return rc;
 }
 
 /* Rank 0 says where early_stopping ended the run and why, as Keras's
@@ -514,7 +532,7 @@ int dp_train_run(const dp_comm *c, const dp_config *cfg, const dp_train_opts *op
     dp_error err = {0};
     int rc = DP_EXIT_OK;
     long long budget = opts->stop_after;
-    if (train_setup(&r, &err)) {
+    if (dp_tl_run_setup(&r.tl, c, cfg, opts, &err) || train_setup(&r, &err)) {
         rc = DP_EXIT_ERROR;
         goto done;
     }
@@ -550,6 +568,6 @@ int dp_train_run(const dp_comm *c, const dp_config *cfg, const dp_train_opts *op
     fflush(stdout);
 done:
     if (err.set && c->rank == 0) dp_error_print(&err);
-    train_teardown(&r);
+    if (train_teardown(&r) && rc == DP_EXIT_OK) rc = DP_EXIT_ERROR;
     return rc;
 }
