@@ -27,6 +27,7 @@
 #include "layers/layer_norm.h"
 
 #define DROPOUT_STREAM 0xd70
+#define FF_ROWS 256  /* rows per feed-forward chunk: h and g 512 KiB each at ff 512 */
 #define GELU_ROWS 64 /* rows of [ff] per chunk of gelu backward: 128 KiB at ff 512 */
 
 /* Parameter indices in l->params. */
@@ -191,11 +192,19 @@ static void block_forward(dp_layer *l, const float *params, const float *x, floa
     dp_attn_forward(&st->attn, PARAM(params, ATTN), st->ln1, y, B);
     residual_add(st->y1, x, y, mask, 0, B, tf);
 
-    dp_layernorm_forward(st->ln2, st->mean2, st->rstd2, st->y1, PARAM(params, LN2_G),
-                         PARAM(params, LN2_B), N, F, st->eps);
-    dp_attn_affine(st->h, st->ln2, PARAM(params, FF1_K), PARAM(params, FF1_B), N, F, ff);
-    dp_gelu_forward_slope(st->h, st->g, (size_t)N * ff);
-    dp_attn_affine(y, st->g, PARAM(params, FF2_K), PARAM(params, FF2_B), N, ff, F);
+    /* The feed-forward part in chunks of rows, so each chunk's h and g are
+     * still in cache when gelu and the second product read them. */
+    for (int r = 0; r < N; r += FF_ROWS) {
+        int rows = N - r < FF_ROWS ? N - r : FF_ROWS;
+        size_t at = (size_t)r * F, ah = (size_t)r * ff;
+        dp_layernorm_forward(st->ln2 + at, st->mean2 + r, st->rstd2 + r, st->y1 + at,
+                             PARAM(params, LN2_G), PARAM(params, LN2_B), rows, F, st->eps);
+        dp_attn_affine(st->h + ah, st->ln2 + at, PARAM(params, FF1_K), PARAM(params, FF1_B), rows,
+                       F, ff);
+        dp_gelu_forward_slope(st->h + ah, st->g + ah, (size_t)rows * ff);
+        dp_attn_affine(y + at, st->g + ah, PARAM(params, FF2_K), PARAM(params, FF2_B), rows, ff,
+                       F);
+    }
     residual_add(y, st->y1, y, mask, 1, B, tf);
 }
 
