@@ -47,7 +47,7 @@ flops() {
 }
 
 # val_loss DIR: the validation loss of the last epoch record.
-val_loss() { grep '"val_loss": [0-9]' "$1/metrics.jsonl" | tail -1 | sed 's/.*"val_loss": \([0-9.]*\).*/\1/'; }
+val_loss() { /usr/bin/python3 -c 'import json, sys; print("%.4f" % [r for r in map(json.loads, open(sys.argv[1] + "/metrics.jsonl")) if r.get("val_loss") is not None][-1]["val_loss"])' "$1"; }
 rss() { awk '/^RSS/ { printf "%.0f", $2 / 1024 }' "$1"; }
 gf() { awk -v t="$1" -v f="$2" -v p="$peak" 'BEGIN { printf "%.1f GFLOP/s (%.2f of sgemm)", t * f / 1e9, t * f / 1e9 / p }'; }
 
