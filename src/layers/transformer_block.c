@@ -202,8 +202,7 @@ static void block_forward(dp_layer *l, const float *params, const float *x, floa
         dp_attn_affine(st->h + ah, st->ln2 + at, PARAM(params, FF1_K), PARAM(params, FF1_B), rows,
                        F, ff);
         dp_gelu_forward_slope(st->h + ah, st->g + ah, (size_t)rows * ff);
-        dp_attn_affine(y + at, st->g + ah, PARAM(params, FF2_K), PARAM(params, FF2_B), rows, ff,
-                       F);
+        dp_attn_affine(y + at, st->g + ah, PARAM(params, FF2_K), PARAM(params, FF2_B), rows, ff, F);
     }
     residual_add(y, st->y1, y, mask, 1, B, tf);
 }
