@@ -128,5 +128,6 @@ int dp_progress_ends_with_test(const char *run_dir) {
     while (n > 0 && (tail[n - 1] == '\n' || tail[n - 1] == ' ')) n--;
     tail[n] = 0;
     const char *last = strrchr(tail, '\n');
-    return strstr(last ? last + 1 : tail, "\"test_loss\"") != NULL;
+    const char *key = strstr(last ? last + 1 : tail, "\"test_loss\": ");
+    return key && strncmp(key + 13, "null", 4) != 0; /* epoch records hold a null */
 }
