@@ -11,6 +11,7 @@
 static atomic_int signals_first;   /* lock-free, so safe in a handler */
 static atomic_int signals_execing; /* signals_main holds stop signals back for an exec */
 static pthread_t signals_main;
+static int signals_installed;
 static const char *signals_file; /* the watched stop file, or NULL */
 static int signals_file_seen;
 static double signals_next_look; /* CLOCK_MONOTONIC seconds */
@@ -41,10 +42,12 @@ void dp_signals_install(void) {
     sa.sa_flags = SA_RESTART;
     sigaction(SIGUSR1, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
+    signals_installed = 1;
     signals_mask(SIG_UNBLOCK);
 }
 
 void dp_signals_before_exec(void) {
+    if (!signals_installed) return; /* the signals keep their default actions */
     signals_mask(SIG_BLOCK);
     signals_main = pthread_self();
     atomic_store(&signals_execing, 1);
@@ -56,6 +59,7 @@ void dp_signals_before_exec(void) {
 }
 
 void dp_signals_after_failed_exec(void) {
+    if (!signals_installed) return;
     atomic_store(&signals_execing, 0);
     signals_mask(SIG_UNBLOCK);
 }

@@ -17,7 +17,9 @@ void dp_signals_install(void);
 /* Called just before the process replaces itself with execv: holds SIGUSR1 and
  * SIGTERM back in the calling thread and re-raises a stop signal already
  * recorded, so it stays pending through the exec (the mask and pending signals
- * survive it) and the new image's dp_signals_install receives it. */
+ * survive it) and the new image's dp_signals_install receives it. A no-op
+ * unless dp_signals_install ran, so a program without the handlers keeps the
+ * default actions after the exec. */
 void dp_signals_before_exec(void);
 
 /* Undoes dp_signals_before_exec when the exec failed. */
