@@ -21,7 +21,7 @@
 static const char *main_usage =
     "usage: dptrain train CONFIG [--set KEY=VALUE]... [--run-dir DIR] [--resume]\n"
     "                            [--stop-after STEPS] [--timeline PATH]\n"
-    "                            [--timeline-steps A:B]\n"
+    "                            [--timeline-steps A:B] [--stop-file PATH]\n"
     "       dptrain evaluate CKPT|RUN_DIR [--data PATH] [--split test|val|train]\n"
     "                        [--batch N] [--best] [--json]\n"
     "       dptrain predict CKPT|RUN_DIR --input IN.h5 [--dataset /test/x]\n"
@@ -64,6 +64,8 @@ static const char *main_usage =
     "                     (default: runs/<config name>)\n"
     "  --resume           continue from the newest valid checkpoint in DIR\n"
     "  --stop-after STEPS stop after STEPS steps of this run, writing a checkpoint\n"
+    "  --stop-file PATH   stop as on SIGUSR1 (checkpoint, status 4) once PATH exists;\n"
+    "                     rank 0 looks every 0.2 s and removes it after the checkpoint\n"
     "  --timeline PATH    write a Chrome trace-event JSON of every rank's spans (data,\n"
     "                     forward and backward per layer, gradient buckets, barriers,\n"
     "                     optimizer, evaluation, checkpoints) to PATH; open it in\n"
@@ -74,7 +76,8 @@ static const char *main_usage =
     "  -V, --version      show the version\n"
     "\n"
     "Exit status: 0 done, 1 error, 2 bad command line, 3 stopped early (--stop-after),\n"
-    "4 stopped by SIGUSR1 or SIGTERM after writing a checkpoint (resume with --resume).\n";
+    "4 stopped by SIGUSR1, SIGTERM or --stop-file after writing a checkpoint (resume\n"
+    "with --resume).\n";
 
 typedef struct main_args {
     const char *config;
@@ -93,6 +96,7 @@ static int main_parse_args(int argc, char **argv, main_args *a, dp_error *err) {
                                              {"stop-after", required_argument, NULL, 'S'},
                                              {"timeline", required_argument, NULL, 't'},
                                              {"timeline-steps", required_argument, NULL, 'T'},
+                                             {"stop-file", required_argument, NULL, 'F'},
                                              {"help", no_argument, NULL, 'h'},
                                              {"version", no_argument, NULL, 'V'},
                                              {NULL, 0, NULL, 0}};
@@ -127,6 +131,10 @@ static int main_parse_args(int argc, char **argv, main_args *a, dp_error *err) {
             a->opts.timeline_steps = optarg;
             break;
         }
+        case 'F':
+            if (!optarg[0]) return dp_error_set(err, "--stop-file", "expected a file path");
+            a->opts.stop_file = optarg;
+            break;
         case 'h': a->help = 1; return 0;
         case 'V': a->version = 1; return 0;
         default:
@@ -162,8 +170,10 @@ static int main_parse_args(int argc, char **argv, main_args *a, dp_error *err) {
 static void main_fix_blas_core(char **argv) {
     const char *core = dp_blas_pick_core();
     if (!core || setenv("OPENBLAS_CORETYPE", core, 1) != 0) return;
+    dp_signals_before_exec(); /* a stop signal recorded so far stays pending */
     execv("/proc/self/exe", argv);
     /* If exec fails we simply go on with the generic kernels. */
+    dp_signals_after_failed_exec();
 }
 
 /* `dptrain config --explain`: prints the config schema. Handled before MPI is
@@ -186,11 +196,11 @@ int main(int argc, char **argv) {
         dp_blas_set_threads(1); /* a batch of one window: threads only add overhead */
         return dp_cmd_generate(argc, argv);
     }
-    dp_signals_block();
-    main_fix_blas_core(argv);
-    /* Before MPI_Init, which takes a while: a stop signal during set-up must not
-     * kill the rank (it is agreed at the first step). */
+    /* First of all, before the OpenBLAS re-exec and MPI_Init, which take a
+     * while: a stop signal during set-up must not kill the rank (it is agreed
+     * at the first step). Only the time before main is left uncovered. */
     dp_signals_install();
+    main_fix_blas_core(argv);
     dp_test_hold("setup", 0, dp_signals_pending); /* tests only: core/test_hold.h */
     dp_comm c;
     if (dp_comm_init(&c, &argc, &argv)) {

@@ -8,7 +8,11 @@
  *   /optimizer                 attributes: name, step
  *   /train                     attributes: epoch, step_in_epoch, global_step, seed, shards,
  *                              and the current epoch's sums so far: epoch_loss_sum,
- *                              epoch_correct, epoch_terms (absent in older files: 0)
+ *                              epoch_correct, epoch_terms (absent in older files: 0);
+ *                              the training seconds: epoch_seconds (the current
+ *                              epoch's steps so far) and run_seconds (the run so
+ *                              far, over all its starts) (absent in older files:
+ *                              NaN)
  *   /data/mean, /data/std      float32 [features] standardization statistics
  *   /metrics                   float64 [epochs, 8]: epoch, loss, accuracy, val_loss,
  *                              val_accuracy, samples_per_s, seconds, learning_rate
@@ -70,6 +74,10 @@ typedef struct dp_ckpt_state {
      * figures of the whole epoch (callbacks may watch them). */
     double epoch_loss_sum;
     long long epoch_correct, epoch_terms;
+    /* Wall-clock seconds summed over the run's starts (docs/DESIGN.md §5.8):
+     * epoch_seconds spent in the current epoch's steps so far, run_seconds in
+     * the whole run up to this checkpoint. NaN when read from an older file. */
+    double epoch_seconds, run_seconds;
     size_t n_features; /* length of mean/std; 0 when not standardized */
     float *mean, *std; /* [n_features] */
     const char *config_text;

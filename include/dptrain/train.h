@@ -30,8 +30,8 @@ enum {
     DP_EXIT_ERROR = 1,    /* bad input or a failure; one error line printed by rank 0 */
     DP_EXIT_USAGE = 2,    /* bad command line */
     DP_EXIT_STOPPED = 3,  /* stopped early on request (--stop-after), checkpoint written */
-    DP_EXIT_SIGNALED = 4, /* SIGUSR1 or SIGTERM: stopped at a step boundary, checkpoint
-                             written; resume with --resume */
+    DP_EXIT_SIGNALED = 4, /* SIGUSR1, SIGTERM or the stop file: stopped at a step
+                             boundary, checkpoint written; resume with --resume */
 };
 
 typedef struct dp_train_opts {
@@ -41,6 +41,10 @@ typedef struct dp_train_opts {
     /* when not NULL, these override train.timeline and train.timeline_steps */
     const char *timeline;
     const char *timeline_steps;
+    /* when not NULL: rank 0 looks for this file (at most every 0.2 s) and its
+     * appearance stops the run as SIGUSR1 does; the file is removed once the
+     * stop's checkpoint is on disk */
+    const char *stop_file;
 } dp_train_opts;
 
 /* Collective. Trains cfg on all ranks of c. All ranks share the evaluation; rank 0 prints progress

@@ -437,6 +437,11 @@ static int read_state(reader *r, dp_ckpt_state *st) {
         rc = read_double_attr(r, g, "/train", "epoch_loss_sum", &st->epoch_loss_sum) ||
              read_int_attr(r, g, "/train", "epoch_correct", 0, LLONG_MAX, &st->epoch_correct) ||
              read_int_attr(r, g, "/train", "epoch_terms", 0, LLONG_MAX, &st->epoch_terms);
+    /* Older ones lack the seconds too: NaN says the time is unknown. */
+    st->epoch_seconds = st->run_seconds = NAN;
+    if (!rc && H5Aexists(g, "run_seconds") > 0)
+        rc = read_double_attr(r, g, "/train", "epoch_seconds", &st->epoch_seconds) ||
+             read_double_attr(r, g, "/train", "run_seconds", &st->run_seconds);
     H5Eclear2(H5E_DEFAULT);
     H5Gclose(g);
     if (rc) return -1;

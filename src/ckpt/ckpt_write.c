@@ -180,6 +180,12 @@ static int write_train(writer *w, const dp_ckpt_state *st) {
         rc = write_attr(w, g, "/train", "epoch_correct", H5T_STD_I64LE, H5T_NATIVE_INT64, &sums[0]);
     if (!rc)
         rc = write_attr(w, g, "/train", "epoch_terms", H5T_STD_I64LE, H5T_NATIVE_INT64, &sums[1]);
+    if (!rc)
+        rc = write_attr(w, g, "/train", "epoch_seconds", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE,
+                        &st->epoch_seconds);
+    if (!rc)
+        rc = write_attr(w, g, "/train", "run_seconds", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE,
+                        &st->run_seconds);
     H5Gclose(g);
     return rc;
 }

@@ -113,3 +113,21 @@ void dp_progress_close(dp_progress *p) {
     if (p->jsonl) fclose(p->jsonl);
     p->jsonl = NULL;
 }
+
+int dp_progress_ends_with_test(const char *run_dir) {
+    char path[4096], tail[1024];
+    snprintf(path, sizeof path, "%s/metrics.jsonl", run_dir);
+    FILE *f = fopen(path, "rb");
+    if (!f) return 0;
+    /* A record is one short line: the last 1 KiB holds all of the last one. */
+    long at = 0;
+    if (fseek(f, 0, SEEK_END) == 0) at = ftell(f);
+    at = at > (long)sizeof tail - 1 ? at - (long)(sizeof tail - 1) : 0;
+    size_t n = fseek(f, at, SEEK_SET) == 0 ? fread(tail, 1, sizeof tail - 1, f) : 0;
+    fclose(f);
+    while (n > 0 && (tail[n - 1] == '\n' || tail[n - 1] == ' ')) n--;
+    tail[n] = 0;
+    const char *last = strrchr(tail, '\n');
+    const char *key = strstr(last ? last + 1 : tail, "\"test_loss\": ");
+    return key && strncmp(key + 13, "null", 4) != 0; /* epoch records hold a null */
+}

@@ -46,4 +46,8 @@ void dp_progress_write_test(dp_progress *p, int epoch, double test_loss, double 
 
 void dp_progress_close(dp_progress *p);
 
+/* 1 when the last record of run_dir/metrics.jsonl is a test record (the run's
+ * end), 0 when it is not or the file cannot be read. */
+int dp_progress_ends_with_test(const char *run_dir);
+
 #endif

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include "ckpt/ckpt.h"
 #include "ckpt/ckpt_writer.h"
@@ -43,6 +44,9 @@ typedef struct dp_run {
     size_t metrics_cap;
     double *metrics; /* [metrics_cap, DP_METRICS_COLS] rank 0's epoch history */
     dp_tl_run tl;
+    int resumed;     /* this start continues from a checkpoint */
+    double t_start;  /* when this start's first step began (dp_comm_time) */
+    double run_base; /* the run's seconds before this start (rank 0; 0 when unknown) */
 } dp_run;
 
 /* Takes the callbacks' state from a checkpoint being resumed (a checkpoint
@@ -103,6 +107,8 @@ static int train_load_checkpoint(dp_run *r, dp_error *err) {
             r->ck.epoch_loss_sum = st.epoch_loss_sum;
             r->ck.epoch_correct = st.epoch_correct;
             r->ck.epoch_terms = st.epoch_terms;
+            r->ck.epoch_seconds = st.epoch_seconds;
+            r->run_base = isnan(st.run_seconds) ? 0 : st.run_seconds;
             free(r->metrics);
             r->metrics = st.metrics;
             r->ck.n_metrics = st.n_metrics;
@@ -144,11 +150,13 @@ static void train_share_state(dp_run *r) {
     r->ck.epoch = (int)pos[1];
     r->ck.step_in_epoch = (int)pos[2];
     r->ck.global_step = pos[3];
-    double sums[3] = {r->ck.epoch_loss_sum, (double)r->ck.epoch_correct, (double)r->ck.epoch_terms};
+    double sums[4] = {r->ck.epoch_loss_sum, (double)r->ck.epoch_correct, (double)r->ck.epoch_terms,
+                      r->ck.epoch_seconds};
     dp_comm_bcast(c, sums, sizeof sums, 0);
     r->ck.epoch_loss_sum = sums[0];
     r->ck.epoch_correct = (long long)sums[1];
     r->ck.epoch_terms = (long long)sums[2];
+    r->ck.epoch_seconds = sums[3];
     dp_comm_bcast(c, &r->cb, sizeof r->cb, 0);
     if (isfinite(r->cb.learning_rate)) r->optim.cfg.learning_rate = r->cb.learning_rate;
     r->early_stopped = r->cfg->early_stopping.enabled && r->cb.es_stopped_epoch > 0;
@@ -166,6 +174,11 @@ static int train_check_replicas(dp_run *r, dp_error *err) {
     return bad >= 0 ? -1 : 0;
 }
 
+/* The run's training seconds so far, summed over its starts (rank 0's count). */
+static double train_run_seconds(const dp_run *r) {
+    return r->run_base + (dp_comm_time() - r->t_start);
+}
+
 /* Collective. Rank 0 hands a copy of the current position to its writer thread,
  * for the files `targets` (DP_CKPT_TO_*) names; all ranks agree on the success
  * of the previous write (a failure surfaces one checkpoint late, or at
@@ -177,6 +190,7 @@ static int train_write_checkpoint_to(dp_run *r, int targets, dp_error *err) {
         r->ck.metrics = r->metrics;
         r->ck.cb = r->cb;
         r->ck.best_weights = r->best_weights;
+        r->ck.run_seconds = train_run_seconds(r);
         dp_ckpt_writer_submit_to(&r->writer, &r->model, &r->optim, &r->ck, targets, err);
     }
     int rc = dp_comm_agree(r->c, err) ? -1 : 0;
@@ -330,12 +344,18 @@ static int train_epoch(dp_run *r, int epoch, int start, long long *budget, dp_er
     const dp_config *cfg = r->cfg;
     const dp_comm *c = r->c;
     int steps = r->ts.plan.steps;
-    /* A resumed epoch starts from the sums its checkpoint kept. */
+    /* A resumed epoch starts from the sums and seconds its checkpoint kept, so
+     * its figures cover all its steps. A checkpoint without the seconds (an
+     * older file) leaves the speed to count this start's steps only. */
     dp_loss_sums tot = {0};
-    if (start > 0)
+    double before = 0; /* the epoch's seconds in earlier starts */
+    long terms0 = 0;   /* the loss terms those seconds do not cover */
+    if (start > 0) {
         tot = (dp_loss_sums){r->ck.epoch_loss_sum, (long)r->ck.epoch_correct,
                              (long)r->ck.epoch_terms};
-    long terms0 = tot.terms; /* the speed counts this run's steps only */
+        if (isnan(r->ck.epoch_seconds)) terms0 = tot.terms;
+        else before = r->ck.epoch_seconds;
+    }
     double t0 = dp_comm_time();
     dp_step_shuffle(&r->step, &r->ts, epoch);
     for (int t = start; t < steps; t++) {
@@ -371,13 +391,15 @@ static int train_epoch(dp_run *r, int epoch, int start, long long *budget, dp_er
         if (sig) r->stop = DP_EXIT_SIGNALED;
         if (t + 1 < steps && (r->stop || (cfg->ckpt_every_steps &&
                                           r->ck.global_step % cfg->ckpt_every_steps == 0))) {
+            r->ck.epoch_seconds = before + (dp_comm_time() - t0);
             if (train_write_checkpoint(r, err)) return -1;
         }
         if (r->stop && t + 1 < steps) return 1;
     }
-    double seconds = dp_comm_time() - t0;
+    double seconds = before + (dp_comm_time() - t0);
     r->ck.epoch = epoch + 1;
     r->ck.step_in_epoch = 0;
+    r->ck.epoch_seconds = 0;
     r->ck.epoch_loss_sum = 0;
     r->ck.epoch_correct = r->ck.epoch_terms = 0;
     dp_epoch_stats s = {.epoch = epoch + 1,
@@ -491,6 +513,8 @@ static int train_setup(dp_run *r, dp_error *err) {
         }
     }
     if (dp_comm_agree(c, err)) return -1;
+    r->resumed = resumed == 1;
+    dp_comm_bcast(c, &r->resumed, sizeof r->resumed, 0);
     train_share_state(r);
     return 0;
 }
@@ -527,16 +551,57 @@ static void train_say_early_stop(dp_run *r) {
     fflush(stdout);
 }
 
+/* Collective. Rank 0 prints the test figures and appends the run's test record,
+ * whose seconds are the run's, summed over its starts. */
+static void train_test(dp_run *r) {
+    dp_loss_sums t = train_evaluate(r, &r->ts.test, r->ts.test_first, r->ts.info.n_test);
+    if (r->c->rank == 0)
+        dp_progress_write_test(&r->prog, r->ck.epoch, t.loss / (double)t.terms,
+                               (double)t.correct / (double)t.terms, train_run_seconds(r));
+}
+
+/* Collective. A resume of a run that has nothing left to train (every epoch
+ * done, or stopped early) changes nothing and says so, except that it appends
+ * the test record metrics.jsonl lacks (the end of the last start was lost). */
+static void train_complete(dp_run *r) {
+    int need_test =
+        r->ts.info.has_test && r->c->rank == 0 && !dp_progress_ends_with_test(r->opts->run_dir);
+    dp_comm_bcast(r->c, &need_test, sizeof need_test, 0);
+    if (r->c->rank == 0) {
+        printf("dptrain: the run in %s is complete (epoch %d, step %lld): nothing to train%s\n",
+               r->opts->run_dir, r->ck.epoch, r->ck.global_step,
+               need_test ? "; evaluating the test rows, whose record metrics.jsonl lacks" : "");
+        fflush(stdout);
+    }
+    if (need_test) train_test(r);
+}
+
+/* Rank 0's last line for a stop on request. */
+static void train_say_stop(const dp_run *r, int rc) {
+    if (r->c->rank != 0) return;
+    if (rc == DP_EXIT_STOPPED) printf("dptrain: stopped as asked");
+    else if (dp_signals_pending() == DP_SIGNALS_FILE)
+        printf("dptrain: stop requested by %s", r->opts->stop_file);
+    else printf("dptrain: stop signal received");
+    printf("; checkpoint written at step %lld; resume with --resume\n", r->ck.global_step);
+}
+
 int dp_train_run(const dp_comm *c, const dp_config *cfg, const dp_train_opts *opts) {
     dp_run r = {.c = c, .cfg = cfg, .opts = opts};
     dp_error err = {0};
     int rc = DP_EXIT_OK;
     long long budget = opts->stop_after;
+    if (c->rank == 0) dp_signals_watch_file(opts->stop_file);
     if (dp_tl_run_setup(&r.tl, c, cfg, opts, &err) || train_setup(&r, &err)) {
         rc = DP_EXIT_ERROR;
         goto done;
     }
-    double t0 = dp_comm_time();
+    r.t_start = dp_comm_time();
+    int complete = r.resumed && (r.ck.epoch >= cfg->epochs || r.early_stopped);
+    if (complete) {
+        train_complete(&r);
+        goto done;
+    }
     for (int e = r.ck.epoch; e < cfg->epochs && rc == DP_EXIT_OK && !r.early_stopped; e++) {
         int s = train_epoch(&r, e, e == r.ck.epoch ? r.ck.step_in_epoch : 0, &budget, &err);
         if (s < 0) rc = DP_EXIT_ERROR;
@@ -550,21 +615,17 @@ int dp_train_run(const dp_comm *c, const dp_config *cfg, const dp_train_opts *op
         if (c->rank == 0)
             printf("replicas: %d rank(s) agree on parameter hash %016llx\n", c->size,
                    (unsigned long long)dp_model_hash_params(&r.model));
-        if (r.ts.info.has_test) {
-            dp_loss_sums t = train_evaluate(&r, &r.ts.test, r.ts.test_first, r.ts.info.n_test);
-            if (c->rank == 0)
-                dp_progress_write_test(&r.prog, r.ck.epoch, t.loss / (double)t.terms,
-                                       (double)t.correct / (double)t.terms, dp_comm_time() - t0);
-        }
-        train_report_time(&r, dp_comm_time() - t0);
+        if (r.ts.info.has_test) train_test(&r);
+        train_report_time(&r, dp_comm_time() - r.t_start);
     }
     if (err.set) rc = DP_EXIT_ERROR;
     /* A stop or error in mid-epoch must not land on the end of a terminal bar. */
     if (c->rank == 0) dp_progress_break_line(&r.prog);
-    if ((rc == DP_EXIT_STOPPED || rc == DP_EXIT_SIGNALED) && c->rank == 0)
-        printf("dptrain: %s; checkpoint written at step %lld; resume with --resume\n",
-               rc == DP_EXIT_STOPPED ? "stopped as asked" : "stop signal received",
-               r.ck.global_step);
+    if (rc == DP_EXIT_STOPPED || rc == DP_EXIT_SIGNALED) train_say_stop(&r, rc);
+    /* The stop file has been honoured (the checkpoint is on disk): removed, so
+     * the next start trains on. */
+    if (c->rank == 0 && rc != DP_EXIT_ERROR && dp_signals_pending() == DP_SIGNALS_FILE)
+        unlink(opts->stop_file);
     fflush(stdout);
 done:
     if (err.set && c->rank == 0) dp_error_print(&err);

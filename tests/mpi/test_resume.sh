@@ -24,6 +24,30 @@ check "mid-epoch checkpoint written" test -f "$TMP/b/ckpt-000000000150.h5"
 run_np 2 "$TMP/b2.log" train configs/seed.yaml --set train.epochs=4 --run-dir "$TMP/b" --resume
 check "mid-epoch resume exits 0" test $? -eq 0
 check "mid-epoch resume is bit-identical" same_model "$(newest "$TMP/whole")" "$(newest "$TMP/b")"
+check "mid-epoch resume: metrics.jsonl = the uninterrupted run's but for wall-clock fields" \
+  tests/mpi/check_metrics.py same "$TMP/b/metrics.jsonl" "$TMP/whole/metrics.jsonl"
+
+# Resuming a complete run trains nothing, writes nothing and appends nothing.
+cp -r "$TMP/whole" "$TMP/g"
+cp "$TMP/g/metrics.jsonl" "$TMP/g.jsonl"
+files=$(ls -l --time-style=full-iso "$TMP/g")
+run_np 2 "$TMP/g.log" train configs/seed.yaml --set train.epochs=4 --run-dir "$TMP/g" --resume
+check "resuming a complete run exits 0" test $? -eq 0
+check "it says there is nothing to train" \
+  grep -qx "dptrain: the run in $TMP/g is complete (epoch 4, step 224): nothing to train" "$TMP/g.log"
+check "it evaluates nothing" bash -c "! grep -qi 'test loss' '$TMP/g.log'"
+check "metrics.jsonl is unchanged" cmp -s "$TMP/g/metrics.jsonl" "$TMP/g.jsonl"
+check "no file in the run directory changed" test "$(ls -l --time-style=full-iso "$TMP/g")" = "$files"
+# A complete run whose test record was lost (killed during the test
+# evaluation) gets it once: the same figures as the lost one.
+head -n -1 "$TMP/g.jsonl" >"$TMP/g/metrics.jsonl"
+run_np 2 "$TMP/g2.log" train configs/seed.yaml --set train.epochs=4 --run-dir "$TMP/g" --resume
+check "a lost test record: resume exits 0" test $? -eq 0
+check "it says it evaluates the test rows" grep -q "nothing to train; evaluating the test rows" "$TMP/g2.log"
+check "the test record is back, the same but for wall-clock fields" \
+  tests/mpi/check_metrics.py same "$TMP/g/metrics.jsonl" "$TMP/g.jsonl"
+run_np 2 "$TMP/g3.log" train configs/seed.yaml --set train.epochs=4 --run-dir "$TMP/g" --resume
+check "resumed once more, nothing is appended" test "$(wc -l <"$TMP/g/metrics.jsonl")" -eq "$(wc -l <"$TMP/g.jsonl")"
 
 # --resume with nothing to resume starts fresh and says so.
 run_np 1 "$TMP/c.log" train configs/seed.yaml --set train.epochs=1 --run-dir "$TMP/c" --resume

@@ -5,7 +5,12 @@
 #  a. SIGUSR1 to mpirun, which forwards it to every rank;
 #  b. SIGTERM to rank 1 alone (rank 0 learns of it inside the step's collective);
 #  c. SIGUSR1 while the ranks are still setting up (before MPI_Init);
-#  d. SIGUSR1 inside the last epoch: still a stop, not a finished run.
+#  d. SIGUSR1 inside the last epoch: still a stop, not a finished run;
+#  e. the stop file (--stop-file) appearing while the run trains;
+#  f. the stop file already there when the run starts.
+# Each resumed run's metrics.jsonl equals the uninterrupted run's in every
+# field but the wall-clock ones (check_metrics.py), and its seconds add up
+# across the two starts (case a, whose first start is held for a second).
 # The ranks are held at a named point (DPTRAIN_TEST_HOLD, see background.sh)
 # while the signal is sent, and released once they have recorded it, so every
 # case stops at a step known in advance, however fast or busy the machine is.
@@ -22,9 +27,10 @@ final=$(ckpt_name $((E * STEPS)))
 run_np 2 "$TMP/ref.log" "${A[@]}" --run-dir "$TMP/ref"
 check "uninterrupted reference run exits 0" test $? -eq 0
 
-# stopped_at LOG: the step of the "stop signal received" line (empty if none).
+# stopped_at LOG: the step of the "stop signal received" or "stop requested by
+# FILE" line (empty if none).
 stopped_at() {
-  sed -n 's/^dptrain: stop signal received; checkpoint written at step \([0-9]*\); resume with --resume$/\1/p' "$1"
+  sed -n 's/^dptrain: stop \(signal received\|requested by .*\); checkpoint written at step \([0-9]*\); resume with --resume$/\2/p' "$1"
 }
 
 # signal_held NAME POINT SIG PID RANK...: with RANKs held at POINT, sends SIG to
@@ -44,7 +50,7 @@ stop_checks() {
   N=$(stopped_at "$log")
   echo "$name: status $rc ${took}s after the release; stopped at step ${N:-?}"
   check "$name: mpirun exits 4" test "$rc" -eq 4
-  check "$name: one 'stop signal received' line" test "$(grep -c '^dptrain: stop signal received' "$log")" -eq 1
+  check "$name: one stop line" test "$(grep -cE '^dptrain: stop (signal received|requested by)' "$log")" -eq 1
   check "$name: stopped after step $want, the first step after the signal" test "${N:-0}" -eq "$want"
   check "$name: no error line" bash -c "! grep -q '^dptrain: error' '$log'"
   check "$name: no hold ran out of time" bash -c "! grep -q '^dptrain: warning: test hold' '$log'"
@@ -62,25 +68,36 @@ resume_checks() {
   check "$name: it resumes from step $N" grep -q "resuming from .*$(ckpt_name "$N")" "$log"
   check "$name: it prints the test accuracy" grep -q "test accuracy" "$log"
   check "$name: stopped + resumed = uninterrupted, bit for bit" same_model "$dir/$final" "$TMP/ref/$final"
+  check "$name: metrics.jsonl = the uninterrupted run's but for wall-clock fields" \
+    tests/mpi/check_metrics.py same "$dir/metrics.jsonl" "$TMP/ref/metrics.jsonl"
 }
 
 # ---- a. SIGUSR1 to mpirun -------------------------------------------------------
-# Both ranks are held after step S; the signal reaches them through mpirun.
+# Both ranks are held after step S for a second, which counts as training time;
+# the signal reaches them through mpirun. mpirun runs quiet
+# (orte_execute_quiet, as mpirun -q): it prints a 13-line banner for any
+# non-zero exit, a stop's status 4 too, which the ranks cannot prevent.
 dir=$TMP/usr1
-DPTRAIN_TEST_HOLD=step:$S start_np 2 "$TMP/usr1.log" "${A[@]}" --run-dir "$dir"
+OMPI_MCA_orte_execute_quiet=1 DPTRAIN_TEST_HOLD=step:$S start_np 2 "$TMP/usr1.log" "${A[@]}" --run-dir "$dir"
 wait_held step 0 1
 check "a: both ranks are held after step $S" test $? -eq 0
+sleep 1
 signal_held a step USR1 "$(pgrep -P "$BG")" 0 1
 t0=$(now)
 wait "$BG"
 rc=$?
 stop_checks "a (SIGUSR1 to mpirun)" "$dir" "$TMP/usr1.log" "$rc" "$(elapsed "$t0")" $((S + 1))
+check "a: the log holds dptrain's lines only, nothing that looks like a crash" \
+  bash -c "! grep -viE '^(dptrain: |Epoch [0-9])' '$TMP/usr1.log'"
+cp "$dir/$(ckpt_name "$N")" "$TMP/usr1-stop.h5"
 # The checkpoint holds exactly step N: the same bits as a run told to stop there.
 run_np 2 "$TMP/upto.log" "${A[@]}" --run-dir "$TMP/upto" --stop-after "$N"
 check "a: --stop-after $N exits 3" test $? -eq 3
 check "a: the signal's checkpoint = --stop-after $N's, bit for bit" \
   same_model "$dir/$(ckpt_name "$N")" "$TMP/upto/$(ckpt_name "$N")"
 resume_checks "a" "$dir" "$TMP/usr1r.log"
+check "a: the seconds add up over both starts (the held second included)" \
+  tests/mpi/check_metrics.py adds-up "$dir/metrics.jsonl" "$TMP/usr1-stop.h5" 1
 
 # ---- b. SIGTERM to rank 1 only ----------------------------------------------------
 # Each rank runs under a wrapper that records its exit status. mpirun ends the
@@ -164,4 +181,37 @@ check "d: it resumes from step $N" grep -q "resuming from .*$(ckpt_name "$N")" "
 check "d: it prints the test accuracy" grep -q "test accuracy" "$TMP/lastr.log"
 check "d: stopped + resumed = uninterrupted, bit for bit" \
   same_model "$dir/$(ckpt_name "$STEPS")" "$TMP/ref1/$(ckpt_name "$STEPS")"
+check "d: metrics.jsonl = the uninterrupted run's but for wall-clock fields" \
+  tests/mpi/check_metrics.py same "$dir/metrics.jsonl" "$TMP/ref1/metrics.jsonl"
+
+# ---- e. the stop file appears during training ---------------------------------
+# Both ranks are held after step S; the file is created and rank 0, the one
+# that watches it, records the request while held (its poll runs every 0.2 s).
+dir=$TMP/file
+stopf=$TMP/stop-e
+DPTRAIN_TEST_HOLD=step:$S start_np 2 "$TMP/file.log" "${A[@]}" --run-dir "$dir" --stop-file "$stopf"
+wait_held step 0 1
+check "e: both ranks are held after step $S" test $? -eq 0
+touch "$stopf"
+wait_recorded step 0
+check "e: rank 0 sees the stop file while held" test $? -eq 0
+check "e: rank 1 does not watch the file" bash -c "! grep -q '^signal' '$HOLD/held-step-1'"
+release step 0 1
+t0=$(now)
+wait "$BG"
+rc=$?
+stop_checks "e (stop file)" "$dir" "$TMP/file.log" "$rc" "$(elapsed "$t0")" $((S + 1))
+check "e: the stop line names the file" grep -qx "dptrain: stop requested by $stopf; checkpoint written at step $((S + 1)); resume with --resume" "$TMP/file.log"
+check "e: the file is removed once honoured" test ! -e "$stopf"
+resume_checks "e" "$dir" "$TMP/filer.log"
+
+# ---- f. the stop file exists before the run starts ------------------------------
+# As a signal during set-up: the run stops after its first step.
+dir=$TMP/filefirst
+touch "$stopf"
+run_np 2 "$TMP/filefirst.log" "${A[@]}" --run-dir "$dir" --stop-file "$stopf"
+rc=$?
+stop_checks "f (stop file at start)" "$dir" "$TMP/filefirst.log" "$rc" 0 1
+check "f: the file is removed once honoured" test ! -e "$stopf"
+resume_checks "f" "$dir" "$TMP/filefirstr.log"
 finish

@@ -205,6 +205,8 @@ static void test_checkpoint_state(void) {
                         .epoch_loss_sum = 1.0 / 3.0,
                         .epoch_correct = 7,
                         .epoch_terms = 12,
+                        .epoch_seconds = 2.5,
+                        .run_seconds = 1.0 / 7.0,
                         .config_text = cfg.text,
                         .n_metrics = 1,
                         .metrics = metrics,
@@ -258,6 +260,8 @@ static void test_checkpoint_state(void) {
     ASSERT_SAME_FLOATS(m2.params, m.params, m.n_params);
     CU_ASSERT_EQUAL(got.epoch_loss_sum, 1.0 / 3.0);
     CU_ASSERT(got.epoch_correct == 7 && got.epoch_terms == 12);
+    CU_ASSERT_EQUAL(got.epoch_seconds, 2.5);
+    CU_ASSERT_EQUAL(got.run_seconds, 1.0 / 7.0);
     dp_ckpt_state_free(&got);
 
     /* Without callbacks there is no /callbacks, and the reader says so. */
