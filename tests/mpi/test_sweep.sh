@@ -10,7 +10,8 @@
 #   plain `dptrain train` on as many ranks with that combination's overrides,
 #   bit for bit, and its checkpoint's /config ends with those overrides;
 # - a task stopped by SIGUSR1 while it reads the grid ends with status 4 and
-#   asks to be requeued without training; stopped again while training, it
+#   asks to be requeued without training (after SIGTERM it does not ask: Slurm
+#   cancels or requeues it); stopped again while training, it
 #   checkpoints in its own run directory, and the next start resumes there and
 #   ends with the uninterrupted task's parameters;
 # - scripts/slurm/sweep.sh submits one array task per combination (a stub
@@ -176,6 +177,17 @@ check "start 1, USR1 before training: exit 4" test $? -eq 4
 check "start 1: it says why" grep -qF "sweep.sbatch: SIGUSR1 before the training started" "$TMP/stop-2.log"
 check "start 1: it asks to be requeued" test "$(cat "$TMP/scontrol.log")" = "requeue 102"
 check "start 1: nothing trained" test ! -e "$SUB/runs/stop"
+# SIGTERM there (scancel, scontrol requeue): status 4, and Slurm decides the rest.
+rm -f "$TMP/grid-started"
+touch "$TMP/grid-hold"
+task term 1 0
+wait_until 30 test -e "$TMP/grid-started"
+kill -TERM "$(pgrep -P "$BG")"
+rm "$TMP/grid-hold"
+wait "$BG"
+check "TERM before training: exit 4" test $? -eq 4
+check "TERM before training: no requeue asked" test "$(cat "$TMP/scontrol.log")" = "requeue 102"
+check "TERM before training: nothing trained" test ! -e "$SUB/runs/term"
 rm "$SUB/scripts/sweep_grid.py"
 ln -s "$GRID_PY" "$SUB/scripts/sweep_grid.py"
 
