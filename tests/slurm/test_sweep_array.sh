@@ -64,7 +64,9 @@ restarted() { scontrol show job "$1" 2>/dev/null | grep -q 'Restarts=1'; }
 newest() { printf '%s\n' "$1"/ckpt-*.h5 | tail -1; }
 same_model() { h5diff -d 0 "$1" "$2" /model /model >/dev/null 2>&1; }
 
+t_start=$SECONDS
 slurm_start "$T/slurm" || { echo "FAILED: the cluster did not start"; exit 1; }
+echo "cluster up in $((SECONDS - t_start)) s"
 cd "$SUB" || exit 1
 GRID=configs/sweeps/seed_lr_bs.yaml
 NAMES=(0-lr1e-3_bs10 1-lr1e-3_bs50 2-lr3e-4_bs10 3-lr3e-4_bs50)
@@ -137,5 +139,5 @@ check "3 early: the first start trained nothing" grep -q "sweep.sbatch: SIGUSR1 
 check "3 early: the bits of the uninterrupted task 1" \
   same_model "$(newest "runs/early/${NAMES[1]}")" "$(newest "runs/seed_lr_bs/${NAMES[1]}")"
 
-echo "$passed passed, $failed failed"
+echo "checks took $((SECONDS - t_start)) s; $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
