@@ -14,6 +14,8 @@ packages=(build-essential cmake pkg-config libopenmpi-dev openmpi-bin libhdf5-op
 # test checks the files with python3-onnx and runs them with ONNX Runtime,
 # which is not a Debian package: npm's onnxruntime-node carries its Linux
 # binary (installed below). A Node.js already on the PATH (with its npm) serves.
+# python3-yaml reads the sweep grids (scripts/sweep_grid.py).
+packages+=(python3-yaml)
 if ! command -v npm >/dev/null; then packages+=(nodejs npm); fi
 missing=()
 for p in "${packages[@]}"; do
