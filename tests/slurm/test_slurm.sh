@@ -2,7 +2,7 @@
 # The unmodified scripts/slurm/dptrain.sbatch under a real Slurm (Debian's
 # slurm-wlm), two slurmd "nodes" on this host (tests/slurm/cluster.sh):
 #  1. a plain submit trains to COMPLETED: the reference for the others;
-#  2. --time=1 with --signal=B:USR1@45: stop, requeue, resume, finish, the same bits;
+#  2. --time=1 with --signal=B:USR1@50: stop, requeue, resume, finish, the same bits;
 #  3. scancel: a checkpoint, the log says so; resubmitting resumes, the same bits;
 #  4. scontrol requeue from outside: resumes, the same bits;
 #  5. srun --mpi=pmix as the launcher: the same bits;
@@ -134,9 +134,11 @@ slurm_start "$T" || { failed=1; echo "FAILED: the cluster did not start"; exit 1
 echo "cluster up in $((SECONDS - t_start)) s: $(sinfo -h -N -o '%N %t' | tr '\n' ' ')"
 
 # 2 starts first: its ranks wait (held after step 70) for the time-limit
-# signal, 15-45 s away, on one node while the checks below use the other.
+# signal on one node while the checks below use the other. slurmctld checks
+# limits every 30 s: with --time=1 and @50, the signal comes 10-40 s after the
+# start, well within the hold's 60 s; the resumed start ends long before its own.
 mkdir -p "$T/holds/limit"
-limit=$(DPTRAIN_TEST_HOLD=step:70 DPTRAIN_TEST_HOLD_DIR=$T/holds/limit submit limit --time=1 --signal=B:USR1@45)
+limit=$(DPTRAIN_TEST_HOLD=step:70 DPTRAIN_TEST_HOLD_DIR=$T/holds/limit submit limit --time=1 --signal=B:USR1@50)
 slurm_wait 60 held "$T/holds/limit"
 check "2 time limit: the ranks run (held after step 70)" held "$T/holds/limit"
 
@@ -255,6 +257,10 @@ done
 # 2 (continued): the signal, then the requeued job resumes and finishes.
 slurm_wait 70 recorded "$T/holds/limit"
 check "2 time limit: both ranks got SIGUSR1 before the limit" recorded "$T/holds/limit"
+# For the record: when the signal came (the held file's last write), after
+# the hold began (its creation, about 1 s after the start).
+read -r t_run t_sig < <(stat -c '%W %Y' "$T/holds/limit/held-step-0" 2>/dev/null)
+[ "${t_run:-0}" -gt 0 ] && echo "time limit: SIGUSR1 came $((t_sig - t_run)) s after the hold began"
 st=$(wait_end "$limit" 120 "$T/holds/limit")
 L=$(log_of limit "$limit")
 check "2 time limit: COMPLETED after a restart" test "$st/$(field "$limit" Restarts)" = COMPLETED/1
