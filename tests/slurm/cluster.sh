@@ -3,7 +3,9 @@
 # slurmctld and two slurmd "nodes" (n1, n2), all on loopback, all state under
 # one temporary directory. Sourced; provides slurm_install, slurm_start and
 # slurm_stop. slurm_start records the pid of every daemon it starts and
-# slurm_stop stops exactly those, so call it from an EXIT trap.
+# slurm_stop stops exactly those, so call it from an EXIT trap. The ports are
+# fixed (SLURM_PORT, default 16817, and the next two): a caller first takes an
+# exclusive flock on /tmp/dptrain-slurm-test.lock, so clusters never overlap.
 # Facts behind the settings (measured with Debian 12's slurm-wlm 22.05):
 # - AuthInfo=cred_expire=10: a requeued job starts again once its credential
 #   expires; with the default 120 s a restart took about 150 s, with 10 about 13 s.

@@ -42,9 +42,12 @@ watchdog=
 cleanup() {
   [ -n "$watchdog" ] && kill "$watchdog" 2>/dev/null
   if [ ${#SLURM_DAEMONS[@]} -gt 0 ]; then
+    local t0=$SECONDS
     squeue -h -o %i 2>/dev/null | xargs -r scancel --quiet 2>/dev/null
     slurm_wait 30 jobs_gone
+    local t1=$SECONDS
     slurm_stop
+    echo "cluster: jobs gone in $((t1 - t0)) s, daemons stopped in $((SECONDS - t1)) s"
   fi
   if [ "$failed" -ne 0 ] || [ "$passed" -eq 0 ]; then
     for f in "$SUB"/logs/*.log "$T"/slurmctld.log; do
