@@ -244,7 +244,7 @@ early() {
   slurm_wait 30 grep -q '^dptrain.sbatch: \(requeued\|finished\|failed\|cancelled\|not requeued\)' "$(log_of "$name" "$id")"
   L=$(log_of "$name" "$id")
   n=$(newest "$name")
-  echo "early +${d}s: $(grep -E '^dptrain.sbatch: (stop signal|dptrain exited|requeued|finished|failed)' "$L" | tr '\n' ' ')"
+  echo "early +${d}s: $(grep -E '^dptrain.sbatch: (stop signal|SIG|dptrain exited|requeued|finished|failed)' "$L" | tr '\n' ' ')"
   check "7 early +${d}s: the signal was not lost" test "$lost" = 0
   check "7 early +${d}s: the start ended with a requeue" grep -Eq '^dptrain.sbatch: requeued; (will resume from step [12]|no checkpoint yet; will start fresh)$' "$L"
   check "7 early +${d}s: it stopped by the step after the signal (checkpoint ${n:-none})" test "${n:-0}" -le 2
