@@ -54,7 +54,8 @@ cleanup() {
       [ -e "$f" ] && { echo "=== $f"; tail -n 40 "$f"; }
     done
   fi
-  rm -rf "$T"
+  # DPTRAIN_SLURM_KEEP=1 keeps the logs, runs and daemon logs for a look.
+  if [ -n "${DPTRAIN_SLURM_KEEP:-}" ]; then echo "kept $T"; else rm -rf "$T"; fi
 }
 trap cleanup EXIT
 trap 'echo "FAILED: stopped by a signal (the watchdog: over 420 s)"; exit 1' TERM INT
@@ -287,6 +288,8 @@ for per in 1 2; do
   check "6 2 nodes x $per: $((2 * per)) ranks on 2 nodes" grep -q "$((2 * per)) ranks on 2 node(s)" "$L"
   check "6 2 nodes x $per: the same bits as one node" same_model "$(ckpt "nodes$per" "$LAST")" "$REF"
 done
+check "6 2 nodes x 2: shared memory on each node, the allreduce between them" \
+  grep -q 'gradients summed (exact) through shared memory on each of 2 nodes' "$L"
 
 echo "the Slurm test took $((SECONDS - t_start)) s"
 echo "$passed passed, $failed failed"
