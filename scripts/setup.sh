@@ -5,11 +5,15 @@ set -euo pipefail
 packages=(build-essential cmake pkg-config libopenmpi-dev openmpi-bin libhdf5-openmpi-dev
           hdf5-tools libopenblas-dev libcunit1-dev libyaml-dev python3-numpy python3-h5py
           clang libclang-rt-14-dev valgrind procps cppcheck clang-format fortunes
-          libonnx-dev protobuf-c-compiler libprotobuf-c-dev python3-onnx python3-matplotlib)
+          libonnx-dev protobuf-c-compiler libprotobuf-c-dev python3-onnx python3-matplotlib
+          slurm-wlm munge libpmix-dev)
 # ThreadSanitizer's runtime (libtsan2) comes with gcc through build-essential;
 # pkg-config and binutils' nm serve the install test; fortunes is the text the
 # language-model configs train on, which the converter's test also converts;
-# python3-matplotlib draws scripts/plot_metrics.py's curves.
+# python3-matplotlib draws scripts/plot_metrics.py's curves; slurm-wlm and
+# munge run tests/slurm's cluster (nothing is started at install), and
+# libpmix-dev has the unversioned libpmix.so that Slurm's pmix plugin (srun
+# --mpi=pmix) opens.
 # The ONNX export is built with protobuf-c from libonnx-dev's onnx.proto; its
 # test checks the files with python3-onnx and runs them with ONNX Runtime,
 # which is not a Debian package: npm's onnxruntime-node carries its Linux

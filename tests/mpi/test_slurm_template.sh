@@ -13,7 +13,9 @@ for opt in '--signal=B:USR1@120' '--requeue' '--open-mode=append' '--cpus-per-ta
   check "it asks Slurm for $opt" grep -qx -- "#SBATCH $opt" "$SB"
 done
 
-# scontrol stub: records its arguments.
+# scontrol stub: records its arguments and prints nothing, so the template
+# finds no job record (no sign of a cancel or of a requeue by Slurm) and asks
+# for the requeue itself.
 mkdir -p "$TMP/bin" "$TMP/submit"
 printf '#!/bin/sh\necho "$*" >>"%s/scontrol.log"\n' "$TMP" >"$TMP/bin/scontrol"
 chmod +x "$TMP/bin/scontrol"
@@ -68,13 +70,17 @@ signal_job() {
 signal_job USR1 60 0
 n1=$N
 check "USR1: the first start starts fresh" grep -q "no checkpoint in runs/fake; starting fresh" "$log"
-check "USR1: the job asks to be requeued" test "$(cat "$TMP/scontrol.log")" = "requeue 1"
+# requeues: the requeue requests the stub recorded, on one line.
+requeues() { grep '^requeue ' "$TMP/scontrol.log" | tr '\n' ' '; }
+check "USR1: the job asks to be requeued" test "$(requeues)" = "requeue 1 "
+check "USR1: the last line says so" test "$(tail -n 1 "$log")" = \
+  "dptrain.sbatch: requeued; will resume from step $n1"
 
 # Start 2: the requeued job resumes; SIGTERM (scancel) stops it the same way.
 signal_job TERM $((n1 + 9)) 1
 check "TERM: the requeued start resumes from step $n1" grep -q "resuming from runs/fake/$(ckpt_name "$n1")" "$log"
 check "TERM: the job asks to be requeued again" \
-  test "$(tr '\n' ' ' <"$TMP/scontrol.log")" = "requeue 1 requeue 1 "
+  test "$(requeues)" = "requeue 1 requeue 1 "
 n2=$N
 
 # Start 3: no signal; the job finishes and is not requeued.
@@ -88,6 +94,8 @@ run_np 2 "$TMP/ref.log" train "$SRC/configs/seed.yaml" --set "train.epochs=$E" -
 check "uninterrupted reference run exits 0" test $? -eq 0
 check "stopped twice and resumed = uninterrupted, bit for bit" \
   same_model "$run/$(ckpt_name $((E * STEPS)))" "$TMP/ref/$(ckpt_name $((E * STEPS)))"
-check "it does not ask to be requeued" test "$(wc -l <"$TMP/scontrol.log")" -eq 2
+check "it does not ask to be requeued" test "$(requeues)" = "requeue 1 requeue 1 "
+check "the last line says finished" test "$(tail -n 1 "$log")" = "dptrain.sbatch: finished"
+check "no Open MPI abort banner after the stops" bash -c "! grep -q 'Primary job' '$log'"
 check "the three starts share one appended log" test "$(grep -c '^dptrain.sbatch: job 1 start' "$log")" -eq 3
 finish
