@@ -176,7 +176,7 @@ kill -USR1 "$(pgrep -P "$BG")"
 rm "$TMP/grid-hold"
 wait "$BG"
 check "start 1, USR1 before training: exit 4" test $? -eq 4
-check "start 1: it says why" grep -qF "sweep.sbatch: SIGUSR1 before the training started" "$TMP/stop-2.log"
+check "start 1: it says why" grep -qF "dptrain.sbatch: stop signal (SIGUSR1) before the start; not starting dptrain" "$TMP/stop-2.log"
 check "start 1: it asks to be requeued" test "$(requeues)" = "requeue 102 "
 check "start 1: nothing trained" test ! -e "$SUB/runs/stop"
 # SIGTERM there (scancel, scontrol requeue): status 4, and Slurm decides the rest.
@@ -188,7 +188,7 @@ kill -TERM "$(pgrep -P "$BG")"
 rm "$TMP/grid-hold"
 wait "$BG"
 check "TERM before training: exit 4" test $? -eq 4
-check "TERM before training: no requeue asked" test "$(requeues)" = "requeue 102 "
+check "TERM before training: asks (no job record in the stub)" test "$(requeues)" = "requeue 102 requeue 101 "
 check "TERM before training: nothing trained" test ! -e "$SUB/runs/term"
 rm "$SUB/scripts/sweep_grid.py"
 ln -s "$GRID_PY" "$SUB/scripts/sweep_grid.py"
@@ -205,12 +205,14 @@ wait "$BG"
 check "start 2, USR1 while training: exit 4" test $? -eq 4
 D=$SUB/runs/stop/${NAMES[2]}
 check "start 2: a checkpoint at step 31 in the task's run directory" test "$(newest_step "$D")" -eq 31
-check "start 2: it asks to be requeued" test "$(requeues)" = "requeue 102 requeue 102 "
+check "start 2: it asks to be requeued" test "$(requeues)" = "requeue 102 requeue 101 requeue 102 "
 
 # Start 3: resumes there and finishes as the uninterrupted task did.
 task stop 2 2
 wait "$BG"
 check "start 3: exit 0" test $? -eq 0
+check "start 2's last line: requeued; will resume from step 31" grep -qx "dptrain.sbatch: requeued; will resume from step 31" "$TMP/stop-2.log"
+check "the header names the task's run directory" grep -q "run dir runs/stop/${NAMES[2]}$" "$TMP/stop-2.log"
 check "start 3: resumes from step 31" grep -qF "resuming from runs/stop/${NAMES[2]}/$(ckpt_name 31)" \
   "$TMP/stop-2.log"
 check "stopped twice, resumed = the uninterrupted task, bit for bit" \

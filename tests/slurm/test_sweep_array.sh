@@ -135,7 +135,7 @@ check "3 early: the task is requeued" test $? -eq 0
 slurm_wait 90 completed "${C}_1"
 check "3 early: COMPLETED after the requeue ($((SECONDS - t0)) s)" test $? -eq 0
 L=logs/early-${C}_1.log
-check "3 early: the first start trained nothing" grep -q "sweep.sbatch: SIGUSR1 before the training started" "$L"
+check "3 early: the first start trained nothing" grep -q "stop signal (SIGUSR1) before the start; not starting dptrain" "$L"
 check "3 early: the bits of the uninterrupted task 1" \
   same_model "$(newest "runs/early/${NAMES[1]}")" "$(newest "runs/seed_lr_bs/${NAMES[1]}")"
 
