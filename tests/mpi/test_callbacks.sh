@@ -124,7 +124,7 @@ bad() { # NAME EXPECTED-FRAGMENTS ARGS...
   local name=$1 frags=$2
   shift 2
   rm -rf "$TMP/bad"
-  timeout 60 "$DPTRAIN" train "$TMP/cb.yaml" "$@" --run-dir "$TMP/bad" >"$TMP/bad.log" 2>&1
+  ASAN_OPTIONS=$(singleton_asan) timeout 60 "$DPTRAIN" train "$TMP/cb.yaml" "$@" --run-dir "$TMP/bad" >"$TMP/bad.log" 2>&1
   local rc=$?
   check "$name: exits 1" test $rc -eq 1
   check "$name: one error line" test "$(grep -c '^dptrain: error: ' "$TMP/bad.log")" -eq 1

@@ -24,16 +24,10 @@ run_np 2 "$TMP/seed.log" train configs/seed.yaml --set train.epochs=3 --run-dir 
 check "seed training exits 0" test $? -eq 0
 m=$seed/metrics.jsonl
 
-# run_n N LOG ARGS...: N = 1 runs dptrain as a plain process, without mpirun
-# (an MPI singleton). In the sanitized build, LeakSanitizer's scan at the
-# singleton's exit crashed inside LSan ("Tracer caught signal 11") in 4 of 5
-# such runs with OPENBLAS_NUM_THREADS=1, so leaks are checked in the mpirun
-# runs only; ASan and UBSan stay on.
+# run_n N LOG ARGS...: N = 1 runs dptrain as a plain process, without mpirun.
 run_n() {
   if [ "$1" -eq 1 ]; then
-    local asan=${ASAN_OPTIONS:-}
-    [ "${DPTRAIN_SANITIZED:-0}" = 1 ] && asan="$asan:detect_leaks=0"
-    ASAN_OPTIONS=$asan timeout -k 5 "${RUN_TIMEOUT:-120}" "$DPTRAIN" "${@:3}" >"$2" 2>&1
+    ASAN_OPTIONS=$(singleton_asan) timeout -k 5 "${RUN_TIMEOUT:-120}" "$DPTRAIN" "${@:3}" >"$2" 2>&1
   else
     run_np "$@"
   fi

@@ -29,7 +29,7 @@ model() {
   local name=$1 data=$2 config=$3 rc
   shift 3
   # One plain process (an MPI singleton): mpirun's start-up would double the time.
-  timeout -k 5 120 "$DPTRAIN" train "$config" --run-dir "$TMP/$name" --stop-after 8 \
+  ASAN_OPTIONS=$(singleton_asan) timeout -k 5 120 "$DPTRAIN" train "$config" --run-dir "$TMP/$name" --stop-after 8 \
     --set "data.path=$data" "$@" >"$TMP/$name.train.log" 2>&1
   rc=$?
   check "$name: trains a few steps (exit $rc)" test "$rc" -eq 3 -o "$rc" -eq 0
@@ -37,7 +37,7 @@ model() {
   rc=$?
   check "$name: exports (exit $rc)" test "$rc" -eq 0 -a -s "$TMP/$name.onnx"
   [ "$rc" -eq 0 ] || cat "$TMP/$name.export.log"
-  "$DPTRAIN" predict "$TMP/$name" --input "$data" --dataset /test/x --output "$TMP/$name.pred.h5" \
+  ASAN_OPTIONS=$(singleton_asan) "$DPTRAIN" predict "$TMP/$name" --input "$data" --dataset /test/x --output "$TMP/$name.pred.h5" \
     >"$TMP/$name.predict.log" 2>&1
   check "$name: dptrain predicts its test rows" test $? -eq 0
   specs_check+=("$name=$TMP/$name.onnx,$data,/test/x")
