@@ -50,13 +50,21 @@ int dp_data_read_info(const char *path, dp_data_info *info, dp_error *err);
 int dp_data_read_rows(const dp_data_info *info, const char *split, size_t first, size_t count,
                       int n_classes, dp_rows *out, dp_error *err);
 
+/* A contiguous dataset stored as it is used, read by pread (data_read.c). */
+typedef struct dp_data_direct {
+    int fd;           /* HDF5's descriptor of the file; -1: read through HDF5 */
+    long long offset; /* where the dataset's bytes start */
+    size_t row_bytes;
+} dp_data_direct;
+
 /* One split of the data file kept open for many reads (the streaming reader).
  * Not thread-safe, and HDF5 is not either: one thread at a time (core/h5lock.h). */
 typedef struct dp_data_file {
     const dp_data_info *info;
-    int64_t file, x, y; /* HDF5 ids; -1 when closed */
-    size_t rows;        /* rows in the split */
-    long long size;     /* the file's size when opened; -1: unknown */
+    int64_t file, x, y;       /* HDF5 ids; -1 when closed */
+    size_t rows;              /* rows in the split */
+    long long size;           /* the file's size when opened; -1: unknown */
+    dp_data_direct direct[2]; /* x, y */
     char split[8];
     char wx[256], wy[256]; /* `where` of errors about x and y */
     void *scratch;         /* rows as stored, in file order */
