@@ -253,12 +253,15 @@ int dp_trainset_load(dp_trainset *ts, const dp_comm *c, const dp_config *cfg, in
     if (cfg->standardize && !ts->info.x_is_int) {
         ts->mean = DP_MALLOC(ts->width * sizeof(float));
         ts->std = DP_MALLOC(ts->width * sizeof(float));
+        double t0 = dp_comm_time();
         if (known && known->n == ts->width) {
             memcpy(ts->mean, known->mean, ts->width * sizeof(float));
             memcpy(ts->std, known->std, ts->width * sizeof(float));
+            ts->stats_known = 1;
         } else if (trainset_stats(ts, c, err)) {
             goto fail;
         }
+        ts->stats_seconds = dp_comm_time() - t0;
         trainset_standardize(ts);
     }
     return 0;

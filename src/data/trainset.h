@@ -22,6 +22,8 @@ typedef struct dp_trainset {
     int streamed;                      /* rows stay in the file: the reader reads them (reader.h) */
     size_t bytes;                      /* what this rank's rows take in memory (or would) */
     size_t limit;                      /* data.in_memory auto: the most a rank may hold, bytes */
+    int stats_known;                   /* mean and std came from `known` (no pass) */
+    double stats_seconds;              /* the standardization pass over the rows */
     dp_read_heldout val_src, test_src; /* where this rank's held-out rows are in the file */
 } dp_trainset;
 

@@ -218,16 +218,23 @@ static int train_flush_checkpoints(dp_run *r, dp_error *err) {
 /* Collective. Rank 0 prints where the ranks' time went, summed over ranks, the
  * share of the run spent evaluating (all ranks together) and how long its
  * checkpoints held the others up. */
-/* Rank 0's line on where the rows came from and how long training waited for
- * them: first = the process's age when the first step had its rows (0: this
- * start took no step), stall = the reader's waits. */
-static void train_report_data(const dp_run *r, double first, double stall, double wall) {
+/* Collective. Rank 0's line on where the rows came from and how long
+ * training waited for them: the process's age when the first step had its
+ * rows, and the reader's waits, each the largest over the ranks (the steps
+ * are collective: the slowest rank's wait is everyone's). */
+static void train_report_data(const dp_run *r, double wall) {
+    double v[2] = {r->step.first_rows, r->reader.stall};
+    dp_comm_max_f64(r->c, v, 2);
+    double first = v[0], stall = v[1];
+    if (r->c->rank != 0) return;
     double mib = (double)r->ts.bytes / (1 << 20);
     if (r->ts.streamed)
         printf("dptrain: data: streamed from %s (%.1f MiB per rank left in the file, prefetch %d "
                "steps)",
                r->ts.info.path, mib, r->cfg->prefetch_steps);
     else printf("dptrain: data: in memory (%.1f MiB per rank)", mib);
+    if (r->ts.stats_known) printf("; standardization statistics from the checkpoint");
+    else if (r->ts.mean) printf("; standardization pass %.2f s", r->ts.stats_seconds);
     if (first > 0) printf("; first step after %.2f s", first);
     if (r->ts.streamed)
         printf("; reader stalled %.3f s (%.1f%% of training)", stall,
@@ -246,12 +253,8 @@ static void train_report_time(dp_run *r, double wall) {
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     double rss = (double)ru.ru_maxrss / 1024.0; /* KiB on Linux */
-    /* The steps are collective: the slowest rank's wait is everyone's. */
-    double data[3] = {rss, r->step.first_rows, r->reader.stall};
-    dp_comm_max_f64(r->c, data, 3);
-    rss = data[0];
+    dp_comm_max_f64(r->c, &rss, 1);
     if (r->c->rank != 0) return;
-    train_report_data(r, data[1], data[2], wall);
     double total = 0;
     for (int i = 0; i < DP_TIME_PHASES; i++) total += sum[i];
     printf("time summed over %d rank(s), %.2fs:", r->c->size, total);
@@ -728,12 +731,18 @@ int dp_train_run(const dp_comm *c, const dp_config *cfg, const dp_train_opts *op
             printf("replicas: %d rank(s) agree on parameter hash %016llx\n", c->size,
                    (unsigned long long)dp_model_hash_params(&r.model));
         if (r.ts.info.has_test && train_test(&r, &err)) rc = DP_EXIT_ERROR;
-        else train_report_time(&r, dp_comm_time() - r.t_start);
+        else {
+            train_report_data(&r, dp_comm_time() - r.t_start);
+            train_report_time(&r, dp_comm_time() - r.t_start);
+        }
     }
     if (err.set) rc = DP_EXIT_ERROR;
     /* A stop or error in mid-epoch must not land on the end of a terminal bar. */
     if (c->rank == 0) dp_progress_break_line(&r.prog);
-    if (rc == DP_EXIT_STOPPED || rc == DP_EXIT_SIGNALED) train_say_stop(&r, rc);
+    if (rc == DP_EXIT_STOPPED || rc == DP_EXIT_SIGNALED) {
+        train_report_data(&r, dp_comm_time() - r.t_start);
+        train_say_stop(&r, rc);
+    }
     /* The stop file has been honoured (the checkpoint is on disk): removed, so
      * the next start trains on. */
     if (c->rank == 0 && rc != DP_EXIT_ERROR && dp_signals_pending() == DP_SIGNALS_FILE)

@@ -34,7 +34,7 @@ str=(--set data.in_memory=false)
 
 run mem1 1 "${mem[@]}"
 check "in memory on np 1 exits 0" test $? -eq 0
-check "in memory says so" grep -q "^dptrain: data: in memory (.*); first step after [0-9.]* s$" "$TMP/mem1.log"
+check "in memory says so" grep -q "^dptrain: data: in memory (.*); standardization pass [0-9.]* s; first step after [0-9.]* s$" "$TMP/mem1.log"
 for np in 1 2 4; do
   run str$np "$np" "${str[@]}"
   check "streamed on np $np exits 0" test $? -eq 0
@@ -65,6 +65,9 @@ run_np 4 "$TMP/resume.log" train "$TMP/cfg.yaml" --run-dir "$TMP/stop" "${str[@]
 check "the resume exits 0" test $? -eq 0
 check "stop on 2, resume on 4, streamed: bit-identical" same_ckpt "$TMP/mem1" "$TMP/stop" /model
 check "... and the same optimizer state" same_ckpt "$TMP/mem1" "$TMP/stop" /optimizer
+check "the resume takes the statistics from the checkpoint, without a pass" \
+  grep -q "standardization statistics from the checkpoint" "$TMP/resume.log"
+check "a fresh run makes the pass" grep -q "standardization pass [0-9.]* s" "$TMP/str2.log"
 
 # auto: 1.6 MiB of rows on one rank exceed a 1 MiB limit; the default (a
 # quarter of the machine's memory) does not.
