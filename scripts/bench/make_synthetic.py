@@ -4,19 +4,21 @@ HDF5 layout, for the benchmarks of data larger than memory (stream.sh).
 
 /train/x is float32 [N, 1, 28, 28] (Fashion-MNIST's row shape, so its configs
 run unchanged), /train/y int32 [N] in 0..9; /test the same with --test-rows
-rows. A row is its class's fixed pattern (uniform in [0, 1] per pixel) plus
-uniform noise of width --noise: learnable, and cheap to generate (uniform
-float32 draws are several times faster than normal ones).
+rows. A row is its class's fixed pattern (0.5 plus uniform values of width
+--separation per pixel) plus uniform noise of width --noise: learnable but not
+at once (the MLP of configs/fmnist_mlp.yaml reached 0.93 test accuracy after
+an epoch of 60000 rows on 2 ranks), and cheap to generate (uniform float32
+draws are several times faster than normal ones).
 
 Rows are generated in blocks of 32768 rows, each from its own generator keyed by
 (seed, split, block), so the file does not depend on how it is written and a
 smaller file is a prefix of a larger one with the same seed. Memory stays at a
-few blocks (about 300 MB) whatever the size. The file is written to a temporary
+few blocks (350 MB peak RSS for 8 GiB) whatever the size. The file is written to a temporary
 name next to the output and renamed into place.
 
 usage: make_synthetic.py (--gib G | --rows N) [--out PATH] [--test-rows N]
                          [--chunk-rows N] [--compress LEVEL] [--seed S]
-                         [--noise W]
+                         [--separation S] [--noise W]
 """
 import argparse
 import os
@@ -56,6 +58,8 @@ def parse_args(argv):
     p.add_argument("--compress", type=int, default=None, metavar="LEVEL",
                    help="deflate level 0-9 (implies chunks; default none)")
     p.add_argument("--seed", type=int, default=1, help="default %(default)s")
+    p.add_argument("--separation", type=float, default=0.25,
+                   help="width of the uniform spread of the class patterns (default %(default)s)")
     p.add_argument("--noise", type=float, default=2.0,
                    help="width of the uniform noise added to a class pattern (default %(default)s)")
     a = p.parse_args(argv)
@@ -72,9 +76,10 @@ def parse_args(argv):
     return a
 
 
-def class_patterns(seed):
+def class_patterns(seed, separation):
     """[CLASSES, ROW_FLOATS] float32: each class's mean row."""
-    return np.random.default_rng([seed, 99]).random((CLASSES, ROW_FLOATS), dtype=np.float32)
+    u = np.random.default_rng([seed, 99]).random((CLASSES, ROW_FLOATS), dtype=np.float32)
+    return np.float32(0.5) + np.float32(separation) * (u - np.float32(0.5))
 
 
 def block_rows(seed, split, b, n, patterns, noise, x, y):
@@ -117,7 +122,7 @@ def main(argv):
     d = os.path.dirname(os.path.abspath(a.out))
     os.makedirs(d, exist_ok=True)
     tmp = os.path.join(d, "." + os.path.basename(a.out) + f".{os.getpid()}.tmp.h5")
-    patterns = class_patterns(a.seed)
+    patterns = class_patterns(a.seed, a.separation)
     t0 = time.monotonic()
     try:
         with h5py.File(tmp, "w") as f:
