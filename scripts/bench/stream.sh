@@ -79,7 +79,8 @@ while [ $# -gt 0 ]; do
 done
 [ ${#parts[@]} -gt 0 ] || parts=(throughput memory startup compact)
 for v in rounds mlp_epochs cnn_epochs steps ${limit:+limit} ${chunk_rows:+chunk_rows}; do
-  [[ ${!v} =~ ^[1-9][0-9]*$ ]] || { echo "stream: error: ${v//_/-} must be a whole number >= 1" >&2; exit 2; }
+  [[ ${!v} =~ ^[1-9][0-9]*$ ]] ||
+    { echo "stream: error: ${v//_/-} must be a whole number >= 1" >&2; exit 2; }
 done
 for v in gib small_gib; do
   [[ ${!v} =~ ^[0-9]*\.?[0-9]+$ ]] && awk -v g="${!v}" 'BEGIN { exit !(g > 0) }' ||
@@ -91,7 +92,8 @@ has() { [[ " ${parts[*]} " == *" $1 "* ]]; }
 source "$(dirname "$0")/common.sh"
 trap 'rm -rf "$tmp"; [ "$keep" = 1 ] || rm -f ${made[@]+"${made[@]}"}' EXIT
 [ -f datasets/fashion_mnist.h5 ] || scripts/make_fmnist.sh >/dev/null
-[ "$keys" = 1 ] || echo "stream: no data.in_memory key passed (--no-keys): both modes are the build's default"
+[ "$keys" = 1 ] ||
+  echo "stream: no data.in_memory key passed (--no-keys): both modes are the build's default"
 
 # The Fashion-MNIST file the throughput part trains on: the repository's, or
 # its first --limit rows.
@@ -165,6 +167,15 @@ secs() { [ "$1" = n/a ] && echo n/a || echo "$1 s"; }
 stall() { [ "$1" = n/a ] && echo n/a || echo "$1 s (${2}%)"; }
 mib() { awk -v b="$1" 'BEGIN { printf "%.1f", b / 1048576 }'; }
 
+# testacc DIR: the test accuracy of a run (its last metrics.jsonl record).
+testacc() {
+  /usr/bin/python3 -c 'import json, sys
+print(list(map(json.loads, open(sys.argv[1] + "/metrics.jsonl")))[-1]["test_accuracy"])' "$1"
+}
+
+# h5 EXPR FILE: prints the Python expression EXPR of the HDF5 file f = FILE.
+h5() { /usr/bin/python3 -c 'import h5py, sys; print(eval(sys.argv[1], {"f": h5py.File(sys.argv[2])}))' "$@"; }
+
 # synth GIB: sets SYNTH to a synthetic file of GIB GiB in $data_dir (made when
 # missing, with the --chunk-rows/--compress layout) and SYNTH_ROWS to its rows.
 synth() {
@@ -174,7 +185,7 @@ synth() {
     /usr/bin/python3 scripts/bench/make_synthetic.py --gib "$1" --out "$SYNTH" \
       ${chunk_rows:+--chunk-rows "$chunk_rows"} ${compress:+--compress "$compress"}
   fi
-  SYNTH_ROWS=$(/usr/bin/python3 -c 'import h5py, sys; print(len(h5py.File(sys.argv[1])["/train/y"]))' "$SYNTH")
+  SYNTH_ROWS=$(h5 'len(f["/train/y"])' "$SYNTH")
 }
 stds=(false)
 [ "$std_too" = 1 ] && stds+=(true)
@@ -224,7 +235,8 @@ if has throughput; then
         "$(med "rss${model}${np}false")"
     done
   done
-  echo "modes dptrain reported: asked in memory: $(modes modetrue); asked streamed: $(modes modefalse)"
+  echo "modes dptrain reported: asked in memory: $(modes modetrue);" \
+    "asked streamed: $(modes modefalse)"
   echo "stall: median of the streamed runs' 'reader stalled' (s, % of training);" \
     "RSS: the largest rank's peak"
 fi
@@ -255,7 +267,8 @@ if has memory; then
       d=$((${rss[big$r]} - ${rss[small$r]}))
       verdict=yes
       [ "${d#-}" -le 64 ] || verdict=NO
-      echo "standardize $std, rank $r: $gib GiB file - $small_gib GiB file = $d MiB (within 64 MiB: $verdict)"
+      echo "standardize $std, rank $r: $gib GiB file - $small_gib GiB file = $d MiB" \
+        "(within 64 MiB: $verdict)"
     done
   done
 fi
@@ -289,7 +302,8 @@ if has startup; then
         "$(secs "$R_FIRST")" "$R_WALL s" "$r0" "$r1" "$R_MODE"
     done
   done
-  echo "target: streamed, the first step within 2 s (the 1-step run adds mpirun, setup and a checkpoint)"
+  echo "target: streamed, the first step within 2 s" \
+    "(the 1-step run adds mpirun, setup and a checkpoint)"
 fi
 
 # --- compact -----------------------------------------------------------------
@@ -297,15 +311,16 @@ if has compact; then
   echo "=== compact: Fashion-MNIST as float32 and as uint8, MLP, 1 rank, $rounds round(s)" \
     "of $mlp_epochs epoch(s)"
   if ! /usr/bin/python3 scripts/make_fmnist_data.py --help | grep -q -- --dtype; then
-    echo "compact: skipped: scripts/make_fmnist_data.py has no --dtype option (no uint8 storage yet)"
+    echo "compact: skipped: scripts/make_fmnist_data.py has no --dtype option" \
+      "(no uint8 storage yet)"
   else
     f32=$tmp/fmnist_float32.h5 u8=$tmp/fmnist_uint8.h5
     /usr/bin/python3 scripts/make_fmnist_data.py ${limit:+--limit "$limit"} --dtype float32 \
       --out "$f32" >/dev/null
     /usr/bin/python3 scripts/make_fmnist_data.py ${limit:+--limit "$limit"} --out "$u8" >/dev/null
-    dtypes=$(/usr/bin/python3 -c 'import h5py, sys; print(*(h5py.File(f)["/train/x"].dtype for f in sys.argv[1:]))' "$f32" "$u8")
     s32=$(stat -c %s "$f32") s8=$(stat -c %s "$u8")
-    echo "files: $f32 ${dtypes% *} $(mib "$s32") MiB, $u8 ${dtypes#* } $(mib "$s8") MiB:" \
+    echo "files: $f32 $(h5 'f["/train/x"].dtype' "$f32") $(mib "$s32") MiB," \
+      "$u8 $(h5 'f["/train/x"].dtype' "$u8") $(mib "$s8") MiB:" \
       "$(ratio "$s8" "$s32")x the size (target <= 0.25)"
     if ! build/dptrain config --explain | grep -q '^data\.scale'; then
       echo "compact: training skipped: this build has no data.scale key"
@@ -322,8 +337,7 @@ if has compact; then
             --set train.epochs="$mlp_epochs"
           rates[$t]=$(rate "$R_DIR")
           keep "crate$t" "${rates[$t]}"
-          keep "cacc$t" "$(/usr/bin/python3 -c 'import json, sys
-print([r for r in map(json.loads, open(sys.argv[1] + "/metrics.jsonl"))][-1]["test_accuracy"])' "$R_DIR")"
+          keep "cacc$t" "$(testacc "$R_DIR")"
           keep "cmode$t" "${R_MODE// /_}"
         done
         keep cratio "$(ratio "${rates[uint8]}" "${rates[float32]}")"
