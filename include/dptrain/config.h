@@ -22,7 +22,7 @@ extern "C" {
 #define DP_MAX_LAYERS 64
 #define DP_PATH_MAX 1024
 
-/* data.in_memory: where a rank's rows live while it trains (docs/DESIGN.md §4.2). */
+/* data.in_memory: where a rank's rows live while it trains (docs/DESIGN.md §4.1). */
 typedef enum dp_in_memory { DP_IN_MEMORY_AUTO, DP_IN_MEMORY_TRUE, DP_IN_MEMORY_FALSE } dp_in_memory;
 
 typedef enum dp_reduction {

@@ -1,6 +1,6 @@
 /* reader.h - (private) the streaming reader: a thread that reads the rows of
  * the coming steps and evaluation chunks from the data file while training
- * runs (docs/DESIGN.md §4.2).
+ * runs (docs/DESIGN.md §4.1).
  *
  * The reader predicts what the training loop asks for next: the steps of an
  * epoch in order, then this rank's validation chunks (if any), then the next
