@@ -185,6 +185,21 @@ int dp_reader_start(dp_reader *r, const dp_reader_cfg *cfg, dp_read_pos start, d
     return 0;
 }
 
+/* 1 when want is in the ring, or among the guesses that fill it. Caller
+ * holds the lock. */
+static int coming(const dp_reader *r, dp_read_pos want) {
+    int P = r->cfg.prefetch;
+    for (int i = 0; i < r->count; i++)
+        if (same_pos(r->slots[(r->head + i) % P].pos, want)) return 1;
+    dp_read_pos p = r->next;
+    if (same_pos(p, want)) return 1;
+    for (int i = r->count + 1; i < P && p.kind != DP_READ_END; i++) {
+        p = advance(r, p);
+        if (same_pos(p, want)) return 1;
+    }
+    return 0;
+}
+
 const dp_read_slot *dp_reader_get(dp_reader *r, dp_read_pos want, dp_error *err) {
     int P = r->cfg.prefetch;
     double t0 = now();
@@ -193,18 +208,24 @@ const dp_read_slot *dp_reader_get(dp_reader *r, dp_read_pos want, dp_error *err)
     for (;;) {
         if (r->count > 0) {
             s = &r->slots[r->head];
+            int mine = same_pos(s->pos, want);
+            /* A wrong guess: the reader goes to want next, and what it read
+             * before is dropped as it completes. */
+            if (!mine && !coming(r, want)) {
+                r->next = want;
+                r->misses++;
+            }
             if (s->state == SLOT_READING) {
                 pthread_cond_wait(&r->cond, &r->lock);
                 continue;
             }
-            if (same_pos(s->pos, want)) break;
-            /* Read for a guess that did not happen: dropped. */
+            if (mine) break;
             r->head = (r->head + 1) % P;
             r->count--;
             pthread_cond_broadcast(&r->cond);
             continue;
         }
-        if (!same_pos(r->next, want)) {
+        if (!coming(r, want)) {
             r->next = want;
             r->misses++;
         }

@@ -158,7 +158,8 @@ static void test_broken_guesses(void) {
     dp_reader_release(&r);
     check_step(get(&r, DP_READ_TRAIN, 0, 3), 0, 3, mean, std); /* and back */
     dp_reader_release(&r);
-    /* Restarts: at epoch 1 step 7, and back at epoch 0 step 3. */
+    /* Restarts: at epoch 1 step 7, and back at epoch 0 step 3; the test
+     * chunk was among the guesses that fill the ring. */
     CU_ASSERT_EQUAL(r.misses, 2);
     dp_reader_stop(&r);
     dp_reader_stop(&r); /* stopping twice is safe */
