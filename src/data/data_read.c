@@ -211,6 +211,11 @@ static hid_t open_file(const char *path, dp_error *err) {
      * not a 64 KiB read around it (HDF5's default for contiguous datasets). */
     hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
     if (fapl >= 0) H5Pset_sieve_buf_size(fapl, DP_DATA_SIEVE_BYTES);
+#if H5_VERSION_GE(1, 10, 7)
+    /* A shared file system without flock (Lustre, some NFS) would refuse the
+     * read lock HDF5 takes by default: keep it where it works. */
+    if (fapl >= 0) H5Pset_file_locking(fapl, 1, 1);
+#endif
     hid_t f = H5Fopen(path, H5F_ACC_RDONLY, fapl >= 0 ? fapl : H5P_DEFAULT);
     if (fapl >= 0) H5Pclose(fapl);
     if (f < 0) dp_error_set(err, path, "not a readable HDF5 file (truncated or corrupt)");
