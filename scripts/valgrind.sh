@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs the seed training on one rank under valgrind memcheck: 2 epochs, a resume
-# to 3 epochs (the checkpoint reader), and a run that fails on a missing data
-# file (the error path). Any invalid read or write, use of uninitialised memory
+# to 3 epochs (the checkpoint reader), 2 epochs streamed (the reader thread and
+# rows read by id), and a run that fails on a missing data file (the error path). Any invalid read or write, use of uninitialised memory
 # or definite leak outside Open MPI's own internals (tests/valgrind.supp) fails.
 #
 # Usage: scripts/valgrind.sh [BUILD_DIR]   (default build-valgrind)
@@ -45,6 +45,8 @@ check() {
 RUN=$WORK/run
 check train 0 train configs/seed.yaml --set train.epochs=2 --run-dir "$RUN"
 check resume 0 train configs/seed.yaml --set train.epochs=3 --run-dir "$RUN" --resume
+check stream 0 train configs/seed.yaml --set train.epochs=2 --set data.in_memory=false \
+    --run-dir "$WORK/stream"
 check bad-data 1 train configs/seed.yaml --set data.path="$WORK/missing.h5" --run-dir "$WORK/bad"
 
 if ((status)); then
