@@ -671,16 +671,16 @@ int dp_data_read_ids(dp_data_file *h, const uint64_t *ids, size_t count, int n_c
     /* Stored rows land in scratch: x [count, w] then y [count, yc], both 4-byte. */
     size_t xb = count * w * sizeof(float), yb = count * yc * sizeof(float);
     size_t rb = n_runs * sizeof(row_run);
-    char *buf = scratch(h, xb + yb + rb);
-    row_run *runs = (row_run *)(buf + xb + yb);
+    /* Runs first, so that they and the 4-byte rows after them are aligned. */
+    row_run *runs = scratch(h, rb + xb + yb);
     size_t r = 0;
     for (size_t i = 0; i < count; i++) {
         if (i == 0 || pairs[2 * i] != pairs[2 * i - 2] + 1)
             runs[r++] = (row_run){(size_t)pairs[2 * i], 0};
         runs[r - 1].count++;
     }
-    float *sx = (float *)buf;
-    char *sy = buf + xb;
+    float *sx = (float *)(void *)(runs + n_runs);
+    char *sy = (char *)(sx + count * w);
     if (read_stored(h, runs, n_runs, count, sx, sy)) {
         *err = h->err;
         return -1;
