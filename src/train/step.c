@@ -71,16 +71,19 @@ static int step_gather(dp_stepper *st, const dp_trainset *ts, int k, int t) {
             dp_read_pos want = {DP_READ_TRAIN, st->epoch, t};
             st->slot = dp_reader_get(st->reader, want, &st->read_err);
         }
+        /* The step trains on the slot's rows where they are (dp_step_run
+         * releases it); a failed read trains on nothing, and the step's
+         * flags end the run. */
         const dp_read_slot *sl = st->slot;
-        /* A failed read trains on nothing; the step's flags end the run. */
         rows = sl ? sl->rows[k] : 0;
         size_t off = sl ? (size_t)sl->off[k] : 0;
-        if (rows > 0) {
-            memcpy(st->xb, sl->x + off * w, (size_t)rows * w * sizeof(float));
-            memcpy(st->yb, sl->y + off * yc, (size_t)rows * yc * sizeof(float));
-            memcpy(st->row_ids, sl->ids + off, (size_t)rows * sizeof(uint64_t));
-        }
-        if (k + 1 == st->n_my) dp_reader_release(st->reader);
+        st->xin = sl ? sl->x + off * w : st->xb;
+        st->yin = sl ? sl->y + off * yc : st->yb;
+        st->ids_in = sl ? sl->ids + off : st->row_ids;
+    } else {
+        st->xin = st->xb;
+        st->yin = st->yb;
+        st->ids_in = st->row_ids;
     }
     for (int r = 0; !st->reader && r < rows; r++) {
         size_t in_shard = st->perm[k][b + (size_t)r];
@@ -120,11 +123,12 @@ int dp_step_run(dp_stepper *st, const dp_comm *c, const dp_trainset *ts, dp_mode
         st->micro_sums[k] = (dp_loss_sums){0};
         if (rows > 0) {
             dp_tl_begin(DP_TL_FORWARD, k);
-            const float *out = dp_model_forward(m, st->xb, rows, &ctx);
+            ctx.row_ids = st->ids_in;
+            const float *out = dp_model_forward(m, st->xin, rows, &ctx);
             dp_tl_end(DP_TL_FORWARD, k);
             dp_tl_begin(DP_TL_LOSS, k);
             st->micro_sums[k] =
-                dp_loss_forward_backward(m->loss, m->fused, out, st->yb, rows * m->positions,
+                dp_loss_forward_backward(m->loss, m->fused, out, st->yin, rows * m->positions,
                                          m->classes, yc / m->positions, st->dout);
             dp_tl_end(DP_TL_LOSS, k);
         }
@@ -134,16 +138,17 @@ int dp_step_run(dp_stepper *st, const dp_comm *c, const dp_trainset *ts, dp_mode
             dp_grad_buckets_begin(&st->red, c, m->grads, st->micro_grads, st->n_my, st->micro_sums,
                                   terms, *stop);
             if (rows > 0)
-                dp_model_backward_hooked(m, st->xb, st->dout, rows, dp_grad_buckets_layer_done,
+                dp_model_backward_hooked(m, st->xin, st->dout, rows, dp_grad_buckets_layer_done,
                                          &st->red);
         } else if (rows > 0) {
-            dp_model_backward(m, st->xb, st->dout, rows);
+            dp_model_backward(m, st->xin, st->dout, rows);
         }
         dp_tl_end(DP_TL_BACKWARD, k);
         m->grads = arena;
         double hook = st->seconds[DP_TIME_COMM] + st->seconds[DP_TIME_REDUCE] - hook0;
         st->seconds[DP_TIME_COMPUTE] += dp_comm_time() - t0 - hook;
     }
+    if (st->reader) dp_reader_release(st->reader);
     if (st->share) {
         dp_tl_begin(DP_TL_SHARED, 0);
         int rc = dp_grad_shm_step(st->share, m, o, st->micro_sums, terms, sums, stop, st->seconds);

@@ -29,6 +29,8 @@ typedef struct dp_stepper {
     dp_loss_sums *micro_sums;  /* [n_my] loss sums of each owned micro-batch */
     dp_reader *reader;         /* streamed rows: the step's slot comes from here; NULL: in memory */
     const dp_read_slot *slot;  /* the step being gathered */
+    const float *xin, *yin;    /* the micro-batch's rows: xb and yb, or the slot's */
+    const uint64_t *ids_in;    /* and their training-set indices */
     int epoch;                 /* the epoch dp_step_shuffle set up */
     double first_rows;         /* dp_process_age() when the first step had its rows; 0: not yet */
     dp_error read_err;         /* this rank's failed read (DP_STEP_DATA_ERROR) */
