@@ -136,6 +136,8 @@ typedef struct dp_config {
     int standardize;         /* default 1 */
     double validation_split; /* [0,1), default 0 */
     int shards;              /* data.shards; 0 = number of ranks */
+    double data_scale;       /* data.scale: features are x * scale + offset; default 1 */
+    double data_offset;      /* data.offset; default 0 */
     /* model */
     dp_shape input;
     int n_layers;
