@@ -177,6 +177,8 @@ int dp_trainset_check_file(dp_data_info *info, const dp_config *cfg, int k, int 
     dp_trainset ts = {.info = *info};
     int rc = trainset_check_shapes(&ts, cfg, k, positions, err);
     info->n_tokens = ts.info.n_tokens;
+    info->scale = cfg->data_scale;
+    info->offset = cfg->data_offset;
     *classes = trainset_classes(cfg, k);
     return rc;
 }
