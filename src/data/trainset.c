@@ -148,6 +148,8 @@ int dp_trainset_load(dp_trainset *ts, const dp_comm *c, const dp_config *cfg, in
     int shards = cfg->shards ? cfg->shards : c->size;
     if (dp_data_read_info(cfg->data_path, &ts->info, err) == 0 &&
         trainset_check_shapes(ts, cfg, k, positions, err) == 0) {
+        ts->info.scale = cfg->data_scale;
+        ts->info.offset = cfg->data_offset;
         ts->width = dp_shape_numel(&ts->info.x_shape);
         /* Keras: split_at = int(N * (1 - validation_split)); validation is the tail. */
         split_at = (size_t)((double)ts->info.n_train * (1.0 - cfg->validation_split));
