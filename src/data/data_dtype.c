@@ -1,7 +1,6 @@
 /* data_dtype.c - classifying x's stored type and filters, and converting x to float32. */
 #include "data/data_dtype.h"
 
-#include <math.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -81,43 +80,72 @@ int dp_xtype_classify(hid_t t, dp_xtype *out, const char *where, dp_error *err) 
 }
 
 float dp_half_to_float(unsigned h) {
-    unsigned sign = (h >> 15) & 1u, e = (h >> 10) & 0x1fu, m = h & 0x3ffu;
+    uint32_t sign = (uint32_t)(h & 0x8000u) << 16, e = (h >> 10) & 0x1fu, m = h & 0x3ffu, bits;
+    if (e == 0) { /* zero or subnormal: m * 2^-24, exact in float */
+        float v = (float)m * 0x1p-24f;
+        return sign ? -v : v;
+    }
+    if (e == 31) bits = sign | 0x7f800000u | (m << 13); /* inf, or NaN keeping its payload */
+    else bits = sign | ((e + 112) << 23) | (m << 13);   /* rebias 15 -> 127 */
     float v;
-    if (e == 0) v = ldexpf((float)m, -24); /* zero or subnormal: m * 2^-24, exact */
-    else if (e == 31) v = m ? NAN : INFINITY;
-    else v = ldexpf((float)(m | 0x400u), (int)e - 25); /* 1.m * 2^(e-15) */
-    return sign ? -v : v;
+    memcpy(&v, &bits, sizeof v);
+    return v;
 }
 
-/* One loop per stored type, backwards: value i's float (bytes [4i, 4i+4)) lies
- * at or past the raw bytes of every value before it, so nothing unread is
- * overwritten. Raw values are fetched by memcpy (x's bytes are floats to the
- * compiler). Integers and halves are exact in double; one rounding to float. */
-#define XTYPE_LOOP(CTYPE, TO_DOUBLE) \
-    for (size_t i = n; i-- > 0;) { \
-        CTYPE raw; \
-        memcpy(&raw, (const unsigned char *)x + i * sizeof raw, sizeof raw); \
-        double v = TO_DOUBLE(raw); \
-        x[i] = (float)(plain ? v : v * scale + offset); \
-    }
+/* Values per block: the raw values of a block are copied aside, then widened
+ * into their floats, so each loop runs over arrays that do not overlap. */
+enum { XTYPE_BLOCK = 4096 };
 
-#define AS_DOUBLE(r) ((double)(r))
-#define HALF_DOUBLE(r) ((double)dp_half_to_float(r))
+/* 8-bit values through a table of their 256 floats: the same (float)(v *
+ * scale + offset) for each, computed once. */
+static void widen8(const uint8_t *raw, float *x, size_t n, const float *table) {
+    for (size_t i = 0; i < n; i++) x[i] = table[raw[i]];
+}
+
+static void widen16(const uint16_t *raw, float *x, size_t n, int is_signed, int plain, double scale,
+                    double offset) {
+    for (size_t i = 0; i < n; i++) {
+        double v = is_signed ? (double)(int16_t)raw[i] : (double)raw[i];
+        x[i] = (float)(plain ? v : v * scale + offset);
+    }
+}
+
+static void widen_half(const uint16_t *raw, float *x, size_t n, int plain, double scale,
+                       double offset) {
+    for (size_t i = 0; i < n; i++) {
+        float h = dp_half_to_float(raw[i]);
+        x[i] = plain ? h : (float)((double)h * scale + offset);
+    }
+}
 
 void dp_xtype_to_float(dp_xtype t, float *x, size_t n, double scale, double offset) {
     if (scale == 0) scale = 1;
     int plain = scale == 1 && offset == 0;
-    switch (t) {
-    case DP_X_U8: XTYPE_LOOP(uint8_t, AS_DOUBLE) break;
-    case DP_X_I8: XTYPE_LOOP(int8_t, AS_DOUBLE) break;
-    case DP_X_U16: XTYPE_LOOP(uint16_t, AS_DOUBLE) break;
-    case DP_X_I16: XTYPE_LOOP(int16_t, AS_DOUBLE) break;
-    case DP_X_F16: XTYPE_LOOP(uint16_t, HALF_DOUBLE) break;
-    case DP_X_F32:
+    if (t == DP_X_TOKENS) return; /* token ids are never scaled */
+    if (t == DP_X_F32) {
         if (!plain)
             for (size_t i = 0; i < n; i++) x[i] = (float)((double)x[i] * scale + offset);
-        break;
-    default: break; /* token ids are never scaled */
+        return;
+    }
+    float table[256];
+    if (t == DP_X_U8 || t == DP_X_I8)
+        for (int v = 0; v < 256; v++) {
+            double d = t == DP_X_I8 ? (double)(int8_t)(uint8_t)v : (double)v;
+            table[v] = (float)(plain ? d : d * scale + offset);
+        }
+    /* Backwards by blocks: block [start, end)'s floats (bytes [4 start, 4 end))
+     * lie at or past the raw bytes of every value before start, and its own
+     * raw bytes are copied aside first, so nothing unread is overwritten. */
+    size_t size = dp_xtype_size(t);
+    const unsigned char *bytes = (const unsigned char *)x;
+    uint16_t raw[XTYPE_BLOCK];
+    for (size_t end = n; end > 0;) {
+        size_t start = end > XTYPE_BLOCK ? end - XTYPE_BLOCK : 0, m = end - start;
+        memcpy(raw, bytes + start * size, m * size);
+        if (size == 1) widen8((const uint8_t *)raw, x + start, m, table);
+        else if (t == DP_X_F16) widen_half(raw, x + start, m, plain, scale, offset);
+        else widen16(raw, x + start, m, t == DP_X_I16, plain, scale, offset);
+        end = start;
     }
 }
 
