@@ -100,7 +100,7 @@ static int read_double(ctx *c, const ct_node *n, const char *path, double *out) 
 static int read_ratio(ctx *c, const ct_node *n, const char *path, double *out) {
     if (need_scalar(c, n, path, "a number or a fraction a/b")) return -1;
     const char *s = n->value, *slash = strchr(s, '/');
-    char a[128], b[128];
+    char a[128] = "", b[128] = "";
     size_t la = (size_t)(slash - s), lb = strlen(slash + 1);
     int ok = la > 0 && lb > 0 && la < sizeof a && lb < sizeof b;
     if (ok) {
