@@ -44,16 +44,19 @@ asan() {
 }
 step "ASan+UBSan build and tests" asan
 
-# ThreadSanitizer on what runs rank 0's checkpoint writer thread: its unit
-# tests, then trainings that write checkpoints (1 rank, a resume, 2 ranks).
+# ThreadSanitizer on what runs threads of ours, rank 0's checkpoint writer
+# and the streaming reader: their unit tests, then trainings that write
+# checkpoints (1 rank, a resume, 2 ranks), and streamed ones that checkpoint
+# every few steps while the reader reads (1 rank, and 2 ranks resumed).
 # Any report fails (TSan exits 66); tests/tsan.supp names Open MPI's internals.
-TSAN_RUNS=3
+TSAN_RUNS=5
+TSAN_TESTS=3
 tsan() {
   scripts/build.sh build-tsan -DDPTRAIN_TSAN=ON -DDPTRAIN_NATIVE=OFF
   (
     export TSAN_OPTIONS="suppressions=$PWD/tests/tsan.supp second_deadlock_stack=1"
     export OMPI_MCA_mca_base_component_disable_dlclose=1 OPENBLAS_NUM_THREADS=1
-    (cd build-tsan && ctest --output-on-failure -R '^unit_test_(ckpt_writer|checkpoint)$')
+    (cd build-tsan && ctest --output-on-failure -R '^unit_test_(ckpt_writer|checkpoint|reader)$')
     export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
     local run
     run=$(mktemp -d /tmp/dptrain-tsan.XXXXXX)
@@ -74,6 +77,9 @@ tsan() {
     tsan_run train 1 --set train.epochs=2 --run-dir "$run/one"
     tsan_run resume 1 --set train.epochs=3 --run-dir "$run/one" --resume
     tsan_run ranks 2 --set train.epochs=2 --run-dir "$run/two"
+    local stream=(--set data.in_memory=false --set checkpoint.every_steps=7 --set data.shards=2)
+    tsan_run stream 1 "${stream[@]}" --set train.epochs=2 --run-dir "$run/s"
+    tsan_run stream-resume 2 "${stream[@]}" --set train.epochs=3 --run-dir "$run/s" --resume
   )
 }
 step "TSan build, checkpoint tests and trainings" tsan
@@ -92,6 +98,6 @@ step "format" scripts/check_format.sh
 # Reaching this line means every step above passed (set -e): say how many.
 n=$(cd build && ctest -N | sed -n 's/^Total Tests: //p')
 na=$(cd build-asan && ctest -N -LE slurm | sed -n 's/^Total Tests: //p')
-echo "CTest $n tests (normal), $na of them under ASan+UBSan, 2 TSan tests and $TSAN_RUNS TSan"
+echo "CTest $n tests (normal), $na of them under ASan+UBSan, $TSAN_TESTS TSan tests and $TSAN_RUNS TSan"
 echo "trainings, 2 fuzzers, 3 valgrind runs, cppcheck, clang-format"
-echo "all: $((n + na + 2 + TSAN_RUNS + 2 + 3 + 2)) passed, 0 failed"
+echo "all: $((n + na + TSAN_TESTS + TSAN_RUNS + 2 + 3 + 2)) passed, 0 failed"

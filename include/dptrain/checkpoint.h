@@ -105,6 +105,12 @@ int dp_ckpt_read(const char *path, dp_model *m, dp_optim *o, dp_ckpt_state *st, 
  * free() it). Returns 0 or -1. */
 int dp_ckpt_read_config(const char *path, char **text, dp_error *err);
 
+/* Reads checkpoint path's standardization statistics /data/mean and /data/std
+ * into *mean and *std (allocated; free() them) and their length into *n, 0
+ * when it has none. Returns 0, or -1 when the file cannot be read (nothing
+ * allocated). */
+int dp_ckpt_read_stats(const char *path, float **mean, float **std, size_t *n);
+
 /* Lists dir's checkpoints, newest first, into paths (allocated; free with
  * dp_ckpt_free_list). Returns the count (0 when none or no dir), or -1. */
 int dp_ckpt_list(const char *dir, char ***paths, dp_error *err);

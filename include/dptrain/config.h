@@ -22,6 +22,9 @@ extern "C" {
 #define DP_MAX_LAYERS 64
 #define DP_PATH_MAX 1024
 
+/* data.in_memory: where a rank's rows live while it trains (docs/DESIGN.md §4.1). */
+typedef enum dp_in_memory { DP_IN_MEMORY_AUTO, DP_IN_MEMORY_TRUE, DP_IN_MEMORY_FALSE } dp_in_memory;
+
 typedef enum dp_reduction {
     DP_REDUCE_EXACT = 0, /* order-independent fixed-point sum (default) */
     DP_REDUCE_FAST,      /* plain float32 MPI_Allreduce */
@@ -136,6 +139,9 @@ typedef struct dp_config {
     int standardize;         /* default 1 */
     double validation_split; /* [0,1), default 0 */
     int shards;              /* data.shards; 0 = number of ranks */
+    int in_memory;           /* dp_in_memory; default auto */
+    int prefetch_steps;      /* steps the streaming reader reads ahead, >= 1; default 4 */
+    int memory_mib;          /* auto's limit per rank; 0 = a quarter of RAM / ranks per node */
     double data_scale;       /* data.scale: features are x * scale + offset; default 1 */
     double data_offset;      /* data.offset; default 0 */
     /* model */

@@ -511,6 +511,29 @@ int dp_ckpt_read(const char *path, dp_model *m, dp_optim *o, dp_ckpt_state *st, 
     return rc ? -1 : 0;
 }
 
+int dp_ckpt_read_stats(const char *path, float **mean, float **std, size_t *n) {
+    ckpt_h5_quiet();
+    dp_error err = {0};
+    *mean = *std = NULL;
+    *n = 0;
+    reader r = {open_file(path, &err), path, &err};
+    if (r.file < 0) return -1;
+    size_t n_std = 0;
+    int rc = read_version(&r);
+    if (!rc && exists(r.file, "/data/mean"))
+        rc = read_table(&r, "/data/mean", sizeof(float), 0, n, (void **)mean) ||
+             read_table(&r, "/data/std", sizeof(float), 0, &n_std, (void **)std) || n_std != *n;
+    H5Fclose(r.file);
+    if (rc) {
+        free(*mean);
+        free(*std);
+        *mean = *std = NULL;
+        *n = 0;
+        return -1;
+    }
+    return 0;
+}
+
 int dp_ckpt_read_config(const char *path, char **text, dp_error *err) {
     ckpt_h5_quiet();
     *text = NULL;

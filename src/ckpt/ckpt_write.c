@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "ckpt/ckpt_h5.h"
+#include "core/h5lock.h"
 #include "core/test_hold.h"
 #include "dptrain/config.h"
 
@@ -258,22 +259,32 @@ static int write_contents(writer *w, const dp_model *m, const dp_optim *o,
 static int write_file(const char *tmp, const char *where, const dp_model *m, const dp_optim *o,
                       const dp_ckpt_state *st, dp_error *err) {
     char detail[300];
+    /* The streaming reader may be in HDF5 on another thread (core/h5lock.h). */
+    dp_h5_lock();
+    ckpt_h5_quiet();
     hid_t fapl = ckpt_h5_fapl();
     writer w = {.file = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, fapl), .lcpl = -1};
     ckpt_h5_detail(detail, sizeof detail);
     ckpt_h5_close_plist(fapl);
-    if (w.file < 0) return dp_error_set(err, where, "cannot create HDF5 file %s%s", tmp, detail);
+    if (w.file < 0) {
+        dp_h5_unlock();
+        return dp_error_set(err, where, "cannot create HDF5 file %s%s", tmp, detail);
+    }
     w.lcpl = H5Pcreate(H5P_LINK_CREATE);
     int rc = (w.lcpl < 0 || H5Pset_create_intermediate_group(w.lcpl, 1) < 0)
                  ? fail(&w, "link creation properties")
                  : write_contents(&w, m, o, st);
+    ckpt_h5_close_plist(w.lcpl);
+    /* A test holding the writer here must not hold the readers too. */
+    dp_h5_unlock();
     dp_test_hold("ckpt-write", st->global_step, NULL);
     if (rc) dp_error_set(err, where, "writing the checkpoint failed at %s%s", w.failed, w.detail);
-    ckpt_h5_close_plist(w.lcpl);
+    dp_h5_lock();
     /* Close flushes the metadata: a full disk shows up here. */
     if (H5Fclose(w.file) < 0 && !rc)
         rc = dp_error_set(err, where, "flushing the checkpoint file failed%s",
                           ckpt_h5_detail(detail, sizeof detail));
+    dp_h5_unlock();
     return rc;
 }
 
@@ -318,7 +329,6 @@ static void prune(const char *dir, const char *written, int keep) {
  * fsync of dir. final receives the file's path. */
 static int write_atomic(const char *dir, const char *name, const dp_model *m, const dp_optim *o,
                         const dp_ckpt_state *st, char *final, size_t final_cap, dp_error *err) {
-    ckpt_h5_quiet();
     if (st->global_step < 0 || st->global_step > CKPT_MAX_STEP)
         return dp_error_set(err, dir, "global step %lld cannot name a checkpoint (0..%lld)",
                             st->global_step, CKPT_MAX_STEP);

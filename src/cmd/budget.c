@@ -3,6 +3,7 @@
 
 #include <string.h>
 
+#include "core/memlimit.h"
 #include "data/shard.h"
 #include "grad/grad_buckets.h"
 #include "grad/grad_shm.h"
@@ -163,6 +164,13 @@ static void budget_rank(const dp_model *m, const dp_config *cfg, const dp_data_i
     double n = (double)m->n_params, w = (double)dp_shape_numel(&info->x_shape), c = info->y_cols;
     double rows = (double)(out->train_rows + out->val_rows + out->test_rows);
     out->data = 4.0 * rows * (w + c) + 4.0 * ((double)out->train_rows + mine);
+    if (out->streamed) {
+        /* The reader's ring (reader.c): prefetch slots of a step's rows or an
+         * evaluation chunk, with their file row ids; and its permutations. */
+        double slot = (double)(b * mine > DP_EVAL_CHUNK ? b * mine : DP_EVAL_CHUNK);
+        out->data = (double)cfg->prefetch_steps * slot * (4.0 * (w + c) + 8.0) +
+                    4.0 * ((double)out->train_rows + mine);
+    }
     out->model = budget_model(out, rank, cfg, n, k, dp_model_list_tensors(m, NULL, NULL));
     out->snapshot = rank == 0 ? 4.0 * (1.0 + k) * n : 0.0;
     out->activations = budget_activations(m, cfg, out->rows, b, w, c);
@@ -199,7 +207,17 @@ int dp_memory_budget(const dp_model *m, const dp_config *cfg, const dp_data_info
                      .shards = shards,
                      .shared = ranks > 1 && cfg->shared_memory,
                      .exact = dp_grad_buckets_pick_mode(cfg->reduction, shards) == DP_REDUCE_EXACT};
-    /* Ranks differ in their rows and in what rank 0 alone holds. */
+    /* Ranks differ in their rows and in what rank 0 alone holds. Streaming
+     * is decided as trainset.c does, with every rank on one node. */
+    double limit = cfg->memory_mib > 0 ? (double)cfg->memory_mib * 1048576.0
+                                       : (double)dp_memory_limit_bytes() / 4.0 / ranks;
+    one.streamed = cfg->in_memory == DP_IN_MEMORY_FALSE;
+    for (int r = 0; cfg->in_memory == DP_IN_MEMORY_AUTO && r < ranks; r++) {
+        budget_rank(m, cfg, info, &plan, n_val, r, k, &one);
+        double w = (double)dp_shape_numel(&info->x_shape), c = info->y_cols;
+        if (4.0 * (double)(one.train_rows + one.val_rows + one.test_rows) * (w + c) > limit)
+            one.streamed = 1;
+    }
     for (int r = 0; r < ranks; r++) {
         budget_rank(m, cfg, info, &plan, n_val, r, k, &one);
         if (r == 0 || one.total > out->total) *out = one;

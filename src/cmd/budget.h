@@ -31,7 +31,9 @@ typedef struct dp_budget {
     int exact;         /* the exact fixed-point sum is in use (more than 2 shards) */
     size_t train_rows; /* the rank's training rows (its shards) */
     size_t val_rows, test_rows; /* its share of the held-out rows */
-    double data;                /* those rows as float32, and the shard permutations */
+    int streamed;               /* data.in_memory decided to stream (the reader's slots) */
+    double data;                /* those rows as float32, and the shard permutations;
+                                   streamed: the reader's slots and permutations */
     double model;               /* parameters, gradients, optimizer slots (the shared segment) */
     double snapshot;            /* the checkpoint writer's copy */
     double activations;         /* layer outputs, backward buffers, layer state, staging */

@@ -135,9 +135,9 @@ static void sum_print_budget(const dp_budget *b) {
            "all ranks on one node:\n",
            b->rank, b->ranks, b->batch, b->shards);
     printf("  %-58s %9.1f MiB\n", "runtime: program, MPI, OpenBLAS, HDF5", b->runtime / MIB);
-    char line[160];
-    snprintf(line, sizeof line, "data: %s training, %s validation, %s test rows",
-             sum_group((double)b->train_rows, r, sizeof r),
+    char line[200];
+    snprintf(line, sizeof line, "data%s: %s training, %s validation, %s test rows",
+             b->streamed ? " streamed" : "", sum_group((double)b->train_rows, r, sizeof r),
              sum_group((double)b->val_rows, v, sizeof v),
              sum_group((double)b->test_rows, t, sizeof t));
     printf("  %-58s %9.1f MiB\n", line, b->data / MIB);

@@ -31,6 +31,7 @@ static const char *const act_names[] = {"linear", "relu", "sigmoid", "tanh", "so
 static const char *const loss_names[] = {"mse", "binary_crossentropy", "categorical_crossentropy",
                                          "sparse_categorical_crossentropy", NULL};
 static const char *const reduction_names[] = {"exact", "fast", NULL};
+static const char *const in_memory_names[] = {"auto", "true", "false", NULL}; /* dp_in_memory */
 static const char *const metric_names[] = {"accuracy", NULL};
 static const char *const padding_names[] = {"valid", "same", NULL}; /* index = padding_same */
 static const char *const emb_init_names[] = {"uniform", "normal", NULL}; /* embeddings_normal */
@@ -364,6 +365,17 @@ static const cs_key data_keys[] = {
              "fraction such as 1/255 (uint8 pixels to [0, 1])"},
     {.key = "offset", .type = CS_NUMBER, FIELD(dp_config, data_offset), ANY_NUMBER, .def = 0,
      .help = "added to x * scale as features are read (token ids are never scaled)"},
+    {.key = "in_memory", .type = CS_ENUM, FIELD(dp_config, in_memory), .def = DP_IN_MEMORY_AUTO,
+     .names = in_memory_names, .noun = "in_memory setting",
+     .help = "true: read each rank's rows into memory at the start; false: stream each step's "
+             "rows from the file on a reader thread; auto: stream when a rank's rows exceed "
+             "data.memory_mib"},
+    {.key = "prefetch_steps", .type = CS_INT, FIELD(dp_config, prefetch_steps), AT_LEAST(1),
+     .def = 4, .help = "steps (or evaluation chunks) the streaming reader reads ahead of training"},
+    {.key = "memory_mib", .type = CS_INT, FIELD(dp_config, memory_mib), AT_LEAST(0), .def = 0,
+     .def_note = "RAM / 4 / ranks per node",
+     .help = "in_memory auto: a rank whose rows need more MiB than this streams them; 0: a "
+             "quarter of the node's memory (or its cgroup limit) shared by its ranks"},
     END};
 
 static const cs_key dim_entry = {.key = "dim", .type = CS_INT, AT_LEAST(1),

@@ -23,7 +23,9 @@
  * directory), "step" (after global step STEP, its stop flag already agreed),
  * "ckpt-write" (writer thread, the checkpoint of step STEP written to its
  * temporary file but not closed), "ckpt-rename" (the checkpoint of step STEP
- * renamed into place, before the directory fsync and the pruning). */
+ * renamed into place, before the directory fsync and the pruning), "read"
+ * (the streaming reader, before it reads the rows of global step STEP;
+ * evaluation chunks are step -1). */
 #ifndef DPTRAIN_TEST_HOLD_H
 #define DPTRAIN_TEST_HOLD_H
 

@@ -11,6 +11,7 @@
 #define DPTRAIN_DATA_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include "dptrain/error.h"
 #include "dptrain/shape.h"
 #include "data/data_dtype.h"
@@ -56,6 +57,59 @@ int dp_data_read_info(const char *path, dp_data_info *info, dp_error *err);
  * labels outside [0, n_classes) when n_classes > 0 and labels are class ids. */
 int dp_data_read_rows(const dp_data_info *info, const char *split, size_t first, size_t count,
                       int n_classes, dp_rows *out, dp_error *err);
+
+/* A contiguous dataset stored as it is used, read by pread (data_read.c). */
+typedef struct dp_data_direct {
+    int fd;           /* HDF5's descriptor of the file; -1: read through HDF5 */
+    long long offset; /* where the dataset's bytes start */
+    size_t row_bytes;
+} dp_data_direct;
+
+/* One split of the data file kept open for many reads (the streaming reader).
+ * Not thread-safe, and HDF5 is not either: one thread at a time (core/h5lock.h). */
+typedef struct dp_data_file {
+    const dp_data_info *info;
+    int64_t file, x, y;       /* HDF5 ids; -1 when closed */
+    size_t rows;              /* rows in the split */
+    long long size;           /* the file's size when opened; -1: unknown */
+    dp_data_direct direct[2]; /* x, y */
+    char split[8];
+    char wx[256], wy[256]; /* `where` of errors about x and y */
+    void *scratch;         /* rows as stored, in file order */
+    size_t scratch_cap;
+    uint64_t *order; /* [rows read, 2] (file row, output row) pairs */
+    size_t order_cap;
+    dp_error err;
+} dp_data_file;
+
+/* Largest chunk cache dp_data_open gives one dataset. */
+#define DP_DATA_CACHE_MAX ((size_t)64 << 20)
+/* HDF5's sieve buffer for contiguous datasets (data_read.c). */
+#define DP_DATA_SIEVE_BYTES 0
+
+/* Opens split "train", "val" or "test" of the file info describes and checks
+ * it is still the file that was checked. rows_per_read > 0 sizes the chunk
+ * cache of a chunked dataset for reads of that many rows (0: HDF5's default).
+ * Returns 0, or -1 with err set and h closed. */
+int dp_data_open(dp_data_file *h, const dp_data_info *info, const char *split, size_t rows_per_read,
+                 dp_error *err);
+
+/* Reads rows [first, first + count) of h's split into x [count, w] and y
+ * [count, y_cols] (caller's buffers), converted and checked as
+ * dp_data_read_rows does. Returns 0 or -1 with err set (x, y undefined). */
+int dp_data_read_range(dp_data_file *h, size_t first, size_t count, int n_classes, float *x,
+                       float *y, dp_error *err);
+
+/* Reads the rows ids[0..count) (distinct, any order) into x [count, w] and y
+ * [count, y_cols] in that order: the ids are sorted and merged into runs of
+ * consecutive rows, read by one H5Dread, and put back in the caller's order.
+ * Converted and checked as dp_data_read_rows; errors name the file row.
+ * Returns 0 or -1 with err set. */
+int dp_data_read_ids(dp_data_file *h, const uint64_t *ids, size_t count, int n_classes, float *x,
+                     float *y, dp_error *err);
+
+/* Closes h; safe on a closed or failed handle. */
+void dp_data_close(dp_data_file *h);
 
 /* Adds per-column sums and sums of squares of rows [first, first+count) of r into
  * sums[2*x_width] (sum then sumsq), in row order, in double. */

@@ -209,7 +209,17 @@ static hid_t open_file(const char *path, dp_error *err) {
         dp_error_set(err, path, "not a readable HDF5 file (no HDF5 signature)");
         return -1;
     }
-    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    /* Without a sieve buffer a scattered row costs one read of its own bytes,
+     * not a 64 KiB read around it (HDF5's default for contiguous datasets). */
+    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+    if (fapl >= 0) H5Pset_sieve_buf_size(fapl, DP_DATA_SIEVE_BYTES);
+#if H5_VERSION_GE(1, 10, 7)
+    /* A shared file system without flock (Lustre, some NFS) would refuse the
+     * read lock HDF5 takes by default: keep it where it works. */
+    if (fapl >= 0) H5Pset_file_locking(fapl, 1, 1);
+#endif
+    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, fapl >= 0 ? fapl : H5P_DEFAULT);
+    if (fapl >= 0) H5Pclose(fapl);
     if (f < 0) dp_error_set(err, path, "not a readable HDF5 file (truncated or corrupt)");
     return f;
 }
@@ -284,45 +294,78 @@ done:
     return rc;
 }
 
-/* Reads rows [first, first+count) of d (rank = 1 + row rank) into buf as mtype. */
-static int read_hyperslab(hid_t d, hid_t mtype, size_t first, size_t count, void *buf,
-                          const char *where, dp_error *err) {
+/* A run of consecutive rows in the file. */
+typedef struct row_run {
+    size_t first, count;
+} row_run;
+
+/* Reads the rows of `runs` of d (rank = 1 + row rank) into buf as mtype, run
+ * after run: one H5Dread over the union of the runs' hyperslabs. */
+static int read_runs(hid_t d, hid_t mtype, const row_run *runs, size_t n_runs, size_t rows,
+                     void *buf, const char *where, dp_error *err) {
     hid_t fs = H5Dget_space(d), ms = -1;
     int rc = -1, rank = fs >= 0 ? H5Sget_simple_extent_ndims(fs) : -1;
     hsize_t start[1 + DP_MAX_DIMS] = {0}, cnt[1 + DP_MAX_DIMS];
     if (rank < 1 || rank > 1 + DP_MAX_DIMS) goto done;
     H5Sget_simple_extent_dims(fs, cnt, NULL);
-    start[0] = first;
-    cnt[0] = count;
+    for (size_t i = 0; i < n_runs; i++) {
+        start[0] = runs[i].first;
+        cnt[0] = runs[i].count;
+        if (H5Sselect_hyperslab(fs, i ? H5S_SELECT_OR : H5S_SELECT_SET, start, NULL, cnt, NULL) < 0)
+            goto done;
+    }
+    cnt[0] = rows;
     ms = H5Screate_simple(rank, cnt, NULL);
-    if (ms < 0 || H5Sselect_hyperslab(fs, H5S_SELECT_SET, start, NULL, cnt, NULL) < 0) goto done;
-    if (H5Dread(d, mtype, ms, fs, H5P_DEFAULT, buf) < 0) goto done;
+    if (ms < 0 || H5Dread(d, mtype, ms, fs, H5P_DEFAULT, buf) < 0) goto done;
     rc = 0;
 done:
-    if (rc) dp_error_set(err, where, "read of rows [%zu, %zu) failed", first, first + count);
+    if (rc && n_runs == 1)
+        dp_error_set(err, where, "read of rows [%zu, %zu) failed", runs[0].first,
+                     runs[0].first + runs[0].count);
+    else if (rc)
+        dp_error_set(err, where, "read of %zu rows in %zu runs from row %zu on failed", rows,
+                     n_runs, runs[0].first);
     if (ms >= 0) H5Sclose(ms);
     if (fs >= 0) H5Sclose(fs);
     return rc;
 }
 
-static int check_finite(const float *v, size_t n, size_t w, size_t first, const char *where,
-                        dp_error *err) {
+/* The file row of output row i: ids[i], or first + i for a range. */
+static size_t row_of(const uint64_t *ids, size_t first, size_t i) {
+    return ids ? (size_t)ids[i] : first + i;
+}
+
+/* 1 when no value is NaN or Inf: an all-ones exponent. A loop without an
+ * early exit, so the compiler vectorizes it; streamed rows pass through it at
+ * every step. */
+static int all_finite(const float *v, size_t n) {
+    uint32_t bad = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint32_t b;
+        memcpy(&b, v + i, sizeof b);
+        bad |= (b & 0x7f800000u) == 0x7f800000u;
+    }
+    return !bad;
+}
+
+static int check_finite(const float *v, size_t n, size_t w, const uint64_t *ids, size_t first,
+                        const char *where, dp_error *err) {
+    if (all_finite(v, n * w)) return 0;
     for (size_t i = 0; i < n * w; i++)
         if (!isfinite(v[i]))
             return dp_error_set(err, where, "non-finite value (%s) at row %zu, column %zu",
-                                isnan(v[i]) ? "nan" : (v[i] > 0 ? "inf" : "-inf"), first + i / w,
-                                i % w);
+                                isnan(v[i]) ? "nan" : (v[i] > 0 ? "inf" : "-inf"),
+                                row_of(ids, first, i / w), i % w);
     return 0;
 }
 
-/* Token ids, read as int32 into x's own floats and converted in place (both
- * are 4 bytes; memcpy keeps the type punning defined). Ids outside
- * [0, n_tokens) are an error when n_tokens > 0. */
-static int read_tokens(hid_t d, const dp_data_info *info, size_t first, size_t count,
-                       const char *where, float *x, dp_error *err) {
+/* Token ids, converted in place from int32 to float (both are 4 bytes; memcpy
+ * keeps the type punning defined). Ids outside [0, n_tokens) are an error when
+ * n_tokens > 0. */
+static int convert_tokens(const dp_data_info *info, float *x, size_t count, const uint64_t *ids,
+                          size_t first, const char *where, dp_error *err) {
     size_t w = dp_shape_numel(&info->x_shape), n = count * w;
     _Static_assert(sizeof(int32_t) == sizeof(float), "ids are converted in place");
-    if (read_hyperslab(d, H5T_NATIVE_INT32, first, count, x, where, err)) return -1;
     int rc = 0;
     for (size_t i = 0; i < n; i++) {
         int32_t id;
@@ -331,7 +374,7 @@ static int read_tokens(hid_t d, const dp_data_info *info, size_t first, size_t c
             rc = dp_error_set(err, where,
                               "token id %d at row %zu, column %zu is outside [0, %d) "
                               "(embedding input_dim)",
-                              (int)id, first + i / w, i % w, info->n_tokens);
+                              (int)id, row_of(ids, first, i / w), i % w, info->n_tokens);
         x[i] = (float)id;
     }
     return rc;
@@ -350,41 +393,331 @@ static int check_split_name(const dp_data_info *info, const char *split, size_t 
     return 0;
 }
 
-/* Reads and converts y; int labels become floats after the range check. */
-static int read_y(hid_t d, const dp_data_info *info, size_t first, size_t count, int n_classes,
-                  const char *where, float *y, dp_error *err) {
-    size_t n = count * (size_t)info->y_cols;
-    if (!info->y_is_int) {
-        if (read_hyperslab(d, H5T_NATIVE_FLOAT, first, count, y, where, err)) return -1;
-        return check_finite(y, count, (size_t)info->y_cols, first, where, err);
-    }
-    int *lab = DP_MALLOC(n * sizeof *lab); /* [count, y_cols] */
-    int rc = read_hyperslab(d, H5T_NATIVE_INT, first, count, lab, where, err);
-    for (size_t i = 0; rc == 0 && i < n; i++) {
-        if (n_classes > 0 && (lab[i] < 0 || lab[i] >= n_classes)) {
-            size_t row = first + i / (size_t)info->y_cols;
-            if (info->y_cols == 1)
+/* Int labels become floats after the range check; float targets must be finite. */
+static int convert_y(const dp_data_info *info, const int32_t *lab, float *y, size_t count,
+                     int n_classes, const uint64_t *ids, size_t first, const char *where,
+                     dp_error *err) {
+    size_t yc = (size_t)info->y_cols, n = count * yc;
+    if (!info->y_is_int) return check_finite(y, count, yc, ids, first, where, err);
+    int rc = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (rc == 0 && n_classes > 0 && (lab[i] < 0 || lab[i] >= n_classes)) {
+            size_t row = row_of(ids, first, i / yc);
+            if (yc == 1)
                 rc = dp_error_set(err, where, "label %d at row %zu outside [0, %d)", lab[i], row,
                                   n_classes);
             else
                 rc = dp_error_set(err, where, "label %d at row %zu, column %zu outside [0, %d)",
-                                  lab[i], row, i % (size_t)info->y_cols, n_classes);
+                                  lab[i], row, i % yc, n_classes);
         }
         y[i] = (float)lab[i];
     }
-    free(lab);
     return rc;
+}
+
+_Static_assert(sizeof(hid_t) <= sizeof(int64_t), "dp_data_file keeps hid_t in int64_t");
+
+/* Chunk cache of dataset d for reads of about rows_per_read rows: room for the
+ * chunks one read touches (HDF5 visits each chunk once per read), at most
+ * DP_DATA_CACHE_MAX bytes. A contiguous dataset needs none. Returns the dataset
+ * access plist to open it with, or H5P_DEFAULT. */
+static hid_t chunk_cache_plist(hid_t d, size_t rows_per_read) {
+    hid_t dcpl = H5Dget_create_plist(d), t = H5Dget_type(d), sp = H5Dget_space(d);
+    hid_t dapl = H5P_DEFAULT;
+    hsize_t chunk[1 + DP_MAX_DIMS], dims[1 + DP_MAX_DIMS];
+    int rank = sp >= 0 ? H5Sget_simple_extent_ndims(sp) : -1;
+    if (dcpl >= 0 && t >= 0 && rank >= 1 && rank <= 1 + DP_MAX_DIMS &&
+        H5Pget_layout(dcpl) == H5D_CHUNKED && H5Pget_chunk(dcpl, rank, chunk) == rank) {
+        H5Sget_simple_extent_dims(sp, dims, NULL);
+        size_t bytes = H5Tget_size(t), n_chunks = 1;
+        for (int i = 0; i < rank; i++) {
+            bytes *= (size_t)chunk[i];
+            if (i > 0) n_chunks *= (size_t)((dims[i] + chunk[i] - 1) / chunk[i]);
+        }
+        size_t rows_chunks = chunk[0] ? (size_t)((dims[0] + chunk[0] - 1) / chunk[0]) : 1;
+        size_t per_read = rows_per_read < rows_chunks ? rows_per_read : rows_chunks;
+        size_t want = per_read * n_chunks * bytes;
+        if (want > DP_DATA_CACHE_MAX) want = DP_DATA_CACHE_MAX;
+        if (want < bytes) want = bytes;
+        size_t slots = 100 * (want / bytes) + 1;
+        if (slots < 521) slots = 521;
+        dapl = H5Pcreate(H5P_DATASET_ACCESS);
+        if (dapl >= 0 && H5Pset_chunk_cache(dapl, slots, want, 1.0) < 0) {
+            H5Pclose(dapl);
+            dapl = H5P_DEFAULT;
+        }
+    }
+    if (dcpl >= 0) H5Pclose(dcpl);
+    if (t >= 0) H5Tclose(t);
+    if (sp >= 0) H5Sclose(sp);
+    return dapl < 0 ? H5P_DEFAULT : dapl;
+}
+
+/* Reopens *d with a chunk cache for reads of rows_per_read rows. */
+static void set_chunk_cache(hid_t file, const char *split, const char *name, hid_t *d,
+                            size_t rows_per_read) {
+    hid_t dapl = chunk_cache_plist(*d, rows_per_read);
+    if (dapl == H5P_DEFAULT) return;
+    char link[64];
+    snprintf(link, sizeof link, "/%s/%s", split, name);
+    hid_t again = H5Dopen2(file, link, dapl);
+    H5Pclose(dapl);
+    if (again < 0) return; /* keeps the default cache */
+    H5Dclose(*d);
+    *d = again;
+}
+
+/* Sets up d for reading dataset ds by pread when HDF5 would only copy bytes:
+ * contiguous storage (so no filter), allocated, and stored as mtype is in
+ * memory. HDF5 walks a selection of many scattered rows at about 2 us per
+ * row, more than the copy itself; the file offset of a contiguous dataset is
+ * public (H5Dget_offset), and pread of it is the same bytes. Leaves d->fd -1
+ * (read through HDF5) otherwise. */
+static void direct_setup(dp_data_direct *d, hid_t file, hid_t ds, hid_t mtype) {
+    d->fd = -1;
+    hid_t dcpl = H5Dget_create_plist(ds), t = H5Dget_type(ds), sp = H5Dget_space(ds);
+    haddr_t off = H5Dget_offset(ds);
+    void *handle = NULL;
+    hsize_t dims[1 + DP_MAX_DIMS];
+    int rank = sp >= 0 ? H5Sget_simple_extent_ndims(sp) : -1;
+    if (dcpl >= 0 && t >= 0 && rank >= 1 && rank <= 1 + DP_MAX_DIMS &&
+        H5Pget_layout(dcpl) == H5D_CONTIGUOUS && off != HADDR_UNDEF && H5Tequal(t, mtype) > 0 &&
+        H5Fget_vfd_handle(file, H5P_DEFAULT, &handle) >= 0 && handle) {
+        H5Sget_simple_extent_dims(sp, dims, NULL);
+        size_t row = H5Tget_size(t);
+        for (int i = 1; i < rank; i++) row *= (size_t)dims[i];
+        d->fd = *(int *)handle;
+        d->offset = (long long)off;
+        d->row_bytes = row;
+    }
+    if (dcpl >= 0) H5Pclose(dcpl);
+    if (t >= 0) H5Tclose(t);
+    if (sp >= 0) H5Sclose(sp);
+}
+
+/* The runs' rows of a direct dataset, one pread per run, into buf. */
+static int read_direct(const dp_data_direct *d, const row_run *runs, size_t n_runs, void *buf,
+                       const char *path, const char *where, dp_error *err) {
+    char *p = buf;
+    for (size_t i = 0; i < n_runs; i++) {
+        size_t want = runs[i].count * d->row_bytes, got = 0;
+        off_t at = (off_t)(d->offset + (long long)(runs[i].first * d->row_bytes));
+        while (got < want) {
+            ssize_t n = pread(d->fd, p + got, want - got, at + (off_t)got);
+            if (n < 0 && errno == EINTR) continue;
+            if (n < 0)
+                return dp_error_set(err, where, "read of rows [%zu, %zu) failed: %s", runs[i].first,
+                                    runs[i].first + runs[i].count, strerror(errno));
+            if (n == 0)
+                return dp_error_set(err, path,
+                                    "the file ends before row %zu of %s: truncated while it was "
+                                    "being read",
+                                    runs[i].first, where);
+            got += (size_t)n;
+        }
+        p += want;
+    }
+    return 0;
+}
+
+/* The size of h's file as its open descriptor sees it now, or -1. */
+static long long file_size(const dp_data_file *h) {
+    void *handle = NULL;
+    struct stat st;
+    if (H5Fget_vfd_handle((hid_t)h->file, H5P_DEFAULT, &handle) < 0 || !handle ||
+        fstat(*(int *)handle, &st) != 0)
+        return -1;
+    return (long long)st.st_size;
+}
+
+int dp_data_open(dp_data_file *h, const dp_data_info *info, const char *split, size_t rows_per_read,
+                 dp_error *err) {
+    memset(h, 0, sizeof *h);
+    h->file = h->x = h->y = -1;
+    h->direct[0].fd = h->direct[1].fd = -1;
+    silence_hdf5();
+    if (check_split_name(info, split, &h->rows, err)) return -1;
+    h->info = info;
+    snprintf(h->split, sizeof h->split, "%s", split);
+    dp_data_where(h->wx, sizeof h->wx, info->path, split, "x");
+    dp_data_where(h->wy, sizeof h->wy, info->path, split, "y");
+    hid_t f = open_file(info->path, err);
+    if (f < 0) return -1;
+    split_ids ids = {-1, -1};
+    split_meta m;
+    int rc = open_split(f, info->path, split, &ids, &m, err);
+    /* The file is reopened after it was checked: make sure it is still that one. */
+    if (rc == 0 &&
+        (!dp_shape_equal(&m.x_shape, &info->x_shape) || m.rows != h->rows ||
+         m.x_type != info->x_type || m.y_cols != info->y_cols || m.y_is_int != info->y_is_int))
+        rc = dp_error_set(err, h->wx, "the file changed since it was opened");
+    if (rc) {
+        close_split(&ids);
+        H5Fclose(f);
+        return -1;
+    }
+    if (rows_per_read > 0) {
+        set_chunk_cache(f, split, "x", &ids.x, rows_per_read);
+        set_chunk_cache(f, split, "y", &ids.y, rows_per_read);
+    }
+    h->file = f;
+    h->x = ids.x;
+    h->y = ids.y;
+    h->size = file_size(h);
+    direct_setup(&h->direct[0], f, ids.x, dp_xtype_mem_type(info->x_type));
+    direct_setup(&h->direct[1], f, ids.y, info->y_is_int ? H5T_NATIVE_INT32 : H5T_NATIVE_FLOAT);
+    return 0;
+}
+
+void dp_data_close(dp_data_file *h) {
+    if (h->x >= 0) H5Dclose((hid_t)h->x);
+    if (h->y >= 0) H5Dclose((hid_t)h->y);
+    if (h->file >= 0) H5Fclose((hid_t)h->file);
+    free(h->scratch);
+    free(h->order);
+    memset(h, 0, sizeof *h);
+    h->file = h->x = h->y = -1;
+}
+
+/* Grows the handle's scratch buffer to n bytes. */
+static void *scratch(dp_data_file *h, size_t n) {
+    if (n > h->scratch_cap) {
+        free(h->scratch);
+        h->scratch = DP_MALLOC(n);
+        h->scratch_cap = n;
+    }
+    return h->scratch;
+}
+
+/* Reads x and y of `runs` (rows in run order) into x [rows, w] and lab or y
+ * [rows, yc]: stored order, unconverted labels. */
+static int read_stored(dp_data_file *h, const row_run *runs, size_t n_runs, size_t rows, float *x,
+                       void *ybuf) {
+    const dp_data_info *info = h->info;
+    /* HDF5 reads zeros past the end of a file cut short after it was opened
+     * (a shared file system's file replaced or truncated in place): check. */
+    long long size = file_size(h);
+    if (size >= 0 && h->size >= 0 && size < h->size)
+        return dp_error_set(&h->err, info->path,
+                            "the file shrank from %lld to %lld bytes while it was being read "
+                            "(truncated or rewritten in place)",
+                            h->size, size);
+    hid_t xt = dp_xtype_mem_type(info->x_type);
+    hid_t yt = info->y_is_int ? H5T_NATIVE_INT32 : H5T_NATIVE_FLOAT;
+    if (h->direct[0].fd >= 0
+            ? read_direct(&h->direct[0], runs, n_runs, x, info->path, h->wx, &h->err)
+            : read_runs((hid_t)h->x, xt, runs, n_runs, rows, x, h->wx, &h->err))
+        return -1;
+    /* Compact features widen in place to x * scale + offset (data_dtype.h). */
+    dp_xtype_to_float(info->x_type, x, rows * dp_shape_numel(&info->x_shape), info->scale,
+                      info->offset);
+    return h->direct[1].fd >= 0
+               ? read_direct(&h->direct[1], runs, n_runs, ybuf, info->path, h->wy, &h->err)
+               : read_runs((hid_t)h->y, yt, runs, n_runs, rows, ybuf, h->wy, &h->err);
+}
+
+/* Turns rows as stored (tokens as int32 bits, labels as int32) into floats
+ * and checks them. */
+static int convert_rows(dp_data_file *h, float *x, const int32_t *lab, float *y, size_t count,
+                        int n_classes, const uint64_t *ids, size_t first) {
+    const dp_data_info *info = h->info;
+    size_t w = dp_shape_numel(&info->x_shape);
+    int rc = info->x_is_int ? convert_tokens(info, x, count, ids, first, h->wx, &h->err)
+                            : check_finite(x, count, w, ids, first, h->wx, &h->err);
+    if (rc == 0) rc = convert_y(info, lab, y, count, n_classes, ids, first, h->wy, &h->err);
+    return rc;
+}
+
+int dp_data_read_range(dp_data_file *h, size_t first, size_t count, int n_classes, float *x,
+                       float *y, dp_error *err) {
+    if (first > h->rows || count > h->rows - first)
+        return dp_error_set(err, h->wx, "rows [%zu, %zu) out of range: the split has %zu rows",
+                            first, first + count, h->rows);
+    if (count == 0) return 0;
+    h->err = (dp_error){0};
+    size_t yn = count * (size_t)h->info->y_cols;
+    int32_t *lab = h->info->y_is_int ? scratch(h, yn * sizeof *lab) : NULL;
+    row_run run = {first, count};
+    int rc = read_stored(h, &run, 1, count, x, lab ? (void *)lab : (void *)y);
+    if (rc == 0) rc = convert_rows(h, x, lab, y, count, n_classes, NULL, first);
+    if (rc) *err = h->err;
+    return rc;
+}
+
+static int cmp_u64_pair(const void *a, const void *b) {
+    const uint64_t *p = a, *q = b;
+    return (p[0] > q[0]) - (p[0] < q[0]);
+}
+
+int dp_data_read_ids(dp_data_file *h, const uint64_t *ids, size_t count, int n_classes, float *x,
+                     float *y, dp_error *err) {
+    if (count == 0) return 0;
+    h->err = (dp_error){0};
+    const dp_data_info *info = h->info;
+    size_t w = dp_shape_numel(&info->x_shape), yc = (size_t)info->y_cols;
+    /* Sorted (id, output row) pairs, then runs of consecutive ids: the fewest
+     * hyperslabs, read in file order. */
+    if (2 * count > h->order_cap) {
+        free(h->order);
+        h->order_cap = 2 * count;
+        h->order = DP_MALLOC(h->order_cap * sizeof *h->order);
+    }
+    uint64_t *pairs = h->order; /* [count, 2] */
+    for (size_t i = 0; i < count; i++) {
+        if (ids[i] >= h->rows)
+            return dp_error_set(err, h->wx, "row %llu out of range: the split has %zu rows",
+                                (unsigned long long)ids[i], h->rows);
+        pairs[2 * i] = ids[i];
+        pairs[2 * i + 1] = i;
+    }
+    qsort(pairs, count, 2 * sizeof *pairs, cmp_u64_pair);
+    size_t n_runs = 0;
+    for (size_t i = 0; i < count; i++)
+        if (i == 0 || pairs[2 * i] != pairs[2 * i - 2] + 1) n_runs++;
+    /* Stored rows land in scratch: x [count, w] then y [count, yc], both 4-byte. */
+    size_t xb = count * w * sizeof(float), yb = count * yc * sizeof(float);
+    size_t rb = n_runs * sizeof(row_run);
+    char *buf = scratch(h, xb + yb + rb);
+    row_run *runs = (row_run *)(buf + xb + yb);
+    size_t r = 0;
+    for (size_t i = 0; i < count; i++) {
+        if (i == 0 || pairs[2 * i] != pairs[2 * i - 2] + 1)
+            runs[r++] = (row_run){(size_t)pairs[2 * i], 0};
+        runs[r - 1].count++;
+    }
+    float *sx = (float *)buf;
+    char *sy = buf + xb;
+    if (read_stored(h, runs, n_runs, count, sx, sy)) {
+        *err = h->err;
+        return -1;
+    }
+    /* Back to the caller's order; y keeps its stored bits until converted. */
+    for (size_t i = 0; i < count; i++) {
+        size_t out = (size_t)pairs[2 * i + 1];
+        memcpy(x + out * w, sx + i * w, w * sizeof(float));
+        memcpy((char *)y + out * yc * 4, sy + i * yc * 4, yc * 4);
+    }
+    int32_t *lab = NULL;
+    if (info->y_is_int) {
+        /* Labels were copied as int32 bits into y: their stored copy, no longer
+         * needed in file order, takes them back for the conversion. */
+        lab = (int32_t *)(void *)sy;
+        memcpy(lab, y, count * yc * sizeof *lab);
+    }
+    if (convert_rows(h, x, lab, y, count, n_classes, ids, 0)) {
+        *err = h->err;
+        return -1;
+    }
+    return 0;
 }
 
 int dp_data_read_rows(const dp_data_info *info, const char *split, size_t first, size_t count,
                       int n_classes, dp_rows *out, dp_error *err) {
     memset(out, 0, sizeof *out);
-    silence_hdf5();
     size_t rows = 0, w = dp_shape_numel(&info->x_shape);
-    char wx[256], wy[256];
+    char wx[256];
     if (check_split_name(info, split, &rows, err)) return -1;
     dp_data_where(wx, sizeof wx, info->path, split, "x");
-    dp_data_where(wy, sizeof wy, info->path, split, "y");
     if (first > rows || count > rows - first)
         return dp_error_set(err, wx, "rows [%zu, %zu) out of range: the split has %zu rows", first,
                             first + count, rows);
@@ -397,30 +730,10 @@ int dp_data_read_rows(const dp_data_info *info, const char *split, size_t first,
     out->x = DP_MALLOC(count * w * sizeof *out->x);
     out->y = DP_MALLOC(count * (size_t)info->y_cols * sizeof *out->y);
     if (count == 0) return 0;
-
-    hid_t f = open_file(info->path, err);
-    if (f < 0) {
-        dp_data_rows_free(out);
-        return -1;
-    }
-    split_ids ids = {-1, -1};
-    split_meta m;
-    int rc = open_split(f, info->path, split, &ids, &m, err);
-    /* The file is reopened on every read: make sure it is still the one we checked. */
-    if (rc == 0 &&
-        (!dp_shape_equal(&m.x_shape, &info->x_shape) || m.rows != rows ||
-         m.x_type != info->x_type || m.y_cols != info->y_cols || m.y_is_int != info->y_is_int))
-        rc = dp_error_set(err, wx, "the file changed since it was opened");
-    if (rc == 0 && info->x_is_int) {
-        rc = read_tokens(ids.x, info, first, count, wx, out->x, err);
-    } else if (rc == 0) {
-        rc = read_hyperslab(ids.x, dp_xtype_mem_type(info->x_type), first, count, out->x, wx, err);
-        if (rc == 0) dp_xtype_to_float(info->x_type, out->x, count * w, info->scale, info->offset);
-        if (rc == 0) rc = check_finite(out->x, count, w, first, wx, err);
-    }
-    if (rc == 0) rc = read_y(ids.y, info, first, count, n_classes, wy, out->y, err);
-    close_split(&ids);
-    H5Fclose(f);
+    dp_data_file h;
+    int rc = dp_data_open(&h, info, split, 0, err);
+    if (rc == 0) rc = dp_data_read_range(&h, first, count, n_classes, out->x, out->y, err);
+    dp_data_close(&h);
     if (rc) dp_data_rows_free(out);
     return rc;
 }

@@ -2,8 +2,11 @@
 #include "data/trainset.h"
 #include "core/alloc.h"
 
+#include "core/h5lock.h"
+#include "core/memlimit.h"
 #include "train/eval.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -90,60 +93,140 @@ static int trainset_check_shapes(dp_trainset *ts, const dp_config *cfg, int k, i
     return 0;
 }
 
-/* Reads this rank's training rows and its share of the held-out rows. */
-static int trainset_read(dp_trainset *ts, const dp_comm *c, size_t split_at, int classes,
-                         dp_error *err) {
-    const dp_shard_plan *p = &ts->plan;
-    size_t first = p->offset[ts->first_shard], count = 0;
-    for (int s = 0; s < ts->n_shards; s++) count += p->count[ts->first_shard + s];
-    if (dp_data_read_rows(&ts->info, "train", first, count, classes, &ts->train, err)) return -1;
+/* Where this rank's share of the held-out rows is; validation_split's rows
+ * are the tail of /train, otherwise /val. */
+static void trainset_heldout(dp_trainset *ts, const dp_comm *c, size_t split_at) {
+    size_t count = 0;
     if (ts->n_val_total) {
-        /* validation_split's rows are the tail of /train; otherwise /val. */
         int tail = split_at < ts->info.n_train;
         dp_eval_split_rows(ts->n_val_total, c->rank, c->size, &ts->val_first, &count);
-        if (dp_data_read_rows(&ts->info, tail ? "train" : "val",
-                              (tail ? split_at : 0) + ts->val_first, count, classes, &ts->val, err))
-            return -1;
+        ts->val_src =
+            (dp_read_heldout){tail ? "train" : "val", (tail ? split_at : 0) + ts->val_first, count};
     }
     if (ts->info.has_test) {
         dp_eval_split_rows(ts->info.n_test, c->rank, c->size, &ts->test_first, &count);
-        if (dp_data_read_rows(&ts->info, "test", ts->test_first, count, classes, &ts->test, err))
-            return -1;
+        ts->test_src = (dp_read_heldout){"test", ts->test_first, count};
     }
+}
+
+static size_t trainset_train_rows(const dp_trainset *ts) {
+    size_t count = 0;
+    for (int s = 0; s < ts->n_shards; s++) count += ts->plan.count[ts->first_shard + s];
+    return count;
+}
+
+/* Reads this rank's training rows and its share of the held-out rows. */
+static int trainset_read(dp_trainset *ts, dp_error *err) {
+    size_t first = ts->plan.offset[ts->first_shard], count = trainset_train_rows(ts);
+    if (dp_data_read_rows(&ts->info, "train", first, count, ts->classes, &ts->train, err))
+        return -1;
+    if (ts->n_val_total && dp_data_read_rows(&ts->info, ts->val_src.split, ts->val_src.first,
+                                             ts->val_src.count, ts->classes, &ts->val, err))
+        return -1;
+    if (ts->info.has_test && dp_data_read_rows(&ts->info, "test", ts->test_src.first,
+                                               ts->test_src.count, ts->classes, &ts->test, err))
+        return -1;
     return 0;
 }
 
-/* Mean and std from per-shard sums gathered from every rank and added in shard
- * order: the same bits whatever the number of ranks. */
-static void trainset_standardize(dp_trainset *ts, const dp_comm *c) {
+/* Collective. Decides whether this run streams: data.in_memory, or under auto
+ * whether any rank's rows would exceed the limit (data.memory_mib, else a
+ * quarter of the node's memory shared by the ranks on it). */
+static void trainset_decide(dp_trainset *ts, const dp_comm *c, const dp_config *cfg) {
+    size_t rows = trainset_train_rows(ts) + ts->val_src.count + ts->test_src.count;
+    ts->bytes = rows * (ts->width + (size_t)ts->info.y_cols) * sizeof(float);
+    if (cfg->in_memory != DP_IN_MEMORY_AUTO) {
+        ts->streamed = cfg->in_memory == DP_IN_MEMORY_FALSE;
+        return;
+    }
+    if (cfg->memory_mib > 0) {
+        ts->limit = (size_t)cfg->memory_mib << 20;
+    } else {
+        dp_comm node, cross;
+        int per_node = 1;
+        if (dp_comm_split_nodes(c, &node, &cross) == 0) {
+            per_node = node.size;
+            dp_comm_free_split(&node);
+            dp_comm_free_split(&cross);
+        }
+        ts->limit = (size_t)(dp_memory_limit_bytes() / 4 / (uint64_t)per_node);
+    }
+    double over = ts->bytes > ts->limit ? 1 : 0;
+    dp_comm_max_f64(c, &over, 1);
+    ts->streamed = over > 0;
+}
+
+/* Adds the column sums of this rank's shards, each into its own row of mine
+ * [n_shards, 2 * width], reading the rows block by block in row order: the
+ * sums dp_data_sum_columns makes of the rows in memory, to the bit. */
+static int trainset_sum_streamed(dp_trainset *ts, double *mine, dp_error *err) {
+    size_t w = ts->width, yc = (size_t)ts->info.y_cols;
+    size_t block = ((size_t)8 << 20) / ((w + yc) * sizeof(float)) + 1;
+    dp_rows r = {.x_width = w, .y_cols = (int)yc};
+    r.x = DP_MALLOC(block * w * sizeof(float));
+    r.y = DP_MALLOC(block * yc * sizeof(float));
+    dp_data_file f;
+    dp_h5_lock();
+    int rc = dp_data_open(&f, &ts->info, "train", block, err);
+    for (int s = 0; rc == 0 && s < ts->n_shards; s++) {
+        size_t first = ts->plan.offset[ts->first_shard + s],
+               n = ts->plan.count[ts->first_shard + s];
+        for (size_t i = 0; rc == 0 && i < n; i += block) {
+            r.n = n - i < block ? n - i : block;
+            rc = dp_data_read_range(&f, first + i, r.n, ts->classes, r.x, r.y, err);
+            if (rc == 0) dp_data_sum_columns(&r, 0, r.n, mine + (size_t)s * 2 * w);
+        }
+    }
+    dp_data_close(&f);
+    dp_h5_unlock();
+    r.n = 0;
+    dp_data_rows_free(&r);
+    return rc;
+}
+
+/* Collective. Mean and std from per-shard sums gathered from every rank and
+ * added in shard order: the same bits whatever the number of ranks. */
+static int trainset_stats(dp_trainset *ts, const dp_comm *c, dp_error *err) {
     size_t w = ts->width, per = 2 * w;
     double *mine = DP_CALLOC((size_t)ts->n_shards * per, sizeof(double));
     size_t row = 0;
-    for (int s = 0; s < ts->n_shards; s++) {
-        size_t n = ts->plan.count[ts->first_shard + s];
-        dp_data_sum_columns(&ts->train, row, n, mine + (size_t)s * per);
-        row += n;
+    if (ts->streamed) {
+        trainset_sum_streamed(ts, mine, err);
+    } else {
+        for (int s = 0; s < ts->n_shards; s++) {
+            size_t n = ts->plan.count[ts->first_shard + s];
+            dp_data_sum_columns(&ts->train, row, n, mine + (size_t)s * per);
+            row += n;
+        }
+    }
+    if (dp_comm_agree(c, err)) {
+        free(mine);
+        return -1;
     }
     double *all = DP_MALLOC((size_t)ts->plan.shards * per * sizeof(double));
     dp_comm_allgather(c, mine, all, (size_t)ts->n_shards * per * sizeof(double));
     double *sum = DP_CALLOC(per, sizeof(double));
     for (int s = 0; s < ts->plan.shards; s++)
         for (size_t j = 0; j < per; j++) sum[j] += all[(size_t)s * per + j];
-    ts->mean = DP_MALLOC(w * sizeof(float));
-    ts->std = DP_MALLOC(w * sizeof(float));
     dp_data_stats_from_sums(sum, ts->plan.n_rows, w, ts->mean, ts->std);
-    dp_data_standardize(&ts->train, ts->mean, ts->std);
-    if (ts->val.n) dp_data_standardize(&ts->val, ts->mean, ts->std);
-    if (ts->test.n) dp_data_standardize(&ts->test, ts->mean, ts->std);
     free(mine);
     free(all);
     free(sum);
+    return 0;
+}
+
+/* Standardizes the rows in memory (the reader does it for streamed rows). */
+static void trainset_standardize(dp_trainset *ts) {
+    if (ts->streamed) return;
+    dp_data_standardize(&ts->train, ts->mean, ts->std);
+    if (ts->val.n) dp_data_standardize(&ts->val, ts->mean, ts->std);
+    if (ts->test.n) dp_data_standardize(&ts->test, ts->mean, ts->std);
 }
 
 int dp_trainset_load(dp_trainset *ts, const dp_comm *c, const dp_config *cfg, int k, int positions,
-                     dp_error *err) {
+                     const dp_trainset_stats *known, dp_error *err) {
     memset(ts, 0, sizeof *ts);
-    int classes = trainset_classes(cfg, k);
+    ts->classes = trainset_classes(cfg, k);
     size_t split_at = 0;
     int shards = cfg->shards ? cfg->shards : c->size;
     if (dp_data_read_info(cfg->data_path, &ts->info, err) == 0 &&
@@ -163,15 +246,45 @@ int dp_trainset_load(dp_trainset *ts, const dp_comm *c, const dp_config *cfg, in
             dp_shard_plan_rank(&ts->plan, c->rank, c->size, &ts->first_shard, &ts->n_shards);
     }
     if (dp_comm_agree(c, err)) goto fail;
-    trainset_read(ts, c, split_at, classes, err);
+    trainset_heldout(ts, c, split_at);
+    trainset_decide(ts, c, cfg);
+    if (!ts->streamed) trainset_read(ts, err);
     if (dp_comm_agree(c, err)) goto fail;
     /* Token ids name table rows: they are never standardized, whatever
      * data.standardize says (and the checkpoint then holds no statistics). */
-    if (cfg->standardize && !ts->info.x_is_int) trainset_standardize(ts, c);
+    if (cfg->standardize && !ts->info.x_is_int) {
+        ts->mean = DP_MALLOC(ts->width * sizeof(float));
+        ts->std = DP_MALLOC(ts->width * sizeof(float));
+        double t0 = dp_comm_time();
+        if (known && known->n == ts->width) {
+            memcpy(ts->mean, known->mean, ts->width * sizeof(float));
+            memcpy(ts->std, known->std, ts->width * sizeof(float));
+            ts->stats_known = 1;
+        } else if (trainset_stats(ts, c, err)) {
+            goto fail;
+        }
+        ts->stats_seconds = dp_comm_time() - t0;
+        trainset_standardize(ts);
+    }
     return 0;
 fail:
     dp_trainset_free(ts);
     return -1;
+}
+
+void dp_trainset_reader_cfg(const dp_trainset *ts, const dp_config *cfg, dp_reader_cfg *rc) {
+    *rc = (dp_reader_cfg){.info = &ts->info,
+                          .plan = &ts->plan,
+                          .first_shard = ts->first_shard,
+                          .n_shards = ts->n_shards,
+                          .seed = cfg->seed,
+                          .epochs = cfg->epochs,
+                          .n_classes = ts->classes,
+                          .mean = ts->mean,
+                          .std = ts->std,
+                          .val = ts->val_src,
+                          .test = ts->test_src,
+                          .prefetch = cfg->prefetch_steps};
 }
 
 int dp_trainset_check_file(dp_data_info *info, const dp_config *cfg, int k, int positions,

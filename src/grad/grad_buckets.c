@@ -84,7 +84,7 @@ static void buckets_start_max(dp_grad_buckets *r, int k) {
         for (int q = 0; q < r->n_micro; q++)
             if (!(fabs(r->micro_sums[q].loss) <= l)) l = fabs(r->micro_sums[q].loss);
         mx[n++] = l;
-        mx[n++] = r->stop ? 1.0 : 0.0;
+        mx[n++] = (double)r->stop; /* flag bits: the max keeps the data-error bit */
     }
     double t1 = dp_comm_time();
     dp_comm_imax_f64(r->c, LANE_MAX, mx, (size_t)n, &b->req);
@@ -122,7 +122,7 @@ static void buckets_start_sum(dp_grad_buckets *r, int k) {
             if (!r->bad) b->acc[n] += (int64_t)llrint(ldexp(r->micro_sums[q].loss, el));
             b->acc[n + 1] += r->micro_sums[q].correct;
         }
-        r->stop = b->mx[b->t_count + 1] > 0;
+        r->stop = (int)b->mx[b->t_count + 1];
         n += 2;
     }
     double t1 = dp_comm_time();
@@ -156,8 +156,9 @@ static void buckets_start_fast(dp_grad_buckets *r, int k) {
             r->extra[0] += r->micro_sums[q].loss;
             r->extra[1] += (double)r->micro_sums[q].correct;
         }
-        r->extra[2] = r->stop ? 1.0 : 0.0;
-        dp_comm_isum_f64(r->c, LANE_SUM, r->extra, 3, &r->extra_req);
+        r->extra[2] = (r->stop & 1) ? 1.0 : 0.0;
+        r->extra[3] = (r->stop & 2) ? 1.0 : 0.0;
+        dp_comm_isum_f64(r->c, LANE_SUM, r->extra, 4, &r->extra_req);
     }
     dp_tl_async_begin(DP_TL_BUCKET_SUM_WIRE, k);
     dp_tl_end(DP_TL_BUCKET_SUM, k);
@@ -259,7 +260,7 @@ int dp_grad_buckets_finish(dp_grad_buckets *r, dp_loss_sums *out, int *stop) {
         r->seconds[DP_TIME_COMM] += dp_comm_time() - t0;
         out->loss = r->extra[0];
         out->correct = (long)r->extra[1];
-        r->stop = r->extra[2] > 0;
+        r->stop = (r->extra[2] > 0 ? 1 : 0) | (r->extra[3] > 0 ? 2 : 0);
         if (!isfinite(out->loss)) r->bad = 1;
     }
     *stop = r->stop;

@@ -45,7 +45,7 @@ typedef struct dp_grad_buckets {
     dp_grad_bucket *buckets; /* [n_buckets], first = last layers */
     int n_tensors;
     size_t *t_off, *t_len; /* [n_tensors] */
-    double extra[3];       /* fast mode: loss, correct, stop */
+    double extra[4];       /* fast mode: loss, correct, stop bit 1, stop bit 2 */
     dp_comm_req extra_req;
     /* per step */
     const dp_comm *c;
@@ -83,8 +83,8 @@ void dp_grad_buckets_layer_done(void *r, int layer);
 
 /* Completes every bucket. grads then holds the sum over all micro-batches of all
  * ranks, and grads times grad_scale the mean (the optimizer applies the scale
- * and rejects a non-finite result). Returns 0 and fills out and *stop (OR over
- * ranks), or -1 on every rank when the loss is NaN or Inf, or, in exact mode, a
+ * and rejects a non-finite result). Returns 0 and fills out and *stop (flag
+ * bits 1 and 2, each set when a rank set it; with bit 2 bit 1 may be lost), or -1 on every rank when the loss is NaN or Inf, or, in exact mode, a
  * gradient. */
 int dp_grad_buckets_finish(dp_grad_buckets *r, dp_loss_sums *out, int *stop);
 

@@ -73,13 +73,13 @@ static int shm_agree(dp_grad_shm *s, dp_loss_sums *out, int *stop, double *secon
             double x = s->maxima[(size_t)r * T + t];
             if (!(x <= v[t])) v[t] = x; /* a NaN sticks */
         }
-        if (s->rank_notes[2 * r] > 0) v[T] = 1;
+        if (s->rank_notes[2 * r] > v[T]) v[T] = s->rank_notes[2 * r];
     }
     for (int q = 0; s->exact && q < n_micro; q++)
         if (!(fabs(notes[2 * q]) <= v[T + 1])) v[T + 1] = fabs(notes[2 * q]);
     double t0 = dp_comm_time();
     if (s->nodes > 1) dp_comm_max_f64(&s->cross, v, (size_t)T + 2);
-    *stop = v[T] > 0;
+    *stop = (int)v[T];
     for (int t = 0; t < T + 2; t++)
         if (!isfinite(v[t])) {
             seconds[DP_TIME_COMM] += dp_comm_time() - t0;
@@ -178,7 +178,7 @@ int dp_grad_shm_step(dp_grad_shm *s, dp_model *m, dp_optim *o, const dp_loss_sum
         s->micro_notes[2 * q] = micro_sums[k].loss;
         s->micro_notes[2 * q + 1] = (double)micro_sums[k].correct;
     }
-    s->rank_notes[2 * s->rank] = *stop ? 1.0 : 0.0;
+    s->rank_notes[2 * s->rank] = (double)*stop;
     double t1 = dp_comm_time();
     seconds[DP_TIME_REDUCE] += t1 - t0;
     dp_comm_shared_fence(&s->node, s->win);

@@ -88,7 +88,7 @@ float *dp_grad_shm_grads(const dp_grad_shm *s, int k);
  * micro_sums[n_my]) and stop flag over all ranks, with the same bits on every rank,
  * then sums this rank's range of the gradient, averages it over rows and
  * applies o to it. On one node the bits are those of grad_buckets.c. Fills out and
- * *stop (OR over ranks) and returns 0, or -1 on every rank if the loss or the
+ * *stop (the largest of the ranks' flag values, dp_step_run) and returns 0, or -1 on every rank if the loss or the
  * gradient is NaN or Inf. seconds gets COMM time, REDUCE time for the exact
  * maxima and the notes, and OPTIM time for the sum and update together. */
 int dp_grad_shm_step(dp_grad_shm *s, dp_model *m, dp_optim *o, const dp_loss_sums *micro_sums,

@@ -10,29 +10,33 @@ void dp_eval_split_rows(size_t n, int rank, int size, size_t *first, size_t *cou
     *count = (r1 < n ? r1 : n) - *first;
 }
 
+void dp_eval_run_chunk(dp_model *m, const float *x, const float *y, size_t rows, size_t x_width,
+                       int y_cols, double *c) {
+    dp_loss_sums s = {0};
+    /* Forward batches of at most max_batch rows, the same on every rank
+     * count: the model is built for the training batch, which may be
+     * smaller than a chunk. */
+    for (size_t j = 0; j < rows; j += (size_t)m->max_batch) {
+        int b = (int)(rows - j < (size_t)m->max_batch ? rows - j : (size_t)m->max_batch);
+        const float *out = dp_model_forward(m, x + j * x_width, b, NULL);
+        dp_loss_sums part =
+            dp_loss_forward_backward(m->loss, m->fused, out, y + j * (size_t)y_cols,
+                                     b * m->positions, m->classes, y_cols / m->positions, NULL);
+        s.loss += part.loss;
+        s.correct += part.correct;
+        s.terms += part.terms;
+    }
+    c[0] = s.loss;
+    c[1] = (double)s.correct;
+    c[2] = (double)s.terms;
+}
+
 void dp_eval_run_chunks(dp_model *m, const dp_rows *r, size_t first, double *sums) {
     size_t base = first / DP_EVAL_CHUNK;
     for (size_t i = 0; i < r->n; i += DP_EVAL_CHUNK) {
         size_t rows = r->n - i < DP_EVAL_CHUNK ? r->n - i : DP_EVAL_CHUNK;
-        dp_loss_sums s = {0};
-        /* Forward batches of at most max_batch rows, the same on every rank
-         * count: the model is built for the training batch, which may be
-         * smaller than a chunk. */
-        for (size_t j = 0; j < rows; j += (size_t)m->max_batch) {
-            int b = (int)(rows - j < (size_t)m->max_batch ? rows - j : (size_t)m->max_batch);
-            size_t row = i + j;
-            const float *out = dp_model_forward(m, r->x + row * r->x_width, b, NULL);
-            dp_loss_sums part = dp_loss_forward_backward(
-                m->loss, m->fused, out, r->y + row * (size_t)r->y_cols, b * m->positions,
-                m->classes, r->y_cols / m->positions, NULL);
-            s.loss += part.loss;
-            s.correct += part.correct;
-            s.terms += part.terms;
-        }
-        double *c = sums + 3 * (base + i / DP_EVAL_CHUNK);
-        c[0] = s.loss;
-        c[1] = (double)s.correct;
-        c[2] = (double)s.terms;
+        dp_eval_run_chunk(m, r->x + i * r->x_width, r->y + i * (size_t)r->y_cols, rows, r->x_width,
+                          r->y_cols, sums + 3 * (base + i / DP_EVAL_CHUNK));
     }
 }
 

@@ -26,6 +26,12 @@ void dp_eval_split_rows(size_t n, int rank, int size, size_t *first, size_t *cou
  * entries are left untouched. */
 void dp_eval_run_chunks(dp_model *m, const dp_rows *r, size_t first, double *sums);
 
+/* Runs one chunk of `rows` rows, x [rows, width] and y [rows, y_cols], as
+ * dp_eval_run_chunks runs each of its chunks, and writes its loss sum, correct
+ * count and loss-term count to c[0..2]. */
+void dp_eval_run_chunk(dp_model *m, const float *x, const float *y, size_t rows, size_t x_width,
+                       int y_cols, double *c);
+
 /* Adds per-chunk sums[3 * n_chunks] in chunk order. */
 dp_loss_sums dp_eval_total_chunks(const double *sums, size_t n_chunks);
 

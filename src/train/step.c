@@ -5,13 +5,16 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/proc_age.h"
 #include "core/rng.h"
 #include "core/timeline.h"
 
 void dp_step_init(dp_stepper *st, const dp_trainset *ts, const dp_model *m, dp_reduction mode,
-                  unsigned long long seed, size_t bucket_bytes, dp_grad_shm *share) {
+                  unsigned long long seed, size_t bucket_bytes, dp_grad_shm *share,
+                  dp_reader *reader) {
     memset(st, 0, sizeof *st);
     st->seed = seed;
+    st->reader = reader;
     st->share = share;
     st->n_my = ts->n_shards;
     st->shard_row = DP_CALLOC((size_t)st->n_my, sizeof *st->shard_row);
@@ -23,12 +26,13 @@ void dp_step_init(dp_stepper *st, const dp_trainset *ts, const dp_model *m, dp_r
     for (int k = 0; k < st->n_my; k++) {
         int s = ts->first_shard + k;
         st->shard_row[k] = row;
-        st->perm[k] = DP_MALLOC((ts->plan.count[s] + 1) * sizeof(uint32_t));
+        /* Streamed, the reader keeps the permutations. */
+        if (!reader) st->perm[k] = DP_MALLOC((ts->plan.count[s] + 1) * sizeof(uint32_t));
         row += ts->plan.count[s];
         if (ts->plan.rows_per_step[s] > max_micro_rows) max_micro_rows = ts->plan.rows_per_step[s];
     }
     st->xb = DP_MALLOC((size_t)max_micro_rows * ts->width * sizeof(float));
-    st->yb = DP_MALLOC((size_t)max_micro_rows * (size_t)ts->train.y_cols * sizeof(float));
+    st->yb = DP_MALLOC((size_t)max_micro_rows * (size_t)ts->info.y_cols * sizeof(float));
     st->row_ids = DP_MALLOC((size_t)max_micro_rows * sizeof(uint64_t));
     st->dout = DP_MALLOC((size_t)max_micro_rows * (size_t)dp_model_output_width(m) * sizeof(float));
     /* Exact mode sums micro-batches as separate terms, so all but the last (which
@@ -44,7 +48,8 @@ void dp_step_init(dp_stepper *st, const dp_trainset *ts, const dp_model *m, dp_r
 }
 
 void dp_step_shuffle(dp_stepper *st, const dp_trainset *ts, int epoch) {
-    for (int k = 0; k < st->n_my; k++) {
+    st->epoch = epoch;
+    for (int k = 0; !st->reader && k < st->n_my; k++) {
         int s = ts->first_shard + k;
         dp_rng_permute(dp_rng_make_key(st->seed, 0x5eed, (uint64_t)epoch, (uint64_t)s), st->perm[k],
                        ts->plan.count[s]);
@@ -57,18 +62,34 @@ static int step_gather(dp_stepper *st, const dp_trainset *ts, int k, int t) {
     dp_shard_plan_step(&ts->plan, ts->first_shard + k, t, &b, &e);
     int rows = (int)(e - b);
     const dp_rows *tr = &ts->train;
-    size_t yc = (size_t)tr->y_cols;
+    size_t w = ts->width, yc = (size_t)ts->info.y_cols;
     int shard = ts->first_shard + k;
     double t0 = dp_comm_time();
     dp_tl_begin(DP_TL_DATA, k);
-    for (int r = 0; r < rows; r++) {
+    if (st->reader) {
+        if (k == 0) {
+            dp_read_pos want = {DP_READ_TRAIN, st->epoch, t};
+            st->slot = dp_reader_get(st->reader, want, &st->read_err);
+        }
+        const dp_read_slot *sl = st->slot;
+        /* A failed read trains on nothing; the step's flags end the run. */
+        rows = sl ? sl->rows[k] : 0;
+        size_t off = sl ? (size_t)sl->off[k] : 0;
+        if (rows > 0) {
+            memcpy(st->xb, sl->x + off * w, (size_t)rows * w * sizeof(float));
+            memcpy(st->yb, sl->y + off * yc, (size_t)rows * yc * sizeof(float));
+            memcpy(st->row_ids, sl->ids + off, (size_t)rows * sizeof(uint64_t));
+        }
+        if (k + 1 == st->n_my) dp_reader_release(st->reader);
+    }
+    for (int r = 0; !st->reader && r < rows; r++) {
         size_t in_shard = st->perm[k][b + (size_t)r];
         size_t src = st->shard_row[k] + in_shard;
         st->row_ids[r] = ts->plan.offset[shard] + in_shard;
-        memcpy(st->xb + (size_t)r * tr->x_width, tr->x + src * tr->x_width,
-               tr->x_width * sizeof(float));
+        memcpy(st->xb + (size_t)r * w, tr->x + src * w, w * sizeof(float));
         memcpy(st->yb + (size_t)r * yc, tr->y + src * yc, yc * sizeof(float));
     }
+    if (!st->first_rows) st->first_rows = dp_process_age();
     dp_tl_end(DP_TL_DATA, k);
     st->seconds[DP_TIME_DATA] += dp_comm_time() - t0;
     return rows;
@@ -77,7 +98,7 @@ static int step_gather(dp_stepper *st, const dp_trainset *ts, int k, int t) {
 int dp_step_run(dp_stepper *st, const dp_comm *c, const dp_trainset *ts, dp_model *m, dp_optim *o,
                 int t, long long gstep, dp_loss_sums *sums, int *stop) {
     size_t n = m->n_params;
-    int yc = ts->train.y_cols;
+    int yc = ts->info.y_cols;
     /* The mean is over loss terms: rows, or rows * positions (loss.h). */
     size_t terms = dp_shard_plan_step_rows(&ts->plan, t) * (size_t)m->positions;
     dp_fwd_ctx ctx = {.training = 1, .seed = st->seed, .step = gstep, .row_ids = st->row_ids};
@@ -86,6 +107,7 @@ int dp_step_run(dp_stepper *st, const dp_comm *c, const dp_trainset *ts, dp_mode
     for (int k = 0; k < st->n_my; k++) {
         int last = k + 1 == st->n_my;
         int rows = step_gather(st, ts, k, t);
+        if (st->reader && !st->slot) *stop |= DP_STEP_DATA_ERROR;
         /* Exact mode keeps each micro-batch's gradient apart: backward writes
          * straight into its own buffer (layers take the arena from m). */
         if (st->micro_grads[k] != arena) {

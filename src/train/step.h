@@ -27,12 +27,24 @@ typedef struct dp_stepper {
                               last micro-batch, which goes to the model's arena */
     const float **micro_grads; /* [n_my] where each micro-batch's gradient is */
     dp_loss_sums *micro_sums;  /* [n_my] loss sums of each owned micro-batch */
+    dp_reader *reader;         /* streamed rows: the step's slot comes from here; NULL: in memory */
+    const dp_read_slot *slot;  /* the step being gathered */
+    int epoch;                 /* the epoch dp_step_shuffle set up */
+    double first_rows;         /* dp_process_age() when the first step had its rows; 0: not yet */
+    dp_error read_err;         /* this rank's failed read (DP_STEP_DATA_ERROR) */
 } dp_stepper;
 
+/* dp_step_run's stop flags: a stop request, and a rank's failed read of its
+ * rows (its read_err says why; the step then trained on nothing and must not be
+ * kept). */
+enum { DP_STEP_STOP = 1, DP_STEP_DATA_ERROR = 2 };
+
 /* bucket_bytes: gradient buckets of about this size travel while backward goes
- * on. share: when not NULL (attached), steps end in dp_grad_shm_step instead. */
+ * on. share: when not NULL (attached), steps end in dp_grad_shm_step instead.
+ * reader: when not NULL (ts->streamed, started), steps take their rows from it. */
 void dp_step_init(dp_stepper *st, const dp_trainset *ts, const dp_model *m, dp_reduction mode,
-                  unsigned long long seed, size_t bucket_bytes, dp_grad_shm *share);
+                  unsigned long long seed, size_t bucket_bytes, dp_grad_shm *share,
+                  dp_reader *reader);
 
 /* Orders every owned shard's rows for `epoch` by a permutation keyed by
  * (seed, epoch, global shard index). */
@@ -47,8 +59,10 @@ void dp_step_shuffle(dp_stepper *st, const dp_trainset *ts, int epoch);
  * -1 on every rank if the loss or the gradient is NaN or Inf: the caller stops
  * (a NaN loss, and in exact mode a NaN gradient, is caught before the
  * parameters change; a float sum's is caught by the optimizer as it updates).
- * *stop carries this rank's stop request in and the OR over all ranks out,
- * agreed inside the step's own collectives. */
+ * *stop carries this rank's stop request (DP_STEP_STOP) in and the flags of
+ * all ranks out, agreed inside the step's own collectives; DP_STEP_DATA_ERROR
+ * out means some rank could not read its rows, and the step's update must be
+ * thrown away (the caller ends the run with an error). */
 int dp_step_run(dp_stepper *st, const dp_comm *c, const dp_trainset *ts, dp_model *m, dp_optim *o,
                 int t, long long gstep, dp_loss_sums *sums, int *stop);
 

@@ -29,6 +29,7 @@ typedef struct dp_run {
     const dp_config *cfg;
     const dp_train_opts *opts;
     dp_trainset ts;
+    dp_reader reader; /* started when ts.streamed */
     dp_model model;
     dp_optim optim;
     dp_stepper step;
@@ -217,6 +218,30 @@ static int train_flush_checkpoints(dp_run *r, dp_error *err) {
 /* Collective. Rank 0 prints where the ranks' time went, summed over ranks, the
  * share of the run spent evaluating (all ranks together) and how long its
  * checkpoints held the others up. */
+/* Collective. Rank 0's line on where the rows came from and how long
+ * training waited for them: the process's age when the first step had its
+ * rows, and the reader's waits, each the largest over the ranks (the steps
+ * are collective: the slowest rank's wait is everyone's). */
+static void train_report_data(const dp_run *r, double wall) {
+    double v[2] = {r->step.first_rows, r->reader.stall};
+    dp_comm_max_f64(r->c, v, 2);
+    double first = v[0], stall = v[1];
+    if (r->c->rank != 0) return;
+    double mib = (double)r->ts.bytes / (1 << 20);
+    if (r->ts.streamed)
+        printf("dptrain: data: streamed from %s (%.1f MiB per rank left in the file, prefetch %d "
+               "steps)",
+               r->ts.info.path, mib, r->cfg->prefetch_steps);
+    else printf("dptrain: data: in memory (%.1f MiB per rank)", mib);
+    if (r->ts.stats_known) printf("; standardization statistics from the checkpoint");
+    else if (r->ts.mean) printf("; standardization pass %.2f s", r->ts.stats_seconds);
+    if (first > 0) printf("; first step after %.2f s", first);
+    if (r->ts.streamed)
+        printf("; reader stalled %.3f s (%.1f%% of training)", stall,
+               wall > 0 ? 100 * stall / wall : 0);
+    printf("\n");
+}
+
 static void train_report_time(dp_run *r, double wall) {
     static const char *names[DP_TIME_PHASES] = {
         "data",      "forward/backward", "gradient reduction", "communication",
@@ -252,22 +277,55 @@ static void train_report_time(dp_run *r, double wall) {
            wall > 0 ? 100 * eval / wall : 0, wall > 0 ? 100 * stall / wall : 0, rss);
 }
 
-/* Collective. Loss and accuracy over held-out rows, each rank evaluating its
- * share (rows, starting at row `first` of a set of n_total) chunk by chunk. Each
+_Static_assert(DP_READ_CHUNK == DP_EVAL_CHUNK, "the reader reads evaluation's chunks");
+
+/* Runs this rank's streamed chunks of a held-out set (epoch keys the
+ * validation items) into sums, indexed from the set's first chunk. Returns 0,
+ * or -1 with err set when a read failed. */
+static int train_evaluate_streamed(dp_run *r, int test, int epoch, double *sums, dp_error *err) {
+    const dp_read_heldout *h = test ? &r->ts.test_src : &r->ts.val_src;
+    size_t base = (test ? r->ts.test_first : r->ts.val_first) / DP_EVAL_CHUNK;
+    long chunks = (long)((h->count + DP_EVAL_CHUNK - 1) / DP_EVAL_CHUNK);
+    for (long i = 0; i < chunks; i++) {
+        dp_read_pos want = {test ? DP_READ_TEST : DP_READ_VAL, test ? 0 : epoch, i};
+        const dp_read_slot *s = dp_reader_get(&r->reader, want, err);
+        if (s)
+            dp_eval_run_chunk(&r->model, s->x, s->y, s->n, r->ts.width, r->ts.info.y_cols,
+                              sums + 3 * (base + (size_t)i));
+        dp_reader_release(&r->reader);
+        if (!s) return -1;
+    }
+    return 0;
+}
+
+/* Collective. Loss and accuracy over the validation (test = 0, after epoch
+ * `epoch`) or test rows, each rank evaluating its share chunk by chunk. Each
  * chunk's sums are non-zero on one rank only, so the allreduce adds zeros to
- * them: exact, and the total is the same bits for any number of ranks. */
-static dp_loss_sums train_evaluate(dp_run *r, const dp_rows *rows, size_t first, size_t n_total) {
+ * them: exact, and the total is the same bits for any number of ranks.
+ * Returns 0, or -1 on every rank (err set on rank 0) when a streamed read
+ * failed. */
+static int train_evaluate(dp_run *r, int test, int epoch, dp_loss_sums *out, dp_error *err) {
     double t0 = dp_comm_time();
-    dp_tl_begin(DP_TL_EVAL, rows == &r->ts.test);
+    dp_tl_begin(DP_TL_EVAL, test);
+    size_t n_total = test ? r->ts.info.n_test : r->ts.n_val_total;
     size_t chunks = (n_total + DP_EVAL_CHUNK - 1) / DP_EVAL_CHUNK;
     double *sums = DP_CALLOC(3 * chunks, sizeof(double)); /* [chunks, 3] */
-    dp_eval_run_chunks(&r->model, rows, first, sums);
-    dp_comm_sum_f64(r->c, sums, 3 * chunks);
-    dp_loss_sums t = dp_eval_total_chunks(sums, chunks);
+    int rc = 0;
+    if (r->ts.streamed) {
+        train_evaluate_streamed(r, test, epoch, sums, err);
+        rc = dp_comm_agree(r->c, err) ? -1 : 0;
+    } else {
+        dp_eval_run_chunks(&r->model, test ? &r->ts.test : &r->ts.val,
+                           test ? r->ts.test_first : r->ts.val_first, sums);
+    }
+    if (rc == 0) {
+        dp_comm_sum_f64(r->c, sums, 3 * chunks);
+        *out = dp_eval_total_chunks(sums, chunks);
+    }
     free(sums);
-    dp_tl_end(DP_TL_EVAL, rows == &r->ts.test);
+    dp_tl_end(DP_TL_EVAL, test);
     r->step.seconds[DP_TIME_EVAL] += dp_comm_time() - t0;
-    return t;
+    return rc;
 }
 
 static void train_record_epoch(dp_run *r, const dp_epoch_stats *s) {
@@ -360,12 +418,19 @@ static int train_epoch(dp_run *r, int epoch, int start, long long *budget, dp_er
     dp_step_shuffle(&r->step, &r->ts, epoch);
     for (int t = start; t < steps; t++) {
         dp_loss_sums s;
-        int sig = dp_signals_pending() != 0;
+        int sig = dp_signals_pending() != 0 ? DP_STEP_STOP : 0;
         dp_tl_run_step(&r->tl, r->ck.global_step + 1);
         dp_tl_begin(DP_TL_STEP, (int)(r->ck.global_step + 1));
         int failed =
             dp_step_run(&r->step, c, &r->ts, &r->model, &r->optim, t, r->ck.global_step, &s, &sig);
         dp_tl_end(DP_TL_STEP, (int)(r->ck.global_step + 1));
+        /* The failing rank says why; nothing of this step is kept. */
+        if (sig & DP_STEP_DATA_ERROR) {
+            if (r->step.read_err.set) *err = r->step.read_err;
+            if (!dp_comm_agree(c, err))
+                dp_error_set(err, "data", "a rank could not read its rows"); /* not reached */
+            return -1;
+        }
         if (failed)
             return dp_error_set(err, "training",
                                 "loss or gradient is NaN or Inf at step %lld (epoch %d, batch "
@@ -388,7 +453,7 @@ static int train_epoch(dp_run *r, int epoch, int start, long long *budget, dp_er
         /* The budget counts the same on every rank and the signal flag was agreed
          * in the step, so all ranks stop after the same step. */
         if (*budget > 0 && --*budget == 0) r->stop = DP_EXIT_STOPPED;
-        if (sig) r->stop = DP_EXIT_SIGNALED;
+        if (sig & DP_STEP_STOP) r->stop = DP_EXIT_SIGNALED;
         if (t + 1 < steps && (r->stop || (cfg->ckpt_every_steps &&
                                           r->ck.global_step % cfg->ckpt_every_steps == 0))) {
             r->ck.epoch_seconds = before + (dp_comm_time() - t0);
@@ -413,7 +478,8 @@ static int train_epoch(dp_run *r, int epoch, int start, long long *budget, dp_er
                         .positions = r->model.positions,
                         .learning_rate = dp_optim_learning_rate(&r->optim)};
     if (r->ts.n_val_total) {
-        dp_loss_sums v = train_evaluate(r, &r->ts.val, r->ts.val_first, r->ts.n_val_total);
+        dp_loss_sums v;
+        if (train_evaluate(r, 0, epoch, &v, err)) return -1;
         s.val_loss = v.loss / (double)v.terms;
         s.val_accuracy = (double)v.correct / (double)v.terms;
     }
@@ -463,6 +529,46 @@ static int train_check_monitors(dp_run *r, dp_error *err) {
     return 0;
 }
 
+/* Collective. The standardization statistics of the newest checkpoint rank 0
+ * can read them from, when resuming: the pass over the data is not repeated.
+ * *buf receives the storage the result points into (caller frees). */
+static dp_trainset_stats train_known_stats(dp_run *r, float **buf) {
+    dp_trainset_stats st = {0};
+    unsigned long long n = 0;
+    float *mean = NULL, *std = NULL;
+    if (r->c->rank == 0 && r->opts->resume && r->cfg->standardize) {
+        char **paths = NULL;
+        int count = dp_ckpt_list(r->opts->run_dir, &paths, NULL);
+        for (int i = 0; i < count && n == 0; i++) {
+            size_t got = 0;
+            if (dp_ckpt_read_stats(paths[i], &mean, &std, &got) == 0) n = got;
+        }
+        if (count > 0) dp_ckpt_free_list(paths, count);
+    }
+    dp_comm_bcast(r->c, &n, sizeof n, 0);
+    if (n == 0) return st;
+    *buf = DP_MALLOC(2 * n * sizeof(float));
+    if (r->c->rank == 0) {
+        memcpy(*buf, mean, n * sizeof(float));
+        memcpy(*buf + n, std, n * sizeof(float));
+    }
+    free(mean);
+    free(std);
+    dp_comm_bcast(r->c, *buf, 2 * n * sizeof(float), 0);
+    return (dp_trainset_stats){(size_t)n, *buf, *buf + n};
+}
+
+/* Collective. Starts the reader of a streamed run where the loop begins. */
+static int train_start_reader(dp_run *r, dp_error *err) {
+    if (!r->ts.streamed) return 0;
+    dp_reader_cfg rc;
+    dp_trainset_reader_cfg(&r->ts, r->cfg, &rc);
+    dp_read_pos start = {DP_READ_TRAIN, r->ck.epoch, r->ck.step_in_epoch};
+    if (r->ck.epoch >= r->cfg->epochs) start = (dp_read_pos){DP_READ_TEST, 0, 0};
+    dp_reader_start(&r->reader, &rc, start, err);
+    return dp_comm_agree(r->c, err) ? -1 : 0;
+}
+
 static int train_setup(dp_run *r, dp_error *err) {
     const dp_config *cfg = r->cfg;
     const dp_comm *c = r->c;
@@ -475,7 +581,12 @@ static int train_setup(dp_run *r, dp_error *err) {
         dp_optim_init(&r->optim, &cfg->optim, r->model.n_params, err) == 0)
         train_optim_tensors(r);
     if (dp_comm_agree(c, err)) return -1;
-    if (dp_trainset_load(&r->ts, c, cfg, r->model.classes, r->model.positions, err)) return -1;
+    float *known = NULL; /* [2, n] a resumed run's mean and std */
+    dp_trainset_stats stats = train_known_stats(r, &known);
+    int loaded =
+        dp_trainset_load(&r->ts, c, cfg, r->model.classes, r->model.positions, &stats, err);
+    free(known);
+    if (loaded) return -1;
     /* Checked before the run directory is made, so a bad config writes nothing. */
     if (train_check_monitors(r, err) == 0 && c->rank == 0 &&
         dp_ckpt_make_dir(r->opts->run_dir, err) == 0)
@@ -489,7 +600,8 @@ static int train_setup(dp_run *r, dp_error *err) {
         fprintf(stderr, "dptrain: warning: shared memory: %s; gradients go through MPI allreduce\n",
                 r->share.why);
     dp_step_init(&r->step, &r->ts, &r->model, cfg->reduction, cfg->seed,
-                 (size_t)cfg->bucket_kib * 1024, r->shared ? &r->share : NULL);
+                 (size_t)cfg->bucket_kib * 1024, r->shared ? &r->share : NULL,
+                 r->ts.streamed ? &r->reader : NULL);
     dp_tl_run_start(&r->tl, c, &r->model, r->step.n_my, r->step.red.n_buckets);
     r->ck.seed = cfg->seed;
     r->ck.shards = r->ts.plan.shards;
@@ -516,7 +628,7 @@ static int train_setup(dp_run *r, dp_error *err) {
     r->resumed = resumed == 1;
     dp_comm_bcast(c, &r->resumed, sizeof r->resumed, 0);
     train_share_state(r);
-    return 0;
+    return train_start_reader(r, err);
 }
 
 /* Returns -1 when the timeline could not be written (rank 0 said why), else 0. */
@@ -527,6 +639,7 @@ static int train_teardown(dp_run *r) {
         dp_progress_close(&r->prog);
     }
     int rc = dp_tl_run_finish(&r->tl, r->c, &r->model);
+    dp_reader_stop(&r->reader);
     dp_step_free(&r->step);
     if (r->shared) dp_grad_shm_detach(&r->share, &r->model, &r->optim);
     dp_optim_free(&r->optim);
@@ -553,17 +666,19 @@ static void train_say_early_stop(dp_run *r) {
 
 /* Collective. Rank 0 prints the test figures and appends the run's test record,
  * whose seconds are the run's, summed over its starts. */
-static void train_test(dp_run *r) {
-    dp_loss_sums t = train_evaluate(r, &r->ts.test, r->ts.test_first, r->ts.info.n_test);
+static int train_test(dp_run *r, dp_error *err) {
+    dp_loss_sums t;
+    if (train_evaluate(r, 1, 0, &t, err)) return -1;
     if (r->c->rank == 0)
         dp_progress_write_test(&r->prog, r->ck.epoch, t.loss / (double)t.terms,
                                (double)t.correct / (double)t.terms, train_run_seconds(r));
+    return 0;
 }
 
 /* Collective. A resume of a run that has nothing left to train (every epoch
  * done, or stopped early) changes nothing and says so, except that it appends
  * the test record metrics.jsonl lacks (the end of the last start was lost). */
-static void train_complete(dp_run *r) {
+static int train_complete(dp_run *r, dp_error *err) {
     int need_test =
         r->ts.info.has_test && r->c->rank == 0 && !dp_progress_ends_with_test(r->opts->run_dir);
     dp_comm_bcast(r->c, &need_test, sizeof need_test, 0);
@@ -573,7 +688,7 @@ static void train_complete(dp_run *r) {
                need_test ? "; evaluating the test rows, whose record metrics.jsonl lacks" : "");
         fflush(stdout);
     }
-    if (need_test) train_test(r);
+    return need_test ? train_test(r, err) : 0;
 }
 
 /* Rank 0's last line for a stop on request. */
@@ -599,7 +714,7 @@ int dp_train_run(const dp_comm *c, const dp_config *cfg, const dp_train_opts *op
     r.t_start = dp_comm_time();
     int complete = r.resumed && (r.ck.epoch >= cfg->epochs || r.early_stopped);
     if (complete) {
-        train_complete(&r);
+        if (train_complete(&r, &err)) rc = DP_EXIT_ERROR;
         goto done;
     }
     for (int e = r.ck.epoch; e < cfg->epochs && rc == DP_EXIT_OK && !r.early_stopped; e++) {
@@ -615,13 +730,19 @@ int dp_train_run(const dp_comm *c, const dp_config *cfg, const dp_train_opts *op
         if (c->rank == 0)
             printf("replicas: %d rank(s) agree on parameter hash %016llx\n", c->size,
                    (unsigned long long)dp_model_hash_params(&r.model));
-        if (r.ts.info.has_test) train_test(&r);
-        train_report_time(&r, dp_comm_time() - r.t_start);
+        if (r.ts.info.has_test && train_test(&r, &err)) rc = DP_EXIT_ERROR;
+        else {
+            train_report_data(&r, dp_comm_time() - r.t_start);
+            train_report_time(&r, dp_comm_time() - r.t_start);
+        }
     }
     if (err.set) rc = DP_EXIT_ERROR;
     /* A stop or error in mid-epoch must not land on the end of a terminal bar. */
     if (c->rank == 0) dp_progress_break_line(&r.prog);
-    if (rc == DP_EXIT_STOPPED || rc == DP_EXIT_SIGNALED) train_say_stop(&r, rc);
+    if (rc == DP_EXIT_STOPPED || rc == DP_EXIT_SIGNALED) {
+        train_report_data(&r, dp_comm_time() - r.t_start);
+        train_say_stop(&r, rc);
+    }
     /* The stop file has been honoured (the checkpoint is on disk): removed, so
      * the next start trains on. */
     if (c->rank == 0 && rc != DP_EXIT_ERROR && dp_signals_pending() == DP_SIGNALS_FILE)

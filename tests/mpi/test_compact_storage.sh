@@ -2,7 +2,8 @@
 # Compact storage: x stored as uint8 pixels read with data.scale 1/255 trains,
 # evaluates and predicts bit for bit as the float32 file of pixel / 255 (numpy's
 # float32 division, independent of the reader's double arithmetic); a chunked,
-# shuffled and deflated copy trains to the contiguous file's bits; bad inputs
+# shuffled and deflated copy trains to the contiguous file's bits, and both
+# streamed (data.in_memory: false) to the in-memory bits; bad inputs
 # (int64 or compound x, a filter this HDF5 lacks, a scale that is not finite,
 # zero, or that overflows float32 values, a converter chunk larger than the
 # data) are one error line each and a non-zero exit.
@@ -61,6 +62,13 @@ train f32 "$TMP/f32.h5" --set data.scale=1
 train z "$TMP/z.h5"
 same_runs "uint8 * 1/255 against float32 pixel / 255" u8 f32
 same_runs "chunked + deflated against contiguous" u8 z
+# Streamed rows (the reader thread, rows by id) widen and scale as in memory.
+train u8s "$TMP/u8.h5" --set data.in_memory=false
+train zs "$TMP/z.h5" --set data.in_memory=false
+check "u8s streamed its rows" grep -q "data: streamed from" "$TMP/u8s.log"
+check "zs streamed its rows" grep -q "data: streamed from" "$TMP/zs.log"
+same_runs "uint8 streamed against in memory" u8 u8s
+same_runs "chunked + deflated streamed against in memory" u8 zs
 # The scale is no formality: unscaled pixels train to other parameters.
 train raw "$TMP/u8.h5" --set data.scale=1
 check "uint8 without the scale trains differently" differ_ckpt "$TMP/u8" "$TMP/raw" /model
