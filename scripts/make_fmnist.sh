@@ -2,7 +2,9 @@
 # Makes datasets/fashion_mnist.h5 (Fashion-MNIST in dptrain's layout) from the
 # Debian package dataset-fashion-mnist, installing it and python3-numpy and
 # python3-h5py first when they are missing (that part needs root).
-# Arguments go to scripts/make_fmnist_data.py: --src DIR, --out PATH, --limit N.
+# Arguments go to scripts/make_fmnist_data.py: --src DIR, --out PATH, --limit N,
+# --dtype uint8|float32 (default uint8: raw pixels, read with data.scale: 1/255),
+# --chunk-rows N, --compress LEVEL.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 src=/usr/share/datasets/fashion-mnist

@@ -2,18 +2,27 @@
 """Converts Fashion-MNIST from the Debian package dataset-fashion-mnist (IDX files,
 gzip-compressed) to dptrain's HDF5 layout (docs/DESIGN.md §4):
 
-  /train/x float32 [60000, 1, 28, 28] in [0, 1] (pixel / 255), rows shuffled once
+  /train/x uint8   [60000, 1, 28, 28] raw pixels 0..255, rows shuffled once
   /train/y int32   [60000] class ids 0..9
-  /test/x  float32 [10000, 1, 28, 28], rows in the package's order
+  /test/x  uint8   [10000, 1, 28, 28], rows in the package's order
   /test/y  int32   [10000]
 
-Usage: make_fmnist_data.py [--src DIR] [--out PATH] [--limit N]
+The configs read the pixels with `data.scale: 1/255`, which gives exactly the
+floats of --dtype float32 (pixel / 255 in float32) at a quarter of the bytes.
+
+Usage: make_fmnist_data.py [--src DIR] [--out PATH] [--limit N] [--dtype uint8|float32]
+                           [--chunk-rows N] [--compress LEVEL]
 
 --limit N keeps the first N training rows and the first max(1, N // 6) test rows of
 the source (the training rows are then shuffled), for small runs and tests.
+--dtype float32 writes x as float32 pixel / 255 in [0, 1] (the older layout; the
+config then needs no scale).
+--chunk-rows N stores every dataset in chunks of N rows (N at most the rows of
+each split); --compress LEVEL deflates the chunks at level 0..9 (with chunks of
+min(64, rows) rows unless --chunk-rows says otherwise).
 
-Errors are one line `make_fmnist_data: error: <file>: <what>` on stderr and exit
-status 1; the output file is written to a temporary name and renamed into place,
+Errors, bad options included, are one line `make_fmnist_data: error: <where>:
+<what>` on stderr and exit status 1; the output file is written to a temporary name and renamed into place,
 so a failed run never leaves a partial file and never replaces a good one.
 """
 import argparse
@@ -23,7 +32,7 @@ import struct
 import sys
 import zlib
 
-from h5_atomic import WriteError, write_splits
+from h5_atomic import StorageError, WriteError, check_storage, parse_storage, write_splits
 
 PROG = "make_fmnist_data"
 SRC = "/usr/share/datasets/fashion-mnist"
@@ -116,28 +125,49 @@ def load_split(src, split, limit):
     return x, y
 
 
-def to_layout(x, y, perm):
-    """x uint8 [N, 28, 28] -> float32 [N, 1, 28, 28] / 255, y -> int32 [N], rows
-    taken in the order perm (None: as they are)."""
+def to_layout(x, y, perm, dtype):
+    """x uint8 [N, 28, 28] -> [N, 1, 28, 28] as uint8 pixels, or float32 / 255
+    for dtype "float32"; y -> int32 [N]; rows taken in the order perm (None: as
+    they are)."""
     import numpy as np
 
     if perm is not None:
         x, y = x[perm], y[perm]
-    xf = x.astype("<f4").reshape(x.shape[0], 1, ROWS, COLS)
+    x = x.reshape(x.shape[0], 1, ROWS, COLS)
+    if dtype == "uint8":
+        return np.ascontiguousarray(x, "u1"), y.astype("<i4")
+    xf = x.astype("<f4")
     xf /= np.float32(255)
     return xf, y.astype("<i4")
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """Usage errors as the converter's one error line, status 1."""
+
+    def error(self, message):
+        raise ConvertError("usage", message)
+
+
 def main():
-    ap = argparse.ArgumentParser(prog=PROG, description="Fashion-MNIST (dataset-fashion-mnist) "
+    ap = OneLineParser(prog=PROG, description="Fashion-MNIST (dataset-fashion-mnist) "
                                                         "to dptrain's HDF5 layout")
     ap.add_argument("--src", default=SRC, help=f"directory of the IDX .gz files (default {SRC})")
     ap.add_argument("--out", default=OUT, help=f"HDF5 file to write (default {OUT})")
     ap.add_argument("--limit", type=int, metavar="N",
                     help="keep the first N training rows and N // 6 (at least 1) test rows")
+    ap.add_argument("--dtype", choices=("uint8", "float32"), default="uint8",
+                    help="x as raw uint8 pixels (default; train with data.scale: 1/255) or "
+                         "float32 pixel / 255")
+    ap.add_argument("--chunk-rows", metavar="N", help="store datasets in chunks of N rows")
+    ap.add_argument("--compress", metavar="LEVEL",
+                    help="deflate level 0-9 (chunks of 64 rows unless --chunk-rows)")
     a = ap.parse_args()
     if a.limit is not None and a.limit < 1:
         ap.error("--limit must be at least 1")
+    try:
+        chunk_rows, level = parse_storage(a.chunk_rows, a.compress)
+    except StorageError as e:
+        raise ConvertError(*str(e).split(": ", 1)) from None
     try:
         import h5py  # noqa: F401
         import numpy as np
@@ -148,14 +178,20 @@ def main():
     xtr, ytr = load_split(a.src, "train", a.limit)
     xte, yte = load_split(a.src, "test", None if a.limit is None else max(1, a.limit // 6))
     perm = np.random.default_rng(SHUFFLE_SEED).permutation(xtr.shape[0])
-    splits = {"train": to_layout(xtr, ytr, perm), "test": to_layout(xte, yte, None)}
+    splits = {"train": to_layout(xtr, ytr, perm, a.dtype),
+              "test": to_layout(xte, yte, None, a.dtype)}
     del xtr, xte
     try:
-        write_splits(a.out, splits.items())
+        check_storage(splits.items(), chunk_rows, level)
+    except StorageError as e:
+        raise ConvertError(*str(e).split(": ", 1)) from None
+    try:
+        write_splits(a.out, splits.items(), chunk_rows, level)
     except WriteError as e:
         raise ConvertError(a.out, str(e)) from None
     print(f"{a.out}: train {splits['train'][0].shape[0]} rows (shuffled, seed {SHUFFLE_SEED}), "
-          f"test {splits['test'][0].shape[0]} rows, x [1, {ROWS}, {COLS}] in [0, 1]")
+          f"test {splits['test'][0].shape[0]} rows, x [1, {ROWS}, {COLS}] "
+          + ("uint8 pixels 0..255" if a.dtype == "uint8" else "float32 in [0, 1]"))
 
 
 if __name__ == "__main__":

@@ -4,9 +4,12 @@
 # installing it and python3-numpy and python3-h5py first when they are missing
 # (that part needs root).
 #
-# Usage: scripts/make_fortunes.sh [--out PATH] [T]
-#   T           window length, default 64
-#   --out PATH  output file, default datasets/fortunes.h5 in the repository
+# Usage: scripts/make_fortunes.sh [--out PATH] [--chunk-rows N] [--compress LEVEL] [T]
+#   T                 window length, default 64
+#   --out PATH        output file, default datasets/fortunes.h5 in the repository
+#   --chunk-rows N    store every dataset in chunks of N rows (at most each part's rows)
+#   --compress LEVEL  deflate the chunks at level 0..9 (chunks of min(64, rows)
+#                     rows unless --chunk-rows says otherwise)
 #   FORTUNES_DIR=DIR in the environment reads DIR instead of
 #   /usr/share/games/fortunes (and then installs no package).
 #
@@ -30,8 +33,23 @@ die() {
 
 out=$root/datasets/fortunes.h5
 T=
+chunk_rows=
+compress=
 while [ $# -gt 0 ]; do
   case $1 in
+  --chunk-rows | --compress)
+    [ $# -ge 2 ] || die "$1: needs a value"
+    if [ "$1" = --chunk-rows ]; then chunk_rows=$2; else compress=$2; fi
+    shift 2
+    ;;
+  --chunk-rows=*)
+    chunk_rows=${1#--chunk-rows=}
+    shift
+    ;;
+  --compress=*)
+    compress=${1#--compress=}
+    shift
+    ;;
   --out)
     [ $# -ge 2 ] || die "--out: needs a path"
     out=$2
@@ -41,7 +59,7 @@ while [ $# -gt 0 ]; do
     out=${1#--out=}
     shift
     ;;
-  -*) die "$1: unknown option (usage: make_fortunes.sh [--out PATH] [T])" ;;
+  -*) die "$1: unknown option (usage: make_fortunes.sh [--out PATH] [--chunk-rows N] [--compress LEVEL] [T])" ;;
   *)
     [ -z "$T" ] || die "$1: more than one window length given"
     T=$1
@@ -66,14 +84,15 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
 
-exec /usr/bin/python3 - "$src" "$out" "$T" "$root/scripts" <<'EOF'
+exec /usr/bin/python3 - "$src" "$out" "$T" "$root/scripts" "$chunk_rows" "$compress" <<'EOF'
 import os, sys
 
 sys.path.insert(0, sys.argv[4])
-from h5_atomic import WriteError, write_splits
+from h5_atomic import StorageError, WriteError, check_storage, parse_storage, write_splits
 
 PROG = "make_fortunes"
 src, out, T = sys.argv[1], sys.argv[2], int(sys.argv[3])
+chunk_text, compress_text = sys.argv[5] or None, sys.argv[6] or None
 
 
 def fail(where, what):
@@ -124,6 +143,10 @@ def main():
         import numpy as np
     except ImportError as e:
         fail(e.name or "python", "not importable: apt-get install python3-numpy python3-h5py")
+    try:
+        chunk_rows, level = parse_storage(chunk_text, compress_text)
+    except StorageError as e:
+        fail(*str(e).split(": ", 1))
     data, files = corpus()
     n = len(data)
     # floor(0.9 n) and floor(0.95 n) in integer arithmetic, exact for any n.
@@ -131,7 +154,11 @@ def main():
     splits = [(name, windows(data[cut[i]:cut[i + 1]], name, np))
               for i, name in enumerate(("train", "val", "test"))]
     try:
-        write_splits(out, splits)
+        check_storage(splits, chunk_rows, level)
+    except StorageError as e:
+        fail(*str(e).split(": ", 1))
+    try:
+        write_splits(out, splits, chunk_rows, level)
     except WriteError as e:
         fail(out, str(e))
     counts = ", ".join(f"{name} {x.shape[0]}" for name, (x, _) in splits)

@@ -14,6 +14,9 @@
  *                              far, over all its starts) (absent in older files:
  *                              NaN)
  *   /data/mean, /data/std      float32 [features] standardization statistics
+ *   /data                      attributes scale, offset (float64): features were read
+ *                              as x * scale + offset (data.scale, data.offset) before
+ *                              standardization; absent in older files (1 and 0)
  *   /metrics                   float64 [epochs, 8]: epoch, loss, accuracy, val_loss,
  *                              val_accuracy, samples_per_s, seconds, learning_rate
  *                              (older checkpoints have the first 7; learning_rate
@@ -80,6 +83,9 @@ typedef struct dp_ckpt_state {
     double epoch_seconds, run_seconds;
     size_t n_features; /* length of mean/std; 0 when not standardized */
     float *mean, *std; /* [n_features] */
+    /* data.scale and data.offset, written as /data's attributes; data_scale 0
+     * (a zeroed state) writes neither. Not read back: the config holds them. */
+    double data_scale, data_offset;
     const char *config_text;
     size_t n_metrics; /* rows of metrics */
     double *metrics;  /* [n_metrics, DP_METRICS_COLS] */

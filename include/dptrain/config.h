@@ -142,6 +142,8 @@ typedef struct dp_config {
     int in_memory;           /* dp_in_memory; default auto */
     int prefetch_steps;      /* steps the streaming reader reads ahead, >= 1; default 4 */
     int memory_mib;          /* auto's limit per rank; 0 = a quarter of RAM / ranks per node */
+    double data_scale;       /* data.scale: features are x * scale + offset; default 1 */
+    double data_offset;      /* data.offset; default 0 */
     /* model */
     dp_shape input;
     int n_layers;

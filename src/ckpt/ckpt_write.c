@@ -213,6 +213,20 @@ static int write_callbacks(writer *w, const dp_model *m, const dp_ckpt_state *st
     return rc;
 }
 
+/* /data's scale and offset attributes; the group is created when the run is
+ * not standardized (no mean/std). */
+static int write_data_attrs(writer *w, const dp_ckpt_state *st) {
+    hid_t g = H5Lexists(w->file, "/data", H5P_DEFAULT) > 0
+                  ? H5Gopen2(w->file, "/data", H5P_DEFAULT)
+                  : H5Gcreate2(w->file, "/data", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    if (g < 0) return fail(w, "group /data");
+    int rc =
+        write_attr(w, g, "/data", "scale", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, &st->data_scale) ||
+        write_attr(w, g, "/data", "offset", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, &st->data_offset);
+    H5Gclose(g);
+    return rc ? -1 : 0;
+}
+
 static int write_contents(writer *w, const dp_model *m, const dp_optim *o,
                           const dp_ckpt_state *st) {
     int version = DP_CKPT_FORMAT_VERSION;
@@ -235,6 +249,7 @@ static int write_contents(writer *w, const dp_model *m, const dp_optim *o,
             write_dataset(w, "/data/std", 1, &n, H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, st->std))
             return -1;
     }
+    if (st->data_scale != 0 && write_data_attrs(w, st)) return -1;
     if (st->cb.present && write_callbacks(w, m, st)) return -1;
     hsize_t md[2] = {st->n_metrics, DP_METRICS_COLS};
     return write_dataset(w, "/metrics", 2, md, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, st->metrics);

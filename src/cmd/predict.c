@@ -216,8 +216,11 @@ static int pr_open(pr_job *j, const pr_args *a, dp_error *err) {
     j->n_tokens = embedding ? cfg->layers[0].input_dim : 0;
     j->standardize = !embedding && j->l->st.n_features > 0;
     j->class_kind = pr_class_kind(&j->l->model);
-    if (dp_pred_input_open(&j->in, a->input, a->dataset, err) == 0)
+    if (dp_pred_input_open(&j->in, a->input, a->dataset, err) == 0) {
+        j->in.scale = cfg->data_scale; /* the checkpoint's config: as training read x */
+        j->in.offset = cfg->data_offset;
         pr_check_input(&j->in, j->l, embedding, err);
+    }
     if (dp_comm_agree(j->c, err)) return -1;
     if (j->c->rank == 0) {
         const dp_model *m = &j->l->model;

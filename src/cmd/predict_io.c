@@ -1,5 +1,6 @@
 /* predict_io.c - reading predict's input rows and writing its output atomically. */
 #include "cmd/predict_io.h"
+#include "data/data_dtype.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -73,6 +74,7 @@ static int pio_check_layout(dp_pred_input *in, dp_error *err) {
 int dp_pred_input_open(dp_pred_input *in, const char *path, const char *dataset, dp_error *err) {
     memset(in, 0, sizeof *in);
     in->file = in->ds = -1;
+    in->scale = 1;
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL); /* our one error line instead of HDF5's stack */
     char ds[DP_PATH_MAX];
     snprintf(ds, sizeof ds, "%s%s", dataset[0] == '/' ? "" : "/", dataset);
@@ -141,6 +143,7 @@ int dp_pred_input_read(const dp_pred_input *in, size_t first, size_t count, int 
     if (fs >= 0) H5Sclose(fs);
     if (rc) return -1;
     if (n_tokens > 0) return pio_ids_to_floats(in, x, count, w, first, n_tokens, err);
+    dp_xtype_to_float(DP_X_F32, x, count * w, in->scale, in->offset);
     for (size_t i = 0; i < count * w; i++)
         if (!isfinite(x[i]))
             return dp_error_set(err, in->where, "non-finite value (%s) at row %zu, column %zu",

@@ -15,9 +15,11 @@
 typedef struct dp_pred_input {
     char where[DP_PATH_MAX + 300]; /* "IN.h5:/test/x", the place of its errors */
     hid_t file, ds;
-    size_t n;     /* rows */
-    dp_shape row; /* the shape of one row */
-    int is_int;   /* integers (token ids for an embedding model) rather than floats */
+    size_t n;             /* rows */
+    dp_shape row;         /* the shape of one row */
+    int is_int;           /* integers (token ids for an embedding model) rather than floats */
+    double scale, offset; /* features are read as x * scale + offset (data.scale and
+                             data.offset); open sets 1 and 0, the caller overwrites */
 } dp_pred_input;
 
 /* Opens dataset `dataset` ("/test/x"; the leading slash is optional) of the
@@ -27,7 +29,8 @@ int dp_pred_input_open(dp_pred_input *in, const char *path, const char *dataset,
 
 /* Reads rows [first, first + count) into x[count, numel(row)] as float32. With
  * n_tokens > 0 the values are token ids, which must lie in [0, n_tokens);
- * otherwise they must be finite. Errors name the row and column. */
+ * otherwise they become x * scale + offset (after HDF5's conversion to float32)
+ * and must be finite. Errors name the row and column. */
 int dp_pred_input_read(const dp_pred_input *in, size_t first, size_t count, int n_tokens, float *x,
                        dp_error *err);
 

@@ -96,6 +96,31 @@ static int read_double(ctx *c, const ct_node *n, const char *path, double *out) 
     return 0;
 }
 
+/* "a/b" as a/b: YAML reads `scale: 1/255` as a string. Both parts are numbers. */
+static int read_ratio(ctx *c, const ct_node *n, const char *path, double *out) {
+    if (need_scalar(c, n, path, "a number or a fraction a/b")) return -1;
+    const char *s = n->value, *slash = strchr(s, '/');
+    char a[128] = "", b[128] = "";
+    size_t la = (size_t)(slash - s), lb = strlen(slash + 1);
+    int ok = la > 0 && lb > 0 && la < sizeof a && lb < sizeof b;
+    if (ok) {
+        memcpy(a, s, la), a[la] = '\0';
+        memcpy(b, slash + 1, lb + 1);
+    }
+    char *ea = NULL, *eb = NULL;
+    ok = ok && strspn(a, "0123456789+-.eE") == la && strspn(b, "0123456789+-.eE") == lb &&
+         strpbrk(a, "0123456789") && strpbrk(b, "0123456789");
+    double num = ok ? strtod(a, &ea) : 0, den = ok ? strtod(b, &eb) : 0;
+    if (!ok || *ea || *eb)
+        return dp_error_set(c->err, n->where,
+                            "%s: expected a number or a fraction a/b, got '%.200s'", path, s);
+    double v = num / den;
+    if (den == 0 || !isfinite(num) || !isfinite(den) || !isfinite(v))
+        return dp_error_set(c->err, n->where, "%s: %.200s is not a finite number", path, s);
+    *out = v;
+    return 0;
+}
+
 static int read_bool(ctx *c, const ct_node *n, const char *path, int *out) {
     if (need_plain(c, n, path, "true or false")) return -1;
     const char *s = n->value;
@@ -205,7 +230,11 @@ static int read_value(ctx *c, const ct_node *n, const char *path, const cs_key *
     }
     case CS_NUMBER:
     case CS_SCHEDULE: /* its number form */
-        if (read_double(c, n, path, &x)) return -1;
+        if (k->ratio && n->kind == CT_SCALAR && strchr(n->value, '/')) {
+            if (read_ratio(c, n, path, &x)) return -1;
+        } else if (read_double(c, n, path, &x)) {
+            return -1;
+        }
         if (!dp_cs_in_range(k, x))
             return dp_error_set(c->err, n->where, "%s: must be %s, got %.200s", path,
                                 dp_cs_range_text(k, range, sizeof range), n->value);

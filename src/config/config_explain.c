@@ -18,7 +18,7 @@ static const char *type_name(const cs_key *k) {
     case CS_BOOL: return "boolean";
     case CS_INT:
     case CS_UINT64: return "integer";
-    case CS_NUMBER: return "number";
+    case CS_NUMBER: return k->ratio ? "number or a/b" : "number";
     case CS_ENUM: return "name";
     case CS_INT_PAIR: return "int or [h, w]";
     case CS_SECTION:

@@ -21,6 +21,7 @@ _Static_assert(sizeof(dp_act) == sizeof(int) && sizeof(dp_loss_kind) == sizeof(i
 #define FIELD(type, member) .offset = offsetof(type, member), .field = #member
 #define AT_LEAST(x) .lo = (x), .hi = INFINITY, .hi_open = 1
 #define ABOVE(x) .lo = (x), .lo_open = 1, .hi = INFINITY, .hi_open = 1
+#define ANY_NUMBER .lo = -INFINITY, .hi = INFINITY
 #define UNIT_OPEN .lo = 0, .hi = 1, .hi_open = 1 /* [0, 1) */
 #define END {.key = NULL}
 
@@ -358,6 +359,12 @@ static const cs_key data_keys[] = {
      .def = 0, .help = "fraction of the /train rows held out for validation (the last ones)"},
     {.key = "shards", .type = CS_INT, FIELD(dp_config, shards), AT_LEAST(1), .def = 0,
      .def_note = "ranks", .help = "shards the training rows are cut into; a multiple of the rank count"},
+    {.key = "scale", .type = CS_NUMBER, FIELD(dp_config, data_scale), ANY_NUMBER, .nonzero = 1,
+     .ratio = 1, .def = 1,
+     .help = "features are read as x * scale + offset, before standardization; a number or a "
+             "fraction such as 1/255 (uint8 pixels to [0, 1])"},
+    {.key = "offset", .type = CS_NUMBER, FIELD(dp_config, data_offset), ANY_NUMBER, .def = 0,
+     .help = "added to x * scale as features are read (token ids are never scaled)"},
     {.key = "in_memory", .type = CS_ENUM, FIELD(dp_config, in_memory), .def = DP_IN_MEMORY_AUTO,
      .names = in_memory_names, .noun = "in_memory setting",
      .help = "true: read each rank's rows into memory at the start; false: stream each step's "
@@ -666,7 +673,10 @@ const char *dp_cs_range_text(const cs_key *k, char *buf, size_t cap) {
     case CS_NUMBER:
     case CS_INT_PAIR:
     case CS_SCHEDULE:
-        if (isinf(k->hi)) snprintf(buf, cap, "%s %g", k->lo_open ? ">" : ">=", k->lo);
+        if (isinf(k->hi) && isinf(k->lo))
+            snprintf(buf, cap, "%s",
+                     k->nonzero ? "a finite number other than 0" : "a finite number");
+        else if (isinf(k->hi)) snprintf(buf, cap, "%s %g", k->lo_open ? ">" : ">=", k->lo);
         else
             snprintf(buf, cap, "in %c%g, %g%c", k->lo_open ? '(' : '[', k->lo, k->hi,
                      k->hi_open ? ')' : ']');
@@ -677,6 +687,7 @@ const char *dp_cs_range_text(const cs_key *k, char *buf, size_t cap) {
 }
 
 int dp_cs_in_range(const cs_key *k, double x) {
+    if (k->nonzero && x == 0) return 0;
     int lo_ok = k->lo_open ? x > k->lo : x >= k->lo;
     int hi_ok = k->hi_open ? x < k->hi : x <= k->hi;
     return lo_ok && hi_ok;

@@ -57,6 +57,8 @@ struct cs_key {
     int lo_open, hi_open;
     int required;
     int nullable;             /* null is accepted and leaves the default */
+    int ratio;                /* CS_NUMBER: a fraction "a/b" (1/255) is accepted too */
+    int nonzero;              /* CS_NUMBER: 0 is rejected */
     double def;               /* the default of an optional key, in the key's type */
     const char *def_note;     /* set when the default is not a plain value ("pool_size") */
     const char *help;         /* one line */

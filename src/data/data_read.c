@@ -18,6 +18,7 @@ typedef struct split_meta {
     size_t rows, y_rows;
     dp_shape x_shape; /* one row of x */
     int x_is_int;     /* int32 token ids [N, T] */
+    dp_xtype x_type;
     int y_cols, y_is_int;
 } split_meta;
 
@@ -118,10 +119,11 @@ done:
 static int check_x(hid_t d, const char *where, split_meta *m, dp_error *err) {
     ds_layout l;
     if (read_layout(d, where, 1 + DP_MAX_DIMS, &l, err)) return -1;
-    m->x_is_int = l.cls == H5T_INTEGER && l.size == 4 && l.is_signed;
-    if (!m->x_is_int && (l.cls != H5T_FLOAT || l.size != 4))
-        return dp_error_set(err, where, "expected float32, or int32 token ids [N, T], got %s",
-                            l.tname);
+    hid_t t = H5Dget_type(d);
+    int bad = t < 0 || dp_xtype_classify(t, &m->x_type, where, err);
+    if (t >= 0) H5Tclose(t);
+    if (bad || dp_data_check_filters(d, where, err)) return -1;
+    m->x_is_int = m->x_type == DP_X_TOKENS;
     if (m->x_is_int && l.rank != 2)
         return dp_error_set(err, where, "int32 token ids must be [N, T] (rank 2), got rank %d",
                             l.rank);
@@ -146,7 +148,7 @@ static int check_x(hid_t d, const char *where, split_meta *m, dp_error *err) {
 
 static int check_y(hid_t d, const char *where, split_meta *m, dp_error *err) {
     ds_layout l;
-    if (read_layout(d, where, 2, &l, err)) return -1;
+    if (read_layout(d, where, 2, &l, err) || dp_data_check_filters(d, where, err)) return -1;
     if (l.cls == H5T_INTEGER && l.size == 4 && l.is_signed) {
         /* int32 class ids: [N], or [N, T] per-step labels (docs/DESIGN.md §4). */
         if (l.rank < 1)
@@ -230,11 +232,10 @@ static int split_present(hid_t file, const char *split) {
 static int same_layout(const char *path, const char *split, const split_meta *a,
                        const split_meta *train, dp_error *err) {
     char where[256], sa[128], st[128];
-    if (a->x_is_int != train->x_is_int) {
+    if (a->x_type != train->x_type) {
         dp_data_where(where, sizeof where, path, split, "x");
-        return dp_error_set(err, where, "x is %s but /train/x is %s",
-                            a->x_is_int ? "int32" : "float32",
-                            train->x_is_int ? "int32" : "float32");
+        return dp_error_set(err, where, "x is %s but /train/x is %s", dp_xtype_name(a->x_type),
+                            dp_xtype_name(train->x_type));
     }
     if (!dp_shape_equal(&a->x_shape, &train->x_shape)) {
         dp_data_where(where, sizeof where, path, split, "x");
@@ -253,6 +254,7 @@ static int same_layout(const char *path, const char *split, const split_meta *a,
 
 int dp_data_read_info(const char *path, dp_data_info *info, dp_error *err) {
     memset(info, 0, sizeof *info);
+    info->scale = 1;
     silence_hdf5();
     if (strlen(path) >= sizeof info->path)
         return dp_error_set(err, "data", "dataset path is longer than %zu characters",
@@ -273,6 +275,7 @@ int dp_data_read_info(const char *path, dp_data_info *info, dp_error *err) {
     }
     info->x_shape = train.x_shape;
     info->x_is_int = train.x_is_int;
+    info->x_type = train.x_type;
     info->y_cols = train.y_cols;
     info->y_is_int = train.y_is_int;
     info->n_train = train.rows;
@@ -546,7 +549,7 @@ int dp_data_open(dp_data_file *h, const dp_data_info *info, const char *split, s
     /* The file is reopened after it was checked: make sure it is still that one. */
     if (rc == 0 &&
         (!dp_shape_equal(&m.x_shape, &info->x_shape) || m.rows != h->rows ||
-         m.x_is_int != info->x_is_int || m.y_cols != info->y_cols || m.y_is_int != info->y_is_int))
+         m.x_type != info->x_type || m.y_cols != info->y_cols || m.y_is_int != info->y_is_int))
         rc = dp_error_set(err, h->wx, "the file changed since it was opened");
     if (rc) {
         close_split(&ids);
@@ -561,7 +564,7 @@ int dp_data_open(dp_data_file *h, const dp_data_info *info, const char *split, s
     h->x = ids.x;
     h->y = ids.y;
     h->size = file_size(h);
-    direct_setup(&h->direct[0], f, ids.x, info->x_is_int ? H5T_NATIVE_INT32 : H5T_NATIVE_FLOAT);
+    direct_setup(&h->direct[0], f, ids.x, dp_xtype_mem_type(info->x_type));
     direct_setup(&h->direct[1], f, ids.y, info->y_is_int ? H5T_NATIVE_INT32 : H5T_NATIVE_FLOAT);
     return 0;
 }
@@ -599,12 +602,15 @@ static int read_stored(dp_data_file *h, const row_run *runs, size_t n_runs, size
                             "the file shrank from %lld to %lld bytes while it was being read "
                             "(truncated or rewritten in place)",
                             h->size, size);
-    hid_t xt = info->x_is_int ? H5T_NATIVE_INT32 : H5T_NATIVE_FLOAT;
+    hid_t xt = dp_xtype_mem_type(info->x_type);
     hid_t yt = info->y_is_int ? H5T_NATIVE_INT32 : H5T_NATIVE_FLOAT;
     if (h->direct[0].fd >= 0
             ? read_direct(&h->direct[0], runs, n_runs, x, info->path, h->wx, &h->err)
             : read_runs((hid_t)h->x, xt, runs, n_runs, rows, x, h->wx, &h->err))
         return -1;
+    /* Compact features widen in place to x * scale + offset (data_dtype.h). */
+    dp_xtype_to_float(info->x_type, x, rows * dp_shape_numel(&info->x_shape), info->scale,
+                      info->offset);
     return h->direct[1].fd >= 0
                ? read_direct(&h->direct[1], runs, n_runs, ybuf, info->path, h->wy, &h->err)
                : read_runs((hid_t)h->y, yt, runs, n_runs, rows, ybuf, h->wy, &h->err);

@@ -231,6 +231,8 @@ int dp_trainset_load(dp_trainset *ts, const dp_comm *c, const dp_config *cfg, in
     int shards = cfg->shards ? cfg->shards : c->size;
     if (dp_data_read_info(cfg->data_path, &ts->info, err) == 0 &&
         trainset_check_shapes(ts, cfg, k, positions, err) == 0) {
+        ts->info.scale = cfg->data_scale;
+        ts->info.offset = cfg->data_offset;
         ts->width = dp_shape_numel(&ts->info.x_shape);
         /* Keras: split_at = int(N * (1 - validation_split)); validation is the tail. */
         split_at = (size_t)((double)ts->info.n_train * (1.0 - cfg->validation_split));
@@ -290,6 +292,8 @@ int dp_trainset_check_file(dp_data_info *info, const dp_config *cfg, int k, int 
     dp_trainset ts = {.info = *info};
     int rc = trainset_check_shapes(&ts, cfg, k, positions, err);
     info->n_tokens = ts.info.n_tokens;
+    info->scale = cfg->data_scale;
+    info->offset = cfg->data_offset;
     *classes = trainset_classes(cfg, k);
     return rc;
 }

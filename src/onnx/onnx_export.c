@@ -20,7 +20,23 @@
  * external data files, which this exporter does not write. */
 #define ONNX_MAX_BYTES ((size_t)2000 << 20)
 
-/* The first nodes: x = (raw - mean) / std per input value, as the data
+/* x * data.scale + data.offset, as the data reader computes it: in double,
+ * rounded once to float (Cast, Mul, Add, Cast), so the graph takes x in the
+ * file's units (uint8 pixels as floats 0..255) and matches dptrain's bits. */
+static const char *emit_scale(ox_graph *g, const dp_loaded *ld, const char *x) {
+    double scale = ld->cfg.data_scale, offset = ld->cfg.data_offset;
+    if ((scale == 1 || scale == 0) && offset == 0) return x;
+    ox_scope(g, "scale");
+    const char *d = ox_op(g, "Cast", x, NULL);
+    ox_attr_int(g, ox_last(g), "to", OX_DOUBLE);
+    if (scale != 1 && scale != 0) d = ox_op(g, "Mul", d, ox_scalar_f64(g, "scale", scale));
+    if (offset != 0) d = ox_op(g, "Add", d, ox_scalar_f64(g, "offset", offset));
+    const char *out = ox_op(g, "Cast", d, NULL);
+    ox_attr_int(g, ox_last(g), "to", OX_FLOAT);
+    return out;
+}
+
+/* The first nodes after the scale: x = (raw - mean) / std per input value, as the data
  * reader standardizes rows, with mean and std shaped like one row. */
 static const char *emit_standardize(ox_graph *g, const dp_loaded *ld, const char *x,
                                     dp_error *err) {
@@ -101,7 +117,8 @@ int dp_onnx_serialize(const dp_loaded *ld, uint8_t **buf, size_t *len, dp_error 
                             m->n_params);
     ox_graph g = {0};
     int ids = ld->cfg.n_layers > 0 && strcmp(ld->cfg.layers[0].type, "embedding") == 0;
-    const char *x = emit_standardize(&g, ld, "input", err);
+    /* Token ids are never scaled. */
+    const char *x = emit_standardize(&g, ld, ids ? "input" : emit_scale(&g, ld, "input"), err);
     if (x) x = emit_layers(&g, ld, x, err);
     if (!x) {
         ox_graph_free(&g);

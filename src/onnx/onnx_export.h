@@ -15,8 +15,10 @@
 /* Serializes the network of a loaded checkpoint as an ONNX ModelProto into
  * *buf (malloc'd, *len bytes). The graph takes raw rows as `predict` does:
  * input "input" float32 [N, ...model.input] (int32 token ids [N, T] when the
- * first layer is an embedding), standardized by the checkpoint's /data/mean
- * and /data/std in its first nodes when it has them; output "predictions"
+ * first layer is an embedding), in the file's units: its first nodes apply
+ * data.scale and data.offset (x * scale + offset in double, rounded to float,
+ * when they are not 1 and 0), then the checkpoint's /data/mean and /data/std
+ * when it has them; output "predictions"
  * float32 [N, ...output] after the output activation (probabilities for a
  * classifier). A layer without an ONNX form is an error naming it. Returns 0,
  * or -1 with err set and *buf NULL. */

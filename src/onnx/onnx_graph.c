@@ -85,6 +85,10 @@ const char *ox_scalar_f32(ox_graph *g, const char *what, float v) {
     return new_tensor(g, what, OX_FLOAT, 0, NULL, &v, sizeof v)->name;
 }
 
+const char *ox_scalar_f64(ox_graph *g, const char *what, double v) {
+    return new_tensor(g, what, OX_DOUBLE, 0, NULL, &v, sizeof v)->name;
+}
+
 Onnx__NodeProto *ox_node(ox_graph *g, const char *op, const char *const *in, int n_in, int n_out) {
     Onnx__NodeProto *n = ox_alloc(g, sizeof *n);
     onnx__node_proto__init(n);

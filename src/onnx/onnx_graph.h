@@ -26,7 +26,7 @@ typedef struct ox_graph {
 } ox_graph;
 
 /* ONNX element types used here (TensorProto.DataType). */
-enum { OX_FLOAT = 1, OX_INT32 = 6, OX_INT64 = 7 };
+enum { OX_FLOAT = 1, OX_INT32 = 6, OX_INT64 = 7, OX_DOUBLE = 11 };
 
 /* Zeroed memory from the arena, or a copy of a string. */
 void *ox_alloc(ox_graph *g, size_t n);
@@ -45,6 +45,9 @@ const char *ox_init_i64(ox_graph *g, const char *what, const int64_t *v, int n);
 
 /* A float32 scalar initializer (shape []). */
 const char *ox_scalar_f32(ox_graph *g, const char *what, float v);
+
+/* A float64 scalar initializer (shape []). */
+const char *ox_scalar_f64(ox_graph *g, const char *what, double v);
 
 /* A node op(in[0..n_in)) with n_out fresh outputs; returns it for attributes
  * and its output names (node->output[i]). */

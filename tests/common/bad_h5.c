@@ -258,6 +258,22 @@ static int w_int_x(const char *path, int latest) {
 static int w_double_x(const char *path, int latest) {
     return x_of_type(path, latest, 1, H5T_IEEE_F64LE);
 }
+static int w_int64_x(const char *path, int latest) {
+    return x_of_type(path, latest, 1, H5T_STD_I64LE);
+}
+
+/* x as records {a: float32, b: float32}: a compound, not numbers. */
+static int w_compound_x(const char *path, int latest) {
+    float v[10 * 5 * 2];
+    for (int i = 0; i < 10 * 5 * 2; i++) v[i] = (float)i;
+    static const hsize_t dims[2] = {10, 5};
+    hid_t t = H5Tcreate(H5T_COMPOUND, 2 * sizeof(float));
+    H5Tinsert(t, "a", 0, H5T_NATIVE_FLOAT);
+    H5Tinsert(t, "b", sizeof(float), H5T_NATIVE_FLOAT);
+    /* The type is closed inside the body: WRITE_FILE returns. */
+    WRITE_FILE(path, latest, PUT(bad_h5_write_ds(f, "/train/x", t, t, 2, dims, v));
+               PUT(bad_h5_put_y(f, "train", 10, 0, 0)); H5Tclose(t));
+}
 static int w_rank1_x(const char *path, int latest) {
     return x_of_type(path, latest, 0, H5T_IEEE_F32LE);
 }
@@ -377,6 +393,11 @@ const bad_h5_case bad_h5_cases[] = {
      "/val/x", "x is float32 but /train/x is int32", NULL},
     {"double_x", "x of the wrong dtype (float64)", w_double_x, 1, BAD_H5_INFO, "/train/x",
      "got float64", NULL},
+    {"int64_x", "x of an unsupported integer type (int64)", w_int64_x, 0, BAD_H5_INFO, "/train/x",
+     "expected uint8, int8, uint16, int16, float16 or float32 (int32 for token ids), got int64",
+     NULL},
+    {"compound_x", "x of a compound type", w_compound_x, 1, BAD_H5_INFO, "/train/x", "got compound",
+     NULL},
     {"rank1_x", "x of the wrong rank", w_rank1_x, 0, BAD_H5_INFO, "/train/x", "rank 1", NULL},
     /* Found by fuzzing: the row width wrapped to 0, and the file was accepted with
      * rows of no values. */

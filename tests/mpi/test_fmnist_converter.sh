@@ -1,11 +1,18 @@
 #!/usr/bin/env bash
 # The Fashion-MNIST converter, scripts/make_fmnist_data.py, on tiny IDX files this
 # test writes itself (60 train and 10 test images whose pixels name the image):
-# - a good set gives /train/x float32 [60,1,28,28], /train/y int32 [60], /test
-#   alike with 10 rows (h5dump -H); every output row is its source image / 255
-#   with its own label, the training rows are a shuffled permutation of the
-#   sources, the test rows keep their order (h5dump -b, checked by the standard
-#   library only); a second run writes the same bytes; --limit cuts both splits;
+# - a good set gives /train/x uint8 [60,1,28,28], /train/y int32 [60], /test
+#   alike with 10 rows (h5dump -H); every output row is its source image's
+#   pixels with its own label, the training rows are a shuffled permutation of
+#   the sources, the test rows keep their order (h5dump -b, checked by the
+#   standard library only); a second run writes the same bytes; --limit cuts
+#   both splits;
+# - --dtype float32 writes the rows as image / 255 in float32, bit for bit what
+#   the uint8 file gives as pixel * (1/255) in double rounded to float (dptrain's
+#   data.scale: 1/255);
+# - --chunk-rows and --compress write chunked, deflated datasets (h5dump -p)
+#   whose values are the contiguous file's; a chunk larger than a split, a bad
+#   level or row count is one error line;
 # - each bad input (wrong magic, truncated data, truncated or absent gzip stream,
 #   image/label count mismatch, wrong image size, label out of range, missing
 #   file, unwritable output, failed rename) exits 1 with exactly one `make_fmnist_data: error:`
@@ -61,25 +68,28 @@ if variant == "truncgz":
 if variant == "missing": os.remove(os.path.join(d, "t10k-labels-idx1-ubyte.gz"))
 EOF
 
-# verify.py DIR NTRAIN NTEST: checks the raw little-endian dumps DIR/{trx,try,tex,tey}.bin
-# of a conversion of the good set limited to NTRAIN / NTEST rows.
+# verify.py DIR NTRAIN NTEST KIND: checks the raw little-endian dumps
+# DIR/{trx,try,tex,tey}.bin of a conversion of the good set limited to NTRAIN /
+# NTEST rows; KIND u8 (pixels) or f32 (pixels / 255).
 cat >"$TMP/verify.py" <<'EOF'
 import array, sys
-d, ntr, nte = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+d, ntr, nte, kind = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+unit = 1.0 if kind == "u8" else 1 / 255
 def load(name, code):
     a = array.array(code)
     with open(f"{d}/{name}.bin", "rb") as f:
         a.frombytes(f.read())
     if sys.byteorder != "little": a.byteswap()
     return a
-trx, try_, tex, tey = load("trx", "f"), load("try", "i"), load("tex", "f"), load("tey", "i")
+xcode = "B" if kind == "u8" else "f"
+trx, try_, tex, tey = load("trx", xcode), load("try", "i"), load("tex", xcode), load("tey", "i")
 bad = []
 if (len(trx), len(try_), len(tex), len(tey)) != (ntr * 784, ntr, nte * 784, nte):
     sys.exit(f"sizes {len(trx)} {len(try_)} {len(tex)} {len(tey)}")
 for name, x in (("train", trx), ("test", tex)):
-    if min(x) != 0.0 or max(x) != 1.0:
-        bad.append(f"{name}/x spans [{min(x)}, {max(x)}], want exactly [0, 1]")
-def pixels(x, r): return [v * 255 for v in x[r * 784:(r + 1) * 784]]
+    if min(x) != 0 or max(x) != 255 * unit:
+        bad.append(f"{name}/x spans [{min(x)}, {max(x)}], want exactly [0, {255 * unit}]")
+def pixels(x, r): return [v / unit for v in x[r * 784:(r + 1) * 784]]
 def same(got, want): return all(abs(g - w) < 1e-3 for g, w in zip(got, want))
 inv7 = pow(7, -1, 256)
 src = []
@@ -130,23 +140,70 @@ mkdir "$TMP/out"
 "$PY" "$CONV" --src "$TMP/good" --out "$TMP/out/f.h5" >"$TMP/good.log" 2>&1
 check "good set converts" test $? -eq 0
 cat "$TMP/good.log"
-check "/train/x float32 [60,1,28,28]" header "$TMP/out/f.h5" /train/x H5T_IEEE_F32LE "60, 1, 28, 28"
+check "/train/x uint8 [60,1,28,28]" header "$TMP/out/f.h5" /train/x H5T_STD_U8LE "60, 1, 28, 28"
 check "/train/y int32 [60]" header "$TMP/out/f.h5" /train/y H5T_STD_I32LE "60"
-check "/test/x float32 [10,1,28,28]" header "$TMP/out/f.h5" /test/x H5T_IEEE_F32LE "10, 1, 28, 28"
+check "/test/x uint8 [10,1,28,28]" header "$TMP/out/f.h5" /test/x H5T_STD_U8LE "10, 1, 28, 28"
 check "/test/y int32 [10]" header "$TMP/out/f.h5" /test/y H5T_STD_I32LE "10"
 check "dump the datasets" dump "$TMP/out/f.h5"
-check "rows are images/255 in [0,1] with their labels; train shuffled, test in order" \
-  "$PY" "$TMP/verify.py" "$TMP/dump" 60 10
+check "rows are the images' pixels with their labels; train shuffled, test in order" \
+  "$PY" "$TMP/verify.py" "$TMP/dump" 60 10 u8
 check "no temporary file left" test "$(ls -A "$TMP/out")" = f.h5
 "$PY" "$CONV" --src "$TMP/good" --out "$TMP/again.h5" >/dev/null 2>&1
 check "a second run writes the same bytes" cmp "$TMP/out/f.h5" "$TMP/again.h5"
 
 "$PY" "$CONV" --src "$TMP/good" --out "$TMP/lim.h5" --limit 30 >/dev/null 2>&1
 check "--limit 30 converts" test $? -eq 0
-check "--limit 30: train [30,1,28,28]" header "$TMP/lim.h5" /train/x H5T_IEEE_F32LE "30, 1, 28, 28"
-check "--limit 30: test [5,1,28,28]" header "$TMP/lim.h5" /test/x H5T_IEEE_F32LE "5, 1, 28, 28"
-limited() { dump "$TMP/lim.h5" && "$PY" "$TMP/verify.py" "$TMP/dump" 30 5; }
+check "--limit 30: train [30,1,28,28]" header "$TMP/lim.h5" /train/x H5T_STD_U8LE "30, 1, 28, 28"
+check "--limit 30: test [5,1,28,28]" header "$TMP/lim.h5" /test/x H5T_STD_U8LE "5, 1, 28, 28"
+limited() { dump "$TMP/lim.h5" && "$PY" "$TMP/verify.py" "$TMP/dump" 30 5 u8; }
 check "--limit 30: the first 30 / 5 source rows, train shuffled" limited
+
+# --dtype float32: the older layout, image / 255.
+"$PY" "$CONV" --src "$TMP/good" --out "$TMP/f32.h5" --dtype float32 >/dev/null 2>&1
+check "--dtype float32 converts" test $? -eq 0
+check "--dtype float32: /train/x float32 [60,1,28,28]" header "$TMP/f32.h5" /train/x H5T_IEEE_F32LE "60, 1, 28, 28"
+f32rows() { dump "$TMP/f32.h5" && "$PY" "$TMP/verify.py" "$TMP/dump" 60 10 f32; }
+check "--dtype float32: rows are images/255 in [0,1], train shuffled alike" f32rows
+# The uint8 file read as pixel * (1/255) in double, rounded once to float32 (the
+# reader's data.scale), against the float32 file: the same bits.
+same_as_f32() {
+  "$PY" - "$TMP/out/f.h5" "$TMP/f32.h5" <<'EOF'
+import sys, h5py, numpy as np
+with h5py.File(sys.argv[1], "r") as u, h5py.File(sys.argv[2], "r") as f:
+    for s in ("train", "test"):
+        got = (u[f"/{s}/x"][:].astype(np.float64) * (1 / 255)).astype(np.float32)
+        want = f[f"/{s}/x"][:]
+        if got.tobytes() != want.tobytes():
+            sys.exit(f"{s}: {int((got != want).sum())} values differ")
+print("uint8 * (1/255) == float32 file, bit for bit")
+EOF
+}
+check "uint8 * (1/255) gives the float32 file's bits" same_as_f32
+
+# Chunked and deflated: the layout h5dump reports, and the contiguous file's values.
+"$PY" "$CONV" --src "$TMP/good" --out "$TMP/z.h5" --chunk-rows 7 --compress 4 >/dev/null 2>&1
+check "--chunk-rows 7 --compress 4 converts" test $? -eq 0
+layout() { # H5 DATASET WANT...: h5dump -p -H of the dataset contains each WANT
+  local h w
+  h=$(h5dump -p -H -d "$2" "$1") || return 1
+  for w in "${@:3}"; do grep -qF "$w" <<<"$h" || { echo "no '$w' in: $h"; return 1; }; done
+}
+check "/train/x in chunks of 7 rows, deflate level 4" layout "$TMP/z.h5" /train/x \
+  "CHUNKED ( 7, 1, 28, 28 )" "COMPRESSION DEFLATE { LEVEL 4 }"
+check "/test/y in chunks of 7 rows, deflated" layout "$TMP/z.h5" /test/y "CHUNKED ( 7 )" "DEFLATE"
+"$PY" "$CONV" --src "$TMP/good" --out "$TMP/z1.h5" --compress 1 >/dev/null 2>&1
+check "--compress alone: chunks of min(64, rows) rows" layout "$TMP/z1.h5" /train/x \
+  "CHUNKED ( 60, 1, 28, 28 )" "COMPRESSION DEFLATE { LEVEL 1 }"
+same_values() {
+  local a b ds
+  for ds in /train/x /train/y /test/x /test/y; do
+    a=$(h5dump -d "$ds" -y -w 0 "$TMP/out/f.h5" | grep -v "FILENAME\|HDF5 \"") || return 1
+    b=$(h5dump -d "$ds" -y -w 0 "$TMP/z.h5" | grep -v "FILENAME\|HDF5 \"") || return 1
+    [ "$(sed -n '/DATA {/,$p' <<<"$a")" = "$(sed -n '/DATA {/,$p' <<<"$b")" ] || { echo "$ds differs"; return 1; }
+  done
+}
+check "the chunked, deflated file holds the contiguous file's values" same_values
+check "and is smaller" test "$(stat -c %s "$TMP/z.h5")" -lt "$(stat -c %s "$TMP/out/f.h5")"
 
 # bad VARIANT FILE EXPECT: the converter on the set with that defect exits 1 with one
 # error line naming FILE and containing EXPECT, and leaves its output directory as it was.
@@ -177,6 +234,11 @@ bad count train-labels-idx1-ubyte.gz "59 labels for the 60 images"
 bad size27 train-images-idx3-ubyte.gz "dimension 1 is 27"
 bad label10 train-labels-idx1-ubyte.gz "label 10 at row 17"
 bad missing t10k-labels-idx1-ubyte.gz "no such file"
+bad chunkbig --chunk-rows "11 rows per chunk, but /test has only 10 rows" --chunk-rows 11
+bad chunk0 --chunk-rows "expected a row count >= 1, got 0" --chunk-rows 0
+bad level10 --compress "expected a deflate level 0 to 9, got 10" --compress 10
+bad levelx --compress "expected a deflate level 0 to 9, got 'fast'" --compress fast
+bad dtype usage "--dtype: invalid choice" --dtype int64
 touch "$TMP/afile"
 bad unwritable "$TMP/afile/sub/f.h5" "cannot write" --out "$TMP/afile/sub/f.h5"
 
@@ -201,7 +263,7 @@ real=/usr/share/datasets/fashion-mnist
 if [ -d "$real" ]; then
   "$PY" "$CONV" --src "$real" --out "$TMP/real.h5" --limit 600 >/dev/null 2>&1
   check "dataset-fashion-mnist converts" test $? -eq 0
-  check "dataset-fashion-mnist: train [600,1,28,28]" header "$TMP/real.h5" /train/x H5T_IEEE_F32LE "600, 1, 28, 28"
+  check "dataset-fashion-mnist: train [600,1,28,28]" header "$TMP/real.h5" /train/x H5T_STD_U8LE "600, 1, 28, 28"
   check "dataset-fashion-mnist: test [100]" header "$TMP/real.h5" /test/y H5T_STD_I32LE "100"
 else
   echo "skipped: $real absent (Debian package dataset-fashion-mnist)"

@@ -9,7 +9,9 @@
 #   window is the first x of the next (h5dump -b, checked by the standard library
 #   only, against the files the test names itself); T defaults to 64; a second
 #   run writes the same bytes;
-# - each bad input (bad T, missing or empty directory, a part shorter than one
+# - --chunk-rows and --compress write chunked, deflated datasets (h5dump -p)
+#   with the same windows;
+# - each bad input (bad T, a chunk larger than a part, a bad level, missing or empty directory, a part shorter than one
 #   window, unwritable output, failed rename) exits 1 with exactly one
 #   `make_fortunes: error:` line and leaves no file behind, nor changes an
 #   existing one;
@@ -125,6 +127,23 @@ check "T 64: /val/y [2, 64]" header "$TMP/t64.h5" /val/y "2, 64"
 t64() { dump "$TMP/t64.h5" && "$PY" "$TMP/verify.py" "$TMP/dump" 64; }
 check "T 64: x is the corpus's windows, y the next bytes" t64
 
+# Chunked and deflated: the layout h5dump -p reports, and the same windows.
+FORTUNES_DIR=$corpus "$CONV" --out "$TMP/z.h5" --chunk-rows 5 --compress 6 8 >/dev/null 2>&1
+check "--chunk-rows 5 --compress 6 converts" test $? -eq 0
+layout() { # H5 DATASET WANT...: h5dump -p -H of the dataset contains each WANT
+  local h w
+  h=$(h5dump -p -H -d "$2" "$1") || return 1
+  for w in "${@:3}"; do grep -qF "$w" <<<"$h" || { echo "no '$w' in: $h"; return 1; }; done
+}
+check "/train/x in chunks of 5 windows, deflate level 6" layout "$TMP/z.h5" /train/x \
+  "CHUNKED ( 5, 8 )" "COMPRESSION DEFLATE { LEVEL 6 }"
+check "/val/y in chunks of 5 windows, deflated" layout "$TMP/z.h5" /val/y "CHUNKED ( 5, 8 )" "DEFLATE"
+zrows() { dump "$TMP/z.h5" && "$PY" "$TMP/verify.py" "$TMP/dump" 8; }
+check "the chunked, deflated file holds the same windows" zrows
+FORTUNES_DIR=$corpus "$CONV" --out "$TMP/z1.h5" --compress 1 8 >/dev/null 2>&1
+check "--compress alone: chunks of min(64, rows) windows" layout "$TMP/z1.h5" /train/x "CHUNKED ( 64, 8 )"
+check "--compress alone: a part of 18 windows in one chunk" layout "$TMP/z1.h5" /test/x "CHUNKED ( 18, 8 )"
+
 # bad NAME EXPECT DIR ARGS...: the converter on corpus DIR exits 1 with one error
 # line containing EXPECT, prints nothing else, and leaves $TMP/bad-NAME empty.
 bad() {
@@ -149,6 +168,13 @@ bad "T 0" "T: expected a window length" "$corpus" 0
 bad "T not a number" "got 'abc'" "$corpus" abc
 bad "two window lengths" "more than one window length" "$corpus" 8 9
 bad "unknown option" "--frobnicate: unknown option" "$corpus" --frobnicate
+bad "a chunk larger than a part" "--chunk-rows: 19 rows per chunk, but /val has only 18 rows" \
+  "$corpus" --chunk-rows 19 8
+bad "chunk rows not a number" "--chunk-rows: expected a row count >= 1, got '1e3'" "$corpus" \
+  --chunk-rows 1e3 8
+bad "level out of range" "--compress: expected a deflate level 0 to 9, got -1" "$corpus" \
+  --compress=-1 8
+bad "level without a value" "--compress: needs a value" "$corpus" --compress
 bad "missing directory" "$TMP/nosuch: No such file or directory" "$TMP/nosuch" 8
 bad "no text files" "$TMP/decoys: no text files" "$TMP/decoys" 8
 bad "a part shorter than one window" "the val part has 150 bytes, fewer than one window of T+1 = 151" \

@@ -51,6 +51,16 @@ model() {
 model seed "$SRC/datasets/seed_classification.h5" "$SRC/configs/seed.yaml"
 model fmnist_mlp "$TMP/img28.h5" "$SRC/configs/fmnist_mlp.yaml"
 model fmnist_cnn "$TMP/img28.h5" "$SRC/configs/fmnist_cnn.yaml"
+# uint8 pixels (the converter's layout): the graph's first nodes apply
+# data.scale 1/255 and an offset to raw pixel values given as floats.
+/usr/bin/python3 - "$TMP/img28.h5" "$TMP/img28u8.h5" <<'EOF' || need "uint8 images" "python3-h5py"
+import sys, h5py, numpy as np
+with h5py.File(sys.argv[1], "r") as f, h5py.File(sys.argv[2], "w") as g:
+    for s in ("train", "test"):
+        g[f"/{s}/x"] = np.clip(np.rint(f[f"/{s}/x"][:] * 255), 0, 255).astype(np.uint8)
+        g[f"/{s}/y"] = f[f"/{s}/y"][:]
+EOF
+model fmnist_mlp_u8 "$TMP/img28u8.h5" "$SRC/configs/fmnist_mlp.yaml" --set data.offset=-0.5
 
 # 'same' padding with odd and even kernels (uneven pads), strides, overlapping
 # pools, tanh and sigmoid convolutions, a softmax in the middle.

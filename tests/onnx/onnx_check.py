@@ -58,7 +58,9 @@ def prepare(jobs_path, results, n, specs):
                 out.write(f"{name} checker FAILED: {str(e).splitlines()[0]}\n")
             with h5py.File(data, "r") as f:
                 x = f[dataset][:n]
-            dtype = "int32" if x.dtype.kind in "iu" else "float32"
+            # int32 is token ids; compact features (uint8 pixels...) go in as
+            # floats in the file's units, which the graph scales itself.
+            dtype = "int32" if x.dtype.kind == "i" and x.dtype.itemsize == 4 else "float32"
             x = x.astype(np.int32 if dtype == "int32" else np.float32)
             base = os.path.splitext(model_path)[0]
             x.tofile(base + ".in.bin")

@@ -359,6 +359,8 @@ static void test_file_layout_is_as_documented(void) {
     build_model(&m, BASE, N_BASE);
     build_optim(&o, &m, DP_OPTIM_ADAM);
     build_state(&st, 1234);
+    st.data_scale = 1.0 / 255;
+    st.data_offset = -0.5;
     CU_ASSERT_EQUAL_FATAL(dp_ckpt_write(base, &m, &o, &st, 0, &err), 0);
 
     hid_t f = H5Fopen(ckpt_path(base, 1234), H5F_ACC_RDONLY, H5P_DEFAULT);
@@ -405,6 +407,19 @@ static void test_file_layout_is_as_documented(void) {
     CU_ASSERT(dims[0] == 5 && cls == H5T_FLOAT && size == 4);
     CU_ASSERT_EQUAL(dset_info(f, "/data/std", dims, &cls, &size), 1);
     CU_ASSERT(dims[0] == 5 && cls == H5T_FLOAT && size == 4);
+    /* data.scale and data.offset as float64 attributes of /data, bit for bit. */
+    const char *data_attrs[2] = {"scale", "offset"};
+    const double data_want[2] = {1.0 / 255, -0.5};
+    for (int i = 0; i < 2; i++) {
+        double v = 0;
+        a = H5Aopen_by_name(f, "/data", data_attrs[i], H5P_DEFAULT, H5P_DEFAULT);
+        t = a >= 0 ? H5Aget_type(a) : -1;
+        CU_ASSERT(t >= 0 && H5Tget_class(t) == H5T_FLOAT && H5Tget_size(t) == 8);
+        CU_ASSERT(a >= 0 && H5Aread(a, H5T_NATIVE_DOUBLE, &v) >= 0);
+        CU_ASSERT_EQUAL(memcmp(&v, &data_want[i], sizeof v), 0);
+        if (t >= 0) H5Tclose(t);
+        if (a >= 0) H5Aclose(a);
+    }
     CU_ASSERT_EQUAL(dset_info(f, "/metrics", dims, &cls, &size), 2);
     CU_ASSERT(dims[0] == 3 && dims[1] == DP_METRICS_COLS && cls == H5T_FLOAT && size == 8);
 

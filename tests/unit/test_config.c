@@ -276,6 +276,46 @@ static void test_names_round_trip(void) {
 
 /* ---- overrides ---- */
 
+/* data.scale: a number or a fraction a/b (YAML reads 1/255 as a string),
+ * finite and not 0; data.offset: any finite number; defaults 1 and 0. */
+static void test_data_scale(void) {
+    dp_config cfg;
+    if (load_ok(&cfg, BASE, NULL, 0) == 0) {
+        CU_ASSERT(cfg.data_scale == 1 && cfg.data_offset == 0);
+        dp_config_free(&cfg);
+    }
+    if (load_ok(&cfg,
+                L01 L02 "  scale: 1/255\n  offset: -0.5\n" L03 L04 L05 L06 L07 L08 L09 L10 L11 L12,
+                NULL, 0) == 0) {
+        CU_ASSERT(cfg.data_scale == 1.0 / 255); /* the double nearest 1/255, as C divides */
+        CU_ASSERT(cfg.data_offset == -0.5);
+        dp_config_free(&cfg);
+    }
+    char *sets[] = {"data.scale=-2e-3", "data.offset=1e3"};
+    if (load_ok(&cfg, BASE, sets, 2) == 0) {
+        CU_ASSERT(cfg.data_scale == -2e-3 && cfg.data_offset == 1e3);
+        dp_config_free(&cfg);
+    }
+    static const char *const bad[][2] = {
+        {"  scale: 0\n", "data.scale: must be a finite number other than 0, got 0"},
+        {"  scale: 0/7\n", "data.scale: must be a finite number other than 0, got 0/7"},
+        {"  scale: 1/0\n", "data.scale: 1/0 is not a finite number"},
+        {"  scale: 1e308/1e-308\n", "is not a finite number"},
+        {"  scale: inf\n", "data.scale: expected a number, got 'inf'"},
+        {"  scale: 1/2/3\n", "data.scale: expected a number or a fraction a/b, got '1/2/3'"},
+        {"  scale: /255\n", "expected a number or a fraction a/b"},
+        {"  scale: one/255\n", "expected a number or a fraction a/b"},
+        {"  offset: 1/2\n", "data.offset: expected a number, got '1/2'"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char text[1024];
+        snprintf(text, sizeof text, "%s%s%s", L01 L02, bad[i][0],
+                 L03 L04 L05 L06 L07 L08 L09 L10 L11 L12);
+        /* The value's column: after "  scale: " or "  offset: ". */
+        expect_error(text, strstr(bad[i][0], "offset") ? NAME ":3:11" : NAME ":3:10", bad[i][1]);
+    }
+}
+
 static void test_set_values(void) {
     char *sets[] = {"train.epochs=2",
                     "model.input=[28, 28]",
@@ -824,6 +864,7 @@ int main(void) {
         {"seed file", test_seed_file},
         {"missing file", test_missing_file},
         {"defaults", test_defaults},
+        {"data scale", test_data_scale},
         {"saved text round trip", test_saved_text_round_trip},
         {"all fields", test_all_fields},
         {"names round trip", test_names_round_trip},
