@@ -609,6 +609,8 @@ static int train_setup(dp_run *r, dp_error *err) {
     r->ck.mean = r->ts.mean;
     r->ck.std = r->ts.std;
     r->ck.config_text = cfg->text;
+    r->ck.data_scale = cfg->data_scale;
+    r->ck.data_offset = cfg->data_offset;
     dp_callbacks_start(cfg, r->optim.cfg.learning_rate, &r->cb);
     if (c->rank == 0 && cfg->early_stopping.enabled && cfg->early_stopping.restore_best_weights)
         r->best_weights = DP_MALLOC(r->model.n_params * sizeof(float));
