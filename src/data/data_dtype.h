@@ -5,22 +5,8 @@
 #include <hdf5.h>
 #include <stddef.h>
 
+#include "data/data.h"
 #include "dptrain/error.h"
-
-/* How /x is stored. Every type but DP_X_TOKENS holds features, handed out as
- * float32 (x * scale + offset); DP_X_TOKENS is int32 token ids. */
-typedef enum dp_xtype {
-    DP_X_F32 = 0, /* zero: a zeroed dp_data_info means float32 */
-    DP_X_F16,     /* IEEE half, little-endian */
-    DP_X_U8,
-    DP_X_I8,
-    DP_X_U16,
-    DP_X_I16,
-    DP_X_TOKENS, /* int32 */
-} dp_xtype;
-
-/* The accepted stored types, for error messages. */
-#define DP_XTYPES_ACCEPTED "uint8, int8, uint16, int16, float16 or float32 (int32 for token ids)"
 
 /* Classifies the stored type t of an x dataset. Returns 0, or -1 with err set
  * (at where) naming the type and listing the accepted ones. */

@@ -1,5 +1,6 @@
 /* data_read.c - validate an HDF5 dataset file and read row ranges by hyperslab. */
 #include "data/data.h"
+#include "data/data_dtype.h"
 #include "core/alloc.h"
 
 #include <errno.h>

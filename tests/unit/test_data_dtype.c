@@ -5,6 +5,7 @@
  * ulp of it. */
 #include "bad_h5.h"
 #include "data/data.h"
+#include "data/data_dtype.h"
 #include "testlib.h"
 
 #include <hdf5.h>
