@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # The Fashion-MNIST converter, scripts/make_fmnist_data.py, on tiny IDX files this
 # test writes itself (60 train and 10 test images whose pixels name the image):
+# - the real package, when installed: the whole set's uint8 file is at most a
+#   quarter of its float32 file's size;
 # - a good set gives /train/x uint8 [60,1,28,28], /train/y int32 [60], /test
 #   alike with 10 rows (h5dump -H); every output row is its source image's
 #   pixels with its own label, the training rows are a shuffled permutation of
@@ -265,6 +267,16 @@ if [ -d "$real" ]; then
   check "dataset-fashion-mnist converts" test $? -eq 0
   check "dataset-fashion-mnist: train [600,1,28,28]" header "$TMP/real.h5" /train/x H5T_STD_U8LE "600, 1, 28, 28"
   check "dataset-fashion-mnist: test [100]" header "$TMP/real.h5" /test/y H5T_STD_I32LE "100"
+  # The whole set: the compact file (uint8 pixels, labels in one deflated
+  # chunk) is at most a quarter of the older float32 layout's size.
+  "$PY" "$CONV" --src "$real" --out "$TMP/full8.h5" >/dev/null 2>&1
+  "$PY" "$CONV" --src "$real" --out "$TMP/full32.h5" --dtype float32 >/dev/null 2>&1
+  s8=$(stat -c %s "$TMP/full8.h5") s32=$(stat -c %s "$TMP/full32.h5")
+  echo "Fashion-MNIST: uint8 file $s8 bytes, float32 file $s32 bytes"
+  check "the uint8 file is at most a quarter of the float32 file" test $((4 * s8)) -le "$s32"
+  check "its labels are one deflated chunk" layout "$TMP/full8.h5" /train/y "CHUNKED ( 60000 )" \
+    "COMPRESSION DEFLATE { LEVEL 9 }"
+  check "the float32 file keeps contiguous labels" layout "$TMP/full32.h5" /train/y CONTIGUOUS
 else
   echo "skipped: $real absent (Debian package dataset-fashion-mnist)"
 fi
