@@ -87,6 +87,8 @@ typedef struct dp_data_file {
     size_t rows;              /* rows in the split */
     long long size;           /* the file's size when opened; -1: unknown */
     dp_data_direct direct[2]; /* x, y */
+    int cache_y;              /* y not read directly comes from ycache */
+    void *ycache;             /* [rows, y_cols] the split's y as stored, once read */
     char split[8];
     char wx[256], wy[256]; /* `where` of errors about x and y */
     void *scratch;         /* rows as stored, in file order */
@@ -98,6 +100,8 @@ typedef struct dp_data_file {
 
 /* Largest chunk cache dp_data_open gives one dataset. */
 #define DP_DATA_CACHE_MAX ((size_t)64 << 20)
+/* The largest y a streamed handle keeps whole when HDF5 must gather it. */
+#define DP_DATA_YCACHE_MAX ((size_t)16 << 20)
 /* HDF5's sieve buffer for contiguous datasets (data_read.c). */
 #define DP_DATA_SIEVE_BYTES 0
 

@@ -1,6 +1,8 @@
 /* data_dtype.c - classifying x's stored type and filters, and converting x to float32. */
 #include "data/data_dtype.h"
 
+#include <float.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -168,4 +170,46 @@ int dp_data_check_filters(hid_t d, const char *where, dp_error *err) {
     }
     H5Pclose(p);
     return rc;
+}
+
+void dp_xtype_rows_to_float(dp_xtype t, const void *raw, size_t rows, size_t w, float *out,
+                            const uint64_t *dst, size_t dst_stride, double scale, double offset) {
+    if (scale == 0) scale = 1;
+    int plain = scale == 1 && offset == 0;
+    size_t size = dp_xtype_size(t);
+    const unsigned char *src = raw;
+    float table[256];
+    if (t == DP_X_U8 || t == DP_X_I8)
+        for (int v = 0; v < 256; v++) {
+            double d = t == DP_X_I8 ? (double)(int8_t)(uint8_t)v : (double)v;
+            table[v] = (float)(plain ? d : d * scale + offset);
+        }
+    for (size_t i = 0; i < rows; i++) {
+        const unsigned char *r = src + i * w * size;
+        float *x = out + (size_t)dst[i * dst_stride] * w; /* [w] */
+        if (t == DP_X_F32 || t == DP_X_TOKENS) {
+            memcpy(x, r, w * sizeof(float));
+            /* Token ids are never scaled; plain float32 keeps the file's bits. */
+            if (t == DP_X_F32 && !plain)
+                for (size_t j = 0; j < w; j++) x[j] = (float)((double)x[j] * scale + offset);
+        } else if (size == 1) {
+            widen8(r, x, w, table);
+        } else {
+            /* Two-byte values may sit at any offset of the raw buffer. */
+            uint16_t h[XTYPE_BLOCK];
+            for (size_t j0 = 0; j0 < w; j0 += XTYPE_BLOCK) {
+                size_t m = w - j0 < XTYPE_BLOCK ? w - j0 : XTYPE_BLOCK;
+                memcpy(h, r + j0 * 2, m * 2);
+                if (t == DP_X_F16) widen_half(h, x + j0, m, plain, scale, offset);
+                else widen16(h, x + j0, m, t == DP_X_I16, plain, scale, offset);
+            }
+        }
+    }
+}
+
+int dp_xtype_may_overflow(dp_xtype t, double scale, double offset) {
+    static const double largest[] = {0, 0, 255, 128, 65535, 32768, 0};
+    if (t == DP_X_F32 || t == DP_X_F16 || t == DP_X_TOKENS) return t != DP_X_TOKENS;
+    if (scale == 0) scale = 1;
+    return !(largest[t] * fabs(scale) + fabs(offset) < (double)FLT_MAX);
 }

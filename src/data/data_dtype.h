@@ -4,6 +4,7 @@
 
 #include <hdf5.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "data/data.h"
 #include "dptrain/error.h"
@@ -27,6 +28,17 @@ hid_t dp_xtype_mem_type(dp_xtype t);
  * rounded once. float32 with scale 1 and offset 0 is left untouched (the same
  * bits as the file). A scale of 0 means 1 (an info zeroed by hand). */
 void dp_xtype_to_float(dp_xtype t, float *x, size_t n, double scale, double offset);
+
+/* Out of place, for rows read in one order and wanted in another: raw row i
+ * (w values of type t, at raw + i * w * size) becomes float row
+ * dst[i * dst_stride] of out, each value as dp_xtype_to_float makes it. */
+void dp_xtype_rows_to_float(dp_xtype t, const void *raw, size_t rows, size_t w, float *out,
+                            const uint64_t *dst, size_t dst_stride, double scale, double offset);
+
+/* 0 when every value of an integer type t, times scale plus offset, is a
+ * finite float, so the reader can skip its check; 1 for float types, whose
+ * files may hold NaN or Inf. */
+int dp_xtype_may_overflow(dp_xtype t, double scale, double offset);
 
 /* One IEEE half (bits h) as a float: exact, subnormals, infinities and NaN kept. */
 float dp_half_to_float(unsigned h);

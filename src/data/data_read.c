@@ -565,6 +565,9 @@ int dp_data_open(dp_data_file *h, const dp_data_info *info, const char *split, s
     h->x = ids.x;
     h->y = ids.y;
     h->size = file_size(h);
+    /* Streamed reads of labels that HDF5 must gather (chunked, compressed)
+     * come from one copy of the split's y, when it is small. */
+    h->cache_y = rows_per_read > 0 && h->rows * (size_t)info->y_cols * 4 <= DP_DATA_YCACHE_MAX;
     direct_setup(&h->direct[0], f, ids.x, dp_xtype_mem_type(info->x_type));
     direct_setup(&h->direct[1], f, ids.y, info->y_is_int ? H5T_NATIVE_INT32 : H5T_NATIVE_FLOAT);
     return 0;
@@ -576,6 +579,7 @@ void dp_data_close(dp_data_file *h) {
     if (h->file >= 0) H5Fclose((hid_t)h->file);
     free(h->scratch);
     free(h->order);
+    free(h->ycache);
     memset(h, 0, sizeof *h);
     h->file = h->x = h->y = -1;
 }
@@ -590,10 +594,34 @@ static void *scratch(dp_data_file *h, size_t n) {
     return h->scratch;
 }
 
+/* The runs' rows of y from the handle's copy of the whole split's y, read
+ * once: labels stored chunked or compressed (the converters pack them) would
+ * otherwise cost an HDF5 selection of every run at every step. */
+static int read_y_cached(dp_data_file *h, const row_run *runs, size_t n_runs, void *ybuf) {
+    size_t row = (size_t)h->info->y_cols * 4;
+    if (!h->ycache) {
+        row_run all = {0, h->rows};
+        h->ycache = DP_MALLOC(h->rows * row);
+        hid_t yt = h->info->y_is_int ? H5T_NATIVE_INT32 : H5T_NATIVE_FLOAT;
+        if (read_runs((hid_t)h->y, yt, &all, 1, h->rows, h->ycache, h->wy, &h->err)) {
+            free(h->ycache);
+            h->ycache = NULL;
+            return -1;
+        }
+    }
+    char *out = ybuf;
+    for (size_t i = 0; i < n_runs; i++) {
+        memcpy(out, (char *)h->ycache + runs[i].first * row, runs[i].count * row);
+        out += runs[i].count * row;
+    }
+    return 0;
+}
+
 /* Reads x and y of `runs` (rows in run order) into x [rows, w] and lab or y
- * [rows, yc]: stored order, unconverted labels. */
+ * [rows, yc]: stored order, unconverted labels; x widened to floats in place
+ * when `widen`, else left as stored. */
 static int read_stored(dp_data_file *h, const row_run *runs, size_t n_runs, size_t rows, float *x,
-                       void *ybuf) {
+                       void *ybuf, int widen) {
     const dp_data_info *info = h->info;
     /* HDF5 reads zeros past the end of a file cut short after it was opened
      * (a shared file system's file replaced or truncated in place): check. */
@@ -610,11 +638,13 @@ static int read_stored(dp_data_file *h, const row_run *runs, size_t n_runs, size
             : read_runs((hid_t)h->x, xt, runs, n_runs, rows, x, h->wx, &h->err))
         return -1;
     /* Compact features widen in place to x * scale + offset (data_dtype.h). */
-    dp_xtype_to_float(info->x_type, x, rows * dp_shape_numel(&info->x_shape), info->scale,
-                      info->offset);
-    return h->direct[1].fd >= 0
-               ? read_direct(&h->direct[1], runs, n_runs, ybuf, info->path, h->wy, &h->err)
-               : read_runs((hid_t)h->y, yt, runs, n_runs, rows, ybuf, h->wy, &h->err);
+    if (widen)
+        dp_xtype_to_float(info->x_type, x, rows * dp_shape_numel(&info->x_shape), info->scale,
+                          info->offset);
+    if (h->direct[1].fd >= 0)
+        return read_direct(&h->direct[1], runs, n_runs, ybuf, info->path, h->wy, &h->err);
+    if (h->cache_y) return read_y_cached(h, runs, n_runs, ybuf);
+    return read_runs((hid_t)h->y, yt, runs, n_runs, rows, ybuf, h->wy, &h->err);
 }
 
 /* Turns rows as stored (tokens as int32 bits, labels as int32) into floats
@@ -623,8 +653,10 @@ static int convert_rows(dp_data_file *h, float *x, const int32_t *lab, float *y,
                         int n_classes, const uint64_t *ids, size_t first) {
     const dp_data_info *info = h->info;
     size_t w = dp_shape_numel(&info->x_shape);
-    int rc = info->x_is_int ? convert_tokens(info, x, count, ids, first, h->wx, &h->err)
-                            : check_finite(x, count, w, ids, first, h->wx, &h->err);
+    int rc = 0;
+    if (info->x_is_int) rc = convert_tokens(info, x, count, ids, first, h->wx, &h->err);
+    else if (dp_xtype_may_overflow(info->x_type, info->scale, info->offset))
+        rc = check_finite(x, count, w, ids, first, h->wx, &h->err);
     if (rc == 0) rc = convert_y(info, lab, y, count, n_classes, ids, first, h->wy, &h->err);
     return rc;
 }
@@ -639,7 +671,7 @@ int dp_data_read_range(dp_data_file *h, size_t first, size_t count, int n_classe
     size_t yn = count * (size_t)h->info->y_cols;
     int32_t *lab = h->info->y_is_int ? scratch(h, yn * sizeof *lab) : NULL;
     row_run run = {first, count};
-    int rc = read_stored(h, &run, 1, count, x, lab ? (void *)lab : (void *)y);
+    int rc = read_stored(h, &run, 1, count, x, lab ? (void *)lab : (void *)y, 1);
     if (rc == 0) rc = convert_rows(h, x, lab, y, count, n_classes, NULL, first);
     if (rc) *err = h->err;
     return rc;
@@ -688,14 +720,15 @@ int dp_data_read_ids(dp_data_file *h, const uint64_t *ids, size_t count, int n_c
     }
     float *sx = (float *)(void *)(runs + n_runs);
     char *sy = (char *)(sx + count * w);
-    if (read_stored(h, runs, n_runs, count, sx, sy)) {
+    if (read_stored(h, runs, n_runs, count, sx, sy, 0)) {
         *err = h->err;
         return -1;
     }
-    /* Back to the caller's order; y keeps its stored bits until converted. */
+    /* Back to the caller's order, x widened on the way (one pass over the
+     * rows); y keeps its stored bits until converted. */
+    dp_xtype_rows_to_float(info->x_type, sx, count, w, x, pairs + 1, 2, info->scale, info->offset);
     for (size_t i = 0; i < count; i++) {
         size_t out = (size_t)pairs[2 * i + 1];
-        memcpy(x + out * w, sx + i * w, w * sizeof(float));
         memcpy((char *)y + out * yc * 4, sy + i * yc * 4, yc * 4);
     }
     int32_t *lab = NULL;
