@@ -126,6 +126,22 @@ int dp_data_read_range(dp_data_file *h, size_t first, size_t count, int n_classe
 int dp_data_read_ids(dp_data_file *h, const uint64_t *ids, size_t count, int n_classes, float *x,
                      float *y, dp_error *err);
 
+/* As dp_data_read_ids for feature x (not token ids), but x stays as stored:
+ * xraw receives the rows in file order ([count, w] values of info->x_type),
+ * and raw_row[i] which of them is row i. dp_data_widen_rows finishes them, so
+ * the widening happens where the rows are used. Returns 0 or -1 with err set. */
+int dp_data_read_ids_raw(dp_data_file *h, const uint64_t *ids, size_t count, int n_classes,
+                         void *xraw, uint32_t *raw_row, float *y, dp_error *err);
+
+/* Rows raw_row[0..rows) of a dp_data_read_ids_raw read as float32 into out
+ * [rows, w]: widened (x * scale + offset), checked for NaN and Inf where the
+ * stored type allows them (errors name the file row ids[i]), and
+ * standardized with mean and std when mean is not NULL: the bits the
+ * in-memory rows have. Returns 0 or -1 with err set. */
+int dp_data_widen_rows(const dp_data_info *info, const void *xraw, const uint32_t *raw_row,
+                       const uint64_t *ids, size_t rows, const float *mean, const float *std,
+                       float *out, dp_error *err);
+
 /* Closes h; safe on a closed or failed handle. */
 void dp_data_close(dp_data_file *h);
 

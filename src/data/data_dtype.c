@@ -172,12 +172,13 @@ int dp_data_check_filters(hid_t d, const char *where, dp_error *err) {
     return rc;
 }
 
-void dp_xtype_rows_to_float(dp_xtype t, const void *raw, size_t rows, size_t w, float *out,
-                            const uint64_t *dst, size_t dst_stride, double scale, double offset) {
+void dp_xtype_rows_to_float(dp_xtype t, const void *raw, const uint32_t *src, size_t rows, size_t w,
+                            float *out, const uint64_t *dst, size_t dst_stride, double scale,
+                            double offset) {
     if (scale == 0) scale = 1;
     int plain = scale == 1 && offset == 0;
     size_t size = dp_xtype_size(t);
-    const unsigned char *src = raw;
+    const unsigned char *bytes = raw;
     float table[256];
     if (t == DP_X_U8 || t == DP_X_I8)
         for (int v = 0; v < 256; v++) {
@@ -185,8 +186,8 @@ void dp_xtype_rows_to_float(dp_xtype t, const void *raw, size_t rows, size_t w, 
             table[v] = (float)(plain ? d : d * scale + offset);
         }
     for (size_t i = 0; i < rows; i++) {
-        const unsigned char *r = src + i * w * size;
-        float *x = out + (size_t)dst[i * dst_stride] * w; /* [w] */
+        const unsigned char *r = bytes + (src ? (size_t)src[i] : i) * w * size;
+        float *x = out + (dst ? (size_t)dst[i * dst_stride] : i) * w; /* [w] */
         if (t == DP_X_F32 || t == DP_X_TOKENS) {
             memcpy(x, r, w * sizeof(float));
             /* Token ids are never scaled; plain float32 keeps the file's bits. */

@@ -29,11 +29,13 @@ hid_t dp_xtype_mem_type(dp_xtype t);
  * bits as the file). A scale of 0 means 1 (an info zeroed by hand). */
 void dp_xtype_to_float(dp_xtype t, float *x, size_t n, double scale, double offset);
 
-/* Out of place, for rows read in one order and wanted in another: raw row i
- * (w values of type t, at raw + i * w * size) becomes float row
- * dst[i * dst_stride] of out, each value as dp_xtype_to_float makes it. */
-void dp_xtype_rows_to_float(dp_xtype t, const void *raw, size_t rows, size_t w, float *out,
-                            const uint64_t *dst, size_t dst_stride, double scale, double offset);
+/* Out of place, for rows read in one order and wanted in another: for i <
+ * rows, raw row src[i] (w values of type t at raw + src[i] * w * size; i when
+ * src is NULL) becomes float row dst[i * dst_stride] of out (i when dst is
+ * NULL), each value as dp_xtype_to_float makes it. */
+void dp_xtype_rows_to_float(dp_xtype t, const void *raw, const uint32_t *src, size_t rows, size_t w,
+                            float *out, const uint64_t *dst, size_t dst_stride, double scale,
+                            double offset);
 
 /* 0 when every value of an integer type t, times scale plus offset, is a
  * finite float, so the reader can skip its check; 1 for float types, whose

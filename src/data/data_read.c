@@ -682,8 +682,11 @@ static int cmp_u64_pair(const void *a, const void *b) {
     return (p[0] > q[0]) - (p[0] < q[0]);
 }
 
-int dp_data_read_ids(dp_data_file *h, const uint64_t *ids, size_t count, int n_classes, float *x,
-                     float *y, dp_error *err) {
+/* Reads rows ids[0..count) of h's split: y converted into y in the callers'
+ * order; x either widened into x in that order, or (x NULL) left as stored
+ * in xraw in file order with raw_row[i] naming row i's place there. */
+static int read_ids(dp_data_file *h, const uint64_t *ids, size_t count, int n_classes, float *x,
+                    void *xraw, uint32_t *raw_row, float *y, dp_error *err) {
     if (count == 0) return 0;
     h->err = (dp_error){0};
     const dp_data_info *info = h->info;
@@ -707,10 +710,10 @@ int dp_data_read_ids(dp_data_file *h, const uint64_t *ids, size_t count, int n_c
     size_t n_runs = 0;
     for (size_t i = 0; i < count; i++)
         if (i == 0 || pairs[2 * i] != pairs[2 * i - 2] + 1) n_runs++;
-    /* Stored rows land in scratch: x [count, w] then y [count, yc], both 4-byte. */
-    size_t xb = count * w * sizeof(float), yb = count * yc * sizeof(float);
+    /* Scratch: the runs, x as stored in file order [count, w] (unless xraw
+     * takes it), y as stored [count, yc]; runs first, so all are aligned. */
+    size_t xb = xraw ? 0 : count * w * sizeof(float), yb = count * yc * sizeof(float);
     size_t rb = n_runs * sizeof(row_run);
-    /* Runs first, so that they and the 4-byte rows after them are aligned. */
     row_run *runs = scratch(h, rb + xb + yb);
     size_t r = 0;
     for (size_t i = 0; i < count; i++) {
@@ -718,17 +721,20 @@ int dp_data_read_ids(dp_data_file *h, const uint64_t *ids, size_t count, int n_c
             runs[r++] = (row_run){(size_t)pairs[2 * i], 0};
         runs[r - 1].count++;
     }
-    float *sx = (float *)(void *)(runs + n_runs);
-    char *sy = (char *)(sx + count * w);
+    float *sx = xraw ? xraw : (float *)(void *)(runs + n_runs);
+    char *sy = (char *)(void *)(runs + n_runs) + xb;
     if (read_stored(h, runs, n_runs, count, sx, sy, 0)) {
         *err = h->err;
         return -1;
     }
     /* Back to the caller's order, x widened on the way (one pass over the
      * rows); y keeps its stored bits until converted. */
-    dp_xtype_rows_to_float(info->x_type, sx, count, w, x, pairs + 1, 2, info->scale, info->offset);
+    if (!xraw)
+        dp_xtype_rows_to_float(info->x_type, sx, NULL, count, w, x, pairs + 1, 2, info->scale,
+                               info->offset);
     for (size_t i = 0; i < count; i++) {
         size_t out = (size_t)pairs[2 * i + 1];
+        if (xraw) raw_row[out] = (uint32_t)i;
         memcpy((char *)y + out * yc * 4, sy + i * yc * 4, yc * 4);
     }
     int32_t *lab = NULL;
@@ -738,9 +744,39 @@ int dp_data_read_ids(dp_data_file *h, const uint64_t *ids, size_t count, int n_c
         lab = (int32_t *)(void *)sy;
         memcpy(lab, y, count * yc * sizeof *lab);
     }
-    if (convert_rows(h, x, lab, y, count, n_classes, ids, 0)) {
-        *err = h->err;
+    int rc = xraw ? convert_y(info, lab, y, count, n_classes, ids, 0, h->wy, &h->err)
+                  : convert_rows(h, x, lab, y, count, n_classes, ids, 0);
+    if (rc) *err = h->err;
+    return rc ? -1 : 0;
+}
+
+int dp_data_read_ids(dp_data_file *h, const uint64_t *ids, size_t count, int n_classes, float *x,
+                     float *y, dp_error *err) {
+    return read_ids(h, ids, count, n_classes, x, NULL, NULL, y, err);
+}
+
+int dp_data_read_ids_raw(dp_data_file *h, const uint64_t *ids, size_t count, int n_classes,
+                         void *xraw, uint32_t *raw_row, float *y, dp_error *err) {
+    if (h->info->x_is_int)
+        return dp_error_set(err, h->wx, "token ids are read converted (dp_data_read_ids)");
+    return read_ids(h, ids, count, n_classes, NULL, xraw, raw_row, y, err);
+}
+
+int dp_data_widen_rows(const dp_data_info *info, const void *xraw, const uint32_t *raw_row,
+                       const uint64_t *ids, size_t rows, const float *mean, const float *std,
+                       float *out, dp_error *err) {
+    size_t w = dp_shape_numel(&info->x_shape);
+    dp_xtype_rows_to_float(info->x_type, xraw, raw_row, rows, w, out, NULL, 0, info->scale,
+                           info->offset);
+    char where[256];
+    dp_data_where(where, sizeof where, info->path, "train", "x");
+    if (dp_xtype_may_overflow(info->x_type, info->scale, info->offset) &&
+        check_finite(out, rows, w, ids, 0, where, err))
         return -1;
+    if (mean) {
+        /* The formula of dp_data_standardize, so the bits are the in-memory ones. */
+        dp_rows r = {.n = rows, .x_width = w, .x = out};
+        dp_data_standardize(&r, mean, std);
     }
     return 0;
 }

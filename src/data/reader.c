@@ -91,14 +91,21 @@ static size_t train_ids(dp_reader *r, int e, long t, dp_read_slot *s) {
 static int fill(dp_reader *r, dp_read_slot *s) {
     dp_error *err = &s->err;
     *err = (dp_error){0};
+    s->raw = 0;
     long long step = (long long)s->pos.epoch * r->cfg.plan->steps + s->pos.index + 1;
     dp_test_hold("read", s->pos.kind == DP_READ_TRAIN ? step : -1, NULL);
     int rc = 0;
     if (s->pos.kind == DP_READ_TRAIN) {
         s->n = train_ids(r, s->pos.epoch, s->pos.index, s);
+        /* Features stay as stored: the training thread widens each
+         * micro-batch as it takes it (dp_data_widen_rows), so the rows are
+         * fresh in its cache, as copied rows in memory are. */
+        s->raw = !r->cfg.info->x_is_int;
         dp_h5_lock();
         dp_data_file *f = reader_file(r, FILE_TRAIN, s->n, err);
-        rc = !f || dp_data_read_ids(f, s->ids, s->n, r->cfg.n_classes, s->x, s->y, err);
+        rc = !f || (s->raw ? dp_data_read_ids_raw(f, s->ids, s->n, r->cfg.n_classes, s->x,
+                                                  s->raw_row, s->y, err)
+                           : dp_data_read_ids(f, s->ids, s->n, r->cfg.n_classes, s->x, s->y, err));
         dp_h5_unlock();
     } else {
         const dp_read_heldout *h = s->pos.kind == DP_READ_VAL ? &r->cfg.val : &r->cfg.test;
@@ -113,7 +120,7 @@ static int fill(dp_reader *r, dp_read_slot *s) {
         dp_h5_unlock();
     }
     if (rc) return -1;
-    if (r->cfg.mean) {
+    if (r->cfg.mean && !s->raw) {
         /* The formula of dp_data_standardize, so the bits are the in-memory ones. */
         dp_rows rows = {.n = s->n, .x_width = r->width, .y_cols = (int)r->y_cols, .x = s->x};
         dp_data_standardize(&rows, r->cfg.mean, r->cfg.std);
@@ -172,6 +179,7 @@ int dp_reader_start(dp_reader *r, const dp_reader_cfg *cfg, dp_read_pos start, d
         s->x = DP_MALLOC(rows * r->width * sizeof(float));
         s->y = DP_MALLOC(rows * r->y_cols * sizeof(float));
         s->ids = DP_MALLOC(rows * sizeof(uint64_t));
+        s->raw_row = DP_MALLOC(rows * sizeof(uint32_t));
         s->off = DP_CALLOC((size_t)cfg->n_shards + 1, sizeof(int));
         s->rows = DP_CALLOC((size_t)cfg->n_shards + 1, sizeof(int));
     }
@@ -270,6 +278,7 @@ void dp_reader_stop(dp_reader *r) {
         free(s->x);
         free(s->y);
         free(s->ids);
+        free(s->raw_row);
         free(s->off);
         free(s->rows);
     }

@@ -53,15 +53,19 @@ typedef struct dp_reader_cfg {
 
 /* A filled slot: the rows of one item. TRAIN: micro-batch k (owned shard k)
  * is rows [off[k], off[k] + rows[k]) of x and y, and ids holds each row's
- * training-set index. VAL/TEST: n rows of the chunk. */
+ * training-set index; with `raw`, x holds the rows as stored in file order
+ * and raw_row[i] says where row i is (dp_data_widen_rows). VAL/TEST: n rows
+ * of the chunk, x as float32. */
 typedef struct dp_read_slot {
     dp_read_pos pos;
-    int state;       /* internal */
-    size_t n;        /* rows in the item */
-    float *x, *y;    /* [n, width], [n, y_cols] */
-    uint64_t *ids;   /* [n] file rows */
-    int *off, *rows; /* [n_shards] TRAIN only */
-    dp_error err;    /* a failed read's error */
+    int state;         /* internal */
+    size_t n;          /* rows in the item */
+    float *x, *y;      /* [n, width], [n, y_cols] */
+    uint64_t *ids;     /* [n] file rows */
+    int raw;           /* x as stored: widened by the training thread */
+    uint32_t *raw_row; /* [n] with raw: row i's place in x */
+    int *off, *rows;   /* [n_shards] TRAIN only */
+    dp_error err;      /* a failed read's error */
 } dp_read_slot;
 
 typedef struct dp_reader {

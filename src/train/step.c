@@ -80,6 +80,14 @@ static int step_gather(dp_stepper *st, const dp_trainset *ts, int k, int t) {
         st->xin = sl ? sl->x + off * w : st->xb;
         st->yin = sl ? sl->y + off * yc : st->yb;
         st->ids_in = sl ? sl->ids + off : st->row_ids;
+        if (sl && sl->raw && rows > 0) {
+            st->xin = st->xb;
+            if (dp_data_widen_rows(&ts->info, sl->x, sl->raw_row + off, sl->ids + off, (size_t)rows,
+                                   ts->mean, ts->std, st->xb, &st->read_err)) {
+                st->read_failed = 1;
+                rows = 0;
+            }
+        }
     } else {
         st->xin = st->xb;
         st->yin = st->yb;
@@ -110,7 +118,7 @@ int dp_step_run(dp_stepper *st, const dp_comm *c, const dp_trainset *ts, dp_mode
     for (int k = 0; k < st->n_my; k++) {
         int last = k + 1 == st->n_my;
         int rows = step_gather(st, ts, k, t);
-        if (st->reader && !st->slot) *stop |= DP_STEP_DATA_ERROR;
+        if (st->reader && (!st->slot || st->read_failed)) *stop |= DP_STEP_DATA_ERROR;
         /* Exact mode keeps each micro-batch's gradient apart: backward writes
          * straight into its own buffer (layers take the arena from m). */
         if (st->micro_grads[k] != arena) {

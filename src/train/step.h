@@ -34,6 +34,7 @@ typedef struct dp_stepper {
     int epoch;                 /* the epoch dp_step_shuffle set up */
     double first_rows;         /* dp_process_age() when the first step had its rows; 0: not yet */
     dp_error read_err;         /* this rank's failed read (DP_STEP_DATA_ERROR) */
+    int read_failed;           /* its rows could not be turned into floats */
 } dp_stepper;
 
 /* dp_step_run's stop flags: a stop request, and a rank's failed read of its

@@ -82,6 +82,20 @@ static void check_ids(const char *path, int want_direct) {
         }
         ASSERT_SAME_FLOATS(x, want_x, n * W);
         ASSERT_SAME_FLOATS(y, want_y, n);
+        /* Left as stored, then widened where used: the same rows. */
+        float raw[64 * W], wx[64 * W], ry[64];
+        uint32_t where[64];
+        CU_ASSERT_EQUAL_FATAL(dp_data_read_ids_raw(&h, ids, n, 5, raw, where, ry, &err), 0);
+        CU_ASSERT_EQUAL_FATAL(dp_data_widen_rows(&info, raw, where, ids, n, NULL, NULL, wx, &err),
+                              0);
+        ASSERT_SAME_FLOATS(wx, want_x, n * W);
+        ASSERT_SAME_FLOATS(ry, want_y, n);
+        /* Standardized on the way, as dp_data_standardize does it. */
+        float mean[W] = {3, -1, 0.5f}, std[W] = {2, 4, 0.25f};
+        CU_ASSERT_EQUAL(dp_data_widen_rows(&info, raw, where, ids, n, mean, std, wx, &err), 0);
+        dp_rows r = {.n = n, .x_width = W, .x = want_x};
+        dp_data_standardize(&r, mean, std);
+        ASSERT_SAME_FLOATS(wx, want_x, n * W);
     }
     /* A range read agrees with the same rows read by id. */
     float rx[10 * W], ry[10];

@@ -77,6 +77,13 @@ static void check_step(const dp_read_slot *s, int epoch, int t, const float *mea
                        const float *std) {
     CU_ASSERT_FATAL(s != NULL);
     CU_ASSERT_EQUAL(s->pos.kind, DP_READ_TRAIN);
+    /* Features come as stored, in file order: widened as the step would. */
+    CU_ASSERT_EQUAL_FATAL(s->raw, 1);
+    float x[64 * W];
+    dp_error err = {0};
+    CU_ASSERT_EQUAL_FATAL(s->n <= 64, 1);
+    CU_ASSERT_EQUAL(dp_data_widen_rows(&g_info, s->x, s->raw_row, s->ids, s->n, mean, std, x, &err),
+                    0);
     size_t n = 0;
     for (int k = 0; k < 2; k++) {
         int sh = 2 + k;
@@ -93,8 +100,8 @@ static void check_step(const dp_read_slot *s, int epoch, int t, const float *mea
             float v = (float)row;
             float want0 = mean ? (v - mean[0]) / std[0] : v;
             float want1 = mean ? (v - mean[1]) / std[1] : v;
-            CU_ASSERT_EQUAL(s->x[n * W], want0);
-            CU_ASSERT_EQUAL(s->x[n * W + 1], want1);
+            CU_ASSERT_EQUAL(x[n * W], want0);
+            CU_ASSERT_EQUAL(x[n * W + 1], want1);
             CU_ASSERT_EQUAL(s->y[n], (float)(row % 3));
         }
     }
