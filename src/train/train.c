@@ -215,9 +215,6 @@ static int train_flush_checkpoints(dp_run *r, dp_error *err) {
     return rc;
 }
 
-/* Collective. Rank 0 prints where the ranks' time went, summed over ranks, the
- * share of the run spent evaluating (all ranks together) and how long its
- * checkpoints held the others up. */
 /* Collective. Rank 0's line on where the rows came from and how long
  * training waited for them: the process's age when the first step had its
  * rows, and the reader's waits, each the largest over the ranks (the steps
@@ -242,6 +239,9 @@ static void train_report_data(const dp_run *r, double wall) {
     printf("\n");
 }
 
+/* Collective. Rank 0 prints where the ranks' time went, summed over ranks, the
+ * share of the run spent evaluating (all ranks together) and how long its
+ * checkpoints held the others up. */
 static void train_report_time(dp_run *r, double wall) {
     static const char *names[DP_TIME_PHASES] = {
         "data",      "forward/backward", "gradient reduction", "communication",
