@@ -6,6 +6,7 @@ usage: make_stream_data.py DIR
   DIR/f32.h5      float32 x [24000, 1, 4, 4], int32 y [24000], /test [600 rows], contiguous
   DIR/chunked.h5  the same values, chunked by 7 rows (chunks cut across steps)
                   and deflate-compressed (level 4)
+  DIR/u8.h5       x as uint8 codes 0..255 of the same rows, for data.scale 1/255
 
 Rows are noise around a class-dependent pattern, so a model learns them in a
 few epochs and the losses move.
@@ -40,6 +41,12 @@ def main():
     x, y = rows(rng, 24000)
     xt, yt = rows(rng, 600)
     write(f"{out}/f32.h5", x, y, xt, yt)
+
+    def codes(a):
+        lo, hi = a.min(), a.max()
+        return np.round((a - lo) / (hi - lo) * 255).astype(np.uint8)
+
+    write(f"{out}/u8.h5", codes(x), y, codes(xt), yt)
     with h5py.File(f"{out}/chunked.h5", "w") as f:
         for split, (a, b) in {"train": (x, y), "test": (xt, yt)}.items():
             f.create_dataset(f"/{split}/x", data=a, chunks=(7, 1, 4, 4), compression="gzip",

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Streamed rows (data.in_memory: false) train to the same bits as rows held in
 # memory: on 1, 2 and 4 ranks over 4 shards (the exact sum), from a chunked and
-# deflate-compressed file, with any read-ahead depth, and across a stop and a
-# resume on another rank count. data.in_memory auto streams above
+# deflate-compressed file, from uint8 storage, with any read-ahead depth, and
+# across a stop and a resume on another rank count. data.in_memory auto streams above
 # data.memory_mib. A read that fails mid-run (the file truncated under the
 # reader, at a step the reader is held at) ends every rank with one error
 # line, and keeps the last good checkpoint.
@@ -51,6 +51,20 @@ check "chunked + deflate streamed exits 0" test $? -eq 0
 same_runs "chunked + deflate streamed" mem1 chunk2
 run chunkmem 1 "${mem[@]}" --set data.path="$TMP/chunked.h5"
 same_runs "chunked + deflate in memory" mem1 chunkmem
+
+# uint8 storage, widened to x / 255 as the rows are used: streamed on 4
+# ranks, and stopped on 2 and resumed on 1, against in memory on 1.
+u8=(--set data.path="$TMP/u8.h5" --set data.scale=1/255)
+run u8mem 1 "${mem[@]}" "${u8[@]}"
+check "uint8 in memory exits 0" test $? -eq 0
+run u8str 4 "${str[@]}" "${u8[@]}"
+same_runs "uint8 streamed on np 4" u8mem u8str
+run u8stop 2 "${str[@]}" "${u8[@]}" --stop-after 23
+check "uint8 streamed stops on request (exit 3)" test $? -eq 3
+run_np 1 "$TMP/u8resume.log" train "$TMP/cfg.yaml" --run-dir "$TMP/u8stop" "${str[@]}" "${u8[@]}" --resume
+check "uint8: stop on 2, resume on 1, streamed: bit-identical" same_ckpt "$TMP/u8mem" "$TMP/u8stop" /model
+check "uint8 trains to other bits than float32 (the comparison can fail)" \
+  differ_ckpt "$TMP/mem1" "$TMP/u8mem" /model
 
 # The read-ahead depth changes when rows are read, never which.
 run pf1 2 "${str[@]}" --set data.prefetch_steps=1
