@@ -31,6 +31,8 @@
 #   --mlp-epochs N      MLP epochs per throughput/compact run (2)
 #   --cnn-epochs N      CNN epochs per throughput run (1)
 #   --limit N           use only N Fashion-MNIST training rows (a dry run)
+#   --float32           throughput on the float32 layout of Fashion-MNIST
+#                       (four times the bytes to read) instead of uint8
 #   --gib G             the large synthetic file's size in GiB (8)
 #   --small-gib G       the small one's (0.5)
 #   --steps N           steps of a memory run (200)
@@ -51,7 +53,7 @@ set -euo pipefail
 usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; }
 
 parts=() sets=() made=()
-rounds=3 mlp_epochs=2 cnn_epochs=1 limit='' gib=8 small_gib=0.5 steps=200
+rounds=3 mlp_epochs=2 cnn_epochs=1 limit='' float32=0'' gib=8 small_gib=0.5 steps=200
 std_too=0 chunk_rows='' compress='' data_dir=/tmp/dptrain-bench keep=0 keys=${STREAM_KEYS:-1}
 need() { [ $# -ge 2 ] || { echo "stream: error: $1 needs a value (see --help)" >&2; exit 2; }; }
 while [ $# -gt 0 ]; do
@@ -62,6 +64,7 @@ while [ $# -gt 0 ]; do
     --mlp-epochs) need "$@"; mlp_epochs=$2; shift ;;
     --cnn-epochs) need "$@"; cnn_epochs=$2; shift ;;
     --limit) need "$@"; limit=$2; shift ;;
+    --float32) float32=1 ;;
     --gib) need "$@"; gib=$2; shift ;;
     --small-gib) need "$@"; small_gib=$2; shift ;;
     --steps) need "$@"; steps=$2; shift ;;
@@ -96,11 +99,16 @@ trap 'rm -rf "$tmp"; [ "$keep" = 1 ] || rm -f ${made[@]+"${made[@]}"}' EXIT
   echo "stream: no data.in_memory key passed (--no-keys): both modes are the build's default"
 
 # The Fashion-MNIST file the throughput part trains on: the repository's, or
-# its first --limit rows.
+# its first --limit rows; with --float32, the converter's float32 layout of
+# either (trained with data.scale 1).
 fmnist=datasets/fashion_mnist.h5
-if [ -n "$limit" ]; then
-  fmnist=$tmp/fmnist_$limit.h5
-  /usr/bin/python3 scripts/make_fmnist_data.py --limit "$limit" --out "$fmnist" >/dev/null
+fmnist_scale=()
+if [ -n "$limit" ] || [ "$float32" = 1 ]; then
+  fmnist=$tmp/fmnist_${limit:-all}.h5
+  conv=(--out "$fmnist")
+  [ -n "$limit" ] && conv+=(--limit "$limit")
+  [ "$float32" = 1 ] && conv+=(--dtype float32) && fmnist_scale=(--set data.scale=1)
+  /usr/bin/python3 scripts/make_fmnist_data.py "${conv[@]}" >/dev/null
 fi
 
 # modekeys MODE: the --set arguments for data.in_memory=MODE (none with
@@ -204,6 +212,7 @@ if has throughput; then
         [ "$model" = cnn ] && epochs=$cnn_epochs
         for mode in "${order[@]}"; do
           train "$np" "configs/fmnist_$model.yaml" "$mode" --set data.path="$fmnist" \
+            ${fmnist_scale[@]+"${fmnist_scale[@]}"} \
             --set train.batch_size=128 --set train.epochs="$epochs"
           k=$model$np$mode
           rates[$mode]=$(rate "$R_DIR")
