@@ -180,6 +180,17 @@ int dp_comm_split_nodes(const dp_comm *c, dp_comm *node, dp_comm *cross) {
     return cross->size;
 }
 
+int dp_comm_node_size(const dp_comm *c) {
+    MPI_Comm nc;
+    int size = 1;
+    if (MPI_Comm_split_type(c->comm, MPI_COMM_TYPE_SHARED, c->rank, MPI_INFO_NULL, &nc) !=
+        MPI_SUCCESS)
+        return 1;
+    MPI_Comm_size(nc, &size);
+    MPI_Comm_free(&nc);
+    return size;
+}
+
 void dp_comm_free_split(dp_comm *sub) {
     if (sub->comm != MPI_COMM_NULL) MPI_Comm_free(&sub->comm);
 }

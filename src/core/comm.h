@@ -72,6 +72,10 @@ int dp_comm_find_mismatch(const dp_comm *c, uint64_t value);
 int dp_comm_split_nodes(const dp_comm *c, dp_comm *node, dp_comm *cross);
 void dp_comm_free_split(dp_comm *sub);
 
+/* Collective. The number of ranks on this rank's node (those that can share
+ * memory with it), even and uneven nodes alike; 1 if MPI cannot tell. */
+int dp_comm_node_size(const dp_comm *c);
+
 /* In-place blocking sums over all ranks of c, for buffers of any length. */
 void dp_comm_sum_f32(const dp_comm *c, float *buf, size_t n);
 void dp_comm_sum_i64(const dp_comm *c, int64_t *buf, size_t n);

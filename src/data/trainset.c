@@ -142,13 +142,7 @@ static void trainset_decide(dp_trainset *ts, const dp_comm *c, const dp_config *
     if (cfg->memory_mib > 0) {
         ts->limit = (size_t)cfg->memory_mib << 20;
     } else {
-        dp_comm node, cross;
-        int per_node = 1;
-        if (dp_comm_split_nodes(c, &node, &cross) == 0) {
-            per_node = node.size;
-            dp_comm_free_split(&node);
-            dp_comm_free_split(&cross);
-        }
+        int per_node = dp_comm_node_size(c);
         ts->limit = (size_t)(dp_memory_limit_bytes() / 4 / (uint64_t)per_node);
     }
     double over = ts->bytes > ts->limit ? 1 : 0;
