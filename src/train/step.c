@@ -71,9 +71,11 @@ static int step_gather(dp_stepper *st, const dp_trainset *ts, int k, int t) {
             dp_read_pos want = {DP_READ_TRAIN, st->epoch, t};
             st->slot = dp_reader_get(st->reader, want, &st->read_err);
         }
-        /* The step trains on the slot's rows where they are (dp_step_run
-         * releases it); a failed read trains on nothing, and the step's
-         * flags end the run. */
+        /* Labels and row ids are used where they are in the slot
+         * (dp_step_run releases it). Features come as stored and are widened
+         * into xb here, just before the step reads them, as rows held in
+         * memory are copied there. A failed read trains on nothing, and the
+         * step's flags end the run. */
         const dp_read_slot *sl = st->slot;
         rows = sl ? sl->rows[k] : 0;
         size_t off = sl ? (size_t)sl->off[k] : 0;
